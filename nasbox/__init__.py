@@ -1,0 +1,1 @@
+"""nasbox: a NAS appliance in one container (Samba shares, rsync backups, par2 scrubbing)."""

@@ -1,0 +1,3 @@
+from nasbox.cli import main
+
+raise SystemExit(main())

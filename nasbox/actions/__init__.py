@@ -1,0 +1,1 @@
+"""One module per user-facing verb of the `nasbox` command."""

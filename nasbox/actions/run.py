@@ -1,0 +1,33 @@
+"""`nasbox run`: the container's entrypoint.
+
+Validate everything first and change nothing when the configuration is bad; then create the
+accounts and Samba passwords, render smb.conf and the supervisor's configuration, and hand
+the process over to supervisord.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from nasbox import accounts, shares, state, supervisor
+from nasbox.config import load_config
+from nasbox.samba import samba_cmds, smbconf
+
+log = logging.getLogger(__name__)
+
+
+def run() -> int:
+    config = load_config()
+    account_plan = accounts.plan(config, state.STATE_DIR)
+    shares.check_paths(config)
+
+    for directory in (state.STATE_DIR, state.LOG_DIR, state.RUN_DIR):
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    accounts.apply(config, account_plan, state.STATE_DIR)
+    shares.prepare(config, account_plan.uids, account_plan.gid)
+    smbconf.write(config, Path(samba_cmds.SMB_CONF))
+    conf = state.RUN_DIR / "supervisord.conf"
+    conf.write_text(supervisor.render(config, state.RUN_DIR), encoding="utf-8")
+    log.info("starting: %d users, %d shares", len(config.users), len(config.shares))
+    supervisor.exec_supervisord(conf)
+    return 0  # not reached: exec_supervisord replaces this process

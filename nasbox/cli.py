@@ -1,0 +1,71 @@
+"""The `nasbox` command: parse arguments, set up logging, dispatch to nasbox.actions.
+
+Exit codes (CONTRACT 3): 0 done, 1 error, 2 usage, 75 skipped, 78 configuration invalid.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from nasbox.config import ConfigError
+
+EXIT_ERROR = 1
+EXIT_CONFIG = 78
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="nasbox", description="A NAS appliance in one container.")
+    verbs = top.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+    verbs.add_parser("run", help="prepare everything and start the services (the container's command)")
+
+    config = verbs.add_parser("config", help="check or show the configuration")
+    config_verbs = config.add_subparsers(dest="config_verb", required=True, metavar="ACTION")
+    config_verbs.add_parser("check", help="validate; exit 0, or 78 listing every problem")
+    show = config_verbs.add_parser("show", help="the effective configuration, secrets masked")
+    show.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+
+    health = verbs.add_parser("health", help="exit 0 while smbd answers (the image's HEALTHCHECK)")
+    health.add_argument("--port", type=int, default=445, help=argparse.SUPPRESS)
+    verbs.add_parser("supervisor-watchdog", help=argparse.SUPPRESS)
+    return top
+
+
+def setup_logging() -> None:
+    level = os.environ.get("LOG_LEVEL", "info").upper()
+    logging.basicConfig(
+        level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
+        format="%(asctime)s nasbox %(levelname)s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+        stream=sys.stdout,
+    )
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    # Imported here so that a quick command such as `health` loads only what it needs.
+    if args.verb == "run":
+        from nasbox.actions.run import run
+        return run()
+    if args.verb == "config":
+        from nasbox.actions import config
+        return config.check() if args.config_verb == "check" else config.show(args.json)
+    if args.verb == "health":
+        from nasbox.actions.health import health
+        return health(args.port)
+    if args.verb == "supervisor-watchdog":
+        from nasbox.supervisor import watchdog
+        return watchdog()
+    raise AssertionError(args.verb)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup_logging()
+    try:
+        return dispatch(args)
+    except ConfigError as e:
+        print("configuration invalid:", file=sys.stderr)
+        for problem in e.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG

@@ -1,0 +1,162 @@
+"""Environment variables -> the YAML-shaped dictionary, recording where each item came from.
+
+Item variables (SHARE_, USER_, SYNC_, SCRUB_, MOUNT_, NOTIFY_) hold the seed's spec strings,
+split into words as a shell would. Any variable may be given as X_FILE instead (docker
+secrets). Values are never echoed in errors: they may hold passwords.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from nasbox.config.sources import Origins
+
+# Global variable -> (section, key) in the YAML shape.
+GLOBALS: dict[str, tuple[str, str]] = {
+    "NAS_NAME": ("server", "name"),
+    "WORKGROUP": ("server", "workgroup"),
+    "TZ": ("server", "timezone"),
+    "PUID": ("server", "puid"),
+    "PGID": ("server", "pgid"),
+    "LOG_LEVEL": ("server", "log_level"),
+    "SMTP_HOST": ("smtp", "host"),
+    "SMTP_PORT": ("smtp", "port"),
+    "SMTP_USER": ("smtp", "username"),
+    "SMTP_PASSWORD": ("smtp", "password"),
+    "SMTP_FROM": ("smtp", "from"),
+    "SMTP_SECURITY": ("smtp", "security"),
+}
+INTEGER_GLOBALS = {"PUID", "PGID", "SMTP_PORT"}
+ITEM_VARIABLE = re.compile(r"^(SHARE|USER|SYNC|SCRUB|MOUNT|NOTIFY)_([A-Z0-9_]+)$")
+MOUNT_PASSWORD = re.compile(r"^MOUNT_([A-Z0-9_]+)_PASSWORD$")
+
+# kind -> (section, words of the spec string); words in [] are optional.
+SPECS: dict[str, tuple[str, list[str]]] = {
+    "SHARE": ("shares", ["ACCESS", "NAME", "PATHS", "USERS"]),
+    "SYNC": ("sync", ["SOURCE", "DESTINATION", "SCHEDULE"]),
+    "SCRUB": ("scrub", ["DIRECTORY", "DATABASE", "REDUNDANCY", "SCHEDULE"]),
+    "MOUNT": ("mounts", ["MOUNTPOINT", "HOST", "CREDENTIALS", "SHARE", "SUBDIR"]),
+    "NOTIFY": ("notify", ["TYPE", "TARGET", "[ON]"]),
+}
+
+
+def is_nasbox_variable(name: str) -> bool:
+    return name in GLOBALS or ITEM_VARIABLE.match(name) is not None
+
+
+def resolve_files(environ: Mapping[str, str]) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """{variable: (value, label)} with every X_FILE read into X."""
+    values: dict[str, tuple[str, str]] = {}
+    problems: list[str] = []
+    for name, value in environ.items():
+        if is_nasbox_variable(name) and not name.endswith("_FILE"):
+            values[name] = (value, f"env {name}")
+    for name, path in environ.items():
+        base = name.removesuffix("_FILE")
+        if base == name or not is_nasbox_variable(base):
+            continue
+        if base in environ:
+            problems.append(f"env {name}: both {base} and {name} are set; expected one of them")
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            problems.append(f"env {name}: cannot read {path}: {e.strerror}")
+            continue
+        values[base] = (text.removesuffix("\n"), f"env {name}")
+    return values, problems
+
+
+def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict[str, Any], list[str]]:
+    """Parse nasbox's variables into the YAML shape; origins learns each item's variable."""
+    values, problems = resolve_files(environ)
+    raw: dict[str, Any] = {}
+
+    for name, (value, label) in sorted(values.items()):
+        if name in GLOBALS:
+            section, key = GLOBALS[name]
+            raw.setdefault(section, {})[key] = (
+                int(value) if name in INTEGER_GLOBALS and value.strip().isdigit() else value
+            )
+            origins.env[(section, key)] = label
+            continue
+        password_of = MOUNT_PASSWORD.match(name)
+        if password_of:  # read with its mount
+            if f"MOUNT_{password_of.group(1)}" not in values:
+                problems.append(f"{label}: there is no MOUNT_{password_of.group(1)} for this password")
+            continue
+        kind, ident = ITEM_VARIABLE.match(name).groups()  # type: ignore[union-attr]
+        item_name = ident.lower()
+        if kind == "USER":
+            user, sep, password = value.partition(":")
+            if not sep or not user:
+                problems.append(f"{label}: expected name:password")
+                continue
+            if user in raw.get("users", {}):
+                problems.append(f"{label}: user {user} is already given by {origins.env[('users', user)]}")
+                continue
+            raw.setdefault("users", {})[user] = {"password": password}
+            origins.env[("users", user)] = label
+            continue
+
+        section, words = SPECS[kind]
+        try:
+            parts = shlex.split(value)
+        except ValueError:
+            problems.append(f"{label}: cannot split the value into words (unbalanced quotes?)")
+            continue
+        required = [w for w in words if not w.startswith("[")]
+        if not len(required) <= len(parts) <= len(words):
+            hint = " (quote a cron expression: '0 2 * * *')" if kind in ("SYNC", "SCRUB") else ""
+            problems.append(
+                f"{label}: expected {len(required)} words {' '.join(words)}, got {len(parts)}{hint}"
+            )
+            continue
+        raw.setdefault(section, {})[item_name] = ITEM_BUILDERS[kind](parts, values, ident)
+        origins.env[(section, item_name)] = label
+    return raw, problems
+
+
+def _split_list(word: str) -> list[str]:
+    return word.split(",")
+
+
+def _share(parts: list[str], values: dict, ident: str) -> dict[str, Any]:
+    access, name, paths, users = parts
+    return {"access": access, "name": name, "paths": _split_list(paths), "users": _split_list(users)}
+
+
+def _sync(parts: list[str], values: dict, ident: str) -> dict[str, Any]:
+    source, destination, schedule = parts
+    return {"source": source, "destination": destination, "schedule": schedule}
+
+
+def _scrub(parts: list[str], values: dict, ident: str) -> dict[str, Any]:
+    directory, database, redundancy, schedule = parts
+    return {"directory": directory, "database": database, "redundancy": redundancy, "schedule": schedule}
+
+
+def _mount(parts: list[str], values: dict, ident: str) -> dict[str, Any]:
+    mountpoint, host, credentials, share, subdir = parts
+    username, sep, password = credentials.partition(":")
+    item: dict[str, Any] = {
+        "mountpoint": mountpoint, "host": host, "share": share, "subdir": subdir, "username": username,
+    }
+    if sep:
+        item["password"] = password
+    elif f"MOUNT_{ident}_PASSWORD" in values:
+        item["password"] = values[f"MOUNT_{ident}_PASSWORD"][0]
+    return item
+
+
+def _notify(parts: list[str], values: dict, ident: str) -> dict[str, Any]:
+    item: dict[str, Any] = {"type": parts[0], "target": parts[1]}
+    if len(parts) == 3:
+        item["on"] = _split_list(parts[2])
+    return item
+
+
+ITEM_BUILDERS = {"SHARE": _share, "SYNC": _sync, "SCRUB": _scrub, "MOUNT": _mount, "NOTIFY": _notify}

@@ -1,0 +1,57 @@
+"""Read the YAML file and the environment and merge them into one YAML-shaped dictionary."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nasbox.config.environment import read_environment
+from nasbox.config.sources import Origins
+
+DEFAULT_CONFIG_FILE = "/config/nasbox.yaml"
+
+
+def read_yaml(path: Path, origins: Origins, required: bool) -> tuple[dict[str, Any], list[str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}, ([f"{origins.yaml_name}: cannot read {path}: no such file"] if required else [])
+    except OSError as e:
+        return {}, [f"{origins.yaml_name}: cannot read {path}: {e.strerror}"]
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        # Only the position and the problem: the offending line may hold a password.
+        mark = getattr(e, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        return {}, [f"{origins.yaml_name}: {at}invalid YAML: {getattr(e, 'problem', None) or 'syntax error'}"]
+    if data is None:
+        return {}, []
+    if not isinstance(data, dict):
+        return {}, [f"{origins.yaml_name}: expected a mapping of sections (server, users, shares, ...)"]
+    return data, []
+
+
+def merge(from_yaml: dict[str, Any], from_env: dict[str, Any]) -> dict[str, Any]:
+    """An env item replaces the YAML item of the same kind and name; env globals override keys."""
+    merged = dict(from_yaml)
+    for section, values in from_env.items():
+        base = merged.get(section)
+        if isinstance(base, dict):
+            merged[section] = {**base, **values}
+        else:
+            # Not a mapping in YAML: keep the YAML value so that the schema reports it.
+            merged[section] = values if base is None else base
+    return merged
+
+
+def load_raw(environ: Mapping[str, str]) -> tuple[dict[str, Any], Origins, list[str]]:
+    """The merged YAML-shaped configuration, where each part came from, and the problems met
+    while reading (unreadable files, bad YAML, bad env spec strings)."""
+    path = Path(environ.get("NASBOX_CONFIG", DEFAULT_CONFIG_FILE))
+    origins = Origins(yaml_name=path.name)
+    from_yaml, problems = read_yaml(path, origins, required="NASBOX_CONFIG" in environ)
+    from_env, env_problems = read_environment(environ, origins)
+    return merge(from_yaml, from_env), origins, problems + env_problems

@@ -1,0 +1,120 @@
+"""The validated configuration: what every other part of nasbox reads.
+
+Built only by nasbox.config.validate; every value here has been checked.
+Passwords are kept out of repr() so a stray log line cannot print them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+STATUSES = ("good", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str = "nasbox"
+    workgroup: str = "WORKGROUP"
+    timezone: str = "UTC"
+    puid: int = 1000
+    pgid: int = 1000
+    log_level: str = "info"
+    hosts_allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    password: str = field(repr=False)
+    uid: int | None = None
+
+
+@dataclass(frozen=True)
+class Share:
+    """One Samba share; read and write items with the same name are merged into one."""
+
+    name: str
+    path: str
+    # The seed's further PATHS: created and checked like the path, not served.
+    extra_paths: tuple[str, ...] = ()
+    read_users: tuple[str, ...] = ()
+    write_users: tuple[str, ...] = ()
+    comment: str = ""
+    time_machine: bool = False
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.read_users) | set(self.write_users)))
+
+
+@dataclass(frozen=True)
+class Mount:
+    name: str
+    mountpoint: str
+    host: str
+    share: str
+    subdir: str
+    username: str
+    password: str = field(repr=False)
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class SyncJob:
+    name: str
+    source: str
+    destination: str
+    schedule: str
+    exclude: tuple[str, ...] = ()
+    bwlimit: str | None = None
+    # None: the default, half the files in the destination.
+    max_delete: int | str | None = None
+    hard_links: bool = False
+    acls: bool = False
+    xattrs: bool = False
+    require_marker: str | None = None
+    partial_is_error: bool = False
+
+
+@dataclass(frozen=True)
+class ScrubJob:
+    name: str
+    directory: str
+    database: str  # absolute: a relative DATABASE is resolved under directory
+    redundancy: int  # percent
+    schedule: str
+    exclude: tuple[str, ...] = ()
+    verify_percent: int = 100
+    verify_older_than_s: int = 0
+    nice: int = 10
+    ionice: str = "idle"
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    name: str
+    type: str
+    target: str = field(repr=False)  # webhook and ping URLs often carry tokens
+    on: tuple[str, ...] = STATUSES
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int = 587
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender: str | None = None
+    security: str = "starttls"
+
+
+@dataclass(frozen=True)
+class Config:
+    server: Server = field(default_factory=Server)
+    users: dict[str, User] = field(default_factory=dict)
+    shares: dict[str, Share] = field(default_factory=dict)
+    mounts: dict[str, Mount] = field(default_factory=dict)
+    sync: dict[str, SyncJob] = field(default_factory=dict)
+    scrub: dict[str, ScrubJob] = field(default_factory=dict)
+    notify: dict[str, NotifyTarget] = field(default_factory=dict)
+    smtp: Smtp | None = None
+

@@ -1,0 +1,40 @@
+"""Where each configuration value came from, so that errors can name it.
+
+An error about `shares.docs.access` reads `env SHARE_DOCS: access: ...` when the share came
+from the environment and `nasbox.yaml: shares.docs.access: ...` when it came from the file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Path = tuple[str | int, ...]
+
+
+class ConfigError(Exception):
+    """Invalid configuration; carries every problem found, one line each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Origins:
+    yaml_name: str = "nasbox.yaml"
+    # (section, key) of env items and env globals -> "env VARIABLE"
+    env: dict[Path, str] = field(default_factory=dict)
+
+    def where(self, path: Path) -> str:
+        """The prefix of an error line about the value at path."""
+        label = self.env.get(tuple(path[:2]))
+        if label is not None:
+            rest = dotted(path[2:])
+            return f"{label}: {rest}: " if rest else f"{label}: "
+        return f"{self.yaml_name}: {dotted(path)}: " if path else f"{self.yaml_name}: "
+
+
+def dotted(path: Path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

@@ -1,0 +1,1 @@
+"""Samba: smb.conf rendering (smbconf), command lines (samba_cmds), users' passwords."""

@@ -1,0 +1,71 @@
+"""The process supervisor: its rendered configuration and the watchdog that ends it.
+
+PID 1 is tini; it starts `nasbox run`, which prepares everything and then becomes
+supervisord. supervisord runs the services in the foreground with their logs on stdout.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from nasbox.config import Config
+from nasbox.samba import samba_cmds
+from nasbox.samba.smbconf import environment
+
+log = logging.getLogger(__name__)
+
+SUPERVISORD = Path(sys.prefix) / "bin" / "supervisord"
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    argv: list[str]
+    start_seconds: int = 2
+    stop_wait_seconds: int = 10
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+
+def programs(config: Config) -> list[Program]:
+    return [Program("smbd", samba_cmds.smbd())]
+
+
+def render(config: Config, run_dir: Path) -> str:
+    return environment().get_template("supervisord.conf.j2").render(
+        programs=programs(config),
+        run_dir=run_dir,
+        log_level=config.server.log_level.replace("warning", "warn"),
+        watchdog=shlex.join([str(Path(sys.prefix) / "bin" / "nasbox"), "supervisor-watchdog"]),
+    )
+
+
+def exec_supervisord(conf: Path) -> None:
+    """Replace this process with supervisord."""
+    os.execv(SUPERVISORD, [str(SUPERVISORD), "--nodaemon", "--configuration", str(conf)])
+
+
+def watchdog(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    """A supervisor event listener: on PROCESS_STATE_FATAL, stop supervisord (its parent)."""
+    while True:
+        stdout.write("READY\n")
+        stdout.flush()
+        header_line = stdin.readline()
+        if not header_line:
+            return 0
+        header = dict(field.split(":", 1) for field in header_line.split())
+        payload = stdin.read(int(header["len"]))
+        body = dict(field.split(":", 1) for field in payload.split())
+        print(f"nasbox: {body.get('processname')} cannot be kept running; stopping the container",
+              file=sys.stderr, flush=True)
+        stdout.write("RESULT 2\nOK")
+        stdout.flush()
+        os.kill(os.getppid(), signal.SIGTERM)
