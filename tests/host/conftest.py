@@ -1,0 +1,97 @@
+"""Host layer: a real smbd on a high port with nasbox's rendered smb.conf."""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nasbox import accounts
+from nasbox.config import load_config
+from nasbox.health import smb_answers
+from nasbox.samba import samba_cmds, smbconf
+from tests.support.access_matrix import Matrix, matrix_env, populate
+from tests.support.smbclient import Server
+
+pytestmark = pytest.mark.host
+
+# Host accounts for the test users (smbd maps logins to Unix accounts), removed afterwards.
+HOST_USERS = {"writer": "nbxalice", "reader": "nbxbob", "outsider": "nbxcarol"}
+
+
+def require_host_tools() -> None:
+    missing = [t for t in ("smbd", "smbclient", "smbpasswd", "useradd") if shutil.which(t) is None]
+    if missing:
+        pytest.fail(f"host tools missing: {', '.join(missing)} (run .ci/setup)")
+    if os.geteuid() != 0:
+        pytest.fail("the host layer runs smbd and creates test accounts: run as root")
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def host_users() -> Iterator[dict[str, str]]:
+    require_host_tools()
+    for name in HOST_USERS.values():
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+    yield dict(HOST_USERS)
+    for name in HOST_USERS.values():
+        subprocess.run(["userdel", name], check=False)
+
+
+def state_paths(root: Path) -> dict[str, str]:
+    paths = {}
+    for key in ("private dir", "lock directory", "state directory", "cache directory",
+                "pid directory", "ncalrpc dir", "binddns dir"):
+        directory = root / key.split()[0]
+        directory.mkdir(parents=True, exist_ok=True)
+        paths[key] = str(directory)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def matrix(host_users: dict[str, str]) -> Iterator[Matrix]:
+    # Not under pytest's tmp_path: its parent is mode 0700, which the share's users cannot pass.
+    root = Path(tempfile.mkdtemp(prefix="nasbox-smbd-"))
+    root.chmod(0o755)
+    docs, other = root / "docs", root / "other"
+    docs.mkdir()
+    other.mkdir()
+    populate(docs)
+    for directory, owner in ((docs, host_users["writer"]), (other, host_users["outsider"])):
+        for path in [directory, *directory.rglob("*")]:
+            os.lchown(path, pwd.getpwnam(owner).pw_uid, -1)
+    config = load_config({"NASBOX_CONFIG": "/dev/null", **matrix_env(host_users, str(docs), str(other))})
+    port = free_port()
+    conf = root / "smb.conf"
+    smbconf.write(config, conf, port=port, state_paths=state_paths(root / "state"))
+    accounts.set_samba_passwords(config, str(conf))
+
+    # A session of its own: smbd signals its whole process group when it stops.
+    smbd = subprocess.Popen(samba_cmds.smbd(str(conf)), stdout=open(root / "smbd.log", "w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not smb_answers(port=port, timeout=1)[0]:
+            if smbd.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"smbd did not come up:\n{(root / 'smbd.log').read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield Matrix(server=Server("127.0.0.1", port), share_dir=docs, users=host_users)
+    finally:
+        smbd.terminate()
+        smbd.wait(timeout=20)
+        shutil.rmtree(root)
