@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,20 @@ from nasbox.config.sources import Origins
 DEFAULT_CONFIG_FILE = "/config/nasbox.yaml"
 
 
+class YamlLoader(yaml.SafeLoader):
+    """YAML with YAML 1.2 booleans: only true and false. In YAML 1.1 the contract's own key
+    `on:` (and values such as `no`) would turn into booleans."""
+
+
+YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _first in "tTfF":
+    YamlLoader.yaml_implicit_resolvers.setdefault(_first, []).append(
+        ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")))
+
+
 def read_yaml(path: Path, origins: Origins, required: bool) -> tuple[dict[str, Any], list[str]]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -21,7 +36,7 @@ def read_yaml(path: Path, origins: Origins, required: bool) -> tuple[dict[str, A
     except OSError as e:
         return {}, [f"{origins.yaml_name}: cannot read {path}: {e.strerror}"]
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=YamlLoader)
     except yaml.YAMLError as e:
         # Only the position and the problem: the offending line may hold a password.
         mark = getattr(e, "problem_mark", None)

@@ -73,8 +73,8 @@ def describe(error: jsonschema.ValidationError) -> tuple[Path, str]:
         known = sorted(sub.get("properties", {}))
         unknown = sorted(set(error.instance) - set(known))
         return path, f"unknown key {', '.join(map(repr, unknown))}; expected one of: {', '.join(known)}"
-    if rule == "required":
-        return path, f"missing required key {error.validator_value!r}"
+    if rule == "required":  # one error per missing key; the message starts with its name
+        return path, f"missing required key {error.message.removesuffix(' is a required property')}"
     if rule == "enum":
         return path, f"expected one of {', '.join(map(str, error.validator_value))}{shown(path, error.instance)}"
     if rule == "type":
