@@ -162,8 +162,9 @@ def build_users_and_shares(c: Checker) -> tuple[dict[str, User], dict[str, Share
                               f"{c.origins.where(given[1]).rstrip(': ')}; expected one password per user")
         groups.setdefault(name.lower(), []).append((path, item, members))
 
+    declared = set(c.clean("users"))  # a user whose password_file failed is reported once
     for user, path in references:
-        if user not in passwords:
+        if user not in passwords and user not in declared:
             c.problem(path, f"user {user} has no password: expected USER_<ID>={user}:PASSWORD, "
                       f"users.{user}.password or {user}:PASSWORD here")
 
