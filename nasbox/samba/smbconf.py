@@ -35,12 +35,13 @@ def render(config: Config, port: int = 445, state_paths: Mapping[str, str] | Non
 
 
 def write(config: Config, conf: Path, **kwargs) -> None:
-    """Write smb.conf and check it with testparm; a file testparm rejects is not kept."""
+    """Write smb.conf and check it with testparm; a file testparm rejects is not kept.
+    testparm exits 0 on unknown parameters, so its output is read too."""
     candidate = conf.with_name(conf.name + ".new")
     candidate.write_text(render(config, **kwargs), encoding="utf-8")
-    try:
-        commands.run(samba_cmds.testparm(str(candidate)))
-    except commands.CommandError:
+    argv = samba_cmds.testparm(str(candidate))
+    result = commands.run(argv, check=False)
+    if result.returncode != 0 or "Unknown parameter" in result.stdout:
         candidate.unlink()
-        raise
+        raise commands.CommandError(argv, result.returncode, result.stdout)
     candidate.replace(conf)
