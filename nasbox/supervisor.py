@@ -39,11 +39,11 @@ def programs(config: Config) -> list[Program]:
     return [Program("smbd", samba_cmds.smbd())]
 
 
-def render(config: Config, run_dir: Path) -> str:
+def render(services: list[Program], run_dir: Path, log_level: str) -> str:
     return environment().get_template("supervisord.conf.j2").render(
-        programs=programs(config),
+        programs=services,
         run_dir=run_dir,
-        log_level=config.server.log_level.replace("warning", "warn"),
+        log_level=log_level.replace("warning", "warn"),
         watchdog=shlex.join([str(Path(sys.prefix) / "bin" / "nasbox"), "supervisor-watchdog"]),
     )
 

@@ -27,7 +27,8 @@ def run() -> int:
     shares.prepare(config, account_plan.uids, account_plan.gid)
     smbconf.write(config, Path(samba_cmds.SMB_CONF))
     conf = state.RUN_DIR / "supervisord.conf"
-    conf.write_text(supervisor.render(config, state.RUN_DIR), encoding="utf-8")
+    conf.write_text(supervisor.render(supervisor.programs(config), state.RUN_DIR, config.server.log_level),
+                    encoding="utf-8")
     log.info("starting: %d users, %d shares", len(config.users), len(config.shares))
     supervisor.exec_supervisord(conf)
     return 0  # not reached: exec_supervisord replaces this process

@@ -5,7 +5,8 @@ from nasbox import supervisor
 
 
 def test_supervisord_conf_runs_smbd_in_foreground_with_watchdog(load, tmp_path):
-    text = supervisor.render(load({"SHARE_A": "write a /a alice:pw", "LOG_LEVEL": "warning"}), tmp_path)
+    config = load({"SHARE_A": "write a /a alice:pw", "LOG_LEVEL": "warning"})
+    text = supervisor.render(supervisor.programs(config), tmp_path, config.server.log_level)
     parsed = configparser.RawConfigParser()
     parsed.read_string(text)
     assert parsed["supervisord"]["nodaemon"] == "true"
