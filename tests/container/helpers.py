@@ -54,8 +54,8 @@ class Workspace:
 @contextmanager
 def workspace(docs_owner: int = DEFAULT_UID) -> Iterator[Workspace]:
     """Fresh host directories. Only the bind-mounted directories are seen inside the container,
-    so mkdtemp's mode 0700 on the root does not matter; the share directories get an owner
-    and mode that let exactly the writer (uid docs_owner) create files."""
+    so mkdtemp's mode 0700 on the root does not matter. docs belongs to docs_owner, mode 0755:
+    only a writer with that UID can create files there, so a wrong UID shows."""
     root = Path(tempfile.mkdtemp(prefix=NAME_PREFIX))
     ws = Workspace(root, root / "config", root / "docs", root / "other")
     try:

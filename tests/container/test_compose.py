@@ -23,14 +23,16 @@ CONTAINER = "nasbox"  # container_name in compose.yaml
 
 
 def require_port_445_free() -> None:
+    why = None
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
         try:
             s.bind(("0.0.0.0", 445))
         except OSError as e:
             why = "in use" if e.errno == errno.EADDRINUSE else e.strerror
-            pytest.fail(f"host port 445 is not free ({why}): the compose stack publishes it; "
-                        "stop the host smbd or the container holding it", pytrace=False)
+    if why:
+        pytest.fail(f"host port 445 is not free ({why}): the compose stack publishes it; "
+                    "stop the host smbd or the container holding it", pytrace=False)
     existing = docker("ps", "-a", "--filter", f"name=^{CONTAINER}$", "--format", "{{.Names}} {{.Status}}")
     if existing.stdout.strip():
         pytest.fail(f"a container named {CONTAINER!r} already exists ({existing.stdout.strip()}); "
