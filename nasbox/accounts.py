@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nasbox import commands, state
-from nasbox.config import Config, ConfigError
+from nasbox.config import Config
+from nasbox.passwd import MARK, foreign_accounts
 from nasbox.samba import samba_cmds
 
 log = logging.getLogger(__name__)
 
-MARK = "nasbox user"  # GECOS of the accounts nasbox made, so it never touches others
 GROUP = "nasbox"
 NOLOGIN = "/usr/sbin/nologin"
 UIDS_FILE = "uids.json"
@@ -54,13 +54,9 @@ def assign_uids(explicit: Mapping[str, int | None], remembered: Mapping[str, int
 
 
 def plan(config: Config, state_dir: Path) -> Plan:
-    """Decide every account before changing any; ConfigError when a name is taken by an
-    account of the image."""
-    foreign: dict[str, int] = {p.pw_name: p.pw_uid for p in pwd.getpwall() if p.pw_gecos != MARK}
-    clashes = sorted(set(config.users) & set(foreign))
-    if clashes:
-        raise ConfigError([f"users.{n}: {n!r} is an account of the image; expected another user name"
-                           for n in clashes])
+    """Decide every account before changing any (validation has refused the names of the
+    image's own accounts)."""
+    foreign = foreign_accounts()
     remembered: dict[str, int] = state.read_json(state_dir / UIDS_FILE, {})
     uids = assign_uids({n: u.uid for n, u in config.users.items()}, remembered,
                        set(foreign.values()), config.server.puid)

@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from nasbox.config import Config, ConfigError
+from nasbox.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +35,6 @@ def supports_user_xattrs(path: Path) -> bool:
             return False
         raise
     return True
-
-
-def check_paths(config: Config) -> None:
-    """ConfigError when a share path exists but is not a directory (nothing is changed)."""
-    problems = [
-        f"shares.{share.name}: {path} exists but is not a directory; expected a directory"
-        for share in config.shares.values()
-        for path in (share.path, *share.extra_paths)
-        if os.path.lexists(path) and not os.path.isdir(path)
-    ]
-    if problems:
-        raise ConfigError(problems)
 
 
 def prepare(config: Config, uids: dict[str, int], gid: int) -> None:

@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 def run() -> int:
     config = load_config()
     account_plan = accounts.plan(config, state.STATE_DIR)
-    shares.check_paths(config)
 
     for directory in (state.STATE_DIR, state.LOG_DIR, state.RUN_DIR):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -3,6 +3,7 @@ the model. Every problem is collected, so the user sees all of them at once."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import zoneinfo
 from functools import cache
@@ -16,6 +17,7 @@ from nasbox.config.model import (
     STATUSES, Config, Mount, NotifyTarget, ScrubJob, Server, Share, Smtp, SyncJob, User,
 )
 from nasbox.config.sources import Origins, Path
+from nasbox.passwd import foreign_accounts
 from nasbox.resources import schema_file
 
 NAMED_SCHEDULES = ("hourly", "daily", "weekly", "monthly")
@@ -135,7 +137,10 @@ def build_server(c: Checker) -> Server:
 def build_users_and_shares(c: Checker) -> tuple[dict[str, User], dict[str, Share]]:
     passwords: dict[str, tuple[str, Path]] = {}  # user -> (password, where it was given)
     uids: dict[str, int] = {}
+    image_accounts = foreign_accounts()
     for name, item in c.clean("users").items():
+        if name in image_accounts:
+            c.problem(("users", name), f"{name!r} is an account of the image; expected another user name")
         password = c.secret(item, ("users", name), "no password: expected password or password_file")
         if password is not None:
             passwords[name] = (password, ("users", name))
@@ -153,6 +158,8 @@ def build_users_and_shares(c: Checker) -> tuple[dict[str, User], dict[str, Share
         members = []
         for i, entry in enumerate(item["users"]):
             user, has_password, password = entry.partition(":")
+            if user in image_accounts:
+                c.problem(path + ("users", i), f"{user!r} is an account of the image; expected another user name")
             members.append(user)
             references.append((user, path + ("users", i)))
             if has_password:
@@ -160,6 +167,9 @@ def build_users_and_shares(c: Checker) -> tuple[dict[str, User], dict[str, Share
                 if given[0] != password:
                     c.problem(path + ("users", i), f"user {user} has another password in "
                               f"{c.origins.where(given[1]).rstrip(': ')}; expected one password per user")
+        for i, directory in enumerate(item["paths"]):
+            if os.path.lexists(directory) and not os.path.isdir(directory):
+                c.problem(path + ("paths", i), f"{directory} exists but is not a directory; expected a directory")
         groups.setdefault(name.lower(), []).append((path, item, members))
 
     declared = set(c.clean("users"))  # a user whose password_file failed is reported once

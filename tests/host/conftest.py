@@ -10,11 +10,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from nasbox import accounts
 from nasbox.config import load_config
 from nasbox.health import smb_answers
+from nasbox.passwd import MARK
 from nasbox.samba import samba_cmds, smbconf
 from tests.support.access_matrix import Matrix, matrix_env, populate
 from tests.support.smbclient import Server
@@ -47,7 +49,9 @@ def host_users() -> Iterator[dict[str, str]]:
         try:
             pwd.getpwnam(name)
         except KeyError:
-            subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+            # Marked as nasbox's own, as nasbox marks the accounts it makes in the container.
+            subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                            "--comment", MARK, name], check=True)
     yield dict(HOST_USERS)
     for name in HOST_USERS.values():
         subprocess.run(["userdel", name], check=False)
@@ -94,4 +98,9 @@ def matrix(host_users: dict[str, str]) -> Iterator[Matrix]:
     finally:
         smbd.terminate()
         smbd.wait(timeout=20)
+        # smbd's RPC helpers (samba-dcerpcd, rpcd_*) detach from it: find them by config file.
+        helpers = [p for p in psutil.process_iter(["cmdline"]) if str(conf) in " ".join(p.info["cmdline"] or ())]
+        for helper in helpers:
+            helper.terminate()
+        psutil.wait_procs(helpers, timeout=10)
         shutil.rmtree(root)

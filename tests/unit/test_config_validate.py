@@ -97,6 +97,9 @@ def test_env_item_overrides_yaml_item_of_same_kind_and_name(load):
     ({"SMTP_HOST": "mail", "SMTP_USER": "nas"},
      "nasbox.yaml: smtp: username given without a password: expected SMTP_PASSWORD or smtp.password"),
     ({"SMTP_PORT": "25"}, "nasbox.yaml: smtp: missing required key 'host'"),
+    ({"USER_ROOT": "root:pw"}, "env USER_ROOT: 'root' is an account of the image; expected another user name"),
+    ({"SHARE_A": "write a /a nobody:pw"},
+     "env SHARE_A: users[0]: 'nobody' is an account of the image; expected another user name"),
 ])
 def test_rule(problems, env, expected):
     assert problems(env) == [expected]

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from nasbox import shares
-from nasbox.config import ConfigError
 
 
 def stat_of(path: Path, mode: int, uid: int, gid: int) -> os.stat_result:
@@ -32,12 +31,10 @@ def test_can_write(tmp_path, mode, owner, group, expected):
     assert shares.can_write(1000, 1000, st) is expected
 
 
-def test_share_path_that_is_a_file_is_a_configuration_error(load, tmp_path):
+def test_share_path_that_is_a_file_is_a_configuration_error(problems, tmp_path):
     (tmp_path / "file").write_text("data")
-    config = load({"SHARE_A": f"write a {tmp_path / 'file'} alice:pw"})
-    with pytest.raises(ConfigError) as caught:
-        shares.check_paths(config)
-    assert caught.value.problems == [f"shares.a: {tmp_path / 'file'} exists but is not a directory; expected a directory"]
+    found = problems({"SHARE_A": f"write a /ok,{tmp_path / 'file'} alice:pw"})
+    assert found == [f"env SHARE_A: paths[1]: {tmp_path / 'file'} exists but is not a directory; expected a directory"]
     assert (tmp_path / "file").read_text() == "data"
 
 
