@@ -26,10 +26,27 @@ def parser() -> argparse.ArgumentParser:
     show = config_verbs.add_parser("show", help="the effective configuration, secrets masked")
     show.add_argument("--json", action="store_true", help="print JSON instead of YAML")
 
+    scrub = verbs.add_parser("scrub", help="verify and repair with par2 parity, and update it")
+    add_scrub_arguments(scrub)
+
     health = verbs.add_parser("health", help="exit 0 while smbd answers (the image's HEALTHCHECK)")
     health.add_argument("--port", type=int, default=445, help=argparse.SUPPRESS)
     verbs.add_parser("supervisor-watchdog", help=argparse.SUPPRESS)
     return top
+
+
+def add_scrub_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("jobs", nargs="*", metavar="JOB", help="scrub jobs to run (default: all)")
+    parser.add_argument("--now", action="store_true", required=True,
+                        help="run now (scheduled runs need no command)")
+    parser.add_argument("--update-only", action="store_true",
+                        help="parity for new and changed files, remove orphans; no verification")
+    parser.add_argument("--no-wait", action="store_true", help="exit 75 at once when the job is running")
+
+
+def scrub_main(argv: list[str] | None = None) -> int:
+    """`scrub ...`: the same as `nasbox scrub ...`."""
+    return main(["scrub", *(sys.argv[1:] if argv is None else argv)])
 
 
 def setup_logging() -> None:
@@ -50,6 +67,9 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.verb == "config":
         from nasbox.actions import config
         return config.check() if args.config_verb == "check" else config.show(args.json)
+    if args.verb == "scrub":
+        from nasbox.actions.scrub import scrub
+        return scrub(args.jobs, args.update_only, wait=not args.no_wait)
     if args.verb == "health":
         from nasbox.actions.health import health
         return health(args.port)

@@ -1,0 +1,39 @@
+"""What a job run reports: its status (CONTRACT 5), a one-line summary, details and stats.
+The CLI turns it into an exit code; notifications and the run history send and keep it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EXIT_DONE = 0
+EXIT_ERROR = 1
+EXIT_SKIPPED = 75
+SEVERITY = {"good": 0, "info": 1, "warning": 2, "error": 3}
+
+
+@dataclass
+class JobResult:
+    job: str
+    kind: str  # "scrub" or "sync"
+    status: str  # good, info, warning or error
+    summary: str
+    started: float
+    finished: float
+    details: list[str] = field(default_factory=list)
+    stats: dict[str, int | float] = field(default_factory=dict)
+    skipped: bool = False  # not run: busy, a mount down, held by a safety check
+
+    @property
+    def duration_s(self) -> float:
+        return round(self.finished - self.started, 3)
+
+    @property
+    def exit_code(self) -> int:
+        if self.skipped:
+            return EXIT_SKIPPED
+        return EXIT_ERROR if self.status == "error" else EXIT_DONE
+
+
+def combined_exit_code(results: list[JobResult]) -> int:
+    """An error wins over a skip, a skip over success."""
+    codes = {r.exit_code for r in results}
+    return EXIT_ERROR if EXIT_ERROR in codes else EXIT_SKIPPED if EXIT_SKIPPED in codes else EXIT_DONE

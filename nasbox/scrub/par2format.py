@@ -1,0 +1,87 @@
+"""Reading and compacting PAR2 files (the packet format of the PAR 2.0 specification).
+
+A PAR2 file is a sequence of packets, each with a header carrying its length and the MD5 of
+its body, so every packet checks itself. nasbox uses this to read the file MD5 that par2
+recorded (FileDesc) and to check that parity files are intact without running par2.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+MAGIC = b"PAR2\0PKT"
+HEADER = struct.Struct("<8sQ16s16s16s")  # magic, length, packet MD5, set id, type
+FILE_DESC = b"PAR 2.0\0FileDesc"
+RECOVERY_SLICE = b"PAR 2.0\0RecvSlic"
+CREATOR = b"PAR 2.0\0Creator\0"
+
+
+class DamagedParity(Exception):
+    """A parity file that is unreadable, truncated, or has a packet failing its MD5."""
+
+
+@dataclass(frozen=True)
+class Packet:
+    type: bytes
+    set_id: bytes
+    raw: bytes  # the whole packet, header included
+
+    @property
+    def body(self) -> bytes:
+        return self.raw[HEADER.size:]
+
+
+def packets(data: bytes) -> Iterator[Packet]:
+    """Every packet of a PAR2 file's contents; DamagedParity on any flaw."""
+    offset = 0
+    while offset < len(data):
+        if len(data) - offset < HEADER.size:
+            raise DamagedParity("truncated packet header")
+        magic, length, md5, set_id, kind = HEADER.unpack_from(data, offset)
+        if magic != MAGIC or length < HEADER.size or length % 4 or offset + length > len(data):
+            raise DamagedParity(f"bad packet header at byte {offset}")
+        raw = data[offset:offset + length]
+        if hashlib.md5(raw[32:]).digest() != md5:  # the MD5 covers set id onwards
+            raise DamagedParity(f"packet at byte {offset} fails its checksum")
+        yield Packet(kind, set_id, raw)
+        offset += length
+
+
+def read_packets(path: str | bytes) -> list[Packet]:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DamagedParity(f"cannot read: {e.strerror}") from e
+    found = list(packets(data))
+    if not found:
+        raise DamagedParity("no packets")
+    return found
+
+
+def file_md5(index: list[Packet]) -> tuple[bytes, int]:
+    """(MD5 of the whole file, its length) as par2 recorded them in the FileDesc packet."""
+    for packet in index:
+        if packet.type == FILE_DESC:
+            _file_id, md5, _md5_16k, length = struct.unpack_from("<16s16s16sQ", packet.body)
+            return md5, length
+    raise DamagedParity("no file description packet")
+
+
+def compact(path: str | bytes) -> None:
+    """Rewrite a recovery file keeping one copy of each packet: par2 repeats the critical
+    packets in every recovery file, which for a small file costs more than its data."""
+    seen: set[bytes] = set()
+    kept: list[bytes] = []
+    for packet in read_packets(path):
+        key = packet.raw[16:32]  # packet MD5: identical packets are duplicates
+        if key not in seen:
+            seen.add(key)
+            kept.append(packet.raw)
+    with open(path, "wb") as f:
+        f.write(b"".join(kept))
+        f.flush()
+        os.fsync(f.fileno())
