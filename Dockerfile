@@ -29,7 +29,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /usr/share/doc/* /usr/share/man/*
 COPY --from=venv /opt/nasbox /opt/nasbox
 COPY config/ /usr/share/nasbox/
-RUN ln -s /opt/nasbox/bin/nasbox /usr/local/bin/nasbox \
+RUN ln -s /opt/nasbox/bin/nasbox /opt/nasbox/bin/scrub /usr/local/bin/ \
  && ln -s "$(/opt/nasbox/bin/python -c 'import par2, pathlib; print(pathlib.Path(par2.__path__[0], "binaries", "par2"))')" /usr/local/bin/par2 \
  && par2 --version >/dev/null \
  && mkdir -p /config

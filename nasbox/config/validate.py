@@ -258,8 +258,8 @@ def build_scrub(c: Checker) -> dict[str, ScrubJob]:
         path: Path = ("scrub", name)
         directory = PurePosixPath(item["directory"])
         database = directory / item["database"]  # an absolute DATABASE replaces directory
-        if ".." in database.parts or database == directory:
-            c.problem(path + ("database",), "expected a directory of its own (not DIRECTORY itself, no '..')")
+        if ".." in database.parts or directory.is_relative_to(database):
+            c.problem(path + ("database",), "expected a directory of its own (not DIRECTORY or above it, no '..')")
         older = item.get("verify_older_than", "0s")
         jobs[name] = ScrubJob(
             name=name, directory=str(directory), database=str(database),

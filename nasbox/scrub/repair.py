@@ -84,7 +84,7 @@ def _repair_in(work: bytes, directory: bytes, parity_dir: bytes, entry: Entry) -
             original = os.fstat(src)
             if not same_file(original, entry):
                 return Outcome(False, "changed since it was verified; left as it is")
-            copy = os.path.join(work, relative)
+            copy = os.path.join(work, par2.path_as_par2_reads_it(relative))
             os.makedirs(os.path.dirname(copy), exist_ok=True)
             with open(copy, "wb") as out:
                 while chunk := os.read(src, CHUNK):
@@ -94,11 +94,11 @@ def _repair_in(work: bytes, directory: bytes, parity_dir: bytes, entry: Entry) -
             os.close(src)
         parity_copy = os.path.join(work, b".parity")
         os.mkdir(parity_copy)
-        for name in (entry.name + b".par2", *entry.volumes):
-            shutil.copyfile(os.path.join(parity_dir, name), os.path.join(parity_copy, name))
+        for name in (entry.name + b".par2", *entry.volumes):  # under a name without wildcards
+            shutil.copyfile(os.path.join(parity_dir, name), os.path.join(parity_copy, b"p" + name[len(entry.name):]))
 
         # 2. par2 repairs the copy; the result must match what par2 recorded at creation.
-        result = subprocess.run(par2.repair(work, os.path.join(parity_copy, entry.name + b".par2")),
+        result = subprocess.run(par2.repair(work, os.path.join(parity_copy, b"p.par2")),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
         if result.returncode != 0:
             return Outcome(False, f"beyond repair (par2 exited {result.returncode}); left as it is")

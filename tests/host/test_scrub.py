@@ -1,0 +1,474 @@
+"""The scrub engine against real par2 on real files (CONTRACT 4, issue: scrub).
+
+Every test that damages, edits or deletes something checks the bytes and metadata that
+must survive, so that a scrub which reverts an edit or writes through a link fails here.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nasbox.config.model import ScrubJob
+from nasbox.scrub import par2
+from nasbox.scrub.catalog import Entry
+from nasbox.scrub.engine import Busy, Scrub
+from nasbox.scrub.repair import repair
+
+pytestmark = pytest.mark.host
+
+DEBIAN_PAR2 = "/usr/bin/par2"  # Debian's par2cmdline 0.8.1, installed by .ci/setup
+
+
+def make_job(tmp_path: Path, **options) -> ScrubJob:
+    directory = tmp_path / "data"
+    directory.mkdir(exist_ok=True)
+    return ScrubJob(name="t", directory=str(directory), database=str(directory / ".pardatabase"),
+                    redundancy=options.pop("redundancy", 5), schedule="weekly", **options)
+
+
+def scrub(job: ScrubJob, update_only: bool = False):
+    return Scrub(job, update_only=update_only).run()
+
+
+def write(path: Path, size: int, seed: int = 0) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
+    data = bytes(b ^ (i * 7 % 251) for i, b in enumerate(data))  # not periodic
+    path.write_bytes(data)
+    return data
+
+
+def flip(path: Path, offsets: list[int]) -> None:
+    """Silent corruption: bytes change, size and mtime do not."""
+    st = path.stat()
+    with open(path, "r+b") as f:
+        for offset in offsets:
+            f.seek(offset)
+            byte = f.read(1)
+            f.seek(offset)
+            f.write(bytes([byte[0] ^ 0xFF]))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def all_names(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def stock_par2_verifies(binary: str, job: ScrubJob, relative: str) -> bool:
+    index = Path(job.database) / f"{relative}.par2"
+    result = subprocess.run([binary, "verify", "-q", "-B", job.directory, str(index)], capture_output=True)
+    return result.returncode == 0
+
+
+def catalog_rows(job: ScrubJob) -> dict[str, tuple]:
+    db = sqlite3.connect(Path(job.database) / ".nasbox-scrub" / "catalog.sqlite")
+    try:
+        return {os.fsdecode(os.path.join(d, n)): (size, md5) for d, n, size, md5 in
+                db.execute("SELECT dir, name, size, md5 FROM files")}
+    finally:
+        db.close()
+
+
+def test_new_files_get_standard_parity(tmp_path):
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "a.bin", 300_000)
+    write(Path(job.directory) / "sub" / "b.bin", 5_000, seed=1)
+    result = scrub(job)
+    assert (result.status, result.stats["new"], result.exit_code) == ("info", 2, 0)
+    parity = all_names(Path(job.database))
+    assert {"a.bin.par2", "a.bin.vol0+1.par2", "sub/b.bin.par2", "sub/b.bin.vol0+1.par2"} <= parity
+    assert stock_par2_verifies(par2.binary(), job, "a.bin")
+    assert stock_par2_verifies(par2.binary(), job, "sub/b.bin")
+    again = scrub(job)
+    assert (again.status, again.stats["verified"], again.stats["new"]) == ("good", 2, 0)
+
+
+@pytest.mark.skipif(not os.path.exists(DEBIAN_PAR2), reason="Debian's par2 0.8.1 is not installed")
+def test_debian_par2_verifies_and_repairs_nasbox_parity(tmp_path):
+    job = make_job(tmp_path)
+    original = write(Path(job.directory) / "doc.bin", 200_000)
+    scrub(job)
+    assert subprocess.run([DEBIAN_PAR2, "-V"], capture_output=True, text=True).stdout.startswith("par2cmdline version 0.8")
+    assert stock_par2_verifies(DEBIAN_PAR2, job, "doc.bin")
+    flip(Path(job.directory) / "doc.bin", [10, 20])  # one block of 20: within 5%
+    assert not stock_par2_verifies(DEBIAN_PAR2, job, "doc.bin")
+    repaired = subprocess.run([DEBIAN_PAR2, "repair", "-q", "-B", job.directory,
+                               str(Path(job.database) / "doc.bin.par2")], capture_output=True)
+    assert repaired.returncode == 0
+    assert (Path(job.directory) / "doc.bin").read_bytes() == original
+
+
+def test_bit_flips_are_repaired_with_metadata_intact(tmp_path):
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "sub" / "photo.jpg"
+    original = write(path, 1_000_000)
+    os.chown(path, 4321, 4322)
+    path.chmod(0o640)
+    os.setxattr(path, "user.comment", b"holiday")
+    os.utime(path, ns=(1_600_000_000_000_000_000, 1_600_000_000_123_456_789))
+    scrub(job)
+    flip(path, [0, 123_456, 999_999])
+    before = set(os.listdir(path.parent))
+    result = scrub(job)
+    assert path.read_bytes() == original
+    st = path.stat()
+    assert (st.st_mtime_ns, st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1_600_000_000_123_456_789, 4321, 4322, 0o640)
+    assert os.getxattr(path, "user.comment") == b"holiday"
+    assert set(os.listdir(path.parent)) == before  # no .1, no temporary files
+    assert not list((Path(job.database) / ".nasbox-scrub" / "repair").iterdir())
+    assert (result.status, result.stats["repaired"], result.exit_code) == ("warning", 1, 0)
+    assert any("sub/photo.jpg: was corrupt and has been repaired" in d for d in result.details)
+    assert scrub(job).status == "good"  # the repaired file verifies against the same parity
+
+
+@pytest.mark.parametrize("edit", ["append", "rewrite", "truncate"])
+def test_edits_are_never_reverted(tmp_path, edit):
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "notes.txt"
+    write(path, 100_000)
+    scrub(job)
+    time.sleep(0.01)  # a new mtime, as any editor gives
+    if edit == "append":
+        with open(path, "ab") as f:
+            f.write(b"more lines\n")
+    elif edit == "rewrite":
+        write(path, 100_000, seed=9)  # same size, other bytes
+    else:
+        with open(path, "r+b") as f:
+            f.truncate(50_000)
+    edited = path.read_bytes()
+    result = scrub(job)
+    assert path.read_bytes() == edited
+    assert (result.stats["updated"], result.stats["repaired"]) == (1, 0)
+    assert stock_par2_verifies(par2.binary(), job, "notes.txt")  # the parity follows the edit
+
+
+def test_damage_beyond_redundancy_is_an_error_and_the_file_is_untouched(tmp_path):
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "big.bin"
+    write(path, 400_000)
+    scrub(job)
+    flip(path, list(range(0, 400_000, 4000)))  # every block damaged; 5% cannot rebuild it
+    damaged = path.read_bytes()
+    inode = path.stat().st_ino
+    result = scrub(job)
+    assert (result.status, result.exit_code, result.stats["unrepairable"]) == ("error", 1, 1)
+    assert path.read_bytes() == damaged and path.stat().st_ino == inode
+    assert any("big.bin: beyond repair" in d for d in result.details)
+    assert set(os.listdir(job.directory)) == {"big.bin", ".pardatabase"}
+
+
+def test_parity_of_deleted_files_is_removed_and_nothing_else(tmp_path):
+    job = make_job(tmp_path)
+    keep = write(Path(job.directory) / "keep.bin", 50_000)
+    write(Path(job.directory) / "gone.bin", 50_000, seed=1)
+    write(Path(job.directory) / "olddir" / "deep" / "x.bin", 10_000, seed=2)
+    scrub(job)
+    kept_parity = {n: (Path(job.database) / n).read_bytes() for n in all_names(Path(job.database))
+                   if n.startswith("keep.bin")}
+    (Path(job.directory) / "gone.bin").unlink()
+    shutil.rmtree(Path(job.directory) / "olddir")
+    result = scrub(job)
+    assert result.stats["removed"] == 2
+    parity = {n for n in all_names(Path(job.database)) if not n.startswith(".nasbox-scrub")}
+    assert parity == set(kept_parity)
+    assert all((Path(job.database) / n).read_bytes() == b for n, b in kept_parity.items())
+    assert (Path(job.directory) / "keep.bin").read_bytes() == keep
+    assert set(catalog_rows(job)) == {"keep.bin"}
+
+
+def test_database_is_never_scrubbed(tmp_path):
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "a.bin", 20_000)
+    scrub(job)
+    scrub(job)
+    assert not any(n.startswith(".pardatabase") for n in all_names(Path(job.database)))
+    assert set(catalog_rows(job)) == {"a.bin"}
+
+
+def test_symlinks_are_not_followed(tmp_path):
+    job = make_job(tmp_path)
+    outside = tmp_path / "outside"
+    secret = write(outside / "secret.bin", 30_000)
+    os.symlink(outside, Path(job.directory) / "linkdir")
+    os.symlink(outside / "secret.bin", Path(job.directory) / "linkfile")
+    write(Path(job.directory) / "real.bin", 1000)
+    scrub(job)
+    assert set(catalog_rows(job)) == {"real.bin"}
+    assert (outside / "secret.bin").read_bytes() == secret and os.listdir(outside) == ["secret.bin"]
+
+
+def test_repair_never_writes_through_a_symlinked_directory(tmp_path):
+    """A directory swapped for a link between verification and repair: the repair refuses."""
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "sub" / "f.bin"
+    write(path, 100_000)
+    scrub(job)
+    flip(path, [5])
+    outside = tmp_path / "outside"
+    shutil.move(Path(job.directory) / "sub", outside)  # same file, same inode, now outside
+    os.symlink(outside, Path(job.directory) / "sub")
+    damaged = (outside / "f.bin").read_bytes()
+    [entry_row] = sqlite3.connect(Path(job.database) / ".nasbox-scrub" / "catalog.sqlite").execute(
+        "SELECT dir, name, size, mtime_ns, inode, md5, volumes FROM files").fetchall()
+    entry = Entry(*entry_row[:6], tuple(entry_row[6].split(b"/")))
+    with pytest.raises(OSError):  # ELOOP: the path has a link in it
+        repair(os.fsencode(job.directory), os.fsencode(Path(job.database) / "sub"),
+               os.fsencode(tmp_path), entry)
+    assert (outside / "f.bin").read_bytes() == damaged
+    result = scrub(job)  # the engine skips it, and the link's target is left alone
+    assert (outside / "f.bin").read_bytes() == damaged
+    assert result.stats["repaired"] == 0
+
+
+NAMES = ["with space.txt", "quote'single", 'quote"double', "-leading-dash", "--", "new\nline", "tab\tx", "back\\slash",
+         "ünïcödé-日本.txt", b"latin1-\xe9t\xe9".decode(errors="surrogateescape"), "star*?[x]"]
+
+
+def test_odd_names(tmp_path):
+    job = make_job(tmp_path)
+    contents = {name: write(Path(job.directory) / "d ir" / name, 3000, seed=i) for i, name in enumerate(NAMES)}
+    result = scrub(job)
+    assert result.stats["new"] == len(NAMES) and result.status == "info", result.details
+    for name in NAMES:
+        flip(Path(job.directory) / "d ir" / name, [100])
+    result = scrub(job)
+    assert result.stats["repaired"] == len(NAMES), result.details
+    for name, data in contents.items():
+        assert (Path(job.directory) / "d ir" / name).read_bytes() == data
+        if not set(name) & set("*?[\n\t\\"):  # stock par2 reads these as wildcards or rewrites them
+            assert stock_par2_verifies(par2.binary(), job, f"d ir/{name}")
+
+
+def test_empty_files_and_empty_tree(tmp_path):
+    job = make_job(tmp_path)
+    assert scrub(job).status == "good"  # nothing to do is fine
+    (Path(job.directory) / "empty").touch()
+    result = scrub(job)
+    assert (result.status, result.stats["new"]) == ("info", 1)
+    again = scrub(job)
+    assert (again.status, again.stats["verified"]) == ("good", 1)
+    write(Path(job.directory) / "empty", 5000)  # no longer empty: gets parity
+    assert scrub(job).stats["updated"] == 1
+    assert stock_par2_verifies(par2.binary(), job, "empty")
+    (Path(job.directory) / "empty").write_bytes(b"")  # empty again: its parity goes
+    scrub(job)
+    assert not any(n.startswith("empty") for n in all_names(Path(job.database)))
+
+
+def test_subdirectory_removed_during_a_run(tmp_path):
+    job = make_job(tmp_path)
+    for d in ("a", "b", "c"):
+        write(Path(job.directory) / d / "f.bin", 10_000, seed=ord(d))
+    scrub(job)
+
+    class RemovingScrub(Scrub):
+        def _list(self, catalog, relative, database_id, stack):
+            files = super()._list(catalog, relative, database_id, stack)
+            if relative == b"":
+                shutil.rmtree(Path(job.directory) / "b")  # listed, then gone before its turn
+            return files
+
+    result = RemovingScrub(job).run()
+    assert result.stats["removed"] == 1 and result.status == "info"
+    assert set(catalog_rows(job)) == {"a/f.bin", "c/f.bin"}
+
+
+def test_unreadable_directory_keeps_its_parity(tmp_path):
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "locked" / "f.bin", 10_000)
+    scrub(job)
+
+    class FailingScrub(Scrub):
+        def _list(self, catalog, relative, database_id, stack):
+            if relative == b"locked":  # as EIO or EACCES would (root passes any mode bits)
+                self.unreadable.append(relative)
+                self._problem(relative, "cannot read the directory: Input/output error; its parity is kept",
+                              "skipped")
+                return None
+            return super()._list(catalog, relative, database_id, stack)
+
+    result = FailingScrub(job).run()
+    assert (result.status, result.stats["removed"]) == ("warning", 0)
+    assert set(catalog_rows(job)) == {"locked/f.bin"}
+
+
+def test_missing_or_unmounted_directory_is_skipped_and_parity_kept(tmp_path):
+    job = make_job(tmp_path)
+    missing = ScrubJob(**{**job.__dict__, "directory": str(tmp_path / "nope")})
+    result = scrub(missing)
+    assert (result.skipped, result.exit_code, result.status) == (True, 75, "warning")
+    # DATABASE outside DIRECTORY; DIRECTORY emptied as an unmounted mountpoint would be.
+    job = ScrubJob(**{**job.__dict__, "database": str(tmp_path / "parity")})
+    write(Path(job.directory) / "a.bin", 10_000)
+    scrub(job)
+    os.unlink(Path(job.directory) / "a.bin")
+    result = scrub(job)
+    assert (result.skipped, result.exit_code) == (True, 75)
+    assert "not mounted?" in result.summary
+    assert set(catalog_rows(job)) == {"a.bin"} and (tmp_path / "parity" / "a.bin.par2").exists()
+
+
+def test_update_only_makes_parity_and_never_verifies(tmp_path):
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "a.bin"
+    write(path, 50_000)
+    scrub(job, update_only=True)
+    flip(path, [1])
+    damaged = path.read_bytes()
+    write(Path(job.directory) / "b.bin", 1000, seed=3)
+    result = scrub(job, update_only=True)
+    assert (result.stats["new"], result.stats["verified"], result.stats["repaired"]) == (1, 0, 0)
+    assert path.read_bytes() == damaged
+    assert "verified" not in result.summary
+
+
+def test_sampled_verification_takes_least_recently_verified_first(tmp_path):
+    job = make_job(tmp_path, verify_percent=50)
+    for i in range(10):
+        write(Path(job.directory) / f"f{i}.bin", 1000, seed=i)
+    scrub(job)  # creates parity; nothing verified yet
+    first = scrub(job)
+    second = scrub(job)
+    assert first.stats["verified"] == 5 and second.stats["verified"] == 5
+    db = sqlite3.connect(Path(job.database) / ".nasbox-scrub" / "catalog.sqlite")
+    assert db.execute("SELECT count(*) FROM files WHERE verified_at IS NOT NULL").fetchone()[0] == 10
+
+
+def test_verify_older_than_skips_recently_verified(tmp_path):
+    job = make_job(tmp_path, verify_older_than_s=3600)
+    write(Path(job.directory) / "a.bin", 1000)
+    scrub(job)
+    assert scrub(job).stats["verified"] == 1
+    assert scrub(job).stats["verified"] == 0  # verified a moment ago
+
+
+def test_damaged_parity_is_rebuilt(tmp_path):
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "a.bin", 100_000)
+    scrub(job)
+    volume = next(Path(job.database).glob("a.bin.vol*.par2"))
+    data = bytearray(volume.read_bytes())
+    data[200] ^= 0xFF
+    volume.write_bytes(bytes(data))
+    result = scrub(job)
+    assert (result.status, result.stats["parity_rebuilt"]) == ("warning", 1)
+    assert stock_par2_verifies(par2.binary(), job, "a.bin")
+    assert scrub(job).status == "good"
+
+
+def test_copy_with_same_size_and_mtime(tmp_path):
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "a.bin"
+    original = write(path, 20_000)
+    scrub(job)
+    st = path.stat()
+    for content, expected in ((original, "good"), (write(tmp_path / "other", 20_000, seed=5), "info")):
+        replacement = Path(job.directory) / "tmp-copy"
+        replacement.write_bytes(content)
+        os.utime(replacement, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.replace(replacement, path)  # a new inode, as rsync or a restore gives
+        result = scrub(job)
+        assert result.status == expected and result.stats["repaired"] == 0
+        assert path.read_bytes() == content
+
+
+def test_excludes(tmp_path):
+    job = make_job(tmp_path, exclude=("*.tmp", "cache/", "/top-only.bin"))
+    for name in ("keep.bin", "x.tmp", "cache/c.bin", "sub/cache", "top-only.bin", "sub/top-only.bin"):
+        write(Path(job.directory) / name, 100)
+    scrub(job)
+    assert set(catalog_rows(job)) == {"keep.bin", "sub/cache", "sub/top-only.bin"}
+
+
+def test_no_wait_when_busy(tmp_path):
+    job = make_job(tmp_path)
+    scrub(job)
+    holder = Scrub(job)
+    with holder._lock(True):
+        with pytest.raises(Busy):
+            Scrub(job).run(wait_for_lock=False)
+
+
+def test_file_whose_name_clashes_with_a_recovery_file_is_not_protected(tmp_path):
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "x", 1000)
+    write(Path(job.directory) / "x.vol0+1", 1000, seed=1)
+    result = scrub(job)
+    assert set(catalog_rows(job)) == {"x"} and result.stats["skipped"] == 1
+    assert stock_par2_verifies(par2.binary(), job, "x")
+
+
+SCRUB_IN_CHILD = """
+import sys
+from nasbox.config.model import ScrubJob
+from nasbox.scrub.engine import Scrub
+Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=5, schedule="daily")).run()
+"""
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.6, 0.9, 1.5, 2.5])
+def test_sigkill_during_parity_creation_then_a_normal_run_is_consistent(tmp_path, delay):
+    job = make_job(tmp_path)
+    contents = {f"d{i % 3}/f{i}.bin": write(Path(job.directory) / f"d{i % 3}" / f"f{i}.bin",
+                                            200_000 + i * 1000, seed=i) for i in range(40)}
+    child = subprocess.Popen([sys.executable, "-c", SCRUB_IN_CHILD, job.directory, job.database])
+    time.sleep(delay)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    result = scrub(job)
+    assert result.status in ("info", "good"), result.details
+    assert set(catalog_rows(job)) == set(contents)
+    for relative, data in contents.items():
+        assert (Path(job.directory) / relative).read_bytes() == data
+        assert stock_par2_verifies(par2.binary(), job, relative), relative
+    private = Path(job.database) / ".nasbox-scrub"
+    assert not list((private / "staging").iterdir())
+    extra = {n for n in all_names(Path(job.database)) if not n.startswith(".nasbox-scrub")} - {
+        f"{r}.par2" for r in contents} - {f"d{i}" for i in range(3)}
+    assert all(".vol" in n for n in extra) and len(extra) == len(contents)  # one recovery file each
+    assert scrub(job).status == "good"
+
+
+def test_a_run_killed_while_moving_parity_into_place_is_finished_by_the_next(tmp_path, monkeypatch):
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "a.bin"
+    write(path, 100_000)
+    scrub(job)
+    time.sleep(0.01)
+    edited = write(path, 150_000, seed=4)
+
+    def die_after_moving_volumes(self, staging, entry, old):
+        for name in entry.volumes:  # the recovery file is in place, the index is not
+            staged = os.path.join(staging, b"parity" + name[len(entry.name):])
+            os.replace(staged, os.path.join(os.fsencode(job.database), name))
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(Scrub, "_move_into_place", die_after_moving_volumes)
+    with pytest.raises(KeyboardInterrupt):
+        scrub(job)
+    monkeypatch.undo()
+    result = scrub(job)
+    assert path.read_bytes() == edited
+    assert stock_par2_verifies(par2.binary(), job, "a.bin")
+    assert catalog_rows(job)["a.bin"][0] == 150_000
+    assert result.status == "good"
+    assert len(list(Path(job.database).glob("a.bin.vol*.par2"))) == 1
+
+
+@pytest.mark.parametrize("size, limit", [(4096, 0.50), (65536, 0.08), (1 << 20, 0.06), (16 << 20, 0.055)])
+def test_parity_overhead_close_to_redundancy(tmp_path, size, limit):
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "f", size)
+    scrub(job)
+    parity = sum(p.stat().st_size for p in Path(job.database).glob("f*.par2"))
+    assert 0.05 <= parity / size <= limit, parity / size
