@@ -1,0 +1,44 @@
+"""`docker exec nasbox scrub --now` protects and repairs a bind-mounted directory."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.container.helpers import nasbox_container, workspace
+from tests.support.access_matrix import matrix_env
+
+pytestmark = pytest.mark.container
+
+
+def test_scrub_now_repairs_a_corrupted_file_in_a_bind_mount(tmp_path: Path) -> None:
+    with workspace() as ws:
+        photo = ws.docs / "photos" / "cat.jpg"
+        photo.parent.mkdir()
+        original = os.urandom(700_000)
+        photo.write_bytes(original)
+        env = {**matrix_env({"writer": "alice", "reader": "bob", "outsider": "carol"}, "/data/docs", "/data/other"),
+               "SCRUB_DOCS": "/data/docs .pardatabase 5% weekly"}
+        with nasbox_container(ws, env, "scrub") as box:
+            first = box.exec("scrub", "--now")
+            assert first.returncode == 0, first.stdout + first.stderr
+            assert (ws.docs / ".pardatabase" / "photos" / "cat.jpg.par2").is_file()
+
+            st = photo.stat()
+            with open(photo, "r+b") as f:  # rot: bytes change, size and mtime do not
+                f.seek(4242)
+                f.write(b"\x00\xff\x00\xff")
+            os.utime(photo, ns=(st.st_atime_ns, st.st_mtime_ns))
+            assert photo.read_bytes() != original
+
+            second = box.exec("scrub", "docs", "--now")
+            assert second.returncode == 0, second.stdout + second.stderr
+            assert "photos/cat.jpg: was corrupt and has been repaired" in second.stdout
+            assert "scrub docs: warning:" in second.stdout
+            assert photo.read_bytes() == original
+            assert photo.stat().st_mtime_ns == st.st_mtime_ns
+            assert sorted(os.listdir(photo.parent)) == ["cat.jpg"]
+
+            update = box.exec("nasbox", "scrub", "--now", "--update-only")
+            assert update.returncode == 0 and "scrub docs: good:" in update.stdout, update.stdout

@@ -1,0 +1,63 @@
+"""`nasbox scrub` and `scrub` from the command line: exit codes per CONTRACT 3."""
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.host
+
+
+def run(args: list[str], env: dict[str, str], program: str = "nasbox") -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-c", f"import sys; from nasbox.cli import {'main' if program == 'nasbox' else 'scrub_main'} as m; sys.exit(m(sys.argv[1:]))", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                          env={"PATH": os.environ["PATH"], "NASBOX_CONFIG": "/dev/null", **env})
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "f.bin").write_bytes(os.urandom(100_000))
+    return {"SCRUB_DOCS": f"{tmp_path}/data .pardatabase 5% weekly"}
+
+
+def corrupt(path: Path, offsets: range) -> None:
+    st = path.stat()
+    with open(path, "r+b") as f:
+        for offset in offsets:
+            f.seek(offset)
+            f.write(b"\xAA")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_exit_codes(env, tmp_path):
+    assert run(["scrub", "--now"], env).returncode == 0
+    corrupt(tmp_path / "data" / "f.bin", range(10, 20))
+    repaired = run(["--now"], env, program="scrub")  # `scrub` on PATH is `nasbox scrub`
+    assert repaired.returncode == 0 and "warning" in repaired.stdout, repaired.stdout
+    corrupt(tmp_path / "data" / "f.bin", range(0, 100_000, 1000))
+    beyond = run(["scrub", "docs", "--now"], env)
+    assert beyond.returncode == 1 and "beyond repair" in beyond.stdout
+
+
+def test_usage_errors_exit_2(env):
+    assert run(["scrub"], env).returncode == 2  # --now is required
+    unknown = run(["scrub", "nosuchjob", "--now"], env)
+    assert unknown.returncode == 2 and "no scrub job named nosuchjob" in unknown.stdout
+
+
+def test_no_wait_exits_75_while_the_job_runs(env, tmp_path):
+    assert run(["scrub", "--now"], env).returncode == 0
+    with open(tmp_path / "data" / ".pardatabase" / ".nasbox-scrub" / "lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a running scrub holds it
+        busy = run(["scrub", "--now", "--no-wait"], env)
+    assert busy.returncode == 75 and "running already" in busy.stdout
+
+
+def test_missing_directory_exits_75(tmp_path):
+    result = run(["scrub", "--now"], {"SCRUB_X": f"{tmp_path}/absent db 5% daily"})
+    assert result.returncode == 75 and "is missing" in result.stdout
