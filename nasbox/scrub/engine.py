@@ -31,6 +31,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 
+import psutil
+
 from nasbox.config.model import ScrubJob
 from nasbox.progress import Progress, human_bytes
 from nasbox.result import JobResult
@@ -127,6 +129,7 @@ class Scrub:
         if not os.path.isdir(self.directory):
             return self._result(started, "warning", f"skipped: {self.job.directory} is missing", skipped=True)
         os.makedirs(self.private, mode=0o700, exist_ok=True)
+        self._set_priority()
         with self._lock(wait_for_lock):
             catalog = Catalog(os.path.join(self.private, b"catalog.sqlite"))
             try:
@@ -144,6 +147,13 @@ class Scrub:
             finally:
                 catalog.close()
         return self._result(started, *self._status())
+
+    def _set_priority(self) -> None:
+        """The job's CPU and I/O priority, for this thread and all it starts (workers, par2)."""
+        os.setpriority(os.PRIO_PROCESS, 0, self.job.nice)
+        ioclass = {"idle": psutil.IOPRIO_CLASS_IDLE, "best-effort": psutil.IOPRIO_CLASS_BE,
+                   "realtime": psutil.IOPRIO_CLASS_RT}[self.job.ionice]
+        psutil.Process().ionice(ioclass)
 
     @contextmanager
     def _lock(self, wait_for_lock: bool) -> Iterator[None]:

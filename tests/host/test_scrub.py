@@ -472,3 +472,30 @@ def test_parity_overhead_close_to_redundancy(tmp_path, size, limit):
     scrub(job)
     parity = sum(p.stat().st_size for p in Path(job.database).glob("f*.par2"))
     assert 0.05 <= parity / size <= limit, parity / size
+
+
+
+PRIORITY_PROBE = """
+import sys
+from nasbox.config.model import ScrubJob
+from nasbox.scrub import par2
+from nasbox.scrub.engine import Scrub
+par2.binary = lambda: sys.argv[3]  # a wrapper that records its priority, then runs par2
+Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=5, schedule="daily",
+               nice=7, ionice="idle")).run()
+"""
+
+
+def test_job_priority_reaches_par2(tmp_path):
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "a.bin", 10_000)
+    record = tmp_path / "priority"
+    wrapper = tmp_path / "par2-wrapper"
+    wrapper.write_text(f'#!/bin/sh\n{{ cut -d" " -f19 /proc/$$/stat; ionice -p $$; }} > {record}\n'
+                       f'exec {par2.binary()} "$@"\n')
+    wrapper.chmod(0o755)
+    child = subprocess.run([sys.executable, "-c", PRIORITY_PROBE, job.directory, job.database, str(wrapper)],
+                           capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr
+    assert record.read_text().split() == ["7", "idle"]
+    assert stock_par2_verifies(par2.binary(), job, "a.bin")
