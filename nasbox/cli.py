@@ -29,6 +29,17 @@ def parser() -> argparse.ArgumentParser:
     scrub = verbs.add_parser("scrub", help="verify and repair with par2 parity, and update it")
     add_scrub_arguments(scrub)
 
+    sync = verbs.add_parser("sync", help="copy sources to backups with rsync, behind safety guards")
+    sync.add_argument("jobs", nargs="*", metavar="JOB", help="sync jobs to run (default: all)")
+    sync.add_argument("--now", action="store_true", required=True, help="run now")
+    sync.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
+    sync.add_argument("--force", action="store_true", help="pass a safety hold (deletions over max_delete)")
+    sync.add_argument("--no-wait", action="store_true", help="exit 75 at once when the job is running")
+
+    mount = verbs.add_parser("mount", help="(re)try the configured CIFS mounts, or show them")
+    mount.add_argument("--status", action="store_true", help="show each mount and whether it is mounted")
+    mount.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)  # the supervised keeper
+
     health = verbs.add_parser("health", help="exit 0 while smbd answers (the image's HEALTHCHECK)")
     health.add_argument("--port", type=int, default=445, help=argparse.SUPPRESS)
     verbs.add_parser("supervisor-watchdog", help=argparse.SUPPRESS)
@@ -70,6 +81,12 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.verb == "scrub":
         from nasbox.actions.scrub import scrub
         return scrub(args.jobs, args.update_only, wait=not args.no_wait)
+    if args.verb == "sync":
+        from nasbox.actions.sync import sync
+        return sync(args.jobs, args.dry_run, args.force, wait=not args.no_wait)
+    if args.verb == "mount":
+        from nasbox.actions import mount
+        return mount.keep() if args.keep else mount.mount(args.status)
     if args.verb == "health":
         from nasbox.actions.health import health
         return health(args.port)

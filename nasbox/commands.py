@@ -6,6 +6,7 @@ stdin or in files of mode 0600, so logging a command line is always safe.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from collections.abc import Sequence
 
@@ -21,14 +22,17 @@ class CommandError(Exception):
         self.output = output
 
 
-def run(argv: Sequence[str], *, stdin: str | None = None, check: bool = True,
-        timeout: float | None = 120) -> subprocess.CompletedProcess[str]:
-    """Run argv to completion with stdout and stderr captured together."""
-    log.debug("running %s", " ".join(argv))
+def run(argv: Sequence[str | bytes], *, stdin: str | None = None, check: bool = True,
+        timeout: float | None = 120, separate_stderr: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run argv to completion, its output captured as text: stdout and stderr together, or
+    apart with separate_stderr. Bytes arguments (file names need not be UTF-8) are fine."""
+    shown = [os.fsdecode(a) for a in argv]
+    log.debug("running %s", " ".join(shown))
     result = subprocess.run(
-        list(argv), input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=timeout, check=False,
+        list(argv), input=stdin, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
+        text=True, errors="replace", timeout=timeout, check=False,
     )
     if check and result.returncode != 0:
-        raise CommandError(argv, result.returncode, result.stdout)
+        raise CommandError(shown, result.returncode, result.stdout + (result.stderr or ""))
     return result

@@ -10,6 +10,7 @@ import os
 import stat
 from pathlib import Path
 
+from nasbox import mounts
 from nasbox.config import Config
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ def supports_user_xattrs(path: Path) -> bool:
 
 def prepare(config: Config, uids: dict[str, int], gid: int) -> None:
     for share in config.shares.values():
+        down = mounts.down_mount_for(share.path, config)
+        if down is not None:  # creating it would fill the mountpoint and block the mount
+            log.warning("share %s: %s is on mount %s, which is not mounted", share.name, share.path, down.name)
+            continue
         for path in map(Path, (share.path, *share.extra_paths)):
             if not path.exists():
                 # Group-writable and setgid so that every write user of the share can use it.

@@ -21,6 +21,7 @@ from nasbox.samba.smbconf import environment
 log = logging.getLogger(__name__)
 
 SUPERVISORD = Path(sys.prefix) / "bin" / "supervisord"
+NASBOX = Path(sys.prefix) / "bin" / "nasbox"
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,10 @@ class Program:
 
 
 def programs(config: Config) -> list[Program]:
-    return [Program("smbd", samba_cmds.smbd())]
+    services = [Program("smbd", samba_cmds.smbd())]
+    if config.mounts:  # retries mounts that are down, undoes them all on stop
+        services.append(Program("mounts", [str(NASBOX), "mount", "--keep"], start_seconds=1))
+    return services
 
 
 def render(services: list[Program], run_dir: Path, log_level: str) -> str:
@@ -44,7 +48,7 @@ def render(services: list[Program], run_dir: Path, log_level: str) -> str:
         programs=services,
         run_dir=run_dir,
         log_level=log_level.replace("warning", "warn"),
-        watchdog=shlex.join([str(Path(sys.prefix) / "bin" / "nasbox"), "supervisor-watchdog"]),
+        watchdog=shlex.join([str(NASBOX), "supervisor-watchdog"]),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from nasbox import accounts, shares, state, supervisor
+from nasbox import accounts, mounts, shares, state, supervisor
 from nasbox.config import load_config
 from nasbox.samba import samba_cmds, smbconf
 
@@ -23,6 +23,7 @@ def run() -> int:
     for directory in (state.STATE_DIR, state.LOG_DIR, state.RUN_DIR):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     accounts.apply(config, account_plan, state.STATE_DIR)
+    mounts.mount_all(config)  # before the shares, which may lie on a mount; an offline one is retried
     shares.prepare(config, account_plan.uids, account_plan.gid)
     smbconf.write(config, Path(samba_cmds.SMB_CONF))
     conf = state.RUN_DIR / "supervisord.conf"

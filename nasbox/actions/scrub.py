@@ -5,7 +5,8 @@ import logging
 
 from nasbox.config import load_config
 from nasbox.result import EXIT_SKIPPED, JobResult, combined_exit_code
-from nasbox.scrub.engine import Busy, Scrub
+from nasbox.locks import Busy
+from nasbox.scrub.engine import Scrub
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import stat
-import subprocess
 import threading
 import time
 import uuid
@@ -33,6 +32,8 @@ from dataclasses import dataclass, fields, replace
 
 import psutil
 
+from nasbox import commands
+from nasbox.locks import Busy
 from nasbox.config.model import ScrubJob
 from nasbox.progress import Progress, human_bytes
 from nasbox.result import JobResult
@@ -49,10 +50,6 @@ EMPTY_MD5 = hashlib.md5(b"").digest()
 STAGED = b"parity"
 LARGE_FILE = 64 << 20  # from this size par2 gets every core, one file at a time
 VOLUME_NAME = re.compile(rb"^(.*)\.vol\d+\+\d+$")
-
-
-class Busy(Exception):
-    """The job is running already and the caller did not want to wait."""
 
 
 @dataclass
@@ -302,7 +299,7 @@ class Scrub:
         argv = par2.create(self.directory, os.path.join(staging, STAGED + b".par2"), data, st.st_size,
                            self.job.redundancy, self.workers if large else 1)
         with self.large_file_lock if large else _no_lock():
-            result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+            result = commands.run(argv, check=False, timeout=None)
         try:
             after = os.lstat(data)
         except FileNotFoundError:
@@ -312,7 +309,7 @@ class Scrub:
             return Problem(os.path.join(relative, name), "changed while its parity was made; again next run", "skipped")
         if result.returncode != 0:
             shutil.rmtree(staging)
-            tail = result.stdout.decode(errors="replace").strip().splitlines()[-1:] or [""]
+            tail = result.stdout.strip().splitlines()[-1:] or [""]
             return Problem(os.path.join(relative, name), f"par2 create exited {result.returncode}: {tail[0]}", "failed")
         md5, length = par2format.file_md5(par2format.read_packets(os.path.join(staging, STAGED + b".par2")))
         staged_volumes = sorted(v for v in os.listdir(staging) if v != STAGED + b".par2")

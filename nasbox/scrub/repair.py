@@ -12,10 +12,10 @@ import hashlib
 import os
 import shutil
 import stat
-import subprocess
 import uuid
 from dataclasses import dataclass
 
+from nasbox import commands
 from nasbox.scrub import par2
 from nasbox.scrub.catalog import Entry
 
@@ -98,8 +98,7 @@ def _repair_in(work: bytes, directory: bytes, parity_dir: bytes, entry: Entry) -
             shutil.copyfile(os.path.join(parity_dir, name), os.path.join(parity_copy, b"p" + name[len(entry.name):]))
 
         # 2. par2 repairs the copy; the result must match what par2 recorded at creation.
-        result = subprocess.run(par2.repair(work, os.path.join(parity_copy, b"p.par2")),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        result = commands.run(par2.repair(work, os.path.join(parity_copy, b"p.par2")), check=False, timeout=None)
         if result.returncode != 0:
             return Outcome(False, f"beyond repair (par2 exited {result.returncode}); left as it is")
         with open(copy, "rb") as repaired:

@@ -20,7 +20,8 @@ import pytest
 from nasbox.config.model import ScrubJob
 from nasbox.scrub import par2
 from nasbox.scrub.catalog import Entry
-from nasbox.scrub.engine import Busy, Scrub
+from nasbox.locks import Busy
+from nasbox.scrub.engine import Scrub
 from nasbox.scrub.repair import repair
 
 pytestmark = pytest.mark.host

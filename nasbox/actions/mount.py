@@ -1,0 +1,55 @@
+"""`nasbox mount [--status]`, and the supervised keeper that retries and unmounts on stop."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+
+from nasbox import mounts
+from nasbox.config import load_config
+from nasbox.result import EXIT_DONE, EXIT_SKIPPED
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 30
+RETRY_MAX_S = 600
+
+
+def mount(show_status: bool) -> int:
+    config = load_config()
+    if show_status:
+        last = {s["name"]: s for s in json.loads(mounts.STATUS_FILE.read_text())} if mounts.STATUS_FILE.exists() else {}
+        for m in config.mounts.values():
+            up = mounts.mounted_source(m.mountpoint) == mounts.unc(m)
+            error = "" if up else f"  ({last.get(m.name, {}).get('error') or 'not tried yet'})"
+            print(f"{m.name}: {mounts.unc(m)} on {m.mountpoint}: {'mounted' if up else 'NOT MOUNTED'}{error}")
+        return EXIT_DONE
+    states = mounts.mount_all(config)
+    return EXIT_DONE if all(s.mounted for s in states) else EXIT_SKIPPED
+
+
+def keep() -> int:
+    """Retry mounts that are down, with backoff; unmount everything on SIGTERM."""
+    config = load_config()
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    delay = RETRY_FIRST_S
+    while not stopping:
+        deadline = time.monotonic() + delay
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if stopping:
+            break
+        down = [m for m in config.mounts.values() if mounts.mounted_source(m.mountpoint) != mounts.unc(m)]
+        if down:
+            states = mounts.mount_all(config)
+            delay = RETRY_FIRST_S if all(s.mounted for s in states) else min(delay * 2, RETRY_MAX_S)
+    mounts.unmount_all(config)
+    log.info("mounts undone")
+    return EXIT_DONE

@@ -1,0 +1,140 @@
+"""CIFS mounts of remote shares inside the container (the seed's --mount-smb).
+
+Credentials go to a file of mode 0600 on a tmpfs, never into a command line, the
+environment of a child or a log. A mountpoint must be an empty directory or already this
+share: nasbox never mounts over data. A share that is offline does not stop anything: it is
+retried, and jobs that need it are skipped until it is back.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from nasbox import commands, state
+from nasbox.config import Config
+from nasbox.config.model import Mount
+
+log = logging.getLogger(__name__)
+
+CREDENTIALS_DIR = Path("/dev/shm/nasbox-credentials")  # /dev/shm is a tmpfs in every container
+STATUS_FILE = state.RUN_DIR / "mounts.json"
+
+
+@dataclass(frozen=True)
+class MountState:
+    name: str
+    mountpoint: str
+    source: str
+    mounted: bool
+    error: str | None = None
+    checked_at: float = 0.0
+
+
+def unc(mount: Mount) -> str:
+    """//HOST/SHARE, with SUBDIR appended unless it is /."""
+    subdir = mount.subdir.strip("/")
+    return f"//{mount.host}/{mount.share}" + (f"/{subdir}" if subdir else "")
+
+
+def options(mount: Mount, config: Config, credentials: Path) -> str:
+    """mount.cifs options: nasbox's defaults, then the item's overrides (False drops one)."""
+    chosen: dict[str, str | bool] = {
+        "credentials": str(credentials),
+        "vers": "3.0",
+        "uid": str(config.server.puid),
+        "gid": str(config.server.pgid),
+        "file_mode": "0664",
+        "dir_mode": "0775",
+        "iocharset": "utf8",
+    }
+    chosen.update(dict(mount.options))
+    chosen["credentials"] = str(credentials)  # never overridden: the password stays in the file
+    return ",".join(k if v is True else f"{k}={v}" for k, v in chosen.items() if v is not False)
+
+
+def mount_command(mount: Mount, config: Config, credentials: Path) -> list[str]:
+    return ["mount", "-t", "cifs", unc(mount), mount.mountpoint, "-o", options(mount, config, credentials)]
+
+
+def write_credentials(mount: Mount, directory: Path = CREDENTIALS_DIR) -> Path:
+    """The credentials file mount.cifs reads, mode 0600, written atomically."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not _is_tmpfs(directory):
+        raise OSError(f"{directory} is not on a tmpfs; refusing to write a password there")
+    path = directory / mount.name
+    temp = path.with_suffix(".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f"username={mount.username}\npassword={mount.password}\n")
+    os.replace(temp, path)
+    return path
+
+
+def _is_tmpfs(path: Path) -> bool:
+    best, fstype = "", ""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        _source, target, kind = line.split()[:3]
+        target = target.replace("\\040", " ")
+        if PurePosixPath(path).is_relative_to(target) and len(target) > len(best):
+            best, fstype = target, kind
+    return fstype == "tmpfs"
+
+
+def mounted_source(mountpoint: str) -> str | None:
+    """What is mounted at mountpoint (the CIFS source), or None."""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        source, target, kind = line.split()[:3]
+        if target.replace("\\040", " ") == mountpoint and kind in ("cifs", "smb3"):
+            return source.replace("\\040", " ")
+    return None
+
+
+def mount_one(mount: Mount, config: Config) -> MountState:
+    """Mount if not mounted yet; never over a directory that holds data."""
+    source = unc(mount)
+    now = time.time()
+    if mounted_source(mount.mountpoint) == source:
+        return MountState(mount.name, mount.mountpoint, source, True, checked_at=now)
+    point = Path(mount.mountpoint)
+    point.mkdir(parents=True, exist_ok=True)
+    if any(point.iterdir()):
+        return MountState(mount.name, mount.mountpoint, source, False,
+                          f"{point} is not empty; nasbox does not mount over data", now)
+    try:
+        credentials = write_credentials(mount)
+        commands.run(mount_command(mount, config, credentials), timeout=60)
+    except (OSError, commands.CommandError) as e:
+        return MountState(mount.name, mount.mountpoint, source, False, str(e), now)
+    return MountState(mount.name, mount.mountpoint, source, True, checked_at=now)
+
+
+def mount_all(config: Config) -> list[MountState]:
+    states = [mount_one(m, config) for m in config.mounts.values()]
+    for s in states:
+        if s.mounted:
+            log.info("mount %s: %s on %s", s.name, s.source, s.mountpoint)
+        else:
+            log.warning("mount %s: %s is not available: %s; jobs that need it are skipped", s.name,
+                        s.source, s.error)
+    state.RUN_DIR.mkdir(parents=True, exist_ok=True)
+    STATUS_FILE.write_text(json.dumps([s.__dict__ for s in states], indent=2))
+    return states
+
+
+def unmount_all(config: Config) -> None:
+    for mount in config.mounts.values():
+        if mounted_source(mount.mountpoint) == unc(mount):
+            commands.run(["umount", mount.mountpoint], check=False)
+        (CREDENTIALS_DIR / mount.name).unlink(missing_ok=True)
+
+
+def down_mount_for(path: str, config: Config) -> Mount | None:
+    """The configured mount that path lies on, when it is not mounted."""
+    for mount in config.mounts.values():
+        if PurePosixPath(path).is_relative_to(mount.mountpoint) and mounted_source(mount.mountpoint) != unc(mount):
+            return mount
+    return None

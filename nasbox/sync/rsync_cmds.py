@@ -1,0 +1,59 @@
+"""The one place rsync command lines are built, and the parser of its --stats output."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from nasbox.config.model import SyncJob
+
+PARTIAL_DIR = ".nasbox-partial"  # interrupted transfers wait here, out of sight
+
+
+def sync(job: SyncJob, protected: list[str], dry_run: bool = False, max_delete: int | None = None) -> list[str]:
+    """rsync -a --delete --partial of SOURCE's contents into DESTINATION.
+
+    protected: paths relative to DESTINATION that must be neither deleted nor overwritten
+    (parity databases, nasbox's state); an exclude rule does both."""
+    argv = ["rsync", "-a", "--delete", f"--partial-dir={PARTIAL_DIR}", "--stats", "--no-human-readable"]
+    argv += ["-H"] * job.hard_links + ["-A"] * job.acls + ["-X"] * job.xattrs
+    if job.bwlimit:
+        argv.append(f"--bwlimit={job.bwlimit}")
+    if dry_run:
+        argv.append("--dry-run")
+    if max_delete is not None:
+        argv.append(f"--max-delete={max_delete}")
+    argv += [f"--exclude={pattern}" for pattern in job.exclude]
+    argv += [f"--exclude=/{path.strip('/')}/" for path in protected]
+    return argv + ["--", job.source.rstrip("/") + "/", job.destination.rstrip("/") + "/"]
+
+
+@dataclass(frozen=True)
+class Stats:
+    files: int = 0
+    transferred: int = 0
+    deleted: int = 0
+    bytes_transferred: int = 0
+    bytes_sent: int = 0
+    bytes_per_s: float = 0.0
+
+
+NUMBER = r"([\d,]+)"
+PATTERNS = {
+    "files": rf"^Number of files: {NUMBER}",
+    "transferred": rf"^Number of regular files transferred: {NUMBER}",
+    "deleted": rf"^Number of deleted files: {NUMBER}",
+    "bytes_transferred": rf"^Total transferred file size: {NUMBER} bytes",
+    "bytes_sent": rf"^Total bytes sent: {NUMBER}",
+}
+RATE = re.compile(r"^sent [\d,]+ bytes\s+received [\d,]+ bytes\s+([\d,.]+) bytes/sec", re.MULTILINE)
+
+
+def parse_stats(output: str) -> Stats:
+    """The counts of `--stats` (rsync 3.1 and later wording); 0 where a line is absent."""
+    values: dict[str, int | float] = {}
+    for key, pattern in PATTERNS.items():
+        found = re.search(pattern, output, re.MULTILINE)
+        values[key] = int(found.group(1).replace(",", "")) if found else 0
+    rate = RATE.search(output)
+    values["bytes_per_s"] = float(rate.group(1).replace(",", "")) if rate else 0.0
+    return Stats(**values)  # type: ignore[arg-type]
