@@ -1,7 +1,8 @@
 """The one place nasbox runs external programs.
 
 Command lines are argument lists (never a shell) and never hold secrets: passwords travel on
-stdin or in files of mode 0600, so logging a command line is always safe.
+stdin or in files of mode 0600, so logging a command line is always safe. The programs get
+nasbox's environment without its secret-bearing variables.
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import logging
 import os
 import subprocess
 from collections.abc import Sequence
+
+from nasbox.config.environment import child_environment
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ def run(argv: Sequence[str | bytes], *, stdin: str | None = None, check: bool = 
     shown = [os.fsdecode(a) for a in argv]
     log.debug("running %s", " ".join(shown))
     result = subprocess.run(
-        list(argv), input=stdin, stdout=subprocess.PIPE,
+        list(argv), input=stdin, stdout=subprocess.PIPE, env=child_environment(os.environ),
         stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
         text=True, errors="replace", timeout=timeout, check=False,
     )

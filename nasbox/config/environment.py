@@ -46,6 +46,13 @@ def is_nasbox_variable(name: str) -> bool:
     return name in GLOBALS or ITEM_VARIABLE.match(name) is not None
 
 
+def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """environ without the variables that may hold secrets (items, SMTP), for the programs
+    nasbox runs: they need none of them."""
+    return {name: value for name, value in environ.items()
+            if not (ITEM_VARIABLE.match(name.removesuffix("_FILE")) or name.startswith("SMTP_"))}
+
+
 def resolve_files(environ: Mapping[str, str]) -> tuple[dict[str, tuple[str, str]], list[str]]:
     """{variable: (value, label)} with every X_FILE read into X."""
     values: dict[str, tuple[str, str]] = {}

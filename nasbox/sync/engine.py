@@ -96,6 +96,8 @@ class Sync:
 
     def run(self) -> JobResult:
         self.started = time.time()
+        if os.path.lexists(self.job.destination) and not os.path.isdir(self.job.destination):
+            return self._result("error", f"{self.job.destination} exists and is not a directory")
         why_not = self._guard()
         if why_not:
             return self._result("warning", f"skipped: {why_not}", skipped=True)

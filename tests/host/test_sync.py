@@ -1,0 +1,259 @@
+"""Sync jobs against real rsync: every guard is attacked with the situation it exists for,
+and the test checks that the backup survived (CONTRACT 4, issue: sync and mounts)."""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from nasbox.config import load_config
+from nasbox.sync import rsync_cmds
+from nasbox.sync.engine import Sync
+from nasbox.scrub.engine import Scrub
+
+pytestmark = pytest.mark.host
+
+
+def tree(root: Path, files: dict[str, str]) -> None:
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(content)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> dict[str, Path]:
+    found = {"source": tmp_path / "data" / "docs", "backup": tmp_path / "backup", "state": tmp_path / "state"}
+    found["source"].mkdir(parents=True)
+    found["backup"].mkdir()
+    found["destination"] = found["backup"] / "docs"
+    return found
+
+
+def config_for(paths: dict[str, Path], extra: dict[str, str] | None = None, **yaml_sync) -> object:
+    env = {"NASBOX_CONFIG": "/dev/null", "SYNC_DOCS": f"{paths['source']} {paths['destination']} daily", **(extra or {})}
+    if yaml_sync:
+        import yaml
+        path = paths["state"].parent / "nasbox.yaml"
+        path.write_text(yaml.safe_dump({"sync": {"docs": {"source": str(paths["source"]),
+                                                          "destination": str(paths["destination"]),
+                                                          "schedule": "daily", **yaml_sync}}}))
+        env["NASBOX_CONFIG"] = str(path)
+        del env["SYNC_DOCS"]
+    return load_config(env)
+
+
+def run(config, paths, **options):
+    return Sync(config.sync["docs"], config, state_dir=paths["state"], **options).run()
+
+
+def test_copies_the_contents_of_source_into_destination(paths):
+    tree(paths["source"], {"a.txt": "a", "sub/b.txt": "b" * 1000})
+    result = run(config_for(paths), paths)
+    assert (result.status, result.exit_code) == ("good", 0)
+    assert snapshot(paths["destination"]) == snapshot(paths["source"])
+    assert (result.stats["transferred"], result.stats["bytes_transferred"]) == (2, 1001)
+    assert result.summary.startswith("2 files transferred")
+    again = run(config_for(paths), paths)
+    assert again.stats["transferred"] == 0 and again.status == "good"
+
+
+def test_missing_source_or_destination_parent_is_skipped(paths, tmp_path):
+    config = load_config({"NASBOX_CONFIG": "/dev/null",
+                          "SYNC_DOCS": f"{tmp_path}/nope {paths['destination']} daily"})
+    result = run(config, paths)
+    assert (result.skipped, result.exit_code, result.status) == (True, 75, "warning")
+    assert "source" in result.summary and not paths["destination"].exists()
+    config = load_config({"NASBOX_CONFIG": "/dev/null",
+                          "SYNC_DOCS": f"{paths['source']} {tmp_path}/missing-disk/docs daily"})
+    result = run(config, paths)
+    assert result.exit_code == 75 and "parent directory" in result.summary
+    assert not (tmp_path / "missing-disk").exists()
+
+
+def test_destination_itself_is_created(paths):
+    tree(paths["source"], {"a": "1"})
+    assert run(config_for(paths), paths).status == "good"
+    assert (paths["destination"] / "a").read_text() == "1"
+
+
+def test_source_on_a_mount_that_is_down_is_skipped(paths, tmp_path):
+    mountpoint = tmp_path / "data"  # the source lies below it; nothing is mounted there
+    config = config_for(paths, {"MOUNT_NAS": f"{mountpoint} 127.0.0.1 u:p share /"})
+    tree(paths["source"], {"a": "1"})
+    tree(paths["destination"], {"keep": "backup"})
+    result = run(config, paths)
+    assert result.exit_code == 75 and "mount nas" in result.summary and "not mounted" in result.summary
+    assert snapshot(paths["destination"]) == {"keep": b"backup"}
+
+
+def test_empty_source_never_wipes_the_backup(paths):
+    tree(paths["destination"], {"precious.txt": "years of work", "sub/more.txt": "x"})
+    before = snapshot(paths["destination"])
+    result = run(config_for(paths), paths)
+    assert result.exit_code == 75 and "is empty" in result.summary
+    assert snapshot(paths["destination"]) == before
+    forced = run(config_for(paths), paths, force=True)  # still refused: --force passes holds only
+    assert forced.exit_code == 75 and snapshot(paths["destination"]) == before
+
+
+def test_missing_marker_skips(paths):
+    tree(paths["source"], {"a": "new"})
+    tree(paths["destination"], {"old": "kept"})
+    config = config_for(paths, require_marker=".nasbox-disk")
+    result = run(config, paths)
+    assert result.exit_code == 75 and ".nasbox-disk is missing" in result.summary
+    assert snapshot(paths["destination"]) == {"old": b"kept"}
+    (paths["source"] / ".nasbox-disk").touch()
+    (paths["source"] / "old").write_text("kept")
+    assert run(config, paths).status == "good"
+    assert snapshot(paths["destination"]) == snapshot(paths["source"])
+
+
+def test_mass_deletion_is_held_across_restarts_until_forced(paths):
+    tree(paths["source"], {f"f{i}": str(i) for i in range(10)})
+    config = config_for(paths)
+    run(config, paths)
+    for i in range(6):  # 6 of 10 vanish from the source: more than the default half
+        (paths["source"] / f"f{i}").unlink()
+    backup = snapshot(paths["destination"])
+    held = run(config, paths)
+    assert (held.exit_code, held.status) == (75, "warning")
+    assert "held: it would delete 6 of 10 files" in held.summary and "--force" in held.summary
+    assert snapshot(paths["destination"]) == backup
+    (paths["source"] / "f0").write_text("restored")  # fewer deletions now, but the hold stays
+    for attempt in range(2):  # a new Sync is what a restart gives: the hold is on disk
+        still = run(config_for(paths), paths)
+        assert still.exit_code == 75 and "held since" in still.summary
+        assert snapshot(paths["destination"]) == backup
+    forced = run(config, paths, force=True)
+    assert forced.status == "good" and "the hold was released (--force)" in forced.details
+    assert snapshot(paths["destination"]) == snapshot(paths["source"])
+    assert run(config, paths).status == "good"
+
+
+@pytest.mark.parametrize("max_delete, deletions, held", [(2, 2, False), (2, 3, True), ("30%", 3, False),
+                                                         ("30%", 4, True), (0, 1, True)])
+def test_max_delete_count_or_percent(paths, max_delete, deletions, held):
+    tree(paths["source"], {f"f{i}": str(i) for i in range(10)})
+    config = config_for(paths, max_delete=max_delete)
+    run(config, paths)
+    for i in range(deletions):
+        (paths["source"] / f"f{i}").unlink()
+    result = run(config, paths)
+    assert result.skipped is held
+    assert len(snapshot(paths["destination"])) == (10 if held else 10 - deletions)
+
+
+def test_dry_run_changes_nothing(paths):
+    tree(paths["source"], {"new": "n", "same1": "s", "same2": "s"})
+    tree(paths["destination"], {"old": "o", "same1": "s", "same2": "s"})
+    before = snapshot(paths["destination"])
+    result = run(config_for(paths), paths, dry_run=True)
+    assert result.summary.startswith("dry run: 1 files would transfer") and result.stats["deleted"] == 1
+    assert snapshot(paths["destination"]) == before
+    for i in range(3):
+        tree(paths["destination"], {f"x{i}": "x"})
+    held = run(config_for(paths), paths, dry_run=True)  # 4 of 6 would go
+    assert held.skipped and not (paths["state"] / "sync-holds.json").exists()  # a dry run holds nothing
+
+
+def test_the_seeds_example_keeps_its_parity(paths):
+    """The seed's own example put .pardatabase inside an rsync --delete destination, and every
+    sync wiped the parity. Here: sync, scrub, sync, scrub, and the parity survives."""
+    tree(paths["source"], {"report.odt": "q3" * 5000, "photos/cat.jpg": "meow" * 3000})
+    config = config_for(paths, {"SCRUB_DOCS": f"{paths['destination']} .pardatabase 5% weekly"})
+    first = run(config, paths)
+    assert any(line.startswith("parity update of scrub docs: info") for line in first.details), first.details
+    parity = paths["destination"] / ".pardatabase"
+    assert (parity / "report.odt.par2").is_file() and (parity / "photos" / "cat.jpg.par2").is_file()
+    assert Scrub(config.scrub["docs"]).run().status == "good"
+    tree(paths["source"], {"new.txt": "n" * 100})
+    second = run(config, paths)
+    assert second.status == "good" and second.stats["deleted"] == 0
+    assert (parity / "report.odt.par2").is_file() and (parity / "new.txt.par2").is_file()
+    final = Scrub(config.scrub["docs"]).run()
+    assert (final.status, final.stats["verified"]) == ("good", 3)
+
+
+def test_nasbox_state_inside_destination_is_protected(paths, tmp_path):
+    tree(paths["source"], {"a": "1"})
+    state_dir = paths["destination"] / "nasbox-state"
+    tree(state_dir, {"uids.json": "{}"})
+    config = config_for(paths)
+    result = Sync(config.sync["docs"], config, state_dir=state_dir, force=True).run()
+    assert result.status == "good"
+    assert (state_dir / "uids.json").read_text() == "{}"
+
+
+def test_vanished_files_are_a_warning(paths):
+    tree(paths["source"], {f"f{i:03}": "x" * 20_000 for i in range(100)})
+    config = config_for(paths, bwlimit="200K")  # slow enough to pull files away mid-run
+
+    def vanish() -> None:
+        time.sleep(1.0)
+        for i in range(60, 100):
+            (paths["source"] / f"f{i:03}").unlink()
+
+    thief = threading.Thread(target=vanish)
+    thief.start()
+    result = Sync(config.sync["docs"], config, state_dir=paths["state"], force=True).run()
+    thief.join()
+    assert (result.status, result.exit_code) == ("warning", 0), result.summary
+    assert "vanished" in result.summary
+    assert any("vanished" in line for line in result.details)
+
+
+@pytest.mark.parametrize("partial_is_error, status, code", [(False, "warning", 0), (True, "error", 1)])
+def test_unreadable_files_are_listed(paths, tmp_path, monkeypatch, partial_is_error, status, code):
+    """A file of mode 000 that rsync, run as an unprivileged user (root reads everything),
+    cannot read: exit 23."""
+    tree(paths["source"], {"ok.txt": "fine", "secret.txt": "no"})
+    (paths["source"] / "secret.txt").chmod(0)
+    paths["destination"].mkdir()
+    for path in (tmp_path, *tmp_path.rglob("*")):
+        os.chown(path, 65534, 65534)  # nobody
+    for parent in tmp_path.parents:
+        parent.chmod(parent.stat().st_mode | 0o005)
+    wrappers = tmp_path / "bin"
+    wrappers.mkdir()
+    (wrappers / "rsync").write_text(f'#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups '
+                                    f'{shutil.which("rsync")} "$@"\n')
+    (wrappers / "rsync").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrappers}:{os.environ['PATH']}")
+    config = config_for(paths, partial_is_error=partial_is_error)
+    result = Sync(config.sync["docs"], config, state_dir=paths["state"]).run()
+    assert (result.status, result.exit_code) == (status, code), result.summary
+    assert any("secret.txt" in line and "Permission denied" in line for line in result.details), result.details
+    assert (paths["destination"] / "ok.txt").read_text() == "fine"
+
+
+def test_destination_that_is_a_file_is_an_error_not_a_crash(paths):
+    tree(paths["source"], {"a": "1"})
+    paths["destination"].write_text("a file where the backup should be")
+    result = run(config_for(paths), paths)
+    assert result.status == "error" and result.exit_code == 1
+    assert paths["destination"].read_text() == "a file where the backup should be"
+
+
+def test_stats_parser_reads_rsync_3_wording():
+    output = """
+Number of files: 1,234 (reg: 1,000, dir: 234)
+Number of created files: 5 (reg: 5)
+Number of deleted files: 7 (reg: 7)
+Number of regular files transferred: 12
+Total file size: 9,999 bytes
+Total transferred file size: 4,096 bytes
+Total bytes sent: 5,000
+sent 5,000 bytes  received 100 bytes  2,550.00 bytes/sec
+"""
+    stats = rsync_cmds.parse_stats(output)
+    assert (stats.files, stats.deleted, stats.transferred, stats.bytes_transferred) == (1234, 7, 12, 4096)
+    assert stats.bytes_per_s == 2550.0
