@@ -36,8 +36,14 @@ class Program:
         return shlex.join(self.argv)
 
 
+def clean_environment(config: Config, argv: list[str]) -> list[str]:
+    """argv run with an empty environment but PATH and TZ: the container's environment may
+    hold passwords, and only nasbox's own programs need it."""
+    return ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", f"TZ={config.server.timezone}", *argv]
+
+
 def programs(config: Config) -> list[Program]:
-    services = [Program("smbd", samba_cmds.smbd())]
+    services = [Program("smbd", clean_environment(config, samba_cmds.smbd()))]
     if config.mounts:  # retries mounts that are down, undoes them all on stop
         services.append(Program("mounts", [str(NASBOX), "mount", "--keep"], start_seconds=1))
     return services

@@ -123,7 +123,8 @@ class Nasbox:
 
 
 @contextmanager
-def nasbox_container(ws: Workspace, env: dict[str, str], what: str, ready: bool = True) -> Iterator[Nasbox]:
+def nasbox_container(ws: Workspace, env: dict[str, str], what: str, ready: bool = True,
+                     extra_mounts: dict[Path, str] | None = None) -> Iterator[Nasbox]:
     """A nasbox container configured by env and ws's /config, port 445 on a random host port;
     removed on the way out whatever happened."""
     container = (
@@ -132,7 +133,7 @@ def nasbox_container(ws: Workspace, env: dict[str, str], what: str, ready: bool 
         .with_kwargs(cap_add=CAPS)
         .with_bind_ports(445)  # no host port given: Docker picks a free one
     )
-    for host_dir, inside in ws.mounts().items():
+    for host_dir, inside in {**ws.mounts(), **(extra_mounts or {})}.items():
         container.with_volume_mapping(host_dir, inside, "rw")
     for key, value in env.items():
         container.with_env(key, value)

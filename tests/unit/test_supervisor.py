@@ -12,7 +12,16 @@ def test_supervisord_conf_runs_smbd_in_foreground_with_watchdog(load, tmp_path):
     assert parsed["supervisord"]["nodaemon"] == "true"
     assert parsed["supervisord"]["loglevel"] == "warn"
     assert parsed["program:smbd"]["command"] == (
+        "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TZ=UTC "
         "smbd --foreground --no-process-group --debug-stdout --configfile=/etc/samba/smb.conf")
     assert parsed["program:smbd"]["stdout_logfile"] == "/dev/stdout"
     assert parsed["eventlistener:watchdog"]["events"] == "PROCESS_STATE_FATAL"
     assert parsed["eventlistener:watchdog"]["command"].endswith("nasbox supervisor-watchdog")
+
+
+def test_mount_keeper_runs_only_with_mounts(load, tmp_path):
+    without = supervisor.programs(load({"SHARE_A": "write a /a alice:pw"}))
+    with_mount = supervisor.programs(load({"MOUNT_NAS": "/mnt/nas h u:p s /"}))
+    assert [p.name for p in without] == ["smbd"]
+    assert [p.name for p in with_mount] == ["smbd", "mounts"]
+    assert with_mount[1].argv[1:] == ["mount", "--keep"]
