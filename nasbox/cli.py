@@ -35,10 +35,19 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
     sync.add_argument("--force", action="store_true", help="pass a safety hold (deletions over max_delete)")
     sync.add_argument("--no-wait", action="store_true", help="exit 75 at once when the job is running")
+    add_trigger_argument(sync)
 
     mount = verbs.add_parser("mount", help="(re)try the configured CIFS mounts, or show them")
     mount.add_argument("--status", action="store_true", help="show each mount and whether it is mounted")
     mount.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)  # the supervised keeper
+
+    status = verbs.add_parser("status", help="shares, mounts, and every job with its next and last run")
+    status.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+    notify = verbs.add_parser("notify", help="send a test notification to every target")
+    notify.add_argument("--test", action="store_true", required=True, help="send the test notification")
+
+    verbs.add_parser("scheduler", help=argparse.SUPPRESS)  # the supervised daemon
 
     health = verbs.add_parser("health", help="exit 0 while smbd answers (the image's HEALTHCHECK)")
     health.add_argument("--port", type=int, default=445, help=argparse.SUPPRESS)
@@ -53,6 +62,13 @@ def add_scrub_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--update-only", action="store_true",
                         help="parity for new and changed files, remove orphans; no verification")
     parser.add_argument("--no-wait", action="store_true", help="exit 75 at once when the job is running")
+    add_trigger_argument(parser)
+
+
+def add_trigger_argument(parser: argparse.ArgumentParser) -> None:
+    # What started the run, for the history and notifications; set by the scheduler.
+    parser.add_argument("--trigger", default="now", choices=["now", "scheduled", "catch-up", "update"],
+                        help=argparse.SUPPRESS)
 
 
 def scrub_main(argv: list[str] | None = None) -> int:
@@ -80,13 +96,22 @@ def dispatch(args: argparse.Namespace) -> int:
         return config.check() if args.config_verb == "check" else config.show(args.json)
     if args.verb == "scrub":
         from nasbox.actions.scrub import scrub
-        return scrub(args.jobs, args.update_only, wait=not args.no_wait)
+        return scrub(args.jobs, args.update_only, wait=not args.no_wait, trigger=args.trigger)
     if args.verb == "sync":
         from nasbox.actions.sync import sync
-        return sync(args.jobs, args.dry_run, args.force, wait=not args.no_wait)
+        return sync(args.jobs, args.dry_run, args.force, wait=not args.no_wait, trigger=args.trigger)
     if args.verb == "mount":
         from nasbox.actions import mount
         return mount.keep() if args.keep else mount.mount(args.status)
+    if args.verb == "status":
+        from nasbox.actions.status import status
+        return status(args.json)
+    if args.verb == "notify":
+        from nasbox.actions.notify import notify_test
+        return notify_test()
+    if args.verb == "scheduler":
+        from nasbox.actions.scheduler import scheduler
+        return scheduler()
     if args.verb == "health":
         from nasbox.actions.health import health
         return health(args.port)

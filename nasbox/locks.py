@@ -16,7 +16,7 @@ class Busy(Exception):
 
 @contextmanager
 def job_lock(kind: str, name: str, wait: bool, lock_dir: Path | None = None) -> Iterator[None]:
-    directory = lock_dir or state.RUN_DIR / "locks"
+    directory = lock_dir or state.run_dir() / "locks"
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(directory / f"{kind}-{name}.lock", "a") as lock:
         try:

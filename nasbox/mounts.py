@@ -21,7 +21,10 @@ from nasbox.config.model import Mount
 log = logging.getLogger(__name__)
 
 CREDENTIALS_DIR = Path("/dev/shm/nasbox-credentials")  # /dev/shm is a tmpfs in every container
-STATUS_FILE = state.RUN_DIR / "mounts.json"
+
+
+def status_file() -> Path:
+    return state.run_dir() / "mounts.json"
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,8 @@ def mount_all(config: Config) -> list[MountState]:
         else:
             log.warning("mount %s: %s is not available: %s; jobs that need it are skipped", s.name,
                         s.source, s.error)
-    state.RUN_DIR.mkdir(parents=True, exist_ok=True)
-    STATUS_FILE.write_text(json.dumps([s.__dict__ for s in states], indent=2))
+    state.run_dir().mkdir(parents=True, exist_ok=True)
+    status_file().write_text(json.dumps([s.__dict__ for s in states], indent=2))
     return states
 
 

@@ -1,4 +1,8 @@
-"""Where nasbox keeps what must survive a restart, and how it writes it: atomically, mode 0600."""
+"""Where nasbox keeps what must survive a restart, and how it writes it: atomically, mode 0600.
+
+/config (NASBOX_HOME) holds state/ and logs/; /run/nasbox (NASBOX_RUN_DIR) what lives only
+as long as the container: locks, the scheduler's heartbeat, the supervisor's configuration.
+Both are read at each call so that tests and development runs can point them elsewhere."""
 from __future__ import annotations
 
 import json
@@ -7,10 +11,22 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-CONFIG_DIR = Path("/config")
-STATE_DIR = CONFIG_DIR / "state"
-LOG_DIR = CONFIG_DIR / "logs"
-RUN_DIR = Path("/run/nasbox")
+
+
+def home() -> Path:
+    return Path(os.environ.get("NASBOX_HOME", "/config"))
+
+
+def state_dir() -> Path:
+    return home() / "state"
+
+
+def log_dir() -> Path:
+    return home() / "logs"
+
+
+def run_dir() -> Path:
+    return Path(os.environ.get("NASBOX_RUN_DIR", "/run/nasbox"))
 
 
 def read_json(path: Path, default: Any) -> Any:

@@ -43,7 +43,11 @@ def clean_environment(config: Config, argv: list[str]) -> list[str]:
 
 
 def programs(config: Config) -> list[Program]:
-    services = [Program("smbd", clean_environment(config, samba_cmds.smbd()))]
+    services = [
+        Program("smbd", clean_environment(config, samba_cmds.smbd())),
+        # Long enough for its running jobs to end rsync and par2 and record the stop.
+        Program("scheduler", [str(NASBOX), "scheduler"], start_seconds=1, stop_wait_seconds=30),
+    ]
     if config.mounts:  # retries mounts that are down, undoes them all on stop
         services.append(Program("mounts", [str(NASBOX), "mount", "--keep"], start_seconds=1))
     return services

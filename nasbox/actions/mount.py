@@ -1,12 +1,11 @@
 """`nasbox mount [--status]`, and the supervised keeper that retries and unmounts on stop."""
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import time
 
-from nasbox import mounts
+from nasbox import mounts, state
 from nasbox.config import load_config
 from nasbox.result import EXIT_DONE, EXIT_SKIPPED
 
@@ -19,7 +18,7 @@ RETRY_MAX_S = 600
 def mount(show_status: bool) -> int:
     config = load_config()
     if show_status:
-        last = {s["name"]: s for s in json.loads(mounts.STATUS_FILE.read_text())} if mounts.STATUS_FILE.exists() else {}
+        last = {s["name"]: s for s in state.read_json(mounts.status_file(), [])}
         for m in config.mounts.values():
             up = mounts.mounted_source(m.mountpoint) == mounts.unc(m)
             error = "" if up else f"  ({last.get(m.name, {}).get('error') or 'not tried yet'})"

@@ -18,16 +18,16 @@ log = logging.getLogger(__name__)
 
 def run() -> int:
     config = load_config()
-    account_plan = accounts.plan(config, state.STATE_DIR)
+    account_plan = accounts.plan(config, state.state_dir())
 
-    for directory in (state.STATE_DIR, state.LOG_DIR, state.RUN_DIR):
+    for directory in (state.state_dir(), state.log_dir(), state.run_dir()):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    accounts.apply(config, account_plan, state.STATE_DIR)
+    accounts.apply(config, account_plan, state.state_dir())
     mounts.mount_all(config)  # before the shares, which may lie on a mount; an offline one is retried
     shares.prepare(config, account_plan.uids, account_plan.gid)
     smbconf.write(config, Path(samba_cmds.SMB_CONF))
-    conf = state.RUN_DIR / "supervisord.conf"
-    conf.write_text(supervisor.render(supervisor.programs(config), state.RUN_DIR, config.server.log_level),
+    conf = state.run_dir() / "supervisord.conf"
+    conf.write_text(supervisor.render(supervisor.programs(config), state.run_dir(), config.server.log_level),
                     encoding="utf-8")
     log.info("starting: %d users, %d shares", len(config.users), len(config.shares))
     supervisor.exec_supervisord(conf)

@@ -21,6 +21,8 @@ GLOBALS: dict[str, tuple[str, str]] = {
     "PUID": ("server", "puid"),
     "PGID": ("server", "pgid"),
     "LOG_LEVEL": ("server", "log_level"),
+    "MAX_PARALLEL_JOBS": ("server", "max_parallel_jobs"),
+    "MIN_AVAILABLE_MEMORY_MB": ("server", "min_available_memory_mb"),
     "SMTP_HOST": ("smtp", "host"),
     "SMTP_PORT": ("smtp", "port"),
     "SMTP_USER": ("smtp", "username"),
@@ -28,7 +30,7 @@ GLOBALS: dict[str, tuple[str, str]] = {
     "SMTP_FROM": ("smtp", "from"),
     "SMTP_SECURITY": ("smtp", "security"),
 }
-INTEGER_GLOBALS = {"PUID", "PGID", "SMTP_PORT"}
+INTEGER_GLOBALS = {"PUID", "PGID", "SMTP_PORT", "MAX_PARALLEL_JOBS", "MIN_AVAILABLE_MEMORY_MB"}
 ITEM_VARIABLE = re.compile(r"^(SHARE|USER|SYNC|SCRUB|MOUNT|NOTIFY)_([A-Z0-9_]+)$")
 MOUNT_PASSWORD = re.compile(r"^MOUNT_([A-Z0-9_]+)_PASSWORD$")
 

@@ -19,6 +19,8 @@ class Server:
     pgid: int = 1000
     log_level: str = "info"
     hosts_allow: tuple[str, ...] = ()
+    max_parallel_jobs: int = 2
+    min_available_memory_mb: int = 256  # jobs wait while less memory is available
 
 
 @dataclass(frozen=True)

@@ -254,12 +254,17 @@ def build_sync(c: Checker) -> dict[str, SyncJob]:
 
 def build_scrub(c: Checker) -> dict[str, ScrubJob]:
     jobs: dict[str, ScrubJob] = {}
+    databases: dict[str, str] = {}
     for name, item in c.clean("scrub").items():
         path: Path = ("scrub", name)
         directory = PurePosixPath(item["directory"])
         database = directory / item["database"]  # an absolute DATABASE replaces directory
         if ".." in database.parts or directory.is_relative_to(database):
             c.problem(path + ("database",), "expected a directory of its own (not DIRECTORY or above it, no '..')")
+        elif str(database) in databases:
+            c.problem(path + ("database",), f"already the database of scrub {databases[str(database)]}; "
+                      "expected one database per job")
+        databases[str(database)] = name
         older = item.get("verify_older_than", "0s")
         jobs[name] = ScrubJob(
             name=name, directory=str(directory), database=str(database),

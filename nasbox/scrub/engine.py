@@ -32,8 +32,7 @@ from dataclasses import dataclass, fields, replace
 
 import psutil
 
-from nasbox import commands
-from nasbox.locks import Busy
+from nasbox import commands, stop
 from nasbox.config.model import ScrubJob
 from nasbox.progress import Progress, human_bytes
 from nasbox.result import JobResult
@@ -120,14 +119,14 @@ class Scrub:
 
     # ---- the run ---------------------------------------------------------------------
 
-    def run(self, wait_for_lock: bool = True) -> JobResult:
+    def run(self) -> JobResult:
         started = time.time()
         kind = "scrub" if self.full else "parity update"
         if not os.path.isdir(self.directory):
             return self._result(started, "warning", f"skipped: {self.job.directory} is missing", skipped=True)
         os.makedirs(self.private, mode=0o700, exist_ok=True)
         self._set_priority()
-        with self._lock(wait_for_lock):
+        with self._lock():
             catalog = Catalog(os.path.join(self.private, b"catalog.sqlite"))
             try:
                 self._recover(catalog)
@@ -153,12 +152,11 @@ class Scrub:
         psutil.Process().ionice(ioclass)
 
     @contextmanager
-    def _lock(self, wait_for_lock: bool) -> Iterator[None]:
+    def _lock(self) -> Iterator[None]:
+        """The database's own lock: whoever runs the engine (nasbox.jobs coordinates runs,
+        so this only waits when something else scrubs the same database)."""
         with open(os.path.join(self.private, b"lock"), "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait_for_lock else fcntl.LOCK_NB))
-            except BlockingIOError:
-                raise Busy(f"scrub {self.job.name} is running already") from None
+            fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
     def _recover(self, catalog: Catalog) -> None:
@@ -180,6 +178,7 @@ class Scrub:
         in_flight: set[Future[Done]] = set()
 
         def submit(path: bytes, task: Callable[..., Done], *args: object) -> None:
+            stop.check()
             while len(in_flight) >= 4 * self.workers:  # bounded memory
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -190,12 +189,14 @@ class Scrub:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="scrub") as pool:
             stack = [b""]
             while stack:
+                stop.check()
                 relative = stack.pop()
                 files = self._list(catalog, relative, database_id, stack)
                 if files is not None:
                     self._plan_directory(catalog, relative, files, submit)
             for future in in_flight:
                 self._apply(catalog, future.result())
+        stop.check()  # a stopped run must not take unlisted directories for vanished ones
         self._remove_vanished_directories(catalog)
 
     def _list(self, catalog: Catalog, relative: bytes, database_id: tuple[int, int],
@@ -283,6 +284,8 @@ class Scrub:
 
     def _guarded(self, relative: bytes, task: Callable[..., Done], *args: object) -> Done:
         """Run a task; a file that became unreadable (or a link) is skipped, never fatal."""
+        if stop.requested.is_set():
+            return None  # queued before the stop: left for the next run
         try:
             return task(*args)
         except (OSError, par2format.DamagedParity) as e:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
-from nasbox import commands, mounts, state
+from nasbox import commands, mounts, state, stop
 from nasbox.config import Config
 from nasbox.config.model import SyncJob
 from nasbox.progress import human_bytes
@@ -86,12 +86,12 @@ def has_entries(directory: str, ignore: set[str]) -> bool:
 
 
 class Sync:
-    def __init__(self, job: SyncJob, config: Config, state_dir: Path = state.STATE_DIR,
+    def __init__(self, job: SyncJob, config: Config, state_dir: Path | None = None,
                  dry_run: bool = False, force: bool = False):
         self.job, self.config = job, config
         self.dry_run, self.force = dry_run, force
-        self.holds = Holds(state_dir)
-        self.state_dir = state_dir
+        self.state_dir = state_dir or state.state_dir()
+        self.holds = Holds(self.state_dir)
         self.started = 0.0
 
     def run(self) -> JobResult:
@@ -151,13 +151,15 @@ class Sync:
         """Paths relative to DESTINATION that --delete must never touch."""
         destination = PurePosixPath(self.job.destination)
         candidates = [job.database for job in self.config.scrub.values()]
-        candidates += [str(state.STATE_DIR), str(state.LOG_DIR), str(self.state_dir)]
+        candidates += [str(state.state_dir()), str(state.log_dir()), str(self.state_dir)]
         return sorted({str(PurePosixPath(p).relative_to(destination)) for p in candidates
                        if PurePosixPath(p).is_relative_to(destination) and PurePosixPath(p) != destination})
 
     def _rsync(self, protected: list[str], dry_run: bool, max_delete: int | None = None):
         argv = rsync_cmds.sync(self.job, protected, dry_run=dry_run, max_delete=max_delete)
-        return commands.run(argv, check=False, timeout=None, separate_stderr=True)
+        completed = commands.run(argv, check=False, timeout=None, separate_stderr=True)
+        stop.check()  # rsync was terminated: its partial file waits in the partial dir
+        return completed
 
     def _classify(self, completed, dry_run: bool) -> JobResult:
         stats = rsync_cmds.parse_stats(completed.stdout)

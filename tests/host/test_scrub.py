@@ -20,7 +20,6 @@ import pytest
 from nasbox.config.model import ScrubJob
 from nasbox.scrub import par2
 from nasbox.scrub.catalog import Entry
-from nasbox.locks import Busy
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.repair import repair
 
@@ -389,15 +388,6 @@ def test_excludes(tmp_path):
         write(Path(job.directory) / name, 100)
     scrub(job)
     assert set(catalog_rows(job)) == {"keep.bin", "sub/cache", "sub/top-only.bin"}
-
-
-def test_no_wait_when_busy(tmp_path):
-    job = make_job(tmp_path)
-    scrub(job)
-    holder = Scrub(job)
-    with holder._lock(True):
-        with pytest.raises(Busy):
-            Scrub(job).run(wait_for_lock=False)
 
 
 def test_file_whose_name_clashes_with_a_recovery_file_is_not_protected(tmp_path):

@@ -1,7 +1,6 @@
 """`nasbox scrub` and `scrub` from the command line: exit codes per CONTRACT 3."""
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 import sys
@@ -9,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from nasbox.locks import job_lock
+
 pytestmark = pytest.mark.host
 
 
 def run(args: list[str], env: dict[str, str], program: str = "nasbox") -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-c", f"import sys; from nasbox.cli import {'main' if program == 'nasbox' else 'scrub_main'} as m; sys.exit(m(sys.argv[1:]))", *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120,
-                          env={"PATH": os.environ["PATH"], "NASBOX_CONFIG": "/dev/null", **env})
+                          env={**{k: os.environ[k] for k in ("PATH", "NASBOX_HOME", "NASBOX_RUN_DIR")},
+                               "NASBOX_CONFIG": "/dev/null", **env})
 
 
 @pytest.fixture
@@ -50,12 +52,11 @@ def test_usage_errors_exit_2(env):
     assert unknown.returncode == 2 and "no scrub job named nosuchjob" in unknown.stdout
 
 
-def test_no_wait_exits_75_while_the_job_runs(env, tmp_path):
-    assert run(["scrub", "--now"], env).returncode == 0
-    with open(tmp_path / "data" / ".pardatabase" / ".nasbox-scrub" / "lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # as a running scrub holds it
+def test_no_wait_exits_75_while_the_job_runs(env):
+    with job_lock("scrub", "docs", wait=True):  # as a running scrub holds it
         busy = run(["scrub", "--now", "--no-wait"], env)
-    assert busy.returncode == 75 and "running already" in busy.stdout
+    assert busy.returncode == 75 and "scrub docs is running already" in busy.stdout
+    assert not (Path(env["SCRUB_DOCS"].split()[0]) / ".pardatabase").exists()  # nothing ran
 
 
 def test_missing_directory_exits_75(tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -39,7 +40,8 @@ def test_redact_url_without_scheme():
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "nasbox", *args], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "NASBOX_CONFIG": "/dev/null", **env}, timeout=60)
+                          env={"PATH": "/usr/bin:/bin", "NASBOX_HOME": os.environ["NASBOX_HOME"],
+                               "NASBOX_CONFIG": "/dev/null", **env}, timeout=60)
 
 
 def test_cli_config_show_yaml_and_json():

@@ -77,6 +77,8 @@ def test_env_item_overrides_yaml_item_of_same_kind_and_name(load):
      "env SCRUB_A: database: expected a directory of its own (not DIRECTORY or above it, no '..')"),
     ({"SCRUB_A": "/b ../par 5% weekly"},
      "env SCRUB_A: database: expected a directory of its own (not DIRECTORY or above it, no '..')"),
+    ({"SCRUB_A": "/a /db 5% weekly", "SCRUB_B": "/b /db 5% weekly"},
+     "env SCRUB_B: database: already the database of scrub a; expected one database per job"),
     ({"SCRUB_A": "/data/b /data 5% weekly"},
      "env SCRUB_A: database: expected a directory of its own (not DIRECTORY or above it, no '..')"),
     ({"MOUNT_A": "mnt host u:p share /"}, "env MOUNT_A: mountpoint: expected an absolute path, got 'mnt'"),

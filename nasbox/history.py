@@ -1,0 +1,101 @@
+"""The run history and the scheduler's memory, in SQLite under /config/state.
+
+Every run of a job, however started, is a row: start, end, status, summary, details and
+stats. A row without an end is a run that was killed. `schedule` remembers, per schedule
+entry, the last fire time handled, so that a run missed while the container was down runs
+once at start.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nasbox import state
+from nasbox.result import JobResult
+
+HISTORY_FILE = "history.sqlite"
+KEEP_RUNS_PER_JOB = 500
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    job TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL,
+    status TEXT,
+    summary TEXT,
+    details TEXT,
+    stats TEXT,
+    skipped INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_by_job ON runs (kind, job, started);
+CREATE TABLE IF NOT EXISTS schedule (key TEXT PRIMARY KEY, last_due REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    kind: str
+    job: str
+    trigger: str
+    started: float
+    finished: float | None
+    status: str | None
+    summary: str | None
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.finished is None else round(self.finished - self.started, 1)
+
+
+class History:
+    def __init__(self, state_dir: Path | None = None):
+        state_dir = state_dir or state.state_dir()
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.db = sqlite3.connect(state_dir / HISTORY_FILE, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def start(self, kind: str, job: str, trigger: str) -> int:
+        cursor = self.db.execute("INSERT INTO runs (kind, job, trigger, started) VALUES (?, ?, ?, ?)",
+                                 (kind, job, trigger, time.time()))
+        return int(cursor.lastrowid)
+
+    def finish(self, run_id: int, result: JobResult) -> None:
+        self.db.execute("UPDATE runs SET finished = ?, status = ?, summary = ?, details = ?, stats = ?, skipped = ? "
+                        "WHERE id = ?", (result.finished, result.status, result.summary, json.dumps(result.details),
+                                         json.dumps(result.stats), int(result.skipped), run_id))
+        self._prune(result.kind, result.job)
+
+    def _prune(self, kind: str, job: str) -> None:
+        self.db.execute("DELETE FROM runs WHERE kind = ? AND job = ? AND id NOT IN "
+                        "(SELECT id FROM runs WHERE kind = ? AND job = ? ORDER BY started DESC LIMIT ?)",
+                        (kind, job, kind, job, KEEP_RUNS_PER_JOB))
+
+    def close_unfinished(self, summary: str) -> int:
+        """Runs left without an end (their process was killed) become interrupted."""
+        return self.db.execute("UPDATE runs SET finished = started, status = 'warning', summary = ? "
+                               "WHERE finished IS NULL", (summary,)).rowcount
+
+    def last(self, kind: str, job: str) -> Run | None:
+        row = self.db.execute("SELECT kind, job, trigger, started, finished, status, summary FROM runs "
+                              "WHERE kind = ? AND job = ? ORDER BY started DESC LIMIT 1", (kind, job)).fetchone()
+        return Run(*row) if row else None
+
+    def count(self, kind: str, job: str) -> int:
+        return self.db.execute("SELECT count(*) FROM runs WHERE kind = ? AND job = ?", (kind, job)).fetchone()[0]
+
+    def last_due(self, key: str) -> float | None:
+        row = self.db.execute("SELECT last_due FROM schedule WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_last_due(self, key: str, when: float) -> None:
+        self.db.execute("INSERT OR REPLACE INTO schedule VALUES (?, ?)", (key, when))
