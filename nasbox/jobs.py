@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import logging.handlers
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -128,8 +129,11 @@ def run_job(config: Config, kind: str, name: str, trigger: str, wait: bool,
         try:
             run_id = history.start(kind, name, trigger)
             log.info("%s %s: started (%s)", kind, name, trigger)
-            deliver(config, Event("start", JobResult(name, kind, "info", "started", time.time(), time.time()),
-                                  trigger, config.server.name))
+            # The start ping goes out beside the job, so a slow target cannot delay it.
+            start_event = Event("start", JobResult(name, kind, "info", "started", time.time(), time.time()),
+                                trigger, config.server.name)
+            announcing = threading.Thread(target=deliver, args=(config, start_event), daemon=True)
+            announcing.start()
             started = time.time()
             try:
                 result = action()
@@ -145,6 +149,7 @@ def run_job(config: Config, kind: str, name: str, trigger: str, wait: bool,
         log.info("%s %s: %s: %s", kind, name, result.status, result.summary)
         for line in result.details:
             log.info("%s %s: %s", kind, name, line)
+    announcing.join()  # healthchecks wants the start before the outcome
     deliver(config, Event("finish", result, trigger, config.server.name))
     return result
 

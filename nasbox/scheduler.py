@@ -122,7 +122,7 @@ class Scheduler:
             while (following := next_fire(entry.cron, fire)) <= now:
                 fire = following
             self.history.set_last_due(entry.key, fire.timestamp())
-            self.enqueue(entry, "catch-up" if starting else ("update" if entry.update_only else "scheduled"))
+            self.enqueue(entry, "update" if entry.update_only else "catch-up" if starting else "scheduled")
 
     def enqueue(self, entry: Entry, trigger: str) -> None:
         job = (entry.kind, entry.name)

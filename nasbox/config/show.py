@@ -27,7 +27,9 @@ def masked(config: Config) -> dict[str, Any]:
     if data["smtp"] and data["smtp"]["password"] is not None:
         data["smtp"]["password"] = MASK
     for target in data["notify"].values():
-        if target["type"] != "mailbox":
+        if target["type"] == "apprise":  # some Apprise URLs carry the token in the host part
+            target["target"] = f"{target['target'].split(':', 1)[0]}://{MASK}"
+        elif target["type"] != "mailbox":
             target["target"] = redact_url(target["target"])
     return _plain(data)
 
