@@ -243,7 +243,10 @@ def per_file_tool(label: str, argvs: list[list[str]], nbytes: int, total_files: 
 
 
 def md5sum(tree: Path, files: int, nbytes: int, parallel: int, cold: bool, runs: int) -> Row:
-    xargs = "xargs -0 md5sum" if parallel == 1 else f"xargs -0 -P{parallel} md5sum"
+    # -P alone runs one md5sum while all names fit one command line (always, for 4 large
+    # files): -n splits the names into 4 batches per process.
+    batch = max(1, -(-files // (4 * parallel)))
+    xargs = "xargs -0 md5sum" if parallel == 1 else f"xargs -0 -P{parallel} -n{batch} md5sum"
     command = (f"find {shlex.quote(str(tree))} -type f -not -path '*/{DATABASE}/*' -print0"
                f" | {xargs} > /dev/null")
     label = f"md5sum: find | {xargs}"

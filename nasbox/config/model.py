@@ -97,6 +97,7 @@ class NotifyTarget:
     type: str
     target: str = field(repr=False)  # webhook and ping URLs often carry tokens
     on: tuple[str, ...] = STATUSES
+    jobs: tuple[str, ...] = ()  # the job names it is for; empty: every job
 
 
 @dataclass(frozen=True)

@@ -307,7 +307,7 @@ def build_notify(c: Checker, smtp: Smtp | None) -> dict[str, NotifyTarget]:
             if smtp is None:
                 c.problem(path, "a mailbox needs SMTP settings: expected SMTP_HOST or smtp.host")
         on = tuple(s for s in STATUSES if s in item.get("on", STATUSES))
-        targets[name] = NotifyTarget(name=name, type=kind, target=target, on=on)
+        targets[name] = NotifyTarget(name=name, type=kind, target=target, on=on, jobs=tuple(item.get("jobs", ())))
     return targets
 
 

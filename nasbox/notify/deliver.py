@@ -39,6 +39,8 @@ def deliver(config: Config, event: Event, all_targets: bool = False) -> list[str
 
 def wanted(target: NotifyTarget, event: Event) -> bool:
     status = event.result.status
+    if target.jobs and event.result.job not in target.jobs:
+        return False
     if event.trigger == "update" and status not in UPDATE_STATUSES:
         return False  # a start ("info") too: healthchecks would wait for a finish never sent
     if target.type == "healthchecks":

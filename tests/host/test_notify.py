@@ -432,3 +432,14 @@ def test_notify_test_without_targets(environment: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert notify_test() == 0
     assert "no notification targets" in capsys.readouterr().out
+
+
+def test_a_target_can_be_for_some_jobs_only(http: Recorder, tmp_path) -> None:
+    path = tmp_path / "nasbox.yaml"
+    path.write_text(f"notify: {{ping: {{type: healthchecks, target: '{http.url('/ping/big')}', jobs: [big]}}}}\n")
+    config = load_config({"NASBOX_CONFIG": str(path)})
+    assert notify.deliver(config, event("good", "all well")) == []  # the event is for "photos"
+    assert http.requests == []
+    big = Event("finish", JobResult("big", "scrub", "good", "fine", 1.0, 2.0), "scheduled", "nasbox")
+    assert notify.deliver(config, big) == []
+    assert http.paths == ["/ping/big"]
