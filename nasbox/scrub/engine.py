@@ -220,7 +220,10 @@ class Scrub:
             except FileNotFoundError:
                 continue
             if stat.S_ISDIR(st.st_mode):
-                if (st.st_dev, st.st_ino) != database_id and not self._excluded(path, True):
+                # Never scrub parity: this job's DATABASE, nor another job's (it holds .nasbox-scrub).
+                is_database = (st.st_dev, st.st_ino) == database_id or os.path.isdir(
+                    os.path.join(self.directory, path, PRIVATE))
+                if not is_database and not self._excluded(path, True):
                     stack.append(path)
             elif stat.S_ISREG(st.st_mode) and not self._excluded(path, False):
                 if is_repair_temp(item.name):

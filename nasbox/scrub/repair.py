@@ -95,7 +95,10 @@ def _repair_in(work: bytes, directory: bytes, parity_dir: bytes, entry: Entry) -
         parity_copy = os.path.join(work, b".parity")
         os.mkdir(parity_copy)
         for name in (entry.name + b".par2", *entry.volumes):  # under a name without wildcards
-            shutil.copyfile(os.path.join(parity_dir, name), os.path.join(parity_copy, b"p" + name[len(entry.name):]))
+            try:
+                shutil.copyfile(os.path.join(parity_dir, name), os.path.join(parity_copy, b"p" + name[len(entry.name):]))
+            except FileNotFoundError:
+                return Outcome(False, "corrupt, and its parity is missing; left as it is")
 
         # 2. par2 repairs the copy; the result must match what par2 recorded at creation.
         result = commands.run(par2.repair(work, os.path.join(parity_copy, b"p.par2")), check=False, timeout=None)

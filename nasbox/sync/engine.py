@@ -148,12 +148,14 @@ class Sync:
         return None
 
     def protected(self) -> list[str]:
-        """Paths relative to DESTINATION that --delete must never touch."""
-        destination = PurePosixPath(self.job.destination)
+        """Paths, relative to DESTINATION or SOURCE, that rsync must leave alone: in
+        DESTINATION --delete must never touch them, from SOURCE they are not data to copy
+        (parity databases of scrub jobs, nasbox's own state)."""
         candidates = [job.database for job in self.config.scrub.values()]
         candidates += [str(state.state_dir()), str(state.log_dir()), str(self.state_dir)]
-        return sorted({str(PurePosixPath(p).relative_to(destination)) for p in candidates
-                       if PurePosixPath(p).is_relative_to(destination) and PurePosixPath(p) != destination})
+        return sorted({str(PurePosixPath(p).relative_to(root)) for p in candidates
+                       for root in (PurePosixPath(self.job.destination), PurePosixPath(self.job.source))
+                       if PurePosixPath(p).is_relative_to(root) and PurePosixPath(p) != root})
 
     def _rsync(self, protected: list[str], dry_run: bool, max_delete: int | None = None):
         argv = rsync_cmds.sync(self.job, protected, dry_run=dry_run, max_delete=max_delete)

@@ -490,3 +490,29 @@ def test_job_priority_reaches_par2(tmp_path):
     assert child.returncode == 0, child.stderr
     assert record.read_text().split() == ["7", "idle"]
     assert stock_par2_verifies(par2.binary(), job, "a.bin")
+
+
+def test_corrupt_file_whose_parity_is_missing_is_an_error_and_untouched(tmp_path):
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "a.bin"
+    write(path, 50_000)
+    scrub(job)
+    for parity in Path(job.database).glob("a.bin*.par2"):
+        parity.unlink()
+    flip(path, [7])
+    damaged = path.read_bytes()
+    result = scrub(job)
+    assert (result.status, result.stats["unrepairable"]) == ("error", 1)
+    assert path.read_bytes() == damaged
+    assert any("its parity is missing" in d for d in result.details)
+
+
+def test_another_jobs_database_inside_directory_is_not_scrubbed(tmp_path):
+    outer = make_job(tmp_path)
+    inner_dir = Path(outer.directory) / "photos"
+    inner = ScrubJob(name="inner", directory=str(inner_dir), database=str(inner_dir / ".par"), redundancy=5,
+                     schedule="daily")
+    write(inner_dir / "cat.jpg", 20_000)
+    scrub(inner)
+    scrub(outer)
+    assert set(catalog_rows(outer)) == {"photos/cat.jpg"}  # not the inner job's parity or catalog

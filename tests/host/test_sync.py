@@ -257,3 +257,12 @@ sent 5,000 bytes  received 100 bytes  2,550.00 bytes/sec
     stats = rsync_cmds.parse_stats(output)
     assert (stats.files, stats.deleted, stats.transferred, stats.bytes_transferred) == (1234, 7, 12, 4096)
     assert stats.bytes_per_s == 2550.0
+
+
+def test_parity_of_a_scrubbed_source_is_not_copied(paths):
+    tree(paths["source"], {"a.txt": "data"})
+    config = config_for(paths, {"SCRUB_SRC": f"{paths['source']} .parity-src 5% weekly"})
+    Scrub(config.scrub["src"]).run()
+    assert (paths["source"] / ".parity-src" / "a.txt.par2").exists()
+    assert run(config, paths).status == "good"
+    assert snapshot(paths["destination"]) == {"a.txt": b"data"}
