@@ -128,18 +128,19 @@ class Sync:
 
     def _guard(self) -> str | None:
         job = self.job
-        if not os.path.isdir(job.source):
-            return f"source {job.source} is missing"
-        if not os.path.isdir(os.path.dirname(job.destination.rstrip("/")) or "/"):
-            return f"the parent directory of {job.destination} is missing"
         for path in (job.source, job.destination):
             down = mounts.down_mount_for(path, self.config)
             if down is not None:
                 return f"{path} is on mount {down.name} ({mounts.unc(down)}), which is not mounted"
+        if not os.path.isdir(job.source):
+            return f"source {job.source} is missing"
+        if not os.path.isdir(os.path.dirname(job.destination.rstrip("/")) or "/"):
+            return f"the parent directory of {job.destination} is missing"
         if job.require_marker and not os.path.exists(os.path.join(job.source, job.require_marker)):
             return f"the marker {job.require_marker} is missing from {job.source} (disk absent?)"
-        if not has_entries(job.source, set()) and os.path.isdir(job.destination) and has_entries(
-                job.destination, {rsync_cmds.PARTIAL_DIR, *self.protected()}):
+        ignored = {rsync_cmds.PARTIAL_DIR, *self.protected()}  # a source with only its parity is empty
+        if not has_entries(job.source, ignored) and os.path.isdir(job.destination) and has_entries(
+                job.destination, ignored):
             return f"source {job.source} is empty but {job.destination} is not (not mounted?)"
         hold = self.holds.get(job.name)
         if hold and not self.force:

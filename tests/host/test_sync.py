@@ -266,3 +266,12 @@ def test_parity_of_a_scrubbed_source_is_not_copied(paths):
     assert (paths["source"] / ".parity-src" / "a.txt.par2").exists()
     assert run(config, paths).status == "good"
     assert snapshot(paths["destination"]) == {"a.txt": b"data"}
+
+
+def test_a_source_holding_only_its_parity_counts_as_empty(paths):
+    tree(paths["destination"], {"precious.txt": "keep"})
+    config = config_for(paths, {"SCRUB_SRC": f"{paths['source']} .parity-src 5% weekly"})
+    (paths["source"] / ".parity-src" / ".nasbox-scrub").mkdir(parents=True)
+    result = run(config, paths)
+    assert result.exit_code == 75 and "is empty" in result.summary
+    assert snapshot(paths["destination"]) == {"precious.txt": b"keep"}
