@@ -37,7 +37,7 @@ from nasbox.scrub.engine import PRIVATE, Scrub
 DEBIAN_PAR2 = "/usr/bin/par2"
 REDUNDANCY = 5
 SUBDIRS = 100
-DATABASE = ".pardatabase"  # inside the data directory, as the brief's jobs have it
+DATABASE = ".pardatabase"  # inside the data directory; the md5sum baseline skips it
 MB = 1e6
 KIB, MIB = 1 << 10, 1 << 20
 OVERHEAD_SIZES = (4 * KIB, 64 * KIB, 1 * MIB, 100 * MIB)
@@ -95,7 +95,7 @@ class Priority:
         psutil.Process().ionice(self.ionice.ioclass, self.ionice.value)
 
 
-PRIORITY: Priority
+PRIORITY = Priority()
 
 
 def drop_caches() -> None:
@@ -184,12 +184,17 @@ def run_nasbox(tree: Path, update_only: bool, cold: bool) -> tuple[float, JobRes
     return seconds, result
 
 
-def nasbox_create(tree: Path, names: list[str], size_each: int, cold: bool) -> Row:
-    seconds, result = run_nasbox(tree, update_only=False, cold=cold)
-    if result.stats["new"] != len(names):
-        print(f"  ODD: first scrub made parity for {result.stats['new']} of {len(names)} files")
-    print(f"  nasbox first full scrub (creation): {seconds:.2f} s ({result.summary})", flush=True)
-    return Row("nasbox, first full scrub (creation)", len(names), seconds, len(names) * size_each,
+def nasbox_create(tree: Path, names: list[str], size_each: int, cold: bool, runs: int) -> Row:
+    """The first full scrub, `runs` times (DATABASE removed between runs)."""
+    times = []
+    for run in range(1, runs + 1):
+        shutil.rmtree(tree / DATABASE, ignore_errors=True)
+        seconds, result = run_nasbox(tree, update_only=False, cold=cold)
+        if result.stats["new"] != len(names):
+            print(f"  ODD: first scrub made parity for {result.stats['new']} of {len(names)} files")
+        times.append(seconds)
+        print(f"  nasbox first full scrub (creation), run {run}: {seconds:.2f} s ({result.summary})", flush=True)
+    return Row("nasbox, first full scrub (creation)", len(names), c.median(times), len(names) * size_each,
                len(names), nasbox_parity_bytes(tree))
 
 
@@ -230,16 +235,19 @@ def run_each(argvs: list[list[str]]) -> float:
 
 
 def per_file_tool(label: str, argvs: list[list[str]], nbytes: int, total_files: int, cold: bool,
-                  out: Path | None = None) -> Row:
-    """A par2 process per file, in sequence; out, when given, is where the parity went."""
-    if out is not None:
-        out.mkdir(exist_ok=True)
-        for d in {Path(argv[-3]).parent for argv in argvs}:  # create: ... OUT.par2 -- FILE
-            d.mkdir(parents=True, exist_ok=True)
-    settle(cold)
-    seconds = run_each(argvs)
-    print(f"  {label}: {seconds:.2f} s for {len(argvs)} files", flush=True)
-    return Row(label, len(argvs), seconds, nbytes, total_files, tree_bytes(out) if out else None)
+                  runs: int, out: Path | None = None) -> Row:
+    """A par2 process per file, in sequence, `runs` times; out, when given, is the directory
+    the parity goes to (emptied before every run)."""
+    times = []
+    for run in range(1, runs + 1):
+        if out is not None:
+            shutil.rmtree(out, ignore_errors=True)
+            for d in {Path(argv[-3]).parent for argv in argvs}:  # create: ... OUT.par2 -- FILE
+                d.mkdir(parents=True, exist_ok=True)
+        settle(cold)
+        times.append(run_each(argvs))
+        print(f"  {label}, run {run}: {times[-1]:.2f} s for {len(argvs)} files", flush=True)
+    return Row(label, len(argvs), c.median(times), nbytes, total_files, tree_bytes(out) if out else None)
 
 
 def md5sum(tree: Path, files: int, nbytes: int, parallel: int, cold: bool, runs: int) -> Row:
@@ -299,8 +307,9 @@ class Setup:
 
 
 def par2_rows(s: Setup, tree: Path, names: list[str], size: int, debian_count: int, cold: bool,
-              kind: str) -> tuple[list[Row], list[Row]]:
-    """create and verify rows of the per-file par2 baselines for one workload."""
+              kind: str, runs: int) -> tuple[list[Row], list[Row]]:
+    """create and verify rows of the per-file par2 baselines for one workload; the turbo rows
+    are run `runs` times, Debian's (slow) once."""
     total = len(names)
     default = f"-r{REDUNDANCY} -n1"
     variants = [("par2cmdline-turbo", default, s.turbo, False, names, "turbo-default"),
@@ -310,14 +319,15 @@ def par2_rows(s: Setup, tree: Path, names: list[str], size: int, debian_count: i
     for tool, options, binary, sized, subset, tag in variants:
         if not subset:
             continue
+        repeat = 1 if binary == DEBIAN_PAR2 else runs
         out = s.root / f"{kind}-{tag}"
         argvs = [par2_create_argv(binary, tree, out, n, size, sized) for n in subset]
         label = subset_note(f"{tool} per file, {options}", len(subset), total)
-        created.append(per_file_tool(label, argvs, len(subset) * size, total, cold, out))
+        created.append(per_file_tool(label, argvs, len(subset) * size, total, cold, repeat, out))
         if not sized:  # each tool verifies its own parity, made with par2's default block count
             argvs = [par2_verify_argv(binary, tree, out, n) for n in subset]
             label = subset_note(f"{tool} per file, par2 verify", len(subset), total)
-            verified.append(per_file_tool(label, argvs, len(subset) * size, total, cold))
+            verified.append(per_file_tool(label, argvs, len(subset) * size, total, cold, repeat))
         shutil.rmtree(out)
     return created, verified
 
@@ -330,9 +340,9 @@ def large_files(s: Setup) -> None:
     tree = s.root / "large"
     names = make_large(tree, a.large_count, size)
     debian = min(a.debian_large_count, len(names))
-    created = [nasbox_create(tree, names, size, cold=True)]
+    created = [nasbox_create(tree, names, size, cold=True, runs=a.runs)]
     verified = [nasbox_verify(tree, names, size, True, a.runs, "nasbox, full scrub of the unchanged tree")]
-    par2_created, par2_verified = par2_rows(s, tree, names, size, debian, cold=True, kind="large")
+    par2_created, par2_verified = par2_rows(s, tree, names, size, debian, cold=True, kind="large", runs=a.runs)
     created += par2_created
     verified += par2_verified
     verified.append(md5sum(tree, len(names), len(names) * size, 1, True, a.runs))
@@ -340,9 +350,10 @@ def large_files(s: Setup) -> None:
     shutil.rmtree(tree)
 
     print(f"\nA. Large files, {a.large_count} x {a.large_mib} MiB: create parity ({REDUNDANCY}%), "
-          "page cache dropped before each run\n")
+          f"page cache dropped before each run; median of {a.runs} runs, Debian par2: one run\n")
     print_create(created, created[1])
-    print(f"\nA. Large files: verify (nasbox and md5sum: median of {a.runs}; par2: one run)\n")
+    print(f"\nA. Large files: verify; page cache dropped before each run; median of {a.runs} runs, "
+          "Debian par2: one run\n")
     print_verify(verified, verified[-2])
     ratio_create = created[1].per_file / created[0].per_file
     ratio_verify = verified[0].per_file / verified[-2].per_file
@@ -365,10 +376,10 @@ def small_files(s: Setup) -> None:
     names = make_small(tree, a.small_count, size)
     nbytes = len(names) * size
     debian = min(a.debian_small_count, len(names))
-    created = [nasbox_create(tree, names, size, cold=False)]
+    created = [nasbox_create(tree, names, size, cold=False, runs=1)]
     verified = [nasbox_verify(tree, names, size, False, a.runs, "nasbox, full scrub of the unchanged tree"),
                 nasbox_verify(tree, names, size, True, a.runs, "nasbox, full scrub, cache dropped")]
-    par2_created, par2_verified = par2_rows(s, tree, names, size, debian, cold=False, kind="small")
+    par2_created, par2_verified = par2_rows(s, tree, names, size, debian, cold=False, kind="small", runs=1)
     created += par2_created
     verified += par2_verified
     md5 = md5sum(tree, len(names), nbytes, 1, False, a.runs)
@@ -379,9 +390,9 @@ def small_files(s: Setup) -> None:
     shutil.rmtree(tree)
 
     print(f"\nB. Small files, {a.small_count} x 4 KiB: create parity ({REDUNDANCY}%), warm page cache; "
-          "nasbox uses both cores, the par2 rows one process at a time\n")
+          "one run each; nasbox uses both cores, the par2 rows one process at a time\n")
     print_create(created, created[1])
-    print(f"\nB. Small files: verify (nasbox and md5sum: median of {a.runs}; par2: one run)\n")
+    print(f"\nB. Small files: verify (nasbox and md5sum: median of {a.runs} runs; par2: one run)\n")
     print_verify(verified, md5)
     for row, what in ((verified[0], "warm cache"), (verified[1], "cache dropped (not a stated target)")):
         rate = row.files / row.seconds
@@ -506,8 +517,6 @@ def main() -> None:
     c.exit_cleanly_on_sigterm()
     if os.geteuid() != 0:
         sys.exit("run as root: the page cache is dropped before timed runs")
-    global PRIORITY
-    PRIORITY = Priority()
     workloads: dict[str, Callable[[Setup], None]] = {
         "large": large_files, "small": small_files, "noop": noop_update, "overhead": overhead}
     chosen = args.only.split(",")

@@ -227,18 +227,21 @@ def test_missed_run_is_caught_up_once_at_start(slow_env, nasbox_dirs, monkeypatc
 
 def test_scheduler_daemon_heartbeat_status_and_clean_stop(slow_env, nasbox_dirs):
     daemon = nasbox("scheduler", env=slow_env)
-    deadline = time.monotonic() + 20
-    while not scheduler_alive()[0] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert scheduler_alive()[0]
-    status = subprocess.run([sys.executable, "-m", "nasbox", "status", "--json"], capture_output=True, text=True,
-                            env={**os.environ, **slow_env})
-    data = json.loads(status.stdout)
-    jobs = {(j["kind"], j["name"]): j for j in data["jobs"]}
-    assert "T02:30" in jobs[("sync", "docs")]["next_run"] and jobs[("sync", "docs")]["last_run"] is None
-    assert ":15" in jobs[("scrub", "docs")]["next_parity_update"]
-    daemon.send_signal(signal.SIGTERM)
-    out, _ = daemon.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 20
+        while not scheduler_alive()[0] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert scheduler_alive()[0]
+        status = subprocess.run([sys.executable, "-m", "nasbox", "status", "--json"], capture_output=True,
+                                text=True, env={**os.environ, **slow_env})
+        data = json.loads(status.stdout)
+        jobs = {(j["kind"], j["name"]): j for j in data["jobs"]}
+        assert "T02:30" in jobs[("sync", "docs")]["next_run"] and jobs[("sync", "docs")]["last_run"] is None
+        assert ":15" in jobs[("scrub", "docs")]["next_parity_update"]
+        daemon.send_signal(signal.SIGTERM)
+        out, _ = daemon.communicate(timeout=30)
+    finally:
+        daemon.kill()
     assert daemon.returncode == 0 and "scheduler stopped" in out
     table = subprocess.run([sys.executable, "-m", "nasbox", "status"], capture_output=True, text=True,
                            env={**os.environ, **slow_env}).stdout
