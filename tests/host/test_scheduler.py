@@ -85,9 +85,25 @@ def slow_env(tmp_path: Path) -> dict[str, str]:
             "SYNC_OTHER": f"{tmp_path / 'src'} {tmp_path / 'elsewhere'} daily"}
 
 
+STARTED: list[subprocess.Popen] = []
+
+
 def nasbox(*args: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "nasbox", *args], env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "nasbox", *args], env={**os.environ, **env},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    STARTED.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes():
+    """A failing test must not leave a scheduler or a job running behind it."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def runs(home: Path) -> list[tuple]:
@@ -227,21 +243,18 @@ def test_missed_run_is_caught_up_once_at_start(slow_env, nasbox_dirs, monkeypatc
 
 def test_scheduler_daemon_heartbeat_status_and_clean_stop(slow_env, nasbox_dirs):
     daemon = nasbox("scheduler", env=slow_env)
-    try:
-        deadline = time.monotonic() + 20
-        while not scheduler_alive()[0] and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert scheduler_alive()[0]
-        status = subprocess.run([sys.executable, "-m", "nasbox", "status", "--json"], capture_output=True,
-                                text=True, env={**os.environ, **slow_env})
-        data = json.loads(status.stdout)
-        jobs = {(j["kind"], j["name"]): j for j in data["jobs"]}
-        assert "T02:30" in jobs[("sync", "docs")]["next_run"] and jobs[("sync", "docs")]["last_run"] is None
-        assert ":15" in jobs[("scrub", "docs")]["next_parity_update"]
-        daemon.send_signal(signal.SIGTERM)
-        out, _ = daemon.communicate(timeout=30)
-    finally:
-        daemon.kill()
+    deadline = time.monotonic() + 20
+    while not scheduler_alive()[0] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert scheduler_alive()[0]
+    status = subprocess.run([sys.executable, "-m", "nasbox", "status", "--json"], capture_output=True,
+                            text=True, env={**os.environ, **slow_env})
+    data = json.loads(status.stdout)
+    jobs = {(j["kind"], j["name"]): j for j in data["jobs"]}
+    assert "T02:30" in jobs[("sync", "docs")]["next_run"] and jobs[("sync", "docs")]["last_run"] is None
+    assert ":15" in jobs[("scrub", "docs")]["next_parity_update"]
+    daemon.send_signal(signal.SIGTERM)
+    out, _ = daemon.communicate(timeout=30)
     assert daemon.returncode == 0 and "scheduler stopped" in out
     table = subprocess.run([sys.executable, "-m", "nasbox", "status"], capture_output=True, text=True,
                            env={**os.environ, **slow_env}).stdout
