@@ -48,6 +48,7 @@ def parser() -> argparse.ArgumentParser:
     notify.add_argument("--test", action="store_true", required=True, help="send the test notification")
 
     verbs.add_parser("scheduler", help=argparse.SUPPRESS)  # the supervised daemon
+    verbs.add_parser("smbd", help=argparse.SUPPRESS)  # smbd under the login guard, supervised
 
     health = verbs.add_parser("health", help="exit 0 while smbd answers (the image's HEALTHCHECK)")
     health.add_argument("--port", type=int, default=445, help=argparse.SUPPRESS)
@@ -112,6 +113,10 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.verb == "scheduler":
         from nasbox.actions.scheduler import scheduler
         return scheduler()
+    if args.verb == "smbd":
+        from nasbox.guard import guard_smbd
+        from nasbox.samba import samba_cmds
+        return guard_smbd(samba_cmds.smbd())
     if args.verb == "health":
         from nasbox.actions.health import health
         return health(args.port)

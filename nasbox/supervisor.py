@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TextIO
 
 from nasbox.config import Config
-from nasbox.samba import samba_cmds
 from nasbox.samba.smbconf import environment
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ def clean_environment(config: Config, argv: list[str]) -> list[str]:
 
 def programs(config: Config) -> list[Program]:
     services = [
-        Program("smbd", clean_environment(config, samba_cmds.smbd())),
+        Program("smbd", clean_environment(config, [str(NASBOX), "smbd"])),  # smbd under nasbox.guard
         # Long enough for its running jobs to end rsync and par2 and record the stop.
         Program("scheduler", [str(NASBOX), "scheduler"], start_seconds=1, stop_wait_seconds=30),
     ]

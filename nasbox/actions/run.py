@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from nasbox import accounts, mounts, shares, state, supervisor
+from nasbox import accounts, guard, mounts, shares, state, supervisor
 from nasbox.config import load_config
 from nasbox.samba import samba_cmds, smbconf
 
@@ -29,6 +29,9 @@ def run() -> int:
     conf = state.run_dir() / "supervisord.conf"
     conf.write_text(supervisor.render(supervisor.programs(config), state.run_dir(), config.server.log_level),
                     encoding="utf-8")
+    if not guard.firewall_available():
+        log.warning("no NET_ADMIN capability: addresses that keep failing to log in are not banned "
+                    "(add NET_ADMIN to cap_add)")
     log.info("starting: %d users, %d shares", len(config.users), len(config.shares))
     supervisor.exec_supervisord(conf)
     return 0  # not reached: exec_supervisord replaces this process

@@ -12,8 +12,7 @@ def test_supervisord_conf_runs_smbd_in_foreground_with_watchdog(load, tmp_path):
     assert parsed["supervisord"]["nodaemon"] == "true"
     assert parsed["supervisord"]["loglevel"] == "warn"
     assert parsed["program:smbd"]["command"] == (
-        "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TZ=UTC "
-        "smbd --foreground --no-process-group --debug-stdout --configfile=/etc/samba/smb.conf")
+        f"env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TZ=UTC {supervisor.NASBOX} smbd")
     assert parsed["program:smbd"]["stdout_logfile"] == "/dev/stdout"
     assert parsed["eventlistener:watchdog"]["events"] == "PROCESS_STATE_FATAL"
     assert parsed["eventlistener:watchdog"]["command"].endswith("nasbox supervisor-watchdog")

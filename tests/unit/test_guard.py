@@ -1,0 +1,41 @@
+"""The login guard's reading of smbd's audit lines and its ban decisions."""
+from nasbox import guard
+
+WRONG = ("Auth: [SMB2,(null)] user [WORKGROUP]\\[alice] at [Fri, 27 Nov 2026 10:58:44.466392 UTC] with [NTLMv2] "
+         "status [NT_STATUS_WRONG_PASSWORD] workstation [VM] remote host [ipv4:172.17.0.1:51936] mapped to "
+         "[WORKGROUP]\\[alice]. local host [ipv4:172.17.0.2:445] ")
+UNKNOWN = WRONG.replace("NT_STATUS_WRONG_PASSWORD", "NT_STATUS_NO_SUCH_USER").replace("172.17.0.1", "10.1.2.3")
+GOOD = WRONG.replace("NT_STATUS_WRONG_PASSWORD", "NT_STATUS_OK")
+IPV6 = WRONG.replace("ipv4:172.17.0.1:51936", "ipv6:fe80::1:51936")
+
+
+def test_failed_logins_are_read_from_audit_lines():
+    assert guard.failed_login(WRONG) == "172.17.0.1"
+    assert guard.failed_login(UNKNOWN) == "10.1.2.3"
+    assert guard.failed_login(IPV6) == "fe80::1"
+    assert guard.failed_login(GOOD) is None
+    assert guard.failed_login("smbd version 4.22.11 started.") is None
+    assert guard.iptables("fe80::1") == "ip6tables" and guard.iptables("10.1.2.3") == "iptables"
+
+
+def test_five_failures_within_the_window_ban_for_an_hour():
+    banner = guard.Banner()
+    assert [banner.failure("10.0.0.9", t) for t in (0, 10, 20, 30)] == [False] * 4
+    assert banner.failure("10.0.0.1", 35) is False  # another address counts apart
+    assert banner.failure("10.0.0.9", 40) is True
+    assert banner.failure("10.0.0.9", 41) is False  # banned already
+    assert banner.expired(40 + guard.BAN_S - 1) == []
+    assert banner.expired(40 + guard.BAN_S) == ["10.0.0.9"]
+
+
+def test_failures_older_than_the_window_do_not_count():
+    banner = guard.Banner()
+    for t in (0, 100, 200, 300):
+        banner.failure("10.0.0.9", t)
+    assert banner.failure("10.0.0.9", guard.FIND_WINDOW_S + 1) is False  # the first fell out of the window
+    assert banner.failure("10.0.0.9", guard.FIND_WINDOW_S + 2) is True
+
+
+def test_ban_rule_rejects_smb_only():
+    assert guard.rule("10.0.0.9") == ["INPUT", "-s", "10.0.0.9", "-p", "tcp", "--dport", "445", "-j", "REJECT",
+                                      "--reject-with", "tcp-reset"]
