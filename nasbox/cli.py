@@ -11,7 +11,6 @@ import sys
 
 from nasbox.config import ConfigError
 
-EXIT_ERROR = 1
 EXIT_CONFIG = 78
 
 
@@ -26,16 +25,13 @@ def parser() -> argparse.ArgumentParser:
     show = config_verbs.add_parser("show", help="the effective configuration, secrets masked")
     show.add_argument("--json", action="store_true", help="print JSON instead of YAML")
 
-    scrub = verbs.add_parser("scrub", help="verify and repair with par2 parity, and update it")
-    add_scrub_arguments(scrub)
+    scrub = add_job_verb(verbs, "scrub", "verify and repair with par2 parity, and update it")
+    scrub.add_argument("--update-only", action="store_true",
+                       help="parity for new and changed files, remove orphans; no verification")
 
-    sync = verbs.add_parser("sync", help="copy sources to backups with rsync, behind safety guards")
-    sync.add_argument("jobs", nargs="*", metavar="JOB", help="sync jobs to run (default: all)")
-    sync.add_argument("--now", action="store_true", required=True, help="run now")
+    sync = add_job_verb(verbs, "sync", "copy sources to backups with rsync, behind safety guards")
     sync.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
     sync.add_argument("--force", action="store_true", help="pass a safety hold (deletions over max_delete)")
-    sync.add_argument("--no-wait", action="store_true", help="exit 75 at once when the job is running")
-    add_trigger_argument(sync)
 
     mount = verbs.add_parser("mount", help="(re)try the configured CIFS mounts, or show them")
     mount.add_argument("--status", action="store_true", help="show each mount and whether it is mounted")
@@ -56,20 +52,17 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def add_scrub_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("jobs", nargs="*", metavar="JOB", help="scrub jobs to run (default: all)")
+def add_job_verb(verbs: argparse._SubParsersAction, kind: str, description: str) -> argparse.ArgumentParser:
+    """`nasbox sync|scrub [JOB...] --now [--no-wait]`: what both job verbs take."""
+    parser = verbs.add_parser(kind, help=description)
+    parser.add_argument("jobs", nargs="*", metavar="JOB", help=f"{kind} jobs to run (default: all)")
     parser.add_argument("--now", action="store_true", required=True,
                         help="run now (scheduled runs need no command)")
-    parser.add_argument("--update-only", action="store_true",
-                        help="parity for new and changed files, remove orphans; no verification")
     parser.add_argument("--no-wait", action="store_true", help="exit 75 at once when the job is running")
-    add_trigger_argument(parser)
-
-
-def add_trigger_argument(parser: argparse.ArgumentParser) -> None:
     # What started the run, for the history and notifications; set by the scheduler.
     parser.add_argument("--trigger", default="now", choices=["now", "scheduled", "catch-up", "update"],
                         help=argparse.SUPPRESS)
+    return parser
 
 
 def scrub_main(argv: list[str] | None = None) -> int:
