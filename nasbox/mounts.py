@@ -17,6 +17,9 @@ from pathlib import Path, PurePosixPath
 from nasbox import commands, state
 from nasbox.config import Config
 from nasbox.config.model import Mount
+from nasbox.notify.deliver import deliver
+from nasbox.notify.event import Event
+from nasbox.result import JobResult
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +119,19 @@ def mount_one(mount: Mount, config: Config) -> MountState:
 
 
 def mount_all(config: Config) -> list[MountState]:
+    """Mount what is not mounted; notify when a mount is down at start, goes down or comes back."""
+    before = {s["name"]: s["mounted"] for s in state.read_json(status_file(), [])}
     states = [mount_one(m, config) for m in config.mounts.values()]
     for s in states:
         if s.mounted:
             log.info("mount %s: %s on %s", s.name, s.source, s.mountpoint)
+            summary = f"{s.source} is mounted on {s.mountpoint} again"
         else:
-            log.warning("mount %s: %s is not available: %s; jobs that need it are skipped", s.name,
-                        s.source, s.error)
+            summary = f"{s.source} is not available: {s.error}; jobs that need it are skipped"
+            log.warning("mount %s: %s", s.name, summary)
+        if before.get(s.name, True) != s.mounted:
+            result = JobResult(s.name, "mount", "info" if s.mounted else "warning", summary, s.checked_at, s.checked_at)
+            deliver(config, Event("finish", result, "now", config.server.name))
     state.run_dir().mkdir(parents=True, exist_ok=True)
     status_file().write_text(json.dumps([s.__dict__ for s in states], indent=2))
     return states

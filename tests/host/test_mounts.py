@@ -3,9 +3,12 @@
 real mount of a real smbd where the kernel supports CIFS."""
 from __future__ import annotations
 
+import http.server
+import json
 import logging
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -140,3 +143,30 @@ def test_programs_nasbox_runs_do_not_inherit_secrets(monkeypatch):
     seen = commands.run(["env"]).stdout
     assert "hunter" not in seen
     assert "TZ=Europe/Berlin" in seen  # what is not secret still reaches them
+
+
+def test_a_mount_that_is_down_is_notified_once(tmp_path, credentials_dir):
+    """A real HTTP server hears of a mount that is down at start, and not again while it stays down."""
+    seen: list[bytes] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = config_with(tmp_path, tmp_path / "nas", NOTIFY_OPS=f"webhook http://127.0.0.1:{server.server_port}/h")
+        mounts.mount_all(config)
+        mounts.mount_all(config)  # still down: no second message
+    finally:
+        server.shutdown()
+    [payload] = [json.loads(body) for body in seen]
+    assert (payload["job"], payload["status"]) == ("mount nas", "warning")
+    assert "//192.0.2.10/docs/photos/2024 is not available" in payload["message"]
+    assert PASSWORD not in payload["message"] + payload["details"]
