@@ -48,6 +48,7 @@ EMPTY_MD5 = hashlib.md5(b"").digest()
 # and renamed: <STAGED>.par2 becomes <file name>.par2, <STAGED>.vol0+1.par2 <file name>.vol0+1.par2.
 STAGED = b"parity"
 LARGE_FILE = 64 << 20  # from this size par2 gets every core, one file at a time
+COMPACT_BELOW = 1 << 20  # recovery files smaller than this lose par2's repeated packets
 VOLUME_NAME = re.compile(rb"^(.*)\.vol\d+\+\d+$")
 
 
@@ -125,7 +126,6 @@ class Scrub:
         if not os.path.isdir(self.directory):
             return self._result(started, "warning", f"skipped: {self.job.directory} is missing", skipped=True)
         os.makedirs(self.private, mode=0o700, exist_ok=True)
-        self._set_priority()
         with self._lock():
             catalog = Catalog(os.path.join(self.private, b"catalog.sqlite"))
             try:
@@ -144,12 +144,14 @@ class Scrub:
                 catalog.close()
         return self._result(started, *self._status())
 
-    def _set_priority(self) -> None:
-        """The job's CPU and I/O priority, for this thread and all it starts (workers, par2)."""
-        os.setpriority(os.PRIO_PROCESS, 0, self.job.nice)
+    def _lower_worker_priority(self) -> None:
+        """The job's CPU and I/O priority for a worker thread, and so for the par2 processes
+        it starts; on Linux both are per thread, so the caller's own priority is untouched."""
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, max(self.job.nice, os.getpriority(os.PRIO_PROCESS, thread)))
         ioclass = {"idle": psutil.IOPRIO_CLASS_IDLE, "best-effort": psutil.IOPRIO_CLASS_BE,
                    "realtime": psutil.IOPRIO_CLASS_RT}[self.job.ionice]
-        psutil.Process().ionice(ioclass)
+        psutil.Process(thread).ionice(ioclass)
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -186,7 +188,8 @@ class Scrub:
                     self._apply(catalog, future.result())
             in_flight.add(pool.submit(self._guarded, path, task, *args))
 
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="scrub") as pool:
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="scrub",
+                                initializer=self._lower_worker_priority) as pool:
             stack = [b""]
             while stack:
                 stop.check()
@@ -320,7 +323,9 @@ class Scrub:
         md5, length = par2format.file_md5(par2format.read_packets(os.path.join(staging, STAGED + b".par2")))
         staged_volumes = sorted(v for v in os.listdir(staging) if v != STAGED + b".par2")
         for volume in staged_volumes:
-            par2format.compact(os.path.join(staging, volume))
+            path = os.path.join(staging, volume)
+            if os.path.getsize(path) < COMPACT_BELOW:  # beyond, the repeats cost under 1%
+                par2format.compact(path)
         volumes = tuple(name + v[len(STAGED):] for v in staged_volumes)
         return Created(replace(entry, md5=md5, volumes=volumes, size=length), staging, old, reason)
 

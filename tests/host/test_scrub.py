@@ -467,13 +467,14 @@ def test_parity_overhead_close_to_redundancy(tmp_path, size, limit):
 
 
 PRIORITY_PROBE = """
-import sys
+import os, sys, psutil
 from nasbox.config.model import ScrubJob
 from nasbox.scrub import par2
 from nasbox.scrub.engine import Scrub
 par2.binary = lambda: sys.argv[3]  # a wrapper that records its priority, then runs par2
 Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=5, schedule="daily",
                nice=7, ionice="idle")).run()
+print(os.getpriority(os.PRIO_PROCESS, 0), psutil.Process().ionice().ioclass == psutil.IOPRIO_CLASS_IDLE)
 """
 
 
@@ -489,6 +490,7 @@ def test_job_priority_reaches_par2(tmp_path):
                            capture_output=True, text=True)
     assert child.returncode == 0, child.stderr
     assert record.read_text().split() == ["7", "idle"]
+    assert child.stdout.split() == ["0", "False"]  # the caller keeps its own priority
     assert stock_par2_verifies(par2.binary(), job, "a.bin")
 
 
