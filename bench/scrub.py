@@ -26,8 +26,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 import _common as c
 from nasbox.config.model import ScrubJob
 from nasbox.result import JobResult
@@ -81,22 +79,6 @@ class Target:
 
 
 # ---- environment -----------------------------------------------------------------------
-
-class Priority:
-    """The bench's own CPU and I/O priority. Scrub.run() gives the calling thread the job's
-    nice and ionice; restore() puts the bench back, so the baselines run at normal priority."""
-
-    def __init__(self) -> None:
-        self.nice = os.getpriority(os.PRIO_PROCESS, 0)
-        self.ionice = psutil.Process().ionice()
-
-    def restore(self) -> None:
-        os.setpriority(os.PRIO_PROCESS, 0, self.nice)
-        psutil.Process().ionice(self.ionice.ioclass, self.ionice.value)
-
-
-PRIORITY = Priority()
-
 
 def drop_caches() -> None:
     """Dirty data written back, then the page cache, dentries and inodes dropped."""
@@ -178,7 +160,6 @@ def run_nasbox(tree: Path, update_only: bool, cold: bool) -> tuple[float, JobRes
     t0 = time.perf_counter()
     result = Scrub(job_for(tree), update_only=update_only).run()
     seconds = time.perf_counter() - t0
-    PRIORITY.restore()
     if result.status == "error" or result.stats.get("skipped") or result.stats.get("failed"):
         print(f"  ODD: nasbox run ended {result.status}: {result.summary}")
     return seconds, result
