@@ -5,8 +5,10 @@ Guards, in order, each skipping the run (exit 75, status warning) rather than ri
    the marker file (`require_marker`) missing from SOURCE;
 2. SOURCE empty while DESTINATION is not (a disk that did not mount looks like this);
 3. the job is held (below), unless --force;
-4. a dry run counts the deletions first; more than `max_delete` (default half the files in
-   DESTINATION) holds the job, across restarts, until a run with --force.
+4. a dry run counts the deletions first; more than `max_delete` (default half the entries in
+   DESTINATION) holds the job, across restarts, until a run with --force. When the dry run
+   lists nothing to change, it is the whole run; a first copy into an empty DESTINATION
+   needs none.
 Parity databases of scrub jobs and nasbox's own state inside DESTINATION are excluded, so
 --delete never touches them; the real run also carries --max-delete as a second fence.
 """
@@ -64,21 +66,11 @@ class Holds:
             holds.pop(job, None)
 
 
-def deletion_limit(max_delete: int | str | None, files_in_destination: int) -> int:
+def deletion_limit(max_delete: int | str | None, entries_in_destination: int) -> int:
     if isinstance(max_delete, int):
         return max_delete
     percent = 50 if max_delete is None else int(max_delete.rstrip("%"))
-    return files_in_destination * percent // 100
-
-
-def count_files(directory: str, protected: list[str]) -> int:
-    """Files in DESTINATION that a sync could delete (not the protected ones)."""
-    skip = {os.path.join(directory, p) for p in protected} | {os.path.join(directory, rsync_cmds.PARTIAL_DIR)}
-    count = 0
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = [d for d in dirs if os.path.join(root, d) not in skip]
-        count += len(files)
-    return count
+    return entries_in_destination * percent // 100
 
 
 def has_entries(directory: str, ignore: set[str]) -> bool:
@@ -104,19 +96,23 @@ class Sync:
         os.makedirs(self.job.destination, exist_ok=True)
         protected = self.protected()
         limit: int | None = None
-        if not self.force:
-            files = count_files(self.job.destination, protected)
-            limit = deletion_limit(self.job.max_delete, files)
+        # A preview counts deletions, unless nothing can be deleted (a first copy) or --force.
+        if not self.force and has_entries(self.job.destination, {rsync_cmds.PARTIAL_DIR, *protected}):
             preview = self._rsync(protected, dry_run=True)
             if preview.returncode not in (0, 24):
                 return self._classify(preview, dry_run=True)
-            deletions = rsync_cmds.parse_stats(preview.stdout).deleted
-            if deletions > limit:
-                reason = f"it would delete {deletions} of {files} files in {self.job.destination} (limit {limit})"
+            planned = rsync_cmds.parse_stats(preview.stdout)
+            held = planned.files - planned.created + planned.deleted  # entries in DESTINATION now
+            limit = deletion_limit(self.job.max_delete, held)
+            if planned.deleted > limit:
+                reason = (f"it would delete {planned.deleted} of {held} entries in {self.job.destination} "
+                          f"(limit {limit})")
                 if not self.dry_run:
                     self.holds.hold(self.job.name, reason)
                 return self._result("warning", f"held: {reason}; check the source, then run "
                                     f"`nasbox sync {self.job.name} --now --force`", skipped=True)
+            if self.dry_run or not rsync_cmds.changes_listed(preview.stdout):
+                return self._classify(preview, dry_run=self.dry_run)  # the preview says it all
         completed = self._rsync(protected, dry_run=self.dry_run, max_delete=limit)
         result = self._classify(completed, dry_run=self.dry_run)
         if result.status != "error" and not result.skipped and not self.dry_run:

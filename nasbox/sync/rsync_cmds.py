@@ -15,6 +15,7 @@ def sync(job: SyncJob, protected: list[str], dry_run: bool = False, max_delete: 
     protected: paths relative to DESTINATION that must be neither deleted nor overwritten
     (parity databases, nasbox's state); an exclude rule does both."""
     argv = ["rsync", "-a", "--delete", f"--partial-dir={PARTIAL_DIR}", "--stats", "--no-human-readable"]
+    argv += ["--itemize-changes"] * dry_run  # a preview lists what it would change
     argv += ["-H"] * job.hard_links + ["-A"] * job.acls + ["-X"] * job.xattrs
     if job.bwlimit:
         argv.append(f"--bwlimit={job.bwlimit}")
@@ -29,7 +30,8 @@ def sync(job: SyncJob, protected: list[str], dry_run: bool = False, max_delete: 
 
 @dataclass(frozen=True)
 class Stats:
-    files: int = 0
+    files: int = 0  # in SOURCE, directories included
+    created: int = 0
     transferred: int = 0
     deleted: int = 0
     bytes_transferred: int = 0
@@ -40,12 +42,22 @@ class Stats:
 NUMBER = r"([\d,]+)"
 PATTERNS = {
     "files": rf"^Number of files: {NUMBER}",
+    "created": rf"^Number of created files: {NUMBER}",
     "transferred": rf"^Number of regular files transferred: {NUMBER}",
     "deleted": rf"^Number of deleted files: {NUMBER}",
     "bytes_transferred": rf"^Total transferred file size: {NUMBER} bytes",
     "bytes_sent": rf"^Total bytes sent: {NUMBER}",
 }
 RATE = re.compile(r"^sent [\d,]+ bytes\s+received [\d,]+ bytes\s+([\d,.]+) bytes/sec", re.MULTILINE)
+
+
+# --itemize-changes lines: "*deleting name", or YXcstpoguax and a name (">f+++++++++ a.txt").
+ITEMIZED = re.compile(r"^(\*deleting|[<>ch.][fdLDS][.+?cstpoguax]{9}) ", re.MULTILINE)
+
+
+def changes_listed(output: str) -> bool:
+    """Whether a --dry-run --itemize-changes output lists anything to change."""
+    return ITEMIZED.search(output) is not None
 
 
 def parse_stats(output: str) -> Stats:

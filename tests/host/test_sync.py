@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -61,8 +62,12 @@ def test_copies_the_contents_of_source_into_destination(paths):
     assert snapshot(paths["destination"]) == snapshot(paths["source"])
     assert (result.stats["transferred"], result.stats["bytes_transferred"]) == (2, 1001)
     assert result.summary.startswith("2 files transferred")
-    again = run(config_for(paths), paths)
+    again = run(config_for(paths), paths)  # nothing changed: the preview is the whole run
     assert again.stats["transferred"] == 0 and again.status == "good"
+    assert again.summary.startswith("0 files transferred")
+    (paths["source"] / "a.txt").chmod(0o600)  # only metadata changed: still a real run
+    assert run(config_for(paths), paths).status == "good"
+    assert (paths["destination"] / "a.txt").stat().st_mode & 0o777 == 0o600
 
 
 def test_missing_source_or_destination_parent_is_skipped(paths, tmp_path):
@@ -126,7 +131,7 @@ def test_mass_deletion_is_held_across_restarts_until_forced(paths):
     backup = snapshot(paths["destination"])
     held = run(config, paths)
     assert (held.exit_code, held.status) == (75, "warning")
-    assert "held: it would delete 6 of 10 files" in held.summary and "--force" in held.summary
+    assert "held: it would delete 6 of 11 entries" in held.summary and "--force" in held.summary  # 10 files and .
     assert snapshot(paths["destination"]) == backup
     (paths["source"] / "f0").write_text("restored")  # fewer deletions now, but the hold stays
     for attempt in range(2):  # a new Sync is what a restart gives: the hold is on disk
@@ -275,3 +280,18 @@ def test_a_source_holding_only_its_parity_counts_as_empty(paths):
     result = run(config, paths)
     assert result.exit_code == 75 and "is empty" in result.summary
     assert snapshot(paths["destination"]) == {"precious.txt": b"keep"}
+
+
+def test_preview_lists_changes_from_real_rsync(paths):
+    """changes_listed reads real rsync --itemize-changes output, both ways."""
+    tree(paths["source"], {"a": "1", "sub/b": "2"})
+    paths["destination"].mkdir()
+    job = config_for(paths).sync["docs"]
+    preview = subprocess.run(rsync_cmds.sync(job, [], dry_run=True), capture_output=True, text=True)
+    assert rsync_cmds.changes_listed(preview.stdout)
+    subprocess.run(rsync_cmds.sync(job, []), check=True, capture_output=True)
+    unchanged = subprocess.run(rsync_cmds.sync(job, [], dry_run=True), capture_output=True, text=True)
+    assert not rsync_cmds.changes_listed(unchanged.stdout), unchanged.stdout
+    (paths["destination"] / "extra").write_text("x")
+    deleting = subprocess.run(rsync_cmds.sync(job, [], dry_run=True), capture_output=True, text=True)
+    assert rsync_cmds.changes_listed(deleting.stdout) and rsync_cmds.parse_stats(deleting.stdout).deleted == 1
