@@ -3,18 +3,17 @@ from __future__ import annotations
 
 import logging
 
-import apprise
-
 from nasbox.config.model import Config, NotifyTarget
 from nasbox.notify.event import Event
 
-NOTIFY_TYPES = {"good": apprise.NotifyType.SUCCESS, "info": apprise.NotifyType.INFO,
-                "warning": apprise.NotifyType.WARNING, "error": apprise.NotifyType.FAILURE}
+NOTIFY_TYPES = {"good": "success", "info": "info", "warning": "warning", "error": "failure"}  # apprise.NotifyType
 
 
 def send(target: NotifyTarget, event: Event, config: Config) -> None:
     if event.phase != "finish":
         return
+    import apprise  # here: importing it takes longer than nasbox's start, and few configure it
+
     notifier = apprise.Apprise()
     if not notifier.add(target.target):
         raise RuntimeError("Apprise does not accept this URL")
