@@ -17,6 +17,16 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}/{MASK}" if parts.scheme else MASK
 
 
+def redacted_target(kind: str, target: str) -> str:
+    """A notification target fit to print: a mailbox as it is, a URL without what may be a
+    token (an Apprise URL may keep one in its host part)."""
+    if kind == "mailbox":
+        return target
+    if kind == "apprise":
+        return f"{urlsplit(target).scheme}://{MASK}"
+    return redact_url(target)
+
+
 def masked(config: Config) -> dict[str, Any]:
     data = dataclasses.asdict(config)
     for user in data["users"].values():
@@ -27,10 +37,7 @@ def masked(config: Config) -> dict[str, Any]:
     if data["smtp"] and data["smtp"]["password"] is not None:
         data["smtp"]["password"] = MASK
     for target in data["notify"].values():
-        if target["type"] == "apprise":  # some Apprise URLs carry the token in the host part
-            target["target"] = f"{target['target'].split(':', 1)[0]}://{MASK}"
-        elif target["type"] != "mailbox":
-            target["target"] = redact_url(target["target"])
+        target["target"] = redacted_target(target["type"], target["target"])
     return _plain(data)
 
 

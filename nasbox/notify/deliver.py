@@ -7,7 +7,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from nasbox.config.model import Config, NotifyTarget
-from nasbox.config.show import MASK, redact_url
+from nasbox.config.show import MASK, redacted_target
 from nasbox.notify import apprise_urls, healthchecks, mailbox, webhook
 from nasbox.notify.event import Event
 from nasbox.result import JobResult
@@ -58,7 +58,7 @@ def attempt(target: NotifyTarget, event: Event, config: Config) -> str | None:
             return None
         except Exception as e:  # whatever a target does, the job goes on
             reason = scrub(str(e) or type(e).__name__, target)
-        where = f"{label(target)} at {shown(target)}"
+        where = f"{label(target)} at {redacted_target(target.type, target.target)}"
         if number < ATTEMPTS:
             wait = BACKOFF_S * 2 ** (number - 1)
             log.warning("notification to %s failed (attempt %d of %d, retrying in %g s): %s",
@@ -71,15 +71,6 @@ def attempt(target: NotifyTarget, event: Event, config: Config) -> str | None:
 
 def label(target: NotifyTarget) -> str:
     return f"{target.name} ({target.type})"
-
-
-def shown(target: NotifyTarget) -> str:
-    """Where a target points, without tokens: an Apprise URL may keep one in its host."""
-    if target.type == "mailbox":
-        return target.target
-    if target.type == "apprise":
-        return f"{urlsplit(target.target).scheme}://{MASK}"
-    return redact_url(target.target)
 
 
 def scrub(reason: str, target: NotifyTarget) -> str:
