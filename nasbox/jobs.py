@@ -125,14 +125,14 @@ def run_job(config: Config, kind: str, name: str, trigger: str, wait: bool,
             action: Callable[[], JobResult]) -> JobResult:
     """Run action under the job's locks, record and log it, and notify. Busy when not waiting."""
     with coordinated(config, kind, name, wait), job_log(kind, name):
+        # The start ping goes out beside the job, so a slow target cannot delay it.
+        start_event = Event("start", JobResult(name, kind, "info", "started", time.time(), time.time()),
+                            trigger, config.server.name)
+        announcing = threading.Thread(target=deliver, args=(config, start_event), daemon=True)
         history = History()
         try:
             run_id = history.start(kind, name, trigger)
             log.info("%s %s: started (%s)", kind, name, trigger)
-            # The start ping goes out beside the job, so a slow target cannot delay it.
-            start_event = Event("start", JobResult(name, kind, "info", "started", time.time(), time.time()),
-                                trigger, config.server.name)
-            announcing = threading.Thread(target=deliver, args=(config, start_event), daemon=True)
             announcing.start()
             started = time.time()
             try:
@@ -170,6 +170,9 @@ def run_named(config: Config, kind: str, names: list[str], wait: bool, trigger: 
             results.append(run_job(config, kind, name, trigger, wait, make_action(name)))
         except Busy as e:
             log.warning("%s; skipped (--no-wait)", e)
+            return EXIT_SKIPPED
+        except stop.Interrupted:  # stopped while waiting for its turn: it never started
+            log.warning("%s %s: stopped before it started", kind, name)
             return EXIT_SKIPPED
         if stop.requested.is_set():
             break

@@ -3,11 +3,14 @@ running job waits for it, or with --no-wait exits 75)."""
 from __future__ import annotations
 
 import fcntl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nasbox import state
+from nasbox import state, stop
+
+POLL_S = 0.5
 
 
 class Busy(Exception):
@@ -19,8 +22,13 @@ def job_lock(kind: str, name: str, wait: bool, lock_dir: Path | None = None) -> 
     directory = lock_dir or state.run_dir() / "locks"
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(directory / f"{kind}-{name}.lock", "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise Busy(f"{kind} {name} is running already") from None
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not wait:
+                    raise Busy(f"{kind} {name} is running already") from None
+            stop.check()  # polling, so that a stop reaches a run still waiting for its turn
+            time.sleep(POLL_S)
         yield

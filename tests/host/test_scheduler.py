@@ -185,6 +185,7 @@ def test_jobs_wait_while_memory_is_low(slow_env, nasbox_dirs):
     assert waiting.poll() is None  # still waiting
     waiting.send_signal(signal.SIGTERM)
     out, _ = waiting.communicate(timeout=30)
+    assert waiting.returncode == 75 and "stopped before it started" in out
     assert "sync docs waits:" in out and "min_available_memory_mb is 1000000000" in out
     assert not (nasbox_dirs["home"] / "state" / "history.sqlite").exists()  # it never started
     assert not (Path(slow_env["SCRUB_DOCS"].split()[0])).exists()
