@@ -18,6 +18,7 @@ from nasbox.result import JobResult
 
 HISTORY_FILE = "history.sqlite"
 KEEP_RUNS_PER_JOB = 500
+SETUP_ATTEMPTS = 100
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -58,8 +59,17 @@ class History:
         state_dir = state_dir or state.state_dir()
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.db = sqlite3.connect(state_dir / HISTORY_FILE, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+        # Two runs that start at once both set up the database; switching to WAL does not
+        # wait for the other's lock as statements do, so it is retried.
+        for attempt in range(SETUP_ATTEMPTS):
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.executescript(SCHEMA)
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or attempt == SETUP_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1)
 
     def close(self) -> None:
         self.db.close()

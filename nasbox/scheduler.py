@@ -140,13 +140,14 @@ class Scheduler:
     # ---- which, and running them --------------------------------------------------------
 
     def dispatch(self) -> None:
-        for position, queued in enumerate(list(self.queue)):
+        still_queued: list[Entry] = []  # earlier in the queue, not started: they keep their turn
+        for queued in list(self.queue):
             if len(self.running) >= self.config.server.max_parallel_jobs:
                 return
             paths = job_paths(self.config, queued.entry.kind, queued.entry.name)
-            blockers = [q.entry for q, _ in self.running.values()] + [q.entry for q in self.queue[:position]]
-            if any(overlaps(paths, job_paths(self.config, b.kind, b.name)) for b in blockers
-                   if b is not queued.entry):
+            blockers = [q.entry for q, _ in self.running.values()] + still_queued
+            if any(overlaps(paths, job_paths(self.config, b.kind, b.name)) for b in blockers):
+                still_queued.append(queued.entry)
                 continue
             self.queue.remove(queued)
             # A session of its own, so that stopping it reaches rsync and par2 too.
