@@ -260,3 +260,10 @@ def test_scheduler_daemon_heartbeat_status_and_clean_stop(slow_env, nasbox_dirs)
     table = subprocess.run([sys.executable, "-m", "nasbox", "status"], capture_output=True, text=True,
                            env={**os.environ, **slow_env}).stdout
     assert "sync docs" in table and "never run" in table and "NEXT RUN" in table
+
+
+def test_every_run_is_also_logged_to_a_rotated_file(slow_env, nasbox_dirs):
+    assert nasbox("sync", "docs", "--now", env=slow_env).wait(60) == 0
+    log_file = nasbox_dirs["home"] / "logs" / "sync-docs.log"
+    text = log_file.read_text()
+    assert "sync docs: started (now)" in text and "sync docs: good: 6 files transferred" in text

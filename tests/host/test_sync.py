@@ -295,3 +295,37 @@ def test_preview_lists_changes_from_real_rsync(paths):
     (paths["destination"] / "extra").write_text("x")
     deleting = subprocess.run(rsync_cmds.sync(job, [], dry_run=True), capture_output=True, text=True)
     assert rsync_cmds.changes_listed(deleting.stdout) and rsync_cmds.parse_stats(deleting.stdout).deleted == 1
+
+
+def test_xattrs_acls_and_hard_links_when_asked(paths):
+    tree(paths["source"], {"a": "1"})
+    os.setxattr(paths["source"] / "a", "user.tag", b"blue")
+    os.link(paths["source"] / "a", paths["source"] / "a-link")
+    config = config_for(paths, xattrs=True, hard_links=True, acls=True)
+    assert run(config, paths).status == "good"
+    copy = paths["destination"]
+    assert os.getxattr(copy / "a", "user.tag") == b"blue"
+    assert (copy / "a").stat().st_ino == (copy / "a-link").stat().st_ino
+
+
+def test_deletions_that_appear_after_the_preview_are_stopped_by_rsync(paths):
+    """The second fence: files vanish from the source between the preview and the copy;
+    rsync's --max-delete stops the deletions (exit 25) and the job is held."""
+    tree(paths["source"], {f"f{i}": str(i) for i in range(10)})
+    config = config_for(paths)
+    run(config, paths)
+    (paths["source"] / "new").write_text("a change, so that the preview is not the whole run")
+
+    class Racing(Sync):
+        def _rsync(self, protected, dry_run, max_delete=None):
+            completed = super()._rsync(protected, dry_run, max_delete)
+            if dry_run:
+                for i in range(8):
+                    (paths["source"] / f"f{i}").unlink()
+            return completed
+
+    result = Racing(config.sync["docs"], config, state_dir=paths["state"]).run()
+    assert (result.exit_code, result.status) == (75, "warning")
+    assert "held: rsync's --max-delete stopped deletions" in result.summary
+    assert len([n for n in snapshot(paths["destination"]) if n.startswith("f")]) >= 10 - 5  # at most the limit went
+    assert run(config, paths).summary.startswith("skipped: held since")
