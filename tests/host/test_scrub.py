@@ -518,3 +518,17 @@ def test_another_jobs_database_inside_directory_is_not_scrubbed(tmp_path):
     scrub(inner)
     scrub(outer)
     assert set(catalog_rows(outer)) == {"photos/cat.jpg"}  # not the inner job's parity or catalog
+
+
+def test_only_exact_leftovers_of_a_killed_repair_are_removed(tmp_path):
+    job = make_job(tmp_path)
+    leftover = Path(job.directory) / f".nasbox-repair-{'0' * 32}.tmp"
+    leftover.write_bytes(b"half a repaired file")
+    lookalikes = [".nasbox-repair-notmine.tmp", f".nasbox-repair-{'0' * 32}.tmp.bak", f"nasbox-repair-{'0' * 32}.tmp",
+                  f".nasbox-repair-{'G' * 32}.tmp"]
+    for name in lookalikes:
+        (Path(job.directory) / name).write_text("user data")
+    scrub(job)
+    assert not leftover.exists()
+    assert all((Path(job.directory) / name).read_text() == "user data" for name in lookalikes)
+    assert set(catalog_rows(job)) == set(lookalikes)  # and they are protected like any file
