@@ -5,8 +5,8 @@ Guards, in order, each skipping the run (exit 75, status warning) rather than ri
    the marker file (`require_marker`) missing from SOURCE;
 2. SOURCE empty while DESTINATION is not (a disk that did not mount looks like this);
 3. the job is held (below), unless --force;
-4. a dry run counts the deletions first; more than `max_delete` (default half the entries in
-   DESTINATION) holds the job, across restarts, until a run with --force. When the dry run
+4. a dry run counts the deletions first; more than `max_delete` (default half the files in
+   DESTINATION, directories not counted) holds the job, across restarts, until a run with --force. When the dry run
    lists nothing to change, it is the whole run; a first copy into an empty DESTINATION
    needs none.
 Parity databases of scrub jobs and nasbox's own state inside DESTINATION are excluded, so
@@ -66,11 +66,11 @@ class Holds:
             holds.pop(job, None)
 
 
-def deletion_limit(max_delete: int | str | None, entries_in_destination: int) -> int:
+def deletion_limit(max_delete: int | str | None, files_in_destination: int) -> int:
     if isinstance(max_delete, int):
         return max_delete
     percent = 50 if max_delete is None else int(max_delete.rstrip("%"))
-    return entries_in_destination * percent // 100
+    return files_in_destination * percent // 100
 
 
 def has_entries(directory: str, ignore: set[str]) -> bool:
@@ -102,10 +102,10 @@ class Sync:
             if preview.returncode not in (0, 24):
                 return self._classify(preview, dry_run=True)
             planned = rsync_cmds.parse_stats(preview.stdout)
-            held = planned.files - planned.created + planned.deleted  # entries in DESTINATION now
-            limit = deletion_limit(self.job.max_delete, held)
+            present = planned.files - planned.created + planned.deleted  # files in DESTINATION now
+            limit = deletion_limit(self.job.max_delete, present)
             if planned.deleted > limit:
-                reason = (f"it would delete {planned.deleted} of {held} entries in {self.job.destination} "
+                reason = (f"it would delete {planned.deleted} of {present} files in {self.job.destination} "
                           f"(limit {limit})")
                 if not self.dry_run:
                     self.holds.hold(self.job.name, reason)

@@ -30,21 +30,26 @@ def sync(job: SyncJob, protected: list[str], dry_run: bool = False, max_delete: 
 
 @dataclass(frozen=True)
 class Stats:
-    files: int = 0  # in SOURCE, directories included
-    created: int = 0
+    # Files are everything but directories (regular files, links, devices), as rsync's
+    # "Number of ... files: N (reg: .., dir: ..)" lines count them less their "dir:" part.
+    files: int = 0  # in SOURCE
+    created: int = 0  # in DESTINATION
     transferred: int = 0
-    deleted: int = 0
+    deleted: int = 0  # from DESTINATION
     bytes_transferred: int = 0
     bytes_sent: int = 0
     bytes_per_s: float = 0.0
 
 
 NUMBER = r"([\d,]+)"
+ENTRY_COUNTS = {  # totals that include directories
+    "files": r"^Number of files: ([\d,]+)(.*)$",
+    "created": r"^Number of created files: ([\d,]+)(.*)$",
+    "deleted": r"^Number of deleted files: ([\d,]+)(.*)$",
+}
+DIRECTORIES = re.compile(r"dir: ([\d,]+)")
 PATTERNS = {
-    "files": rf"^Number of files: {NUMBER}",
-    "created": rf"^Number of created files: {NUMBER}",
     "transferred": rf"^Number of regular files transferred: {NUMBER}",
-    "deleted": rf"^Number of deleted files: {NUMBER}",
     "bytes_transferred": rf"^Total transferred file size: {NUMBER} bytes",
     "bytes_sent": rf"^Total bytes sent: {NUMBER}",
 }
@@ -63,9 +68,17 @@ def changes_listed(output: str) -> bool:
 def parse_stats(output: str) -> Stats:
     """The counts of `--stats` (rsync 3.1 and later wording); 0 where a line is absent."""
     values: dict[str, int | float] = {}
+    for key, pattern in ENTRY_COUNTS.items():
+        found = re.search(pattern, output, re.MULTILINE)
+        directories = DIRECTORIES.search(found.group(2)) if found else None
+        values[key] = (number(found.group(1)) - (number(directories.group(1)) if directories else 0)) if found else 0
     for key, pattern in PATTERNS.items():
         found = re.search(pattern, output, re.MULTILINE)
-        values[key] = int(found.group(1).replace(",", "")) if found else 0
+        values[key] = number(found.group(1)) if found else 0
     rate = RATE.search(output)
     values["bytes_per_s"] = float(rate.group(1).replace(",", "")) if rate else 0.0
     return Stats(**values)  # type: ignore[arg-type]
+
+
+def number(text: str) -> int:
+    return int(text.replace(",", ""))

@@ -31,7 +31,7 @@ def test_sync_copies_bind_mounted_data_and_a_hold_survives_a_restart(tmp_path: P
             for i in range(8):  # most of the source disappears
                 (ws.docs / f"report-{i}.txt").unlink()
             held = box.exec("nasbox", "sync", "docs", "--now")
-            assert held.returncode == 75 and "held: it would delete 8 of 11 entries" in held.stdout, held.stdout
+            assert held.returncode == 75 and "held: it would delete 8 of 15 files" in held.stdout, held.stdout
             assert len(list((backup / "docs").glob("report-*.txt"))) == 10
 
             assert docker("restart", "-t", "10", box.name).returncode == 0
