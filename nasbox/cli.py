@@ -78,6 +78,9 @@ def setup_logging() -> None:
         datefmt="%Y-%m-%dT%H:%M:%S%z",
         stream=sys.stdout,
     )
+    # Their debug lines quote whole notification URLs, tokens included.
+    for chatty in ("urllib3", "apprise"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def dispatch(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -443,3 +444,15 @@ def test_a_target_can_be_for_some_jobs_only(http: Recorder, tmp_path) -> None:
     big = Event("finish", JobResult("big", "scrub", "good", "fine", 1.0, 2.0), "scheduled", "nasbox")
     assert notify.deliver(config, big) == []
     assert http.paths == ["/ping/big"]
+
+
+def test_debug_logging_does_not_print_tokens(http: Recorder) -> None:
+    """With LOG_LEVEL=debug, requests' and Apprise's own debug lines would quote the URLs."""
+    script = ("import sys; from nasbox.cli import main; sys.exit(main(['notify', '--test']))")
+    env = {**os.environ, "NASBOX_CONFIG": "/dev/null", "LOG_LEVEL": "debug",
+           "NOTIFY_HOOK": f"webhook {http.url('/hooks/T0KEN-S3CRET')}",
+           "NOTIFY_APP": f"apprise json://127.0.0.1:{http.server_port}/app/T0KEN-S3CRET"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "T0KEN" not in out.stdout + out.stderr
+    assert len(http.requests) == 2
