@@ -8,7 +8,6 @@ EXIT_DONE = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_SKIPPED = 75
-SEVERITY = {"good": 0, "info": 1, "warning": 2, "error": 3}
 
 
 @dataclass

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 MAGIC = b"PAR2\0PKT"
 HEADER = struct.Struct("<8sQ16s16s16s")  # magic, length, packet MD5, set id, type
 FILE_DESC = b"PAR 2.0\0FileDesc"
-RECOVERY_SLICE = b"PAR 2.0\0RecvSlic"
-CREATOR = b"PAR 2.0\0Creator\0"
 
 
 class DamagedParity(Exception):
