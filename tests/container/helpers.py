@@ -24,7 +24,8 @@ from nasbox.health import smb_answers
 from tests.support.access_matrix import READER, SHARE, WRITER, Matrix, populate
 from tests.support.smbclient import Server, output, smbclient
 
-IMAGE = "nasbox:latest"
+# Another tag lets several work trees test their own image side by side.
+IMAGE = os.environ.get("NASBOX_TEST_IMAGE", "nasbox:latest")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NAME_PREFIX = "nasbox-test-"
 CAPS = ["SYS_ADMIN", "DAC_READ_SEARCH"]  # what compose grants; --privileged fails on these hosts
