@@ -9,7 +9,9 @@ import logging
 import os
 import sys
 
+from nasbox import state
 from nasbox.config import ConfigError
+from nasbox.text import OneLineFormatter
 
 EXIT_CONFIG = 78
 
@@ -72,12 +74,10 @@ def scrub_main(argv: list[str] | None = None) -> int:
 
 def setup_logging() -> None:
     level = os.environ.get("LOG_LEVEL", "info").upper()
-    logging.basicConfig(
-        level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
-        format="%(asctime)s nasbox %(levelname)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-        stream=sys.stdout,
-    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(OneLineFormatter("%(asctime)s nasbox %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
+    logging.basicConfig(level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
+                        handlers=[handler])
     # Their debug lines quote whole notification URLs, tokens included.
     for chatty in ("urllib3", "apprise"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -124,6 +124,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    os.umask(state.PRIVATE_UMASK)
     setup_logging()
     try:
         return dispatch(args)

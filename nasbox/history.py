@@ -8,6 +8,7 @@ once at start.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -58,7 +59,11 @@ class History:
     def __init__(self, state_dir: Path | None = None):
         state_dir = state_dir or state.state_dir()
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.db = sqlite3.connect(state_dir / HISTORY_FILE, timeout=30, isolation_level=None)
+        path = state_dir / HISTORY_FILE
+        # SQLite gives the -wal and -shm files the database file's mode.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        state.keep_private(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         # Two runs that start at once both set up the database; switching to WAL does not
         # wait for the other's lock as statements do, so it is retried.
         for attempt in range(SETUP_ATTEMPTS):

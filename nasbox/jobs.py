@@ -16,7 +16,6 @@ import logging
 import logging.handlers
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import PurePosixPath
@@ -30,6 +29,7 @@ from nasbox.locks import Busy, job_lock
 from nasbox.notify.deliver import deliver
 from nasbox.notify.event import Event
 from nasbox.result import EXIT_SKIPPED, EXIT_USAGE, JobResult, combined_exit_code
+from nasbox.text import OneLineFormatter
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +109,11 @@ def coordinated(config: Config, kind: str, name: str, wait: bool) -> Iterator[No
 def job_log(kind: str, name: str) -> Iterator[None]:
     """Everything logged during the run also goes to /config/logs/<kind>-<name>.log, rotated."""
     directory = state.log_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    state.keep_private(directory / f"{kind}-{name}.log")
     handler = logging.handlers.RotatingFileHandler(directory / f"{kind}-{name}.log", maxBytes=LOG_FILE_BYTES,
                                                    backupCount=LOG_FILE_BACKUPS)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
     logging.getLogger().addHandler(handler)
     try:
         yield
@@ -141,7 +142,7 @@ def run_job(config: Config, kind: str, name: str, trigger: str, wait: bool,
                 result = JobResult(name, kind, "warning", "interrupted by a stop; the next run completes it",
                                    started, time.time(), skipped=True)
             except Exception as e:  # a bug or an unexpected failure is an error run, not a crash
-                log.error("%s %s failed:\n%s", kind, name, traceback.format_exc())
+                log.error("%s %s failed", kind, name, exc_info=True)
                 result = JobResult(name, kind, "error", f"failed: {e}", started, time.time())
             history.finish(run_id, result)
         finally:

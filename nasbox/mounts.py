@@ -20,6 +20,7 @@ from nasbox.config.model import Mount
 from nasbox.notify.deliver import deliver
 from nasbox.notify.event import Event
 from nasbox.result import JobResult
+from nasbox.text import is_one_line
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ def options(mount: Mount, config: Config, credentials: Path) -> str:
     }
     chosen.update(dict(mount.options))
     chosen["credentials"] = str(credentials)  # never overridden: the password stays in the file
+    for key, value in chosen.items():  # a ',' would add an option, an '=' in a name change one
+        if "," in f"{key}{value}" or "=" in key or not is_one_line(f"{key}{value}"):
+            raise ValueError(f"mount {mount.name}: option {key!r} cannot be passed to mount.cifs")
     return ",".join(k if v is True else f"{k}={v}" for k, v in chosen.items() if v is not False)
 
 
@@ -71,6 +75,8 @@ def write_credentials(mount: Mount, directory: Path = CREDENTIALS_DIR) -> Path:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not _is_tmpfs(directory):
         raise OSError(f"{directory} is not on a tmpfs; refusing to write a password there")
+    if not (is_one_line(mount.username) and is_one_line(mount.password)):  # one line per setting
+        raise ValueError(f"mount {mount.name}: the user name or password holds a control character")
     path = directory / mount.name
     temp = path.with_suffix(".tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -106,14 +112,14 @@ def mount_one(mount: Mount, config: Config) -> MountState:
     if mounted_source(mount.mountpoint) == source:
         return MountState(mount.name, mount.mountpoint, source, True, checked_at=now)
     point = Path(mount.mountpoint)
-    point.mkdir(parents=True, exist_ok=True)
+    state.public_directory(point)
     if any(point.iterdir()):
         return MountState(mount.name, mount.mountpoint, source, False,
                           f"{point} is not empty; nasbox does not mount over data", now)
     try:
         credentials = write_credentials(mount)
         commands.run(mount_command(mount, config, credentials), timeout=60)
-    except (OSError, commands.CommandError) as e:
+    except (OSError, ValueError, commands.CommandError) as e:
         return MountState(mount.name, mount.mountpoint, source, False, str(e), now)
     return MountState(mount.name, mount.mountpoint, source, True, checked_at=now)
 

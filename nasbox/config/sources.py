@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nasbox.text import escaped
+
 Path = tuple[str | int, ...]
 
 
@@ -36,5 +38,7 @@ class Origins:
 def dotted(path: Path) -> str:
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if not isinstance(part, int):
+            part = escaped(part)  # a key may hold a control character: it is reported, not printed
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out

@@ -19,6 +19,7 @@ from nasbox.config.model import (
 from nasbox.config.sources import Origins, Path
 from nasbox.passwd import foreign_accounts
 from nasbox.resources import schema_file
+from nasbox.text import is_one_line
 
 NAMED_SCHEDULES = ("hourly", "daily", "weekly", "monthly")
 # Section names Samba gives a meaning of its own.
@@ -92,6 +93,7 @@ class Checker:
         self.origins = origins
         self.problems: list[str] = []
         self.broken: set[Path] = set()
+        self.reported: set[Path] = set()  # values the schema pass found wrong already
 
     def problem(self, path: Path, message: str) -> None:
         self.problems.append(self.origins.where(path) + message)
@@ -102,6 +104,29 @@ class Checker:
             path, message = describe(error)
             self.problem(path, message)
             self.broken.add(path[:2])
+            self.reported.add(path)
+
+    def check_text(self, value: Any, path: Path = ()) -> None:
+        """Every key and string value on one line: each ends up in a line-based file (smb.conf,
+        the supervisor's configuration, mount options, credentials, mail headers) or a log."""
+        if path in self.reported:
+            return
+        if isinstance(value, str):
+            if not is_one_line(value):
+                self.problem(path, "expected text without control characters (newline, tab, ...) "
+                             "and in UTF-8")
+                self.broken.add(path[:2])
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and not is_one_line(key):
+                    self.problem(path + (key,), "expected a name without control characters (newline, tab, ...) "
+                                 "and in UTF-8")
+                    self.broken.add((path + (key,))[:2])
+                else:
+                    self.check_text(item, path + (key,))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.check_text(item, path + (index,))
 
     def clean(self, section: str) -> dict[str, Any]:
         """The schema-valid entries of a section (items, or the fields of server and smtp)."""
@@ -315,6 +340,7 @@ def validate(raw: dict[str, Any], origins: Origins) -> tuple[Config | None, list
     """The model and no problems, or None and every problem found."""
     c = Checker(raw, origins)
     c.check_schema()
+    c.check_text(c.raw)
     server = build_server(c)
     users, shares = build_users_and_shares(c)
     smtp = build_smtp(c)
