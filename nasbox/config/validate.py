@@ -17,6 +17,7 @@ from nasbox.config.model import (
     STATUSES, Config, Mount, NotifyTarget, ScrubJob, Server, Share, Smtp, SyncJob, User,
 )
 from nasbox.config.sources import Origins, Path
+from nasbox import state
 from nasbox.passwd import foreign_accounts
 from nasbox.resources import schema_file
 from nasbox.text import is_one_line
@@ -195,6 +196,9 @@ def build_users_and_shares(c: Checker) -> tuple[dict[str, User], dict[str, Share
         for i, directory in enumerate(item["paths"]):
             if os.path.lexists(directory) and not os.path.isdir(directory):
                 c.problem(path + ("paths", i), f"{directory} exists but is not a directory; expected a directory")
+            if is_within(state.home(), directory):
+                c.problem(path + ("paths", i), f"{directory} holds nasbox's own state ({state.home()}); "
+                          "expected a directory that does not")
         groups.setdefault(name.lower(), []).append((path, item, members))
 
     declared = set(c.clean("users"))  # a user whose password_file failed is reported once
@@ -301,6 +305,21 @@ def build_scrub(c: Checker) -> dict[str, ScrubJob]:
     return jobs
 
 
+def is_within(path: str | os.PathLike[str], directory: str) -> bool:
+    """Whether path is directory or lies inside it, after resolving links and '..'."""
+    return PurePosixPath(os.path.realpath(path)).is_relative_to(os.path.realpath(directory))
+
+
+def check_databases_out_of_shares(c: Checker, config: Config) -> None:
+    """Samba hides a DATABASE inside a share from clients; a share whose path lies inside a
+    DATABASE would serve the parity and catalog to them."""
+    for job in config.scrub.values():
+        for share in config.shares.values():
+            if is_within(share.path, job.database):
+                c.problem(("scrub", job.name, "database"), f"share {share.name} serves {share.path}, inside this "
+                          "database; expected a database no share reaches")
+
+
 def build_smtp(c: Checker) -> Smtp | None:
     if "smtp" not in c.raw:
         return None
@@ -348,4 +367,5 @@ def validate(raw: dict[str, Any], origins: Origins) -> tuple[Config | None, list
         server=server, users=users, shares=shares, mounts=build_mounts(c),
         sync=build_sync(c), scrub=build_scrub(c), notify=build_notify(c, smtp), smtp=smtp,
     )
+    check_databases_out_of_shares(c, config)
     return (None, c.problems) if c.problems else (config, [])

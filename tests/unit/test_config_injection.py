@@ -139,3 +139,13 @@ def test_log_records_cannot_forge_another_record():
 def test_escaped_shows_every_control_character():
     assert escaped("a\nb\tc\x1bd\u2028") == "a\\nb\\tc\\x1bd\\u2028"
     assert not re.search(r"[\x00-\x1f]", escaped("".join(map(chr, range(32)))))
+
+
+def test_no_share_serves_nasbox_state_or_a_parity_database(problems, monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("NASBOX_HOME", str(tmp_path / "config"))
+    assert problems({"SHARE_A": f"write a {tmp_path} alice:pw"}) == [
+        f"env SHARE_A: paths[0]: {tmp_path} holds nasbox's own state ({tmp_path / 'config'}); "
+        "expected a directory that does not"]
+    assert problems({"SHARE_A": "write a /data/docs/.db/x alice:pw", "SCRUB_A": "/data/docs .db 5% weekly"}) == [
+        "env SCRUB_A: database: share a serves /data/docs/.db/x, inside this database; "
+        "expected a database no share reaches"]
