@@ -43,7 +43,9 @@ def test_share_user_cannot_reach_the_parity_database(tmp_path: Path) -> None:
                 "ls .pardatabase/*": lambda: True,
                 "put forged.par2 .pardatabase/report.txt.par2": lambda: (
                     (ws.docs / ".pardatabase" / "report.txt.par2").read_bytes() != forged.read_bytes()),
+                "get .PardataBase/.NASBOX-SCRUB/catalog.sqlite catalog2": lambda: not (tmp_path / "catalog2").exists(),
                 "mkdir sub/.pardatabase": lambda: not (ws.docs / "sub" / ".pardatabase").exists(),
+                "mkdir sub/.PARDATABASE": lambda: not (ws.docs / "sub" / ".PARDATABASE").exists(),
                 "mkdir .nasbox-partial": lambda: not (ws.docs / ".nasbox-partial").exists(),
                 "rmdir .pardatabase": lambda: (ws.docs / ".pardatabase").is_dir(),
             }
