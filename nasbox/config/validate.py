@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import zoneinfo
 from functools import cache
 from pathlib import PurePosixPath
@@ -18,6 +17,7 @@ from nasbox.config.model import (
 )
 from nasbox.config.sources import Origins, Path
 from nasbox import state
+from nasbox.notify import TYPES
 from nasbox.passwd import foreign_accounts
 from nasbox.resources import schema_file
 from nasbox.text import is_one_line
@@ -27,8 +27,6 @@ NAMED_SCHEDULES = ("hourly", "daily", "weekly", "monthly")
 RESERVED_SHARE_NAMES = {"global", "homes", "printers", "print$", "ipc$"}
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
-URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$", re.IGNORECASE)
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @cache
@@ -340,16 +338,11 @@ def build_notify(c: Checker, smtp: Smtp | None) -> dict[str, NotifyTarget]:
     for name, item in c.clean("notify").items():
         path: Path = ("notify", name)
         kind, target = item["type"], item["target"]
-        # Targets are not echoed: webhook and ping URLs carry tokens.
-        if kind in ("webhook", "healthchecks") and not re.match(r"^https?://\S+$", target):
-            c.problem(path + ("target",), "expected an http:// or https:// URL")
-        elif kind == "apprise" and not URL.match(target):
-            c.problem(path + ("target",), "expected an Apprise URL such as tgram://TOKEN/CHAT")
-        elif kind == "mailbox":
-            if not EMAIL.match(target):
-                c.problem(path + ("target",), "expected an email address")
-            if smtp is None:
-                c.problem(path, "a mailbox needs SMTP settings: expected SMTP_HOST or smtp.host")
+        problem = TYPES[kind].check(target)  # never echoes the target: URLs carry tokens
+        if problem:
+            c.problem(path + ("target",), problem)
+        if TYPES[kind].NEEDS_SMTP and smtp is None:
+            c.problem(path, f"a {kind} needs SMTP settings: expected SMTP_HOST or smtp.host")
         on = tuple(s for s in STATUSES if s in item.get("on", STATUSES))
         targets[name] = NotifyTarget(name=name, type=kind, target=target, on=on, jobs=tuple(item.get("jobs", ())))
     return targets

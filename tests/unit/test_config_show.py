@@ -8,7 +8,8 @@ import sys
 
 import yaml
 
-from nasbox.config.show import masked, redact_url
+from nasbox.config.show import masked
+from nasbox.notify.urls import redact_url
 
 ENV = {
     "SHARE_DOCS": "write docs /data/docs alice:hunter2",
