@@ -45,12 +45,12 @@ def parser() -> argparse.ArgumentParser:
     notify = verbs.add_parser("notify", help="send a test notification to every target")
     notify.add_argument("--test", action="store_true", required=True, help="send the test notification")
 
-    verbs.add_parser("scheduler", help=argparse.SUPPRESS)  # the supervised daemon
-    verbs.add_parser("smbd", help=argparse.SUPPRESS)  # smbd under the login guard, supervised
+    verbs.add_parser("scheduler")  # the supervised daemon; unlisted: a parser without help is not shown
+    verbs.add_parser("smbd")  # smbd under the login guard, supervised
 
     health = verbs.add_parser("health", help="exit 0 while smbd answers (the image's HEALTHCHECK)")
     health.add_argument("--port", type=int, default=445, help=argparse.SUPPRESS)
-    verbs.add_parser("supervisor-watchdog", help=argparse.SUPPRESS)
+    verbs.add_parser("supervisor-watchdog")
     return top
 
 
