@@ -54,6 +54,12 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def verbs() -> set[str]:
+    """The names of nasbox's commands (the image's entrypoint passes these to nasbox)."""
+    commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return set(commands.choices)
+
+
 def add_job_verb(verbs: argparse._SubParsersAction, kind: str, description: str) -> argparse.ArgumentParser:
     """`nasbox sync|scrub [JOB...] --now [--no-wait]`: what both job verbs take."""
     parser = verbs.add_parser(kind, help=description)
