@@ -91,5 +91,5 @@ def overlap(a: str, b: str) -> bool:
 def resolved_note(*written: str) -> str:
     """For a message about an overlap: what the paths resolve to, where that differs from
     how they were written (empty when they were written as they are)."""
-    shown = [f"{path} is {real(path)}" for path in written if real(path) != os.path.normpath(path)]
+    shown = [f"{path} is {real(path)}" for path in written if real(path) != str(PurePosixPath(path))]
     return f" ({', '.join(shown)})" if shown else ""

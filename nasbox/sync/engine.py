@@ -1,16 +1,20 @@
 """One sync job: the guards that keep a backup from deleting itself, rsync, and its outcome.
 
+SOURCE and DESTINATION are resolved (symlinks, `..`) at the start of every run and only the
+resolved paths are given to rsync; a DESTINATION that is, holds or lies in SOURCE (or in a
+scrub job's parity database) is an error: nothing is copied or deleted.
 Guards, in order, each skipping the run (exit 75, status warning) rather than risking data:
 1. SOURCE missing, DESTINATION's parent missing, or either on a configured mount that is down;
    the marker file (`require_marker`) missing from SOURCE;
 2. SOURCE empty while DESTINATION is not (a disk that did not mount looks like this);
-3. the job is held (below), unless --force;
+3. the job is held (below), unless --force; a dry run still shows its preview;
 4. a dry run counts the deletions first; more than `max_delete` (default half the files in
    DESTINATION, directories not counted) holds the job, across restarts, until a run with --force. When the dry run
    lists nothing to change, it is the whole run; a first copy into an empty DESTINATION
    needs none.
 Parity databases of scrub jobs and nasbox's own state inside DESTINATION are excluded, so
---delete never touches them; the real run also carries --max-delete as a second fence.
+--delete never touches them; the copy carries --max-delete set to the deletions the preview
+counted, a second fence against a source that shrinks in between.
 """
 from __future__ import annotations
 
@@ -156,11 +160,11 @@ class Sync:
     def _clash(self) -> str | None:
         """Why this run may not touch DESTINATION, checked on the paths as they are now."""
         job = self.job
-        if paths.overlap(job.source, job.destination):
+        if paths.overlap(self.source, self.destination):
             return (f"source {job.source} and destination {job.destination} are the same place or one holds "
                     f"the other{paths.resolved_note(job.source, job.destination)}")
         for scrub_job in self.config.scrub.values():
-            if paths.inside(job.destination, scrub_job.database):
+            if paths.inside(self.destination, scrub_job.database):
                 return (f"destination {job.destination} lies in the parity database {scrub_job.database} of "
                         f"scrub {scrub_job.name}{paths.resolved_note(job.destination, scrub_job.database)}")
         return None
