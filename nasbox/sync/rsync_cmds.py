@@ -24,8 +24,14 @@ def sync(job: SyncJob, protected: list[str], dry_run: bool = False, max_delete: 
     if max_delete is not None:
         argv.append(f"--max-delete={max_delete}")
     argv += [f"--exclude={pattern}" for pattern in job.exclude]
-    argv += [f"--exclude=/{path.strip('/')}/" for path in protected]
+    argv += [f"--exclude=/{literal(path.strip('/'))}/" for path in protected]
     return argv + ["--", job.source.rstrip("/") + "/", job.destination.rstrip("/") + "/"]
+
+
+def literal(path: str) -> str:
+    """path as an rsync filter pattern that matches that name only: rsync reads * ? [ as
+    wildcards, and a backslash as an escape once the pattern holds one of them."""
+    return re.sub(r"([*?\[\\])", r"\\\1", path) if re.search(r"[*?\[]", path) else path
 
 
 @dataclass(frozen=True)

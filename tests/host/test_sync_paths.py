@@ -342,3 +342,19 @@ def test_unreadable_files_are_not_counted_as_transferred(tmp_path, monkeypatch):
     assert (result.status, result.exit_code) == ("warning", 0), result.summary
     assert result.stats["transferred"] == 1 and result.summary.startswith("1 files transferred"), result.summary
     assert snapshot(backup) == {"ok.txt": b"fine"}
+
+
+@pytest.mark.parametrize("database", [".par[1]", ".par*", ".par?", "back\\slash[x]"])
+def test_a_parity_database_named_like_a_pattern_is_protected_as_named(tmp_path, database):
+    """rsync reads * ? [ in an exclude as wildcards: the protection must match the name only."""
+    source, backup = tmp_path / "src", tmp_path / "backup"
+    tree(source, {"a.txt": "a" * 5000})
+    tree(backup, {"a.txt": "a" * 5000, ".par1/stale": "x", ".parX/stale": "x"})  # what a wildcard would match
+    tree(backup / database, {"a.txt.par2": "parity"})  # the name alone matters here, not par2
+    # The parity of another directory, kept in the backup: no parity update rewrites it.
+    config = load_config({"NASBOX_CONFIG": "/dev/null", "SYNC_DOCS": f"{source} {backup} daily",
+                          "SCRUB_OTHER": f"{tmp_path}/other '{backup}/{database}' 5% weekly"})
+    result = sync(config, tmp_path / "state", force=True)
+    assert result.status == "good", result.summary
+    assert snapshot(backup / database)["a.txt.par2"] == b"parity"
+    assert not (backup / ".par1").exists() and not (backup / ".parX").exists()  # not protected: deleted
