@@ -119,7 +119,8 @@ class Sync:
         result = self._copy(protected)
         if hold:  # a dry run of a held job: the preview, and that the job stays held
             result.summary = f"{held_since(job.name, hold)}; {result.summary}"
-            result.status, result.skipped = "warning", True
+            if result.status != "error":  # a failed preview stays an error
+                result.status, result.skipped = "warning", True
         if result.status != "error" and not result.skipped and not self.dry_run:
             if self.force and self.holds.get(job.name):
                 self.holds.release(job.name)
@@ -171,7 +172,7 @@ class Sync:
 
     def _guard(self) -> str | None:
         job = self.job
-        for path in (job.source, job.destination):
+        for path in (job.source, job.destination, self.source, self.destination):  # as written, and where they lead
             down = mounts.down_mount_for(path, self.config)
             if down is not None:
                 return f"{path} is on mount {down.name} ({mounts.unc(down)}), which is not mounted"
