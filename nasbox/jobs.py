@@ -18,11 +18,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import PurePosixPath
 
 import psutil
 
-from nasbox import state, stop
+from nasbox import paths, state, stop
 from nasbox.config import Config
 from nasbox.history import History
 from nasbox.locks import Busy, job_lock
@@ -46,7 +45,9 @@ def job_paths(config: Config, kind: str, name: str) -> list[str]:
 
 
 def overlaps(a: list[str], b: list[str]) -> bool:
-    return any(PurePosixPath(x).is_relative_to(y) or PurePosixPath(y).is_relative_to(x) for x in a for y in b)
+    """Whether any path of one job is, holds or lies inside a path of the other, resolved now
+    (a link changed since the configuration was checked counts as it is)."""
+    return any(paths.overlap(x, y) for x in a for y in b)
 
 
 def all_jobs(config: Config) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 from croniter import croniter
 
+from nasbox import paths
 from nasbox.config.model import (
     STATUSES, Config, Mount, NotifyTarget, ScrubJob, Server, Share, Smtp, SyncJob, User,
 )
@@ -255,17 +256,13 @@ def build_mounts(c: Checker) -> dict[str, Mount]:
     return mounts
 
 
-def overlap(a: str, b: str) -> bool:
-    pa, pb = PurePosixPath(a), PurePosixPath(b)
-    return pa.is_relative_to(pb) or pb.is_relative_to(pa)
-
-
 def build_sync(c: Checker) -> dict[str, SyncJob]:
     jobs: dict[str, SyncJob] = {}
     for name, item in c.clean("sync").items():
         path: Path = ("sync", name)
-        if overlap(item["source"], item["destination"]):
-            c.problem(path + ("destination",), "expected a path outside the source (and the source outside it)")
+        if paths.overlap(item["source"], item["destination"]):
+            c.problem(path + ("destination",), "expected a path outside the source (and the source outside it)"
+                      + paths.resolved_note(item["source"], item["destination"]))
         marker = item.get("require_marker")
         if marker is not None and ".." in PurePosixPath(marker).parts:
             c.problem(path + ("require_marker",), "expected a file name inside the source, without '..'")

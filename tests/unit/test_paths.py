@@ -1,0 +1,87 @@
+"""The one overlap rule: paths compared where they lead, not as written."""
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from nasbox import paths
+
+
+@pytest.fixture
+def places(tmp_path: Path) -> Path:
+    (tmp_path / "src" / "sub").mkdir(parents=True)
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "src-link").symlink_to(tmp_path / "src")
+    (tmp_path / "into-src").symlink_to("src/sub")  # relative target
+    (tmp_path / "dangling").symlink_to(tmp_path / "src" / "not-yet")
+    return tmp_path
+
+
+def test_real_resolves_links_and_dotdot_and_keeps_the_missing_rest(places):
+    assert paths.real(f"{places}/src/../src/sub") == f"{places}/src/sub"
+    assert paths.real(f"{places}/src-link/sub") == f"{places}/src/sub"
+    assert paths.real(f"{places}/into-src/new/deeper") == f"{places}/src/sub/new/deeper"
+    assert paths.real(f"{places}/dangling/x") == f"{places}/src/not-yet/x"
+    assert paths.real(f"{places}/missing/../backup") == f"{places}/backup"
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ("src", "src/../src/backup", True),
+    ("src", "src-link/backup", True),
+    ("src-link", "src", True),
+    ("src/sub", "into-src", True),
+    ("src", "dangling/later", True),
+    ("backup", "src/../backup/docs", True),
+    ("src", "backup", False),
+    ("src-link", "backup/src", False),
+    ("src/sub", "src/subway", False),  # a shared prefix of text is not a shared place
+])
+def test_overlap(places, a, b, expected):
+    assert paths.overlap(f"{places}/{a}", f"{places}/{b}") is expected
+    assert paths.overlap(f"{places}/{b}", f"{places}/{a}") is expected
+
+
+def test_below_is_relative_to_the_resolved_root(places):
+    assert paths.below(f"{places}/src-link/sub/.par", f"{places}/src") == "sub/.par"
+    assert paths.below(f"{places}/src/sub/.par", f"{places}/into-src") == ".par"
+    assert paths.below(f"{places}/src", f"{places}/src-link") == "."
+    assert paths.below(f"{places}/backup", f"{places}/src") is None
+    assert paths.inside(f"{places}/src", f"{places}/src-link")
+
+
+def test_a_directory_mounted_at_a_second_place_is_the_same_place():
+    table = [(PurePosixPath("/"), "8:1", PurePosixPath("/")),
+             (PurePosixPath("/data"), "8:2", PurePosixPath("/")),
+             (PurePosixPath("/backup"), "8:2", PurePosixPath("/archive")),  # a bind mount of /data/archive
+             (PurePosixPath("/other"), "8:3", PurePosixPath("/archive"))]
+    assert paths.inside("/backup/docs", "/data", table)
+    assert paths.below("/backup/docs/.par", "/data/archive", table) == "docs/.par"
+    assert not paths.inside("/other/docs", "/data", table)  # another disk
+    assert not paths.inside("/data/photos", "/backup", table)
+    assert paths.on_device(PurePosixPath("/data/x"), table) == ("8:2", PurePosixPath("/x"))
+
+
+def test_the_last_mount_at_a_place_hides_the_earlier_one():
+    table = [(PurePosixPath("/"), "8:1", PurePosixPath("/")),
+             (PurePosixPath("/mnt"), "8:2", PurePosixPath("/")),
+             (PurePosixPath("/mnt"), "8:3", PurePosixPath("/"))]
+    assert paths.on_device(PurePosixPath("/mnt/a"), table) == ("8:3", PurePosixPath("/a"))
+
+
+def test_mount_table_reads_escaped_mountinfo(tmp_path, monkeypatch):
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+        "68 27 254:0 /srv/my\\040data /mnt/two\\040words rw,relatime - ext4 /dev/vda rw\n")
+    monkeypatch.setattr(paths, "MOUNTINFO", str(mountinfo))
+    assert paths.mount_table() == [(PurePosixPath("/"), "254:0", PurePosixPath("/")),
+                                   (PurePosixPath("/mnt/two words"), "254:0", PurePosixPath("/srv/my data"))]
+    monkeypatch.setattr(paths, "MOUNTINFO", str(tmp_path / "absent"))
+    assert paths.mount_table() == []
+
+
+def test_resolved_note_names_only_what_resolution_changed(places):
+    assert paths.resolved_note(f"{places}/src", f"{places}/backup/") == ""
+    note = paths.resolved_note(f"{places}/src-link/x", f"{places}/backup")
+    assert note == f" ({places}/src-link/x is {places}/src/x)"
