@@ -143,7 +143,7 @@ def run_job(config: Config, kind: str, name: str, trigger: str, wait: bool,
                 result = JobResult(name, kind, "warning", "interrupted by a stop; the next run completes it",
                                    started, time.time(), skipped=True)
             except Exception as e:  # a bug or an unexpected failure is an error run, not a crash
-                log.error("%s %s failed", kind, name, exc_info=True)
+                log.exception("%s %s failed", kind, name)
                 result = JobResult(name, kind, "error", f"failed: {e}", started, time.time())
             history.finish(run_id, result)
         finally:

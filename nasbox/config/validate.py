@@ -12,12 +12,20 @@ from typing import Any
 import jsonschema
 from croniter import croniter
 
-from nasbox import paths
+from nasbox import paths, state
 from nasbox.config.model import (
-    STATUSES, Config, Mount, NotifyTarget, ScrubJob, Server, Share, Smtp, SyncJob, User,
+    STATUSES,
+    Config,
+    Mount,
+    NotifyTarget,
+    ScrubJob,
+    Server,
+    Share,
+    Smtp,
+    SyncJob,
+    User,
 )
 from nasbox.config.sources import Origins, Path
-from nasbox import state
 from nasbox.notify import TYPES
 from nasbox.passwd import foreign_accounts
 from nasbox.resources import schema_file
@@ -195,7 +203,7 @@ def build_users_and_shares(c: Checker) -> tuple[dict[str, User], dict[str, Share
         for i, directory in enumerate(item["paths"]):
             if os.path.lexists(directory) and not os.path.isdir(directory):
                 c.problem(path + ("paths", i), f"{directory} exists but is not a directory; expected a directory")
-            if is_within(state.home(), directory):
+            if paths.inside(str(state.home()), directory):
                 c.problem(path + ("paths", i), f"{directory} holds nasbox's own state ({state.home()}); "
                           "expected a directory that does not")
         groups.setdefault(name.lower(), []).append((path, item, members))
@@ -300,19 +308,19 @@ def build_scrub(c: Checker) -> dict[str, ScrubJob]:
     return jobs
 
 
-def is_within(path: str | os.PathLike[str], directory: str) -> bool:
-    """Whether path is directory or lies inside it, after resolving links and '..'."""
-    return PurePosixPath(os.path.realpath(path)).is_relative_to(os.path.realpath(directory))
-
-
-def check_databases_out_of_shares(c: Checker, config: Config) -> None:
-    """Samba hides a DATABASE inside a share from clients; a share whose path lies inside a
-    DATABASE would serve the parity and catalog to them."""
+def check_databases_apart(c: Checker, config: Config) -> None:
+    """A scrub DATABASE is root's alone: Samba hides one that lies inside a share, but a share
+    whose path lies inside it would serve its parity and catalog, and a sync into it would
+    overwrite them."""
     for job in config.scrub.values():
         for share in config.shares.values():
-            if is_within(share.path, job.database):
+            if paths.inside(share.path, job.database):
                 c.problem(("scrub", job.name, "database"), f"share {share.name} serves {share.path}, inside this "
                           "database; expected a database no share reaches")
+        for sync in config.sync.values():
+            if paths.inside(sync.destination, job.database):
+                c.problem(("sync", sync.name, "destination"), f"{sync.destination} lies inside the database of "
+                          f"scrub {job.name}; expected a destination outside every parity database")
 
 
 def build_smtp(c: Checker) -> Smtp | None:
@@ -357,5 +365,5 @@ def validate(raw: dict[str, Any], origins: Origins) -> tuple[Config | None, list
         server=server, users=users, shares=shares, mounts=build_mounts(c),
         sync=build_sync(c), scrub=build_scrub(c), notify=build_notify(c, smtp), smtp=smtp,
     )
-    check_databases_out_of_shares(c, config)
+    check_databases_apart(c, config)
     return (None, c.problems) if c.problems else (config, [])

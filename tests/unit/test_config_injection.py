@@ -149,3 +149,9 @@ def test_no_share_serves_nasbox_state_or_a_parity_database(problems, monkeypatch
     assert problems({"SHARE_A": "write a /data/docs/.db/x alice:pw", "SCRUB_A": "/data/docs .db 5% weekly"}) == [
         "env SCRUB_A: database: share a serves /data/docs/.db/x, inside this database; "
         "expected a database no share reaches"]
+
+
+def test_no_sync_writes_into_a_parity_database(problems):
+    assert problems({"SYNC_A": "/data/src /backup/.db/copy daily", "SCRUB_B": "/backup .db 5% weekly"}) == [
+        "env SYNC_A: destination: /backup/.db/copy lies inside the database of scrub b; "
+        "expected a destination outside every parity database"]
