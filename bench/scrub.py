@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import _common as c
-from nasbox.config.model import ScrubJob
+from nasbox.scrub.kind import ScrubJob
 from nasbox.result import JobResult
 from nasbox.scrub import par2 as nasbox_par2
 from nasbox.scrub.engine import PRIVATE, Scrub

@@ -7,10 +7,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 
 from nasbox import state
 from nasbox.config import ConfigError
+from nasbox.jobkind import JobKind
+from nasbox.kinds import KINDS
 from nasbox.text import OneLineFormatter
 
 EXIT_CONFIG = 78
@@ -27,13 +30,8 @@ def parser() -> argparse.ArgumentParser:
     show = config_verbs.add_parser("show", help="the effective configuration, secrets masked")
     show.add_argument("--json", action="store_true", help="print JSON instead of YAML")
 
-    scrub = add_job_verb(verbs, "scrub", "verify and repair with par2 parity, and update it")
-    scrub.add_argument("--update-only", action="store_true",
-                       help="parity for new and changed files, remove orphans; no verification")
-
-    sync = add_job_verb(verbs, "sync", "copy sources to backups with rsync, behind safety guards")
-    sync.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
-    sync.add_argument("--force", action="store_true", help="pass a safety hold (deletions over max_delete)")
+    for kind in KINDS.values():
+        kind.add_arguments(add_job_verb(verbs, kind))
 
     mount = verbs.add_parser("mount", help="(re)try the configured CIFS mounts, or show them")
     mount.add_argument("--status", action="store_true", help="show each mount and whether it is mounted")
@@ -60,17 +58,22 @@ def verbs() -> set[str]:
     return set(commands.choices)
 
 
-def add_job_verb(verbs: argparse._SubParsersAction, kind: str, description: str) -> argparse.ArgumentParser:
-    """`nasbox sync|scrub [JOB...] --now [--no-wait]`: what both job verbs take."""
-    parser = verbs.add_parser(kind, help=description)
-    parser.add_argument("jobs", nargs="*", metavar="JOB", help=f"{kind} jobs to run (default: all)")
+def add_job_verb(verbs: argparse._SubParsersAction, kind: JobKind) -> argparse.ArgumentParser:
+    """`nasbox KIND [JOB...] --now [--no-wait]`: what every job kind's verb takes."""
+    parser = verbs.add_parser(kind.name, help=kind.summary)
+    parser.add_argument("jobs", nargs="*", metavar="JOB", help=f"{kind.name} jobs to run (default: all)")
     parser.add_argument("--now", action="store_true", required=True,
                         help="run now (scheduled runs need no command)")
     parser.add_argument("--no-wait", action="store_true", help="exit 75 at once when the job is running")
     # What started the run, for the history and notifications; set by the scheduler.
-    parser.add_argument("--trigger", default="now", choices=["now", "scheduled", "catch-up", "update"],
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--trigger", default="now", type=trigger_word, help=argparse.SUPPRESS)
     return parser
+
+
+def trigger_word(text: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z-]*", text):
+        raise argparse.ArgumentTypeError(f"expected a word of lower-case letters and '-', got {text!r}")
+    return text
 
 
 def scrub_main(argv: list[str] | None = None) -> int:
@@ -97,12 +100,9 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.verb == "config":
         from nasbox.actions import config
         return config.check() if args.config_verb == "check" else config.show(args.json)
-    if args.verb == "scrub":
-        from nasbox.actions.scrub import scrub
-        return scrub(args.jobs, args.update_only, wait=not args.no_wait, trigger=args.trigger)
-    if args.verb == "sync":
-        from nasbox.actions.sync import sync
-        return sync(args.jobs, args.dry_run, args.force, wait=not args.no_wait, trigger=args.trigger)
+    if args.verb in KINDS:
+        from nasbox.actions.jobs import run_now
+        return run_now(KINDS[args.verb], args)
     if args.verb == "mount":
         from nasbox.actions import mount
         return mount.keep() if args.keep else mount.mount(args.status)

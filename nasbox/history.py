@@ -8,14 +8,18 @@ once at start.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nasbox import state
+from nasbox import state, stop
 from nasbox.result import JobResult
+
+log = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.sqlite"
 KEEP_RUNS_PER_JOB = 500
@@ -114,3 +118,31 @@ class History:
 
     def set_last_due(self, key: str, when: float) -> None:
         self.db.execute("INSERT OR REPLACE INTO schedule VALUES (?, ?)", (key, when))
+
+
+def record_run(kind: str, name: str, trigger: str, action: Callable[[], JobResult]) -> JobResult:
+    """Run action and keep it in the history and the log, whoever runs it (a `--now` or
+    scheduled run, or the parity update a sync runs for the scrub job of its destination).
+    Its start and end are the wall-clock times around action, whatever the engine measured."""
+    history = History()
+    try:
+        run_id = history.start(kind, name, trigger)
+        log.info("%s %s: started (%s)", kind, name, trigger)
+        started = time.time()
+        try:
+            result = action()
+        except stop.Interrupted:
+            result = JobResult(name, kind, "warning", "interrupted by a stop; the next run completes it",
+                               started, time.time(), skipped=True)
+        except Exception as e:  # a bug or an unexpected failure is an error run, not a crash
+            log.exception("%s %s failed", kind, name)
+            result = JobResult(name, kind, "error", f"failed: {e}", started, time.time())
+        result.started, result.finished = started, time.time()
+        result.stats["duration_s"] = result.duration_s
+        history.finish(run_id, result)
+    finally:
+        history.close()
+    log.info("%s %s: %s: %s", kind, name, result.status, result.summary)
+    for line in result.details:
+        log.info("%s %s: %s", kind, name, line)
+    return result

@@ -18,12 +18,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from typing import Any
 
 import psutil
 
 from nasbox import paths, state, stop
 from nasbox.config import Config
-from nasbox.history import History
+from nasbox.history import record_run
+from nasbox.jobkind import JobKind
+from nasbox.kinds import KINDS
 from nasbox.locks import Busy, job_lock
 from nasbox.notify.deliver import deliver
 from nasbox.notify.event import Event
@@ -39,9 +42,7 @@ LOG_FILE_BACKUPS = 5
 
 
 def job_paths(config: Config, kind: str, name: str) -> list[str]:
-    if kind == "sync":
-        return [config.sync[name].source, config.sync[name].destination]
-    return [config.scrub[name].directory, config.scrub[name].database]
+    return KINDS[kind].paths(KINDS[kind].jobs(config)[name])
 
 
 def overlaps(a: list[str], b: list[str]) -> bool:
@@ -51,7 +52,7 @@ def overlaps(a: list[str], b: list[str]) -> bool:
 
 
 def all_jobs(config: Config) -> list[tuple[str, str]]:
-    return [("sync", n) for n in sorted(config.sync)] + [("scrub", n) for n in sorted(config.scrub)]
+    return [(kind.name, name) for kind in KINDS.values() for name in sorted(kind.jobs(config))]
 
 
 def conflicting(config: Config, kind: str, name: str) -> list[tuple[str, str]]:
@@ -131,50 +132,34 @@ def run_job(config: Config, kind: str, name: str, trigger: str, wait: bool,
         start_event = Event("start", JobResult(name, kind, "info", "started", time.time(), time.time()),
                             trigger, config.server.name)
         announcing = threading.Thread(target=deliver, args=(config, start_event), daemon=True)
-        history = History()
-        try:
-            run_id = history.start(kind, name, trigger)
-            log.info("%s %s: started (%s)", kind, name, trigger)
-            announcing.start()
-            started = time.time()
-            try:
-                result = action()
-            except stop.Interrupted:
-                result = JobResult(name, kind, "warning", "interrupted by a stop; the next run completes it",
-                                   started, time.time(), skipped=True)
-            except Exception as e:  # a bug or an unexpected failure is an error run, not a crash
-                log.exception("%s %s failed", kind, name)
-                result = JobResult(name, kind, "error", f"failed: {e}", started, time.time())
-            history.finish(run_id, result)
-        finally:
-            history.close()
-        log.info("%s %s: %s: %s", kind, name, result.status, result.summary)
-        for line in result.details:
-            log.info("%s %s: %s", kind, name, line)
+        announcing.start()
+        result = record_run(kind, name, trigger, action)
     announcing.join()  # healthchecks wants the start before the outcome
     deliver(config, Event("finish", result, trigger, config.server.name))
     return result
 
 
-def run_named(config: Config, kind: str, names: list[str], wait: bool, trigger: str,
-              make_action: Callable[[str], Callable[[], JobResult]]) -> int:
-    """The `nasbox sync|scrub [JOB...] --now` verbs: run the named jobs (all when none is
-    named) one after another; the exit code per CONTRACT 3."""
-    configured = config.sync if kind == "sync" else config.scrub
+def run_named(config: Config, kind: JobKind, names: list[str], wait: bool, trigger: str,
+              make_action: Callable[[Any], Callable[[], JobResult]]) -> int:
+    """`nasbox KIND [JOB...] --now`: run the named jobs (all when none is named) one after
+    another; make_action gives a job's run from its model. The exit code: an error wins over
+    a skip (75), a skip over success; 2 for a job that is not configured."""
+    configured = kind.jobs(config)
     unknown = sorted(set(names) - set(configured))
     if unknown:
-        log.error("no %s job named %s; configured: %s", kind, ", ".join(unknown), ", ".join(sorted(configured)) or "none")
+        log.error("no %s job named %s; configured: %s", kind.name, ", ".join(unknown),
+                  ", ".join(sorted(configured)) or "none")
         return EXIT_USAGE
     stop.install_handler()
     results: list[JobResult] = []
     for name in names or sorted(configured):
         try:
-            results.append(run_job(config, kind, name, trigger, wait, make_action(name)))
+            results.append(run_job(config, kind.name, name, trigger, wait, make_action(configured[name])))
         except Busy as e:
             log.warning("%s; skipped (--no-wait)", e)
             return EXIT_SKIPPED
         except stop.Interrupted:  # stopped while waiting for its turn: it never started
-            log.warning("%s %s: stopped before it started", kind, name)
+            log.warning("%s %s: stopped before it started", kind.name, name)
             return EXIT_SKIPPED
         if stop.requested.is_set():
             break

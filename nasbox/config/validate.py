@@ -1,164 +1,32 @@
 """Check the merged configuration against the JSON Schema and nasbox's own rules, and build
-the model. Every problem is collected, so the user sees all of them at once."""
+the model: server, users and shares, mounts, notifications here; each job kind's section in
+its own package (nasbox.kinds). Every problem is collected, so the user sees all of them at
+once."""
 from __future__ import annotations
 
-import json
 import os
-import zoneinfo
-from functools import cache
-from pathlib import PurePosixPath
 from typing import Any
 
-import jsonschema
-from croniter import croniter
-
 from nasbox import paths, state
+from nasbox.config.checker import Checker
 from nasbox.config.model import (
     STATUSES,
     Config,
     Mount,
     NotifyTarget,
-    ScrubJob,
     Server,
     Share,
     Smtp,
-    SyncJob,
     User,
 )
 from nasbox.config.sources import Origins, Path
+from nasbox.kinds import KINDS
 from nasbox.notify import TYPES
 from nasbox.passwd import foreign_accounts
-from nasbox.resources import schema_file
-from nasbox.text import is_one_line
 
-NAMED_SCHEDULES = ("hourly", "daily", "weekly", "monthly")
 # Section names Samba gives a meaning of its own.
 RESERVED_SHARE_NAMES = {"global", "homes", "printers", "print$", "ipc$"}
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
-
-
-@cache
-def schema() -> dict[str, Any]:
-    return json.loads(schema_file().read_text(encoding="utf-8"))
-
-
-# Formats the schema names that JSON Schema does not know; checked in the schema pass so that
-# they are reported together with every other problem.
-FORMATS = jsonschema.FormatChecker(formats=())
-
-
-@FORMATS.checks("schedule")
-def is_schedule(expression: object) -> bool:
-    return not isinstance(expression, str) or expression in NAMED_SCHEDULES or (
-        len(expression.split()) == 5 and croniter.is_valid(expression)
-    )
-
-
-@FORMATS.checks("timezone", raises=(zoneinfo.ZoneInfoNotFoundError, ValueError))
-def is_timezone(name: object) -> bool:
-    return not isinstance(name, str) or zoneinfo.ZoneInfo(name) is not None
-
-
-def is_secret(path: Path) -> bool:
-    """Passwords, and share user entries (they may be user:password)."""
-    return bool(path) and "password" in str(path[-1]) or path[:1] == ("shares",) and path[2:3] == ("users",)
-
-
-def shown(path: Path, value: Any) -> str:
-    """A value fit for an error line: never a password, never a whole essay."""
-    if is_secret(path) or isinstance(value, (dict, list)):
-        return ""
-    text = repr(value)
-    return f", got {text if len(text) <= 60 else text[:57] + '...'}"
-
-
-def describe(error: jsonschema.ValidationError) -> tuple[Path, str]:
-    """Turn a schema error into (path, message) in nasbox's words."""
-    path: Path = tuple(error.absolute_path)
-    rule, sub = error.validator, error.schema
-    expected = sub.get("description") if isinstance(sub, dict) else None
-    if "propertyNames" in error.absolute_schema_path:
-        return path, f"{error.instance!r}: expected {expected}"
-    if rule == "additionalProperties":
-        known = sorted(sub.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(known))
-        return path, f"unknown key {', '.join(map(repr, unknown))}; expected one of: {', '.join(known)}"
-    if rule == "required":  # one error per missing key; the message starts with its name
-        return path, f"missing required key {error.message.removesuffix(' is a required property')}"
-    if rule == "enum":
-        return path, f"expected one of {', '.join(map(str, error.validator_value))}{shown(path, error.instance)}"
-    if rule == "type":
-        kinds = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        wanted = expected or " or ".join({"object": "a mapping", "array": "a list"}.get(k, f"a {k}") for k in kinds)
-        return path, f"expected {wanted}{shown(path, error.instance)}"
-    return path, f"expected {expected or error.message}{shown(path, error.instance)}"
-
-
-class Checker:
-    def __init__(self, raw: dict[str, Any], origins: Origins):
-        self.raw = raw
-        self.origins = origins
-        self.problems: list[str] = []
-        self.broken: set[Path] = set()
-        self.reported: set[Path] = set()  # values the schema pass found wrong already
-
-    def problem(self, path: Path, message: str) -> None:
-        self.problems.append(self.origins.where(path) + message)
-
-    def check_schema(self) -> None:
-        validator = jsonschema.Draft202012Validator(schema(), format_checker=FORMATS)
-        for error in sorted(validator.iter_errors(self.raw), key=lambda e: [str(p) for p in e.absolute_path]):
-            path, message = describe(error)
-            self.problem(path, message)
-            self.broken.add(path[:2])
-            self.reported.add(path)
-
-    def check_text(self, value: Any, path: Path = ()) -> None:
-        """Every key and string value on one line: each ends up in a line-based file (smb.conf,
-        the supervisor's configuration, mount options, credentials, mail headers) or a log."""
-        if path in self.reported:
-            return
-        if isinstance(value, str):
-            if not is_one_line(value):
-                self.problem(path, "expected text without control characters (newline, tab, ...) "
-                             "and in UTF-8")
-                self.broken.add(path[:2])
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(key, str) and not is_one_line(key):
-                    self.problem(path + (key,), "expected a name without control characters (newline, tab, ...) "
-                                 "and in UTF-8")
-                    self.broken.add((path + (key,))[:2])
-                else:
-                    self.check_text(item, path + (key,))
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                self.check_text(item, path + (index,))
-
-    def clean(self, section: str) -> dict[str, Any]:
-        """The schema-valid entries of a section (items, or the fields of server and smtp)."""
-        entries = self.raw.get(section)
-        if (section,) in self.broken or not isinstance(entries, dict):
-            return {}
-        return {k: v for k, v in entries.items() if (section, k) not in self.broken}
-
-    def secret(self, item: dict[str, Any], path: Path, missing: str | None) -> str | None:
-        """password or the contents of password_file; `missing` is the problem when neither is
-        given (None: the password is optional)."""
-        if "password" in item and "password_file" in item:
-            self.problem(path, "both password and password_file are given; expected one of them")
-            return None
-        if "password_file" in item:
-            try:
-                with open(item["password_file"], encoding="utf-8") as f:
-                    return f.read().removesuffix("\n")
-            except OSError as e:
-                self.problem(path + ("password_file",), f"cannot read {item['password_file']}: {e.strerror}")
-                return None
-        if "password" not in item and missing:
-            self.problem(path, missing)
-        return item.get("password")
 
 
 def build_server(c: Checker) -> Server:
@@ -264,50 +132,6 @@ def build_mounts(c: Checker) -> dict[str, Mount]:
     return mounts
 
 
-def build_sync(c: Checker) -> dict[str, SyncJob]:
-    jobs: dict[str, SyncJob] = {}
-    for name, item in c.clean("sync").items():
-        path: Path = ("sync", name)
-        if paths.overlap(item["source"], item["destination"]):
-            c.problem(path + ("destination",), "expected a path outside the source (and the source outside it)"
-                      + paths.resolved_note(item["source"], item["destination"]))
-        marker = item.get("require_marker")
-        if marker is not None and ".." in PurePosixPath(marker).parts:
-            c.problem(path + ("require_marker",), "expected a file name inside the source, without '..'")
-        jobs[name] = SyncJob(
-            name=name, source=item["source"], destination=item["destination"], schedule=item["schedule"],
-            exclude=tuple(item.get("exclude", ())), bwlimit=item.get("bwlimit"),
-            max_delete=item.get("max_delete"), hard_links=item.get("hard_links", False),
-            acls=item.get("acls", False), xattrs=item.get("xattrs", False),
-            require_marker=marker, partial_is_error=item.get("partial_is_error", False),
-        )
-    return jobs
-
-
-def build_scrub(c: Checker) -> dict[str, ScrubJob]:
-    jobs: dict[str, ScrubJob] = {}
-    databases: dict[str, str] = {}
-    for name, item in c.clean("scrub").items():
-        path: Path = ("scrub", name)
-        directory = PurePosixPath(item["directory"])
-        database = directory / item["database"]  # an absolute DATABASE replaces directory
-        if ".." in database.parts or directory.is_relative_to(database):
-            c.problem(path + ("database",), "expected a directory of its own (not DIRECTORY or above it, no '..')")
-        elif str(database) in databases:
-            c.problem(path + ("database",), f"already the database of scrub {databases[str(database)]}; "
-                      "expected one database per job")
-        databases[str(database)] = name
-        older = item.get("verify_older_than", "0s")
-        jobs[name] = ScrubJob(
-            name=name, directory=str(directory), database=str(database),
-            redundancy=int(item["redundancy"].rstrip("%")), schedule=item["schedule"],
-            exclude=tuple(item.get("exclude", ())), verify_percent=item.get("verify_percent", 100),
-            verify_older_than_s=int(older[:-1]) * DURATION_UNITS[older[-1]],
-            nice=item.get("nice", 10), ionice=item.get("ionice", "idle"),
-        )
-    return jobs
-
-
 def check_databases_apart(c: Checker, config: Config) -> None:
     """A scrub DATABASE is root's alone: Samba hides one that lies inside a share, but a share
     whose path lies inside it would serve its parity and catalog, and a sync into it would
@@ -363,7 +187,7 @@ def validate(raw: dict[str, Any], origins: Origins) -> tuple[Config | None, list
     smtp = build_smtp(c)
     config = Config(
         server=server, users=users, shares=shares, mounts=build_mounts(c),
-        sync=build_sync(c), scrub=build_scrub(c), notify=build_notify(c, smtp), smtp=smtp,
+        jobs={kind.name: kind.build(c) for kind in KINDS.values()}, notify=build_notify(c, smtp), smtp=smtp,
     )
     check_databases_apart(c, config)
     return (None, c.problems) if c.problems else (config, [])

@@ -33,7 +33,7 @@ from dataclasses import dataclass, fields, replace
 import psutil
 
 from nasbox import commands, stop
-from nasbox.config.model import ScrubJob
+from nasbox.scrub.kind import ScrubJob
 from nasbox.progress import Progress, human_bytes
 from nasbox.result import JobResult
 from nasbox.scrub import par2, par2format

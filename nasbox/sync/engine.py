@@ -29,11 +29,12 @@ from pathlib import Path
 
 from nasbox import commands, mounts, paths, state, stop
 from nasbox.config import Config
-from nasbox.config.model import SyncJob
+from nasbox.history import record_run
 from nasbox.progress import human_bytes
 from nasbox.result import JobResult
 from nasbox.scrub.engine import Scrub
 from nasbox.sync import rsync_cmds
+from nasbox.sync.kind import SyncJob
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,8 @@ class Sync:
         lines = []
         for scrub_job in self.config.scrub.values():
             if paths.overlap(scrub_job.directory, self.destination):
-                update = Scrub(scrub_job, update_only=True).run()
+                update = record_run("scrub", scrub_job.name, "update", Scrub(scrub_job, update_only=True).run)
+                stop.check()  # a stop during the update ends the sync's run too
                 lines.append(f"parity update of scrub {scrub_job.name}: {update.status}: {update.summary}")
         return lines
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nasbox.config.model import SyncJob
+from nasbox.sync.kind import SyncJob
 
 PARTIAL_DIR = ".nasbox-partial"  # interrupted transfers wait here, out of sight
 

@@ -18,7 +18,9 @@ import pytest
 from nasbox.actions.health import scheduler_alive
 from nasbox.config import load_config
 from nasbox.history import History
-from nasbox.scheduler import HOURLY_UPDATE, Entry, Scheduler, entries, next_fire
+from nasbox.schedules import Entry, next_fire
+from nasbox.scheduler import Scheduler, entries
+from nasbox.scrub.kind import HOURLY_UPDATE
 
 pytestmark = pytest.mark.host
 
@@ -37,7 +39,7 @@ def test_named_schedules_have_fixed_times():
     config = load_config({"NASBOX_CONFIG": "/dev/null", "TZ": "Europe/Berlin",
                           "SYNC_D": "/a /b daily", "SCRUB_W": "/c .par 5% weekly", "SCRUB_M": "/e .par 5% monthly",
                           "SCRUB_H": "/g .par 5% hourly"})
-    found = {(e.kind, e.name, e.update_only): e.cron for e in entries(config)}
+    found = {(e.kind, e.name, e.purpose == "update"): e.cron for e in entries(config)}
     assert found == {("sync", "d", False): "30 2 * * *", ("scrub", "w", False): "0 4 * * 0",
                      ("scrub", "w", True): HOURLY_UPDATE, ("scrub", "m", False): "0 5 1 * *",
                      ("scrub", "m", True): HOURLY_UPDATE, ("scrub", "h", False): "0 * * * *"}
@@ -156,7 +158,11 @@ def test_jobs_with_overlapping_paths_serialize(slow_env, nasbox_dirs):
     assert sync.wait(60) == 0 and scrub.wait(60) == 0 and other.wait(60) == 0
     rows = runs(nasbox_dirs["home"])
     assert [r[:2] for r in rows][0] == ("sync", "docs")
-    assert_no_overlap(rows)
+    # The sync's parity update of its destination is a run of the scrub job of its own,
+    # recorded within the sync's run; every other run waits for the one before it.
+    nested = [r for r in rows if r[:3] == ("scrub", "docs", "update")]
+    assert len(nested) == 1 and rows[0][3] <= nested[0][3] <= nested[0][4] <= rows[0][4], rows
+    assert_no_overlap([r for r in rows if r not in nested])
 
 
 def test_independent_jobs_run_together_up_to_the_limit(tmp_path, nasbox_dirs):
@@ -219,7 +225,7 @@ def test_missed_run_is_caught_up_once_at_start(slow_env, nasbox_dirs, monkeypatc
         history.set_last_due(entry.key, two_days_ago)
     restarted = Scheduler(config, history)
     restarted.collect_due(datetime.now(restarted.tz), starting=True)
-    queued = [(q.entry.kind, q.entry.name, q.entry.update_only, q.trigger) for q in restarted.queue]
+    queued = [(q.entry.kind, q.entry.name, q.entry.purpose == "update", q.trigger) for q in restarted.queue]
     # Syncs first. The weekly scrub did not fall due in those two days; its hourly update did.
     assert queued == [("sync", "docs", False, "catch-up"), ("sync", "other", False, "catch-up"),
                       ("scrub", "docs", True, "update")]
@@ -267,3 +273,25 @@ def test_every_run_is_also_logged_to_a_rotated_file(slow_env, nasbox_dirs):
     log_file = nasbox_dirs["home"] / "logs" / "sync-docs.log"
     text = log_file.read_text()
     assert "sync docs: started (now)" in text and "sync docs: good: 6 files transferred" in text
+
+
+def test_a_syncs_parity_update_is_in_the_history_and_the_sync_took_what_it_took(tmp_path, nasbox_dirs):
+    """The parity update a sync runs for the scrub job of its destination is a run of that
+    job; and the sync's duration covers its whole run, parity update included."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for i in range(30):
+        (source / f"f{i}").write_bytes(os.urandom(300_000))
+    env = {"NASBOX_CONFIG": "/dev/null", "SYNC_DOCS": f"{source} {tmp_path / 'backup'} daily",
+           "SCRUB_DOCS": f"{tmp_path / 'backup'} .pardatabase 5% weekly"}
+    sync = nasbox("sync", "docs", "--now", env=env)
+    assert sync.wait(120) == 0, sync.stdout.read()
+    status = json.loads(subprocess.run([sys.executable, "-m", "nasbox", "status", "--json"], capture_output=True,
+                                       text=True, env={**os.environ, **env}, check=True).stdout)
+    last = {job["kind"]: job["last_run"] for job in status["jobs"]}
+    assert last["scrub"] is not None and (last["scrub"]["trigger"], last["scrub"]["status"]) == ("update", "info")
+    assert "30 new" in last["scrub"]["summary"]
+    (sync_row,) = [r for r in runs(nasbox_dirs["home"]) if r[0] == "sync"]
+    (update_row,) = [r for r in runs(nasbox_dirs["home"]) if r[0] == "scrub"]
+    assert sync_row[3] <= update_row[3] and update_row[4] <= sync_row[4]  # the update within the sync
+    assert last["sync"]["duration_s"] >= round(update_row[4] - update_row[3], 1)

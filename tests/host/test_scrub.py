@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from nasbox.config.model import ScrubJob
+from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub import par2
 from nasbox.scrub.catalog import Entry
 from nasbox.scrub.engine import Scrub
@@ -401,7 +401,7 @@ def test_file_whose_name_clashes_with_a_recovery_file_is_not_protected(tmp_path)
 
 SCRUB_IN_CHILD = """
 import sys
-from nasbox.config.model import ScrubJob
+from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.engine import Scrub
 Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=5, schedule="daily")).run()
 """
@@ -468,7 +468,7 @@ def test_parity_overhead_close_to_redundancy(tmp_path, size, limit):
 
 PRIORITY_PROBE = """
 import os, sys, psutil
-from nasbox.config.model import ScrubJob
+from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub import par2
 from nasbox.scrub.engine import Scrub
 par2.binary = lambda: sys.argv[3]  # a wrapper that records its priority, then runs par2

@@ -10,7 +10,7 @@ import yaml
 
 from nasbox.config import ConfigError, load_config
 from nasbox.config.load import YamlLoader
-from nasbox.config.validate import schema
+from nasbox.config.checker import schema
 
 REPO = Path(__file__).resolve().parents[2]
 SHARE = {"access": "write", "paths": ["/data/docs"], "users": ["alice:pw"]}

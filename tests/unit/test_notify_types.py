@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nasbox.config.validate import schema
+from nasbox.config.checker import schema
 from nasbox.notify import TYPES
 
 TOKEN = "s3cr3t-t0ken"
