@@ -28,6 +28,9 @@ def parser() -> argparse.ArgumentParser:
     scrub = add_job_verb(verbs, "scrub", "verify and repair with par2 parity, and update it")
     scrub.add_argument("--update-only", action="store_true",
                        help="parity for new and changed files, remove orphans; no verification")
+    scrub.add_argument("--force", action="store_true",
+                       help="pass a safety skip: a mount point no longer mounted, DATABASE missing, "
+                            "removals over max_delete")
 
     sync = add_job_verb(verbs, "sync", "copy sources to backups with rsync, behind safety guards")
     sync.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
@@ -93,7 +96,7 @@ def dispatch(args: argparse.Namespace) -> int:
         return config.check() if args.config_verb == "check" else config.show(args.json)
     if args.verb == "scrub":
         from nasbox.actions.scrub import scrub
-        return scrub(args.jobs, args.update_only, wait=not args.no_wait, trigger=args.trigger)
+        return scrub(args.jobs, args.update_only, wait=not args.no_wait, trigger=args.trigger, force=args.force)
     if args.verb == "sync":
         from nasbox.actions.sync import sync
         return sync(args.jobs, args.dry_run, args.force, wait=not args.no_wait, trigger=args.trigger)

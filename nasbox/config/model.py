@@ -89,6 +89,7 @@ class ScrubJob:
     verify_older_than_s: int = 0
     nice: int = 10
     ionice: str = "idle"
+    max_delete: int | str | None = None  # files whose parity one run may remove; None: 50%
 
 
 @dataclass(frozen=True)

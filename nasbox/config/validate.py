@@ -19,6 +19,7 @@ from nasbox.config.model import (
 from nasbox.config.sources import Origins, Path
 from nasbox.passwd import foreign_accounts
 from nasbox.resources import schema_file
+from nasbox.scrub.guards import database_problem
 
 NAMED_SCHEDULES = ("hourly", "daily", "weekly", "monthly")
 # Section names Samba gives a meaning of its own.
@@ -259,11 +260,14 @@ def build_scrub(c: Checker) -> dict[str, ScrubJob]:
         path: Path = ("scrub", name)
         directory = PurePosixPath(item["directory"])
         database = directory / item["database"]  # an absolute DATABASE replaces directory
+        refused = None if ".." in database.parts else database_problem(str(directory), str(database))
         if ".." in database.parts or directory.is_relative_to(database):
             c.problem(path + ("database",), "expected a directory of its own (not DIRECTORY or above it, no '..')")
         elif str(database) in databases:
             c.problem(path + ("database",), f"already the database of scrub {databases[str(database)]}; "
                       "expected one database per job")
+        elif refused:
+            c.problem(path + ("database",), refused)
         databases[str(database)] = name
         older = item.get("verify_older_than", "0s")
         jobs[name] = ScrubJob(
@@ -271,7 +275,7 @@ def build_scrub(c: Checker) -> dict[str, ScrubJob]:
             redundancy=int(item["redundancy"].rstrip("%")), schedule=item["schedule"],
             exclude=tuple(item.get("exclude", ())), verify_percent=item.get("verify_percent", 100),
             verify_older_than_s=int(older[:-1]) * DURATION_UNITS[older[-1]],
-            nice=item.get("nice", 10), ionice=item.get("ionice", "idle"),
+            nice=item.get("nice", 10), ionice=item.get("ionice", "idle"), max_delete=item.get("max_delete"),
         )
     return jobs
 

@@ -25,9 +25,10 @@ from pathlib import Path, PurePosixPath
 from nasbox import commands, mounts, state, stop
 from nasbox.config import Config
 from nasbox.config.model import SyncJob
+from nasbox.limits import deletion_limit
 from nasbox.progress import human_bytes
 from nasbox.result import JobResult
-from nasbox.scrub.engine import Scrub
+from nasbox.scrub.engine import Scrub, scrub_databases
 from nasbox.sync import rsync_cmds
 
 log = logging.getLogger(__name__)
@@ -64,13 +65,6 @@ class Holds:
     def release(self, job: str) -> None:
         with self._locked() as holds:
             holds.pop(job, None)
-
-
-def deletion_limit(max_delete: int | str | None, files_in_destination: int) -> int:
-    if isinstance(max_delete, int):
-        return max_delete
-    percent = 50 if max_delete is None else int(max_delete.rstrip("%"))
-    return files_in_destination * percent // 100
 
 
 def has_entries(directory: str, ignore: set[str]) -> bool:
@@ -187,7 +181,7 @@ class Sync:
         for scrub_job in self.config.scrub.values():
             directory = PurePosixPath(scrub_job.directory)
             if directory.is_relative_to(destination) or destination.is_relative_to(directory):
-                update = Scrub(scrub_job, update_only=True).run()
+                update = Scrub(scrub_job, update_only=True, databases=scrub_databases(self.config)).run()
                 lines.append(f"parity update of scrub {scrub_job.name}: {update.status}: {update.summary}")
         return lines
 
