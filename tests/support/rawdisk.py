@@ -27,10 +27,12 @@ BLOCK = 4096
 
 
 @contextmanager
-def loop_mount(mountpoint: Path, size_mb: int = 64, mkfs_options: tuple[str, ...] = ()) -> Iterator[Path]:
-    """A fresh ext4 image mounted at mountpoint (made if missing, its lost+found removed);
-    unmounted and its loop device released afterwards, whatever happens."""
-    image = mountpoint.parent / f".{mountpoint.name}.img"
+def loop_mount(mountpoint: Path, size_mb: int = 64, mkfs_options: tuple[str, ...] = (),
+               image: Path | None = None) -> Iterator[Path]:
+    """A fresh ext4 image (by default beside mountpoint) mounted at mountpoint (made if
+    missing, its lost+found removed); unmounted and its loop device released afterwards,
+    whatever happens."""
+    image = image or mountpoint.parent / f".{mountpoint.name}.img"
     mountpoint.mkdir(parents=True, exist_ok=True)
     subprocess.run(["truncate", "-s", f"{size_mb}M", str(image)], check=True)
     subprocess.run(["mkfs.ext4", "-q", "-F", *mkfs_options, str(image)], check=True)
