@@ -213,7 +213,7 @@ class Scrub:
         if os.path.isdir(self.private):
             return None
         if seen is not None and not self.force:
-            return (f"DATABASE {self.job.database} is missing (not mounted?); earlier runs kept parity there. "
+            return (f"DATABASE {self.job.database} is missing or empty (not mounted?); earlier runs kept parity there. "
                     f"Mount it, or to start a new DATABASE run `scrub {self.job.name} --now --force`")
         if not os.path.isdir(os.path.dirname(self.database.rstrip(b"/"))):
             return f"the parent directory of DATABASE {self.job.database} is missing"
