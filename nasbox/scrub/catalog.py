@@ -54,6 +54,9 @@ FILE_COLUMNS = "dir, name, size, mtime_ns, inode, md5, volumes, parity_at, verif
 PENDING_COLUMNS = "dir, name, staging, size, mtime_ns, inode, md5, volumes, ctime_ns, settled"
 
 
+DAMAGE_ERRORS = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+
+
 class CatalogDamaged(Exception):
     """sqlite cannot read the catalog, or finds it inconsistent."""
 
@@ -96,7 +99,10 @@ class Catalog:
                         self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         except sqlite3.DatabaseError as e:
             self.db.close()
-            raise CatalogDamaged(str(e)) from e
+            # Only what sqlite calls corrupt: a busy, unreadable or full disk is not damage.
+            if (e.sqlite_errorname or "").startswith(DAMAGE_ERRORS):
+                raise CatalogDamaged(str(e)) from e
+            raise
         except CatalogDamaged:
             self.db.close()
             raise

@@ -8,6 +8,7 @@ import mmap
 import os
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,14 +105,15 @@ def test_unmounted_directory_keeps_all_parity(tmp_path, disk, leftover, database
     assert all(path.read_bytes() == data for path, data in contents.items())
 
 
-def test_unmounted_subdirectory_holding_most_data_keeps_its_parity(tmp_path):
+@pytest.mark.parametrize("on_the_disk", [3, 8])  # 3 of 7: within the removal limit; 8 of 12: most
+def test_unmounted_subdirectory_keeps_its_parity(tmp_path, on_the_disk):
     directory = tmp_path / "data"
     job = job_for(directory, directory / ".pardatabase")
     populate(directory, 4)
     with loop_mount(directory / "photos", image=tmp_path / "photos.img") as image:
-        populate(directory / "photos", 3, first_seed=100)  # 3 of 7: within the removal limit
+        populate(directory / "photos", on_the_disk, first_seed=100)
         settle()
-        assert Scrub(job).run().stats["new"] == 7
+        assert Scrub(job).run().stats["new"] == 4 + on_the_disk
         before = snapshot(Path(job.database))
         unmount(directory / "photos")
         result = Scrub(job).run()
@@ -403,3 +405,50 @@ def test_other_jobs_databases_are_skipped_by_identity(tmp_path):
     outer = job_for(directory, tmp_path / "parity")
     result = Scrub(outer, databases=[outer.database, inner.database]).run()
     assert result.stats["new"] == 2, result.summary  # a.bin and photos/cat.jpg, not the inner parity
+
+
+# ---- from the command line --------------------------------------------------------------
+
+def nasbox_scrub(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nasbox", "scrub", *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "NASBOX_CONFIG": "/dev/null", **env,
+                                            "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+
+
+def test_command_line_exits_75_for_an_unmounted_disk_and_force_passes_the_removal_limit(tmp_path, disk):
+    image, mountpoint = disk
+    contents = populate(mountpoint, 10)
+    env = {"SCRUB_DOCS": f"{mountpoint} .pardatabase 5% weekly"}
+    assert nasbox_scrub("--now", env=env).returncode == 0
+    unmount(mountpoint)
+    skipped = nasbox_scrub("--now", env=env)
+    assert skipped.returncode == EXIT_SKIPPED and "not mounted?" in skipped.stdout, skipped.stdout
+    assert os.listdir(mountpoint) == []
+    mount_again(image, mountpoint)
+    for path in list(contents)[:6]:
+        path.unlink()
+    held = nasbox_scrub("docs", "--now", env=env)
+    assert held.returncode == EXIT_SKIPPED and "more than max_delete allows" in held.stdout, held.stdout
+    forced = nasbox_scrub("docs", "--now", "--force", env=env)
+    assert forced.returncode == 0 and "6 removed" in forced.stdout, forced.stdout
+
+
+def test_lost_catalog_and_a_size_changed_below_the_filesystem_keeps_file_and_parity(tmp_path, disk):
+    image, mountpoint = disk
+    contents = populate(mountpoint, 3, size=40_000)
+    job = job_for(mountpoint, tmp_path / "parity")
+    settle()
+    Scrub(job).run()
+    parity = {p: p.read_bytes() for p in Path(job.database).rglob("*.par2")}
+    delete_catalog(job)
+    unmount(mountpoint)  # the inode's size shrinks as a damaged disk can leave it; its times stay
+    subprocess.run(["debugfs", "-w", "-R", "sif /f1.bin size 30000", str(image)], check=True, capture_output=True)
+    mount_again(image, mountpoint)
+    truncated = (mountpoint / "f1.bin").read_bytes()
+    assert len(truncated) == 30_000
+    result = Scrub(job).run()
+    assert (result.status, result.stats["unrepairable"], result.stats["updated"]) == ("error", 1, 0), result.summary
+    assert any("f1.bin: its size (30000) differs from the 40000 bytes its parity records" in d for d in result.details)
+    assert (mountpoint / "f1.bin").read_bytes() == truncated
+    assert all(p.read_bytes() == data for p, data in parity.items())
+    assert all(path.read_bytes() == data for path, data in contents.items() if path.name != "f1.bin")

@@ -54,3 +54,11 @@ def test_config_check_exits_78_naming_the_database(tmp_path: Path) -> None:
     assert checked.returncode == 78
     assert f"{tmp_path}/docs/mine holds files nasbox did not write (letter.txt)" in checked.stdout + checked.stderr
     assert (tmp_path / "docs" / "mine" / "letter.txt").read_text() == "dear"
+
+
+def test_scrub_max_delete(load: Callable[..., object], problems: Callable[..., list[str]]) -> None:
+    scrub = {"directory": "/data/docs", "database": ".par", "redundancy": "5%", "schedule": "weekly"}
+    config = load(yaml_data={"scrub": {"docs": {**scrub, "max_delete": "30%"}, "more": {**scrub, "directory": "/x"}}})
+    assert (config.scrub["docs"].max_delete, config.scrub["more"].max_delete) == ("30%", None)
+    assert problems(yaml_data={"scrub": {"docs": {**scrub, "max_delete": "150%"}}}) == [
+        "nasbox.yaml: scrub.docs.max_delete: expected a file count or a percentage such as 50%, got '150%'"]
