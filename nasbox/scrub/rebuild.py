@@ -40,7 +40,9 @@ def parity_entry(database: bytes, directory: bytes, name: bytes, siblings: list[
     if siblings is None:
         siblings = os.listdir(parity_dir)
     set_id = packets[0].set_id
-    volumes = tuple(sorted(v for v in siblings if _is_volume_of(v, name) and _set_of(os.path.join(parity_dir, v)) == set_id))
+    # A recovery file of another set is a leftover; a damaged one is kept, to be found and rebuilt.
+    volumes = tuple(sorted(v for v in siblings if _is_volume_of(v, name)
+                           and _set_of(os.path.join(parity_dir, v)) in (set_id, None)))
     return Entry(directory, name, described.length, st.st_mtime_ns, 0, described.md5, volumes,
                  parity_at=st.st_mtime, result=REBUILT, ctime_ns=None, settled=False)
 
@@ -75,8 +77,9 @@ def _is_volume_of(candidate: bytes, name: bytes) -> bool:
 
 
 def _set_of(path: bytes) -> bytes | None:
+    """The set id of a recovery file; None when its first packet cannot be read."""
     try:
         kind, set_id = par2format.first_packet(path)
     except par2format.DamagedParity:
         return None
-    return set_id if kind == par2format.RECOVERY_SLICE else None
+    return set_id if kind == par2format.RECOVERY_SLICE else b""

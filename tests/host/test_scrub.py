@@ -34,7 +34,7 @@ DEBIAN_PAR2 = "/usr/bin/par2"  # Debian's par2cmdline 0.8.1, installed by .ci/se
 def data_disk(tmp_path: Path) -> Iterator[Path]:
     """DIRECTORY (tmp_path/data) on a filesystem image of its own, so that flip() can damage
     files underneath the filesystem, as a failing disk does."""
-    with loop_mount(tmp_path / "data") as image:
+    with loop_mount(tmp_path / "data", size_mb=1024) as image:  # sparse: room for large test files
         yield image
 
 
