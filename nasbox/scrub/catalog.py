@@ -3,9 +3,13 @@
 <DATABASE>/.nasbox-scrub/ holds catalog.sqlite (a row per protected file), the lock, and the
 staging and repair working directories. Paths are bytes (Linux names need not be UTF-8);
 `dir` is the directory relative to DIRECTORY, b"" for the top.
+
+A catalog that sqlite finds damaged is renamed aside (catalog.sqlite.damaged-<time>) and a
+new one is made; the engine then recovers the entries from the parity files.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,6 +27,8 @@ CREATE TABLE IF NOT EXISTS files (
     parity_at REAL NOT NULL,
     verified_at REAL,
     result TEXT NOT NULL,
+    ctime_ns INTEGER,               -- NULL: unknown (a row of an older catalog, or rebuilt)
+    settled INTEGER NOT NULL DEFAULT 0,  -- 1: size, mtime and ctime prove the content unchanged
     PRIMARY KEY (dir, name)
 ) WITHOUT ROWID;
 -- A new parity set staged and about to be moved into place: finished by the next run
@@ -36,9 +42,23 @@ CREATE TABLE IF NOT EXISTS pending (
     inode INTEGER NOT NULL,
     md5 BLOB NOT NULL,
     volumes BLOB NOT NULL,
+    ctime_ns INTEGER,
+    settled INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (dir, name)
 ) WITHOUT ROWID;
 """
+# Columns added since the first catalogs; an older catalog gets them with the defaults, so
+# its rows count as unsettled: hashed once, and a mismatch taken for an edit.
+ADDED_COLUMNS = {"ctime_ns": "INTEGER", "settled": "INTEGER NOT NULL DEFAULT 0"}
+FILE_COLUMNS = "dir, name, size, mtime_ns, inode, md5, volumes, parity_at, verified_at, result, ctime_ns, settled"
+PENDING_COLUMNS = "dir, name, staging, size, mtime_ns, inode, md5, volumes, ctime_ns, settled"
+
+
+DAMAGE_ERRORS = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+
+
+class CatalogDamaged(Exception):
+    """sqlite cannot read the catalog, or finds it inconsistent."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +73,10 @@ class Entry:
     parity_at: float = 0.0
     verified_at: float | None = None
     result: str = "created"
+    ctime_ns: int | None = None  # None: unknown
+    # The recorded size, mtime and ctime were taken when no edit could hide behind them (see
+    # nasbox.scrub.engine); only then is a content mismatch taken for corruption.
+    settled: bool = True
 
 
 def _volumes(raw: bytes) -> tuple[bytes, ...]:
@@ -62,9 +86,26 @@ def _volumes(raw: bytes) -> tuple[bytes, ...]:
 class Catalog:
     def __init__(self, path: str | bytes):
         self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            if self.db.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
+                raise CatalogDamaged("sqlite's quick_check failed")
+            self.db.executescript(SCHEMA)
+            for table in ("files", "pending"):
+                present = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                for column, kind in ADDED_COLUMNS.items():
+                    if column not in present:
+                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            # Only what sqlite calls corrupt: a busy, unreadable or full disk is not damage.
+            if (e.sqlite_errorname or "").startswith(DAMAGE_ERRORS):
+                raise CatalogDamaged(str(e)) from e
+            raise
+        except CatalogDamaged:
+            self.db.close()
+            raise
         self.db.execute("CREATE TEMP TABLE seen (dir BLOB PRIMARY KEY) WITHOUT ROWID")
         self.db.execute("CREATE TEMP TABLE selected (dir BLOB, name BLOB, PRIMARY KEY (dir, name)) WITHOUT ROWID")
         self._batch = 0
@@ -88,17 +129,25 @@ class Catalog:
         self._batch = 0
 
     def entries(self, directory: bytes) -> dict[bytes, Entry]:
-        rows = self.db.execute("SELECT * FROM files WHERE dir = ?", (directory,))
-        return {r[1]: Entry(r[0], r[1], r[2], r[3], r[4], r[5], _volumes(r[6]), r[7], r[8], r[9]) for r in rows}
+        rows = self.db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE dir = ?", (directory,))
+        return {r[1]: Entry(r[0], r[1], r[2], r[3], r[4], r[5], _volumes(r[6]), r[7], r[8], r[9], r[10], bool(r[11]))
+                for r in rows}
 
     def put(self, entry: Entry) -> None:
-        self._write("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?)",
+        self._write(f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (entry.dir, entry.name, entry.size, entry.mtime_ns, entry.inode, entry.md5,
-                     b"/".join(entry.volumes), entry.parity_at, entry.verified_at, entry.result))
+                     b"/".join(entry.volumes), entry.parity_at, entry.verified_at, entry.result,
+                     entry.ctime_ns, entry.settled))
 
     def mark_verified(self, entry: Entry, result: str, inode: int | None = None) -> None:
-        self._write("UPDATE files SET verified_at = ?, result = ?, inode = ? WHERE dir = ? AND name = ?",
-                    (time.time(), result, entry.inode if inode is None else inode, entry.dir, entry.name))
+        """The content matched (or was repaired): entry's metadata is what was found."""
+        self._write("UPDATE files SET verified_at = ?, result = ?, inode = ?, mtime_ns = ?, ctime_ns = ?, "
+                    "settled = ? WHERE dir = ? AND name = ?",
+                    (time.time(), result, entry.inode if inode is None else inode, entry.mtime_ns,
+                     entry.ctime_ns, entry.settled, entry.dir, entry.name))
+
+    def mark_settled(self, entry: Entry) -> None:
+        self._write("UPDATE files SET settled = 1 WHERE dir = ? AND name = ?", (entry.dir, entry.name))
 
     def delete(self, directory: bytes, name: bytes) -> None:
         self._write("DELETE FROM files WHERE dir = ? AND name = ?", (directory, name))
@@ -106,9 +155,9 @@ class Catalog:
     # The journal of parity sets being moved into place; committed at once, not batched.
     def begin_move(self, staging: bytes, entry: Entry) -> None:
         self.commit()
-        self.db.execute("INSERT OR REPLACE INTO pending VALUES (?,?,?,?,?,?,?,?)",
+        self.db.execute(f"INSERT OR REPLACE INTO pending ({PENDING_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                         (entry.dir, entry.name, staging, entry.size, entry.mtime_ns, entry.inode,
-                         entry.md5, b"/".join(entry.volumes)))
+                         entry.md5, b"/".join(entry.volumes), entry.ctime_ns, entry.settled))
 
     def end_move(self, entry: Entry) -> None:
         self.db.execute("BEGIN")
@@ -117,9 +166,9 @@ class Catalog:
         self.commit()
 
     def pending(self) -> list[tuple[bytes, Entry]]:
-        rows = self.db.execute("SELECT * FROM pending").fetchall()
-        return [(r[2], Entry(r[0], r[1], r[3], r[4], r[5], r[6], _volumes(r[7]), parity_at=time.time()))
-                for r in rows]
+        rows = self.db.execute(f"SELECT {PENDING_COLUMNS} FROM pending").fetchall()
+        return [(r[2], Entry(r[0], r[1], r[3], r[4], r[5], r[6], _volumes(r[7]), parity_at=time.time(),
+                             ctime_ns=r[8], settled=bool(r[9]))) for r in rows]
 
     # Directories seen by this run, to find the entries of directories that are gone.
     def saw(self, directory: bytes) -> None:
@@ -147,3 +196,16 @@ class Catalog:
 
     def selected(self, directory: bytes) -> set[bytes]:
         return {r[0] for r in self.db.execute("SELECT name FROM selected WHERE dir = ?", (directory,))}
+
+
+def open_catalog(path: bytes) -> tuple[Catalog, str | None]:
+    """The catalog at path, and what became of a damaged one (None when it was sound): it is
+    renamed aside, with its journal files, and a new catalog is made."""
+    try:
+        return Catalog(path), None
+    except CatalogDamaged as e:
+        aside = path + time.strftime(".damaged-%Y%m%d-%H%M%S").encode()
+        for suffix in (b"", b"-wal", b"-shm"):
+            if os.path.lexists(path + suffix):
+                os.replace(path + suffix, aside + suffix)
+        return Catalog(path), f"the catalog was damaged ({e}); set aside as {os.fsdecode(os.path.basename(aside))}"

@@ -1,16 +1,23 @@
 """The scrub of one job: walk DIRECTORY, give each file what it needs, report.
 
-For each regular file (symlinks, special files, DATABASE and excluded names are skipped):
-- no entry in the catalog, or another size or mtime than recorded: a new file or an edit:
-  new parity (never a repair);
-- the same size and mtime but another inode: replaced by a copy; hashed, and new parity
-  only when the content differs;
+Before anything changes, nasbox.scrub.guards checks DATABASE and the mounts the job depends
+on. For each regular file (symlinks, special files, the DATABASEs of scrub jobs and excluded
+names are skipped):
+- no entry in the catalog: its parity set, if one is already there (a catalog lost), is
+  reconciled with it (below); otherwise a new file: new parity;
+- another size or mtime than recorded: an edit: new parity (never a repair);
+- the same size and mtime but another inode or ctime (replaced by a copy, or written and its
+  mtime set back), or recorded too recently to prove anything (nasbox.scrub.timestamps):
+  hashed, and new parity only when the content differs;
 - otherwise, in a full scrub: hashed and compared with the MD5 par2 recorded. A match checks
   the parity files' own checksums (damaged parity is rebuilt); a mismatch with unchanged
   metadata is corruption, repaired by nasbox.scrub.repair.
-Entries of files that are gone lose their parity. Parity is made by workers (one par2 per
-file, both cores), staged, and moved into place by the main thread, which alone writes the
-catalog; a journal entry lets the next run finish a move that a killed run began.
+An entry recovered from its parity set (nasbox.scrub.rebuild) is reconciled: a match is
+good; a mismatch in a file not changed since its parity was written is corruption; one
+changed since is an edit. Entries of files that are gone lose their parity, after the whole
+walk and only within max_delete. Parity is made by workers (one par2 per file, both cores),
+staged, and moved into place by the main thread, which alone writes the catalog; a journal
+entry lets the next run finish a move that a killed run began.
 """
 from __future__ import annotations
 
@@ -19,13 +26,12 @@ import fnmatch
 import hashlib
 import logging
 import os
-import re
 import shutil
 import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
@@ -33,23 +39,25 @@ from dataclasses import dataclass, fields, replace
 import psutil
 
 from nasbox import commands, stop
+from nasbox.config.model import Config
+from nasbox.limits import deletion_limit
 from nasbox.scrub.kind import ScrubJob
 from nasbox.progress import Progress, human_bytes
 from nasbox.result import JobResult
-from nasbox.scrub import par2, par2format
-from nasbox.scrub.catalog import Catalog, Entry
+from nasbox.scrub import guards, par2, par2format, rebuild, timestamps
+from nasbox.scrub.catalog import Catalog, Entry, open_catalog
 from nasbox.scrub.repair import is_repair_temp, md5_of_fd, repair, same_file
 
 log = logging.getLogger(__name__)
 
-PRIVATE = b".nasbox-scrub"  # nasbox's own directory inside DATABASE
+PRIVATE = os.fsencode(guards.PRIVATE)  # nasbox's own directory inside DATABASE
 EMPTY_MD5 = hashlib.md5(b"").digest()
 # par2 reads wildcards in parity file names, so a set is made and repaired under this name
 # and renamed: <STAGED>.par2 becomes <file name>.par2, <STAGED>.vol0+1.par2 <file name>.vol0+1.par2.
 STAGED = b"parity"
 LARGE_FILE = 64 << 20  # from this size par2 gets every core, one file at a time
+MAX_SETTLE_WAIT_S = 4.0  # longer than a coarse timestamp tick (nasbox.scrub.timestamps)
 COMPACT_BELOW = 1 << 20  # recovery files smaller than this lose par2's repeated packets
-VOLUME_NAME = re.compile(rb"^(.*)\.vol\d+\+\d+$")
 
 
 @dataclass
@@ -75,6 +83,7 @@ class Created:
     staging: bytes | None  # None for an empty file: no parity
     old: Entry | None
     reason: str  # new, updated, parity_rebuilt
+    note: str | None = None  # a warning to report with it
 
 
 @dataclass(frozen=True)
@@ -99,24 +108,53 @@ class Problem:
 Done = Created | Verified | Repaired | Problem | None
 
 
+@dataclass(frozen=True)
+class Read:
+    """A file's MD5, its metadata while it was read, and when the read began."""
+    md5: bytes
+    st: os.stat_result
+    started_ns: int
+
+
 def show(path: bytes) -> str:
     """A path for a log line: undecodable bytes escaped, newlines visible."""
     return os.fsdecode(path).encode("utf-8", "backslashreplace").decode().replace("\n", "\\n")
 
 
+def scrub_databases(config: Config) -> tuple[str, ...]:
+    """The DATABASE of every scrub job: never scrubbed, whichever job's DIRECTORY holds it."""
+    return tuple(job.database for job in config.scrub.values())
+
+
 class Scrub:
-    def __init__(self, job: ScrubJob, update_only: bool = False, workers: int | None = None):
+    def __init__(self, job: ScrubJob, update_only: bool = False, workers: int | None = None,
+                 databases: Iterable[str] = (), force: bool = False):
+        """databases: those of the other scrub jobs (scrub_databases); force: run although a
+        mount point is no longer mounted or DATABASE is missing, and remove parity beyond
+        max_delete."""
         self.job = job
         self.full = not update_only
+        self.force = force
         self.directory = os.fsencode(job.directory)
         self.database = os.fsencode(job.database)
+        self.databases = [os.fsencode(d) for d in databases]
         self.private = os.path.join(self.database, PRIVATE)
         self.workers = workers or os.cpu_count() or 1
         self.large_file_lock = threading.Lock()
         self.stats = Stats()
         self.details: list[str] = []
+        self.warned = False  # a warning outside the counted ones
         self.unreadable: list[bytes] = []
         self.progress: Progress | None = None
+        self.memory = guards.Memory()
+        self.protected = 0  # files with parity when the walk began
+        self.database_ids: set[tuple[int, int]] = set()
+        self.devices: dict[bytes, int] = {}  # directory -> st_dev, to find mount points
+        self.mount_points: set[bytes] = set()  # inside DIRECTORY, relative
+        self.vanished: list[Entry] = []  # removed after the walk, within max_delete
+        self.vanished_directories: list[bytes] = []
+        self.unsettled: list[Entry] = []  # recorded by this run too recently to be trusted
+        self.held: str | None = None
 
     # ---- the run ---------------------------------------------------------------------
 
@@ -125,24 +163,91 @@ class Scrub:
         kind = "scrub" if self.full else "parity update"
         if not os.path.isdir(self.directory):
             return self._result(started, "warning", f"skipped: {self.job.directory} is missing", skipped=True)
-        os.makedirs(self.private, mode=0o700, exist_ok=True)
+        refused = guards.database_problem(self.job.directory, self.job.database)
+        if refused:
+            return self._result(started, "error", f"DATABASE refused: {refused}; nothing was written")
+        seen = self.memory.get(self.job.name, self.job.directory, self.job.database)
+        why_not = self._missing_mount(seen) or self._make_database(seen)
+        if why_not:
+            return self._result(started, "warning", f"skipped: {why_not}", skipped=True)
         with self._lock():
-            catalog = Catalog(os.path.join(self.private, b"catalog.sqlite"))
+            catalog, damage = open_catalog(os.path.join(self.private, b"catalog.sqlite"))
             try:
+                if damage:
+                    self._warn(damage)
                 self._recover(catalog)
-                protected, protected_bytes = catalog.totals()
-                if protected and not [e for e in os.listdir(self.directory)
-                                      if os.path.join(self.directory, e) != self.database]:
+                if not catalog.totals()[0]:
+                    self._rebuild(catalog)
+                self.protected, protected_bytes = catalog.totals()
+                self.database_ids = {_identity(d) for d in (self.database, *self.databases)} - {(-1, -1)}
+                if self.protected and not self._has_data():
                     return self._result(started, "warning", f"skipped: {self.job.directory} is empty but "
-                                        f"{protected} files are protected (not mounted?)", skipped=True)
+                                        f"{self.protected} files are protected (not mounted?)", skipped=True)
                 if self.full and (self.job.verify_percent < 100 or self.job.verify_older_than_s):
                     catalog.select_for_verify(self.job.verify_percent, self.job.verify_older_than_s)
-                self.progress = Progress(f"{kind} {self.job.name}", protected, protected_bytes)
+                self.progress = Progress(f"{kind} {self.job.name}", self.protected, protected_bytes)
                 self._scan(catalog)
+                self._settle(catalog)
                 self.progress.finish()
             finally:
                 catalog.close()
-        return self._result(started, *self._status())
+        status, summary = self._status()
+        if self.held:
+            return self._result(started, status if status == "error" else "warning",
+                                f"held: {self.held}; {summary}", skipped=status != "error")
+        self._remember()
+        return self._result(started, status, summary)
+
+    # ---- guards (nasbox.scrub.guards) ---------------------------------------------------
+
+    def _missing_mount(self, seen: guards.Seen | None) -> str | None:
+        lost = guards.unmounted(seen) if seen and not self.force else []
+        if not lost:
+            return None
+        return (f"{', '.join(map(show, map(os.fsencode, lost)))} was a mount point at the last scrub and is "
+                f"not one now (not mounted?); parity is kept. Mount it, or if it is gone for good run "
+                f"`scrub {self.job.name} --now --force`")
+
+    def _make_database(self, seen: guards.Seen | None) -> str | None:
+        """Make DATABASE on a job's first run; a DATABASE that earlier runs made and that is
+        gone now is on a disk that did not mount, and is not made again below it."""
+        if os.path.isdir(self.private):
+            return None
+        if seen is not None and not self.force:
+            return (f"DATABASE {self.job.database} is missing or empty (not mounted?); earlier runs kept parity there. "
+                    f"Mount it, or to start a new DATABASE run `scrub {self.job.name} --now --force`")
+        if not os.path.isdir(os.path.dirname(self.database.rstrip(b"/"))):
+            return f"the parent directory of DATABASE {self.job.database} is missing"
+        os.makedirs(self.private, mode=0o700, exist_ok=True)
+        return None
+
+    def _has_data(self) -> bool:
+        """Whether DIRECTORY holds anything besides scrub databases."""
+        with os.scandir(self.directory) as listing:
+            for item in listing:
+                st = item.stat(follow_symlinks=False)
+                if (st.st_dev, st.st_ino) not in self.database_ids:
+                    return True
+        return False
+
+    def _remember(self) -> None:
+        """What this complete run saw, for the guards of the next one."""
+        directory = os.path.realpath(self.job.directory)
+        inside = [os.path.join(directory, os.fsdecode(relative)) for relative in self.mount_points]
+        above = guards.mount_points_above(self.job.directory) + guards.mount_points_above(self.job.database)
+        self.memory.put(self.job.name, guards.Seen(self.job.directory, self.job.database,
+                                                   tuple(sorted({*above, *inside}))))
+
+    def _rebuild(self, catalog: Catalog) -> None:
+        """An empty catalog beside parity files: the catalog was lost; recover it from them."""
+        recovered = 0
+        for entry in rebuild.entries(self.database, PRIVATE):
+            catalog.put(entry)
+            recovered += 1
+        catalog.commit()
+        if recovered:
+            self._warn(f"the catalog was missing or empty: {recovered} entries recovered from the parity files; "
+                       "each file is checked against its parity")
 
     def _lower_worker_priority(self) -> None:
         """The job's CPU and I/O priority for a worker thread, and so for the par2 processes
@@ -176,7 +281,7 @@ class Scrub:
     # ---- walking ---------------------------------------------------------------------
 
     def _scan(self, catalog: Catalog) -> None:
-        database_id = _identity(self.database)
+        self.devices[b""] = os.stat(self.directory).st_dev
         in_flight: set[Future[Done]] = set()
 
         def submit(path: bytes, task: Callable[..., Done], *args: object) -> None:
@@ -194,15 +299,16 @@ class Scrub:
             while stack:
                 stop.check()
                 relative = stack.pop()
-                files = self._list(catalog, relative, database_id, stack)
+                files = self._list(catalog, relative, self.database_ids, stack)
                 if files is not None:
                     self._plan_directory(catalog, relative, files, submit)
             for future in in_flight:
                 self._apply(catalog, future.result())
         stop.check()  # a stopped run must not take unlisted directories for vanished ones
-        self._remove_vanished_directories(catalog)
+        self._find_vanished_directories(catalog)
+        self._remove_vanished(catalog)
 
-    def _list(self, catalog: Catalog, relative: bytes, database_id: tuple[int, int],
+    def _list(self, catalog: Catalog, relative: bytes, database_ids: set[tuple[int, int]],
               stack: list[bytes]) -> dict[bytes, os.stat_result] | None:
         """The regular files of one directory; its subdirectories go on the stack."""
         try:
@@ -223,10 +329,11 @@ class Scrub:
             except FileNotFoundError:
                 continue
             if stat.S_ISDIR(st.st_mode):
-                # Never scrub parity: this job's DATABASE, nor another job's (it holds .nasbox-scrub).
-                is_database = (st.st_dev, st.st_ino) == database_id or os.path.isdir(
-                    os.path.join(self.directory, path, PRIVATE))
-                if not is_database and not self._excluded(path, True):
+                # Never scrub parity: this job's DATABASE, nor another job's; known by identity.
+                if (st.st_dev, st.st_ino) not in database_ids and not self._excluded(path, True):
+                    if st.st_dev != self.devices.get(relative, st.st_dev):
+                        self.mount_points.add(path)
+                    self.devices[path] = st.st_dev
                     stack.append(path)
             elif stat.S_ISREG(st.st_mode) and not self._excluded(path, False):
                 if is_repair_temp(item.name):
@@ -234,7 +341,7 @@ class Scrub:
                 else:
                     files[item.name] = st
         for name in list(files):
-            clash = VOLUME_NAME.match(name)
+            clash = par2.VOLUME_NAME.match(name)
             if clash and clash.group(1) in files:
                 del files[name]
                 self._problem(os.path.join(relative, name), "its parity file would have the name of a "
@@ -266,24 +373,38 @@ class Scrub:
             self.stats.files += 1
             self.stats.bytes += st.st_size
             if entry is None:
-                submit(path, self._create, relative, name, st, None, "new")
+                submit(path, self._create_new, relative, name, st)
+            elif entry.result == rebuild.REBUILT:
+                submit(path, self._reconcile, entry, st)
             elif (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
                 submit(path, self._create, relative, name, st, entry, "updated")
-            elif st.st_ino != entry.inode:
+            elif (st.st_ino, st.st_ctime_ns) != (entry.inode, entry.ctime_ns) or not entry.settled:
                 submit(path, self._check_copy, entry, st)
             elif self.full and (selected is None or name in selected):
                 submit(path, self._verify, entry)
             else:
                 self.progress.advance(files=1)
-        for entry in known.values():
-            self._remove(catalog, entry)
+        self.vanished += known.values()
 
-    def _remove_vanished_directories(self, catalog: Catalog) -> None:
+    def _find_vanished_directories(self, catalog: Catalog) -> None:
         for relative in catalog.unseen_directories():
             if any(_within(relative, bad) for bad in self.unreadable):
                 continue
-            for entry in catalog.entries(relative).values():
-                self._remove(catalog, entry)
+            self.vanished += catalog.entries(relative).values()
+            self.vanished_directories.append(relative)
+
+    def _remove_vanished(self, catalog: Catalog) -> None:
+        """Remove the parity of the files that are gone, unless there are more than max_delete
+        allows: a disk that did not mount, or a subdirectory on one, looks like this."""
+        limit = deletion_limit(self.job.max_delete, self.protected)
+        if len(self.vanished) > limit and not self.force:
+            self.held = (f"{len(self.vanished)} of {self.protected} protected files are gone, more than max_delete "
+                         f"allows ({limit}; not mounted?); their parity is kept. If they were deleted on purpose, "
+                         f"run `scrub {self.job.name} --now --force`")
+            return
+        for entry in self.vanished:
+            self._remove(catalog, entry)
+        for relative in self.vanished_directories:
             _remove_empty_directories(self.database, relative)
 
     # ---- workers ---------------------------------------------------------------------
@@ -298,7 +419,9 @@ class Scrub:
             return Problem(relative, f"skipped: {getattr(e, 'strerror', None) or e}", "skipped")
 
     def _create(self, relative: bytes, name: bytes, st: os.stat_result, old: Entry | None, reason: str) -> Done:
-        entry = Entry(relative, name, st.st_size, st.st_mtime_ns, st.st_ino, EMPTY_MD5, (), parity_at=time.time())
+        read_started = time.time_ns()
+        entry = Entry(relative, name, st.st_size, st.st_mtime_ns, st.st_ino, EMPTY_MD5, (), parity_at=time.time(),
+                      ctime_ns=st.st_ctime_ns, settled=timestamps.settled(st, read_started))
         if st.st_size == 0:
             return Created(entry, None, old, reason)  # par2 cannot protect nothing
         staging = os.path.join(self.private, b"staging", uuid.uuid4().hex.encode())
@@ -313,7 +436,7 @@ class Scrub:
             after = os.lstat(data)
         except FileNotFoundError:
             after = None
-        if after is None or (after.st_size, after.st_mtime_ns, after.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino):
+        if after is None or _metadata(after) != _metadata(st):
             shutil.rmtree(staging)
             return Problem(os.path.join(relative, name), "changed while its parity was made; again next run", "skipped")
         if result.returncode != 0:
@@ -329,38 +452,76 @@ class Scrub:
         volumes = tuple(name + v[len(STAGED):] for v in staged_volumes)
         return Created(replace(entry, md5=md5, volumes=volumes, size=length), staging, old, reason)
 
+    def _create_new(self, relative: bytes, name: bytes, st: os.stat_result) -> Done:
+        """A file without an entry: new parity, unless a parity set of it is already there
+        (an entry the catalog lost), which must not be overwritten unseen."""
+        existing = rebuild.parity_entry(self.database, relative, name)
+        if existing is None:
+            return self._create(relative, name, st, None, "new")
+        return self._reconcile(existing, st)
+
     def _check_copy(self, entry: Entry, st: os.stat_result) -> Done:
-        """Same size and mtime, another inode: a copy (a restore, rsync's rename) or a new file."""
-        md5 = _md5_of(os.path.join(self.directory, entry.dir, entry.name))
-        if md5 == entry.md5:
-            return Verified(entry, st.st_ino)
+        """Same size and mtime, but another inode (a copy: a restore, rsync's rename) or ctime
+        (written, and its mtime set back), or recorded too recently to prove anything: the
+        content decides; a mismatch is an edit, never corruption."""
+        read = _read(os.path.join(self.directory, entry.dir, entry.name))
+        if read is not None and read.md5 == entry.md5 and _metadata(read.st) == _metadata(st):
+            return Verified(_recorded(entry, read), st.st_ino)
         return self._create(entry.dir, entry.name, st, entry, "updated")
 
     def _verify(self, entry: Entry) -> Done:
         path = os.path.join(self.directory, entry.dir, entry.name)
+        read_started = time.time_ns()
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
             return Problem(os.path.join(entry.dir, entry.name), "vanished during the scrub", "skipped")
         try:
             st = os.fstat(fd)
-            md5 = md5_of_fd(fd) if same_file(st, entry) else None
+            md5 = md5_of_fd(fd) if _unchanged(st, entry) else None
         finally:
             os.close(fd)
         if md5 is None:  # edited since the walk
             return self._create(entry.dir, entry.name, st, entry, "updated")
         if md5 == entry.md5:
             if self._parity_intact(entry):
-                return Verified(entry, entry.inode)
+                return Verified(_recorded(entry, Read(md5, st, read_started)), entry.inode)
             return self._create(entry.dir, entry.name, st, entry, "parity_rebuilt")
-        if not same_file(os.lstat(path), entry):
+        if not _unchanged(os.lstat(path), entry):
             return self._create(entry.dir, entry.name, os.lstat(path), entry, "updated")
+        return self._repair(entry, read_started)
+
+    def _reconcile(self, entry: Entry, st: os.stat_result) -> Done:
+        """A file known only from its parity set (nasbox.scrub.rebuild), whose entry holds the
+        time the parity was written as its mtime: the content and the file's times decide."""
+        relative = os.path.join(entry.dir, entry.name)
+        read = _read(os.path.join(self.directory, relative))
+        if read is None:
+            return Problem(relative, "changed while it was checked against its parity; again next run", "skipped")
+        if (read.md5, read.st.st_size) == (entry.md5, entry.size):
+            if self._parity_intact(entry):
+                return Verified(_recorded(entry, read), read.st.st_ino)
+            return self._create(entry.dir, entry.name, read.st, entry, "parity_rebuilt")
+        if timestamps.settled_at(read.st.st_mtime_ns, read.st.st_ctime_ns) >= entry.mtime_ns:
+            done = self._create(entry.dir, entry.name, read.st, entry, "updated")
+            note = "differs from its parity set, which is older than its last change: taken for an edit"
+            return replace(done, note=note) if isinstance(done, Created) else done
+        if read.st.st_size != entry.size:
+            return Problem(relative, f"its size ({read.st.st_size}) differs from the {entry.size} bytes its parity "
+                           "records, though it has not changed since its parity was written: left as it is, "
+                           "parity kept (if this is an edit, touch the file)", "unrepairable")
+        return self._repair(replace(entry, mtime_ns=read.st.st_mtime_ns, inode=read.st.st_ino,
+                                    ctime_ns=read.st.st_ctime_ns), read.started_ns)
+
+    def _repair(self, entry: Entry, read_started: int) -> Done:
+        """Corruption: a mismatch in a file whose recorded metadata proves it unchanged."""
+        relative = os.path.join(entry.dir, entry.name)
         outcome = repair(self.directory, os.path.join(self.database, entry.dir),
                          os.path.join(self.private, b"repair"), entry)
-        relative = os.path.join(entry.dir, entry.name)
         if not outcome.repaired:
             return Problem(relative, outcome.detail, "unrepairable")
-        return Repaired(entry, os.lstat(path).st_ino)
+        st = os.lstat(os.path.join(self.directory, relative))
+        return Repaired(_recorded(entry, Read(entry.md5, st, read_started)), st.st_ino)
 
     def _parity_intact(self, entry: Entry) -> bool:
         if entry.size == 0:
@@ -377,7 +538,11 @@ class Scrub:
     # ---- main thread: catalog and parity files -------------------------------------
 
     def _apply(self, catalog: Catalog, done: Done) -> None:
+        if isinstance(done, (Created, Verified, Repaired)) and not done.entry.settled:
+            self.unsettled.append(done.entry)
         if isinstance(done, Created):
+            if done.note:
+                self._warn(f"{show(os.path.join(done.entry.dir, done.entry.name))}: {done.note}")
             if done.staging is None:
                 self._move_into_place(None, done.entry, done.old)
                 catalog.put(done.entry)
@@ -430,7 +595,30 @@ class Scrub:
         catalog.delete(entry.dir, entry.name)
         self.stats.removed += 1
 
+    def _settle(self, catalog: Catalog) -> None:
+        """Files this run recorded within a timestamp tick of reading them: once the tick is
+        over, read again; a match proves no edit hid behind unchanged times, and the entry is
+        trusted. A mismatch leaves it untrusted: the next run takes it for an edit."""
+        if not self.unsettled:
+            return
+        latest = max(timestamps.settled_at(e.mtime_ns, e.ctime_ns or 0) for e in self.unsettled)
+        wait_s = (latest - time.time_ns()) / 1e9
+        if 0 < wait_s <= MAX_SETTLE_WAIT_S:
+            stop.requested.wait(wait_s)
+        for entry in self.unsettled:
+            stop.check()
+            read = _read(os.path.join(self.directory, entry.dir, entry.name))
+            if (read is not None and read.md5 == entry.md5 and _unchanged(read.st, entry)
+                    and timestamps.settled(read.st, read.started_ns)):
+                catalog.mark_settled(entry)
+
     # ---- report ----------------------------------------------------------------------
+
+    def _warn(self, line: str) -> None:
+        """A warning that no counter carries."""
+        self.details.append(line)
+        log.warning("scrub %s: %s", self.job.name, line)
+        self.warned = True
 
     def _problem(self, relative: bytes, detail: str, counter: str | None) -> None:
         line = f"{show(relative)}: {detail}"
@@ -443,7 +631,7 @@ class Scrub:
         s = self.stats
         if s.unrepairable or s.failed:
             status = "error"
-        elif s.repaired or s.parity_rebuilt or s.skipped:
+        elif s.repaired or s.parity_rebuilt or s.skipped or self.warned:
             status = "warning"
         elif s.new or s.updated or s.removed:
             status = "info"
@@ -467,6 +655,34 @@ class Scrub:
                          finished=finished, details=self.details, stats=stats, skipped=skipped)
 
 
+def _metadata(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when a file is written, replaced, or has its mtime set back."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def _unchanged(st: os.stat_result, entry: Entry) -> bool:
+    return same_file(st, entry) and st.st_ctime_ns == entry.ctime_ns
+
+
+def _read(path: bytes) -> Read | None:
+    """The file's MD5 and metadata; None when it changed while it was read."""
+    started = time.time_ns()
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        before = os.fstat(fd)
+        md5 = md5_of_fd(fd)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return Read(md5, after, started) if _metadata(before) == _metadata(after) else None
+
+
+def _recorded(entry: Entry, read: Read) -> Entry:
+    """entry with the metadata of the file as it was read."""
+    return replace(entry, size=read.st.st_size, mtime_ns=read.st.st_mtime_ns, inode=read.st.st_ino,
+                   ctime_ns=read.st.st_ctime_ns, settled=timestamps.settled(read.st, read.started_ns))
+
+
 def _identity(path: bytes) -> tuple[int, int]:
     try:
         st = os.stat(path)
@@ -477,14 +693,6 @@ def _identity(path: bytes) -> tuple[int, int]:
 
 def _within(path: bytes, directory: bytes) -> bool:
     return directory == b"" or path == directory or path.startswith(directory + b"/")
-
-
-def _md5_of(path: bytes) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        return md5_of_fd(fd)
-    finally:
-        os.close(fd)
 
 
 def _replace_if_present(source: bytes, target: bytes) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from nasbox.jobkind import JobKind
+from nasbox.scrub.guards import database_problem
 from nasbox.schedules import Entry, cron_of, more_often_than_hourly
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class ScrubJob:
     verify_older_than_s: int = 0
     nice: int = 10
     ionice: str = "idle"
+    max_delete: int | str | None = None  # files whose parity one run may remove; None: 50%
 
 
 class ScrubKind(JobKind):
@@ -54,6 +56,8 @@ class ScrubKind(JobKind):
             elif str(database) in databases:
                 c.problem(where + ("database",), f"already the database of scrub {databases[str(database)]}; "
                           "expected one database per job")
+            elif refused := database_problem(str(directory), str(database)):
+                c.problem(where + ("database",), refused)
             databases[str(database)] = name
             older = item.get("verify_older_than", "0s")
             jobs[name] = ScrubJob(
@@ -61,7 +65,7 @@ class ScrubKind(JobKind):
                 redundancy=int(item["redundancy"].rstrip("%")), schedule=item["schedule"],
                 exclude=tuple(item.get("exclude", ())), verify_percent=item.get("verify_percent", 100),
                 verify_older_than_s=int(older[:-1]) * DURATION_UNITS[older[-1]],
-                nice=item.get("nice", 10), ionice=item.get("ionice", "idle"),
+                nice=item.get("nice", 10), ionice=item.get("ionice", "idle"), max_delete=item.get("max_delete"),
             )
         return jobs
 
@@ -77,11 +81,14 @@ class ScrubKind(JobKind):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--update-only", action="store_true",
                             help="parity for new and changed files, remove orphans; no verification")
+        parser.add_argument("--force", action="store_true",
+                            help="pass a safety skip: a mount point no longer mounted, DATABASE missing, "
+                                 "removals over max_delete")
 
     def runner(self, config: Config, job: ScrubJob, args: argparse.Namespace) -> Callable[[], JobResult]:
-        from nasbox.scrub.engine import Scrub  # the engine only when a run needs it
+        from nasbox.scrub.engine import Scrub, scrub_databases  # the engine only when a run needs it
 
-        return Scrub(job, update_only=args.update_only).run
+        return Scrub(job, update_only=args.update_only, databases=scrub_databases(config), force=args.force).run
 
 
 KIND = ScrubKind()

@@ -6,6 +6,7 @@ prints a banner and costs a Python start per call, so the binary is called direc
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 # the data; at most MAX_BLOCKS, par2's own default, bounds the Reed-Solomon work per byte.
 TARGET_BLOCK_SIZE = 16 * 1024
 MAX_BLOCKS = 2000
+# A recovery file of <name> is <name>.vol<first>+<count>.par2; this matches it without .par2.
+VOLUME_NAME = re.compile(rb"^(.*)\.vol\d+\+\d+$")
 
 
 @cache

@@ -30,9 +30,10 @@ from pathlib import Path
 from nasbox import commands, mounts, paths, state, stop
 from nasbox.config import Config
 from nasbox.history import record_run
+from nasbox.limits import deletion_limit
 from nasbox.progress import human_bytes
 from nasbox.result import JobResult
-from nasbox.scrub.engine import Scrub
+from nasbox.scrub.engine import Scrub, scrub_databases
 from nasbox.sync import rsync_cmds
 from nasbox.sync.kind import SyncJob
 
@@ -70,13 +71,6 @@ class Holds:
     def release(self, job: str) -> None:
         with self._locked() as holds:
             holds.pop(job, None)
-
-
-def deletion_limit(max_delete: int | str | None, files_in_destination: int) -> int:
-    if isinstance(max_delete, int):
-        return max_delete
-    percent = 50 if max_delete is None else int(max_delete.rstrip("%"))
-    return files_in_destination * percent // 100
 
 
 def held_since(job: str, hold: dict) -> str:
@@ -234,7 +228,8 @@ class Sync:
         lines = []
         for scrub_job in self.config.scrub.values():
             if paths.overlap(scrub_job.directory, self.destination):
-                update = record_run("scrub", scrub_job.name, "update", Scrub(scrub_job, update_only=True).run)
+                scrub = Scrub(scrub_job, update_only=True, databases=scrub_databases(self.config))
+                update = record_run("scrub", scrub_job.name, "update", scrub.run)
                 stop.check()  # a stop during the update ends the sync's run too
                 lines.append(f"parity update of scrub {scrub_job.name}: {update.status}: {update.summary}")
         return lines

@@ -350,7 +350,8 @@ def test_a_parity_database_named_like_a_pattern_is_protected_as_named(tmp_path, 
     source, backup = tmp_path / "src", tmp_path / "backup"
     tree(source, {"a.txt": "a" * 5000})
     tree(backup, {"a.txt": "a" * 5000, ".par1/stale": "x", ".parX/stale": "x"})  # what a wildcard would match
-    tree(backup / database, {"a.txt.par2": "parity"})  # the name alone matters here, not par2
+    # The name alone matters here, not par2; the private folder makes it nasbox's database.
+    tree(backup / database, {"a.txt.par2": "parity", ".nasbox-scrub/catalog.sqlite": ""})
     # The parity of another directory, kept in the backup: no parity update rewrites it.
     config = load_config({"NASBOX_CONFIG": "/dev/null", "SYNC_DOCS": f"{source} {backup} daily",
                           "SCRUB_OTHER": f"{tmp_path}/other '{backup}/{database}' 5% weekly"})
