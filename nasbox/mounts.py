@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from nasbox import commands, state
+from nasbox import commands, paths, state
 from nasbox.config import Config
 from nasbox.config.model import Mount
+from nasbox.mounttable import holding, mount_table
 from nasbox.notify.deliver import deliver
 from nasbox.notify.event import Event
 from nasbox.result import JobResult
@@ -87,29 +88,25 @@ def write_credentials(mount: Mount, directory: Path = CREDENTIALS_DIR) -> Path:
 
 
 def _is_tmpfs(path: Path) -> bool:
-    best, fstype = "", ""
-    for line in Path("/proc/self/mounts").read_text().splitlines():
-        _source, target, kind = line.split()[:3]
-        target = target.replace("\\040", " ")
-        if PurePosixPath(path).is_relative_to(target) and len(target) > len(best):
-            best, fstype = target, kind
-    return fstype == "tmpfs"
+    mounted = holding(PurePosixPath(os.path.realpath(path)), mount_table())
+    return mounted is not None and mounted.fstype == "tmpfs"
 
 
 def mounted_source(mountpoint: str) -> str | None:
-    """What is mounted at mountpoint (the CIFS source), or None."""
-    for line in Path("/proc/self/mounts").read_text().splitlines():
-        source, target, kind = line.split()[:3]
-        if target.replace("\\040", " ") == mountpoint and kind in ("cifs", "smb3"):
-            return source.replace("\\040", " ")
-    return None
+    """What CIFS share is mounted at mountpoint (the one on top), or None."""
+    on_top = [m for m in mount_table() if m.mountpoint == PurePosixPath(mountpoint)]
+    return on_top[-1].source if on_top and on_top[-1].fstype in ("cifs", "smb3") else None
+
+
+def is_mounted(mount: Mount) -> bool:
+    return mounted_source(mount.mountpoint) == unc(mount)
 
 
 def mount_one(mount: Mount, config: Config) -> MountState:
     """Mount if not mounted yet; never over a directory that holds data."""
     source = unc(mount)
     now = time.time()
-    if mounted_source(mount.mountpoint) == source:
+    if is_mounted(mount):
         return MountState(mount.name, mount.mountpoint, source, True, checked_at=now)
     point = Path(mount.mountpoint)
     state.public_directory(point)
@@ -145,7 +142,7 @@ def mount_all(config: Config) -> list[MountState]:
 
 def unmount_all(config: Config) -> None:
     for mount in config.mounts.values():
-        if mounted_source(mount.mountpoint) == unc(mount):
+        if is_mounted(mount):
             commands.run(["umount", mount.mountpoint], check=False)
         (CREDENTIALS_DIR / mount.name).unlink(missing_ok=True)
 
@@ -153,6 +150,6 @@ def unmount_all(config: Config) -> None:
 def down_mount_for(path: str, config: Config) -> Mount | None:
     """The configured mount that path lies on, when it is not mounted."""
     for mount in config.mounts.values():
-        if PurePosixPath(path).is_relative_to(mount.mountpoint) and mounted_source(mount.mountpoint) != unc(mount):
+        if paths.inside(path, mount.mountpoint) and not is_mounted(mount):
             return mount
     return None

@@ -10,15 +10,9 @@ callers resolve again right before they act.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import PurePosixPath
 
-MOUNTINFO = "/proc/self/mountinfo"
-ESCAPED = re.compile(r"\\([0-7]{3})")  # mountinfo writes space, tab, newline and \ as \ooo
-
-# One mounted filesystem tree: (where it is mounted, its device, the directory of that
-# device shown there).
-Mounted = tuple[PurePosixPath, str, PurePosixPath]
+from nasbox.mounttable import Mounted, holding, mount_table
 
 
 def real(path: str) -> str:
@@ -27,34 +21,13 @@ def real(path: str) -> str:
     return os.path.realpath(path)
 
 
-def mount_table() -> list[Mounted]:
-    """The mounts of this process, in mount order (a later mount hides an earlier one at the
-    same place); empty where /proc is not readable."""
-    try:
-        with open(MOUNTINFO, encoding="utf-8", errors="surrogateescape") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return []
-    table = []
-    for line in lines:
-        fields = line.split(" ")
-        if len(fields) > 4:
-            root, mountpoint = (ESCAPED.sub(lambda m: chr(int(m.group(1), 8)), f) for f in fields[3:5])
-            table.append((PurePosixPath(mountpoint), fields[2], PurePosixPath(root)))
-    return table
-
-
 def on_device(resolved: PurePosixPath, table: list[Mounted]) -> tuple[str, PurePosixPath] | None:
     """A resolved path as (device, path inside that device's filesystem): the same for one
     directory wherever it is mounted."""
-    best: Mounted | None = None
-    for mounted in table:  # the deepest mountpoint holding the path; the last mounted wins a tie
-        if resolved.is_relative_to(mounted[0]) and (best is None or len(mounted[0].parts) >= len(best[0].parts)):
-            best = mounted
-    if best is None:
+    mounted = holding(resolved, table)
+    if mounted is None:
         return None
-    mountpoint, device, root = best
-    return device, root / resolved.relative_to(mountpoint)
+    return mounted.device, mounted.root / resolved.relative_to(mounted.mountpoint)
 
 
 def names(path: str, table: list[Mounted]) -> list[tuple[str, PurePosixPath]]:

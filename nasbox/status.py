@@ -40,6 +40,6 @@ def document(config: Config, history: History) -> dict[str, Any]:
         "shares": [{"name": s.name, "path": s.path, "read_users": list(s.read_users),
                     "write_users": list(s.write_users)} for s in config.shares.values()],
         "mounts": [{"name": m.name, "source": mounts.unc(m), "mountpoint": m.mountpoint,
-                    "mounted": mounts.mounted_source(m.mountpoint) == mounts.unc(m)} for m in config.mounts.values()],
+                    "mounted": mounts.is_mounted(m)} for m in config.mounts.values()],
         "jobs": jobs,
     }

@@ -20,7 +20,7 @@ def mount(show_status: bool) -> int:
     if show_status:
         last = {s["name"]: s for s in state.read_json(mounts.status_file(), [])}
         for m in config.mounts.values():
-            up = mounts.mounted_source(m.mountpoint) == mounts.unc(m)
+            up = mounts.is_mounted(m)
             error = "" if up else f"  ({last.get(m.name, {}).get('error') or 'not tried yet'})"
             print(f"{m.name}: {mounts.unc(m)} on {m.mountpoint}: {'mounted' if up else 'NOT MOUNTED'}{error}")
         return EXIT_DONE
@@ -45,7 +45,7 @@ def keep() -> int:
             time.sleep(0.5)
         if stopping:
             break
-        down = [m for m in config.mounts.values() if mounts.mounted_source(m.mountpoint) != mounts.unc(m)]
+        down = [m for m in config.mounts.values() if not mounts.is_mounted(m)]
         if down:
             states = mounts.mount_all(config)
             delay = RETRY_FIRST_S if all(s.mounted for s in states) else min(delay * 2, RETRY_MAX_S)

@@ -6,6 +6,11 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from nasbox import paths
+from nasbox.mounttable import Mounted
+
+
+def mounted(mountpoint: str, device: str, root: str) -> Mounted:
+    return Mounted(PurePosixPath(mountpoint), device, PurePosixPath(root), "ext4", "/dev/vda")
 
 
 @pytest.fixture
@@ -51,10 +56,10 @@ def test_below_is_relative_to_the_resolved_root(places):
 
 
 def test_a_directory_mounted_at_a_second_place_is_the_same_place():
-    table = [(PurePosixPath("/"), "8:1", PurePosixPath("/")),
-             (PurePosixPath("/data"), "8:2", PurePosixPath("/")),
-             (PurePosixPath("/backup"), "8:2", PurePosixPath("/archive")),  # a bind mount of /data/archive
-             (PurePosixPath("/other"), "8:3", PurePosixPath("/archive"))]
+    table = [mounted("/", "8:1", "/"),
+             mounted("/data", "8:2", "/"),
+             mounted("/backup", "8:2", "/archive"),  # a bind mount of /data/archive
+             mounted("/other", "8:3", "/archive")]
     assert paths.inside("/backup/docs", "/data", table)
     assert paths.below("/backup/docs/.par", "/data/archive", table) == "docs/.par"
     assert not paths.inside("/other/docs", "/data", table)  # another disk
@@ -63,22 +68,10 @@ def test_a_directory_mounted_at_a_second_place_is_the_same_place():
 
 
 def test_the_last_mount_at_a_place_hides_the_earlier_one():
-    table = [(PurePosixPath("/"), "8:1", PurePosixPath("/")),
-             (PurePosixPath("/mnt"), "8:2", PurePosixPath("/")),
-             (PurePosixPath("/mnt"), "8:3", PurePosixPath("/"))]
+    table = [mounted("/", "8:1", "/"),
+             mounted("/mnt", "8:2", "/"),
+             mounted("/mnt", "8:3", "/")]
     assert paths.on_device(PurePosixPath("/mnt/a"), table) == ("8:3", PurePosixPath("/a"))
-
-
-def test_mount_table_reads_escaped_mountinfo(tmp_path, monkeypatch):
-    mountinfo = tmp_path / "mountinfo"
-    mountinfo.write_text(
-        "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
-        "68 27 254:0 /srv/my\\040data /mnt/two\\040words rw,relatime - ext4 /dev/vda rw\n")
-    monkeypatch.setattr(paths, "MOUNTINFO", str(mountinfo))
-    assert paths.mount_table() == [(PurePosixPath("/"), "254:0", PurePosixPath("/")),
-                                   (PurePosixPath("/mnt/two words"), "254:0", PurePosixPath("/srv/my data"))]
-    monkeypatch.setattr(paths, "MOUNTINFO", str(tmp_path / "absent"))
-    assert paths.mount_table() == []
 
 
 def test_resolved_note_names_only_what_resolution_changed(places):
