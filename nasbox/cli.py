@@ -1,7 +1,5 @@
 """The `nasbox` command: parse arguments, set up logging, dispatch to nasbox.actions.
-
-Exit codes (CONTRACT 3): 0 done, 1 error, 2 usage, 75 skipped, 78 configuration invalid.
-"""
+Exit codes are nasbox.exits'."""
 from __future__ import annotations
 
 import argparse
@@ -10,13 +8,11 @@ import os
 import re
 import sys
 
-from nasbox import state
+from nasbox import exits, state
 from nasbox.config import ConfigError
 from nasbox.jobkind import JobKind
 from nasbox.kinds import KINDS
 from nasbox.text import OneLineFormatter
-
-EXIT_CONFIG = 78
 
 
 def parser() -> argparse.ArgumentParser:
@@ -138,4 +134,4 @@ def main(argv: list[str] | None = None) -> int:
         print("configuration invalid:", file=sys.stderr)
         for problem in e.problems:
             print(f"  {problem}", file=sys.stderr)
-        return EXIT_CONFIG
+        return exits.CONFIG

@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from nasbox import paths, state, stop
+from nasbox import exits, paths, state, stop
 from nasbox.config import Config
 from nasbox.history import record_run
 from nasbox.jobkind import JobKind
@@ -30,7 +30,7 @@ from nasbox.kinds import KINDS
 from nasbox.locks import Busy, job_lock
 from nasbox.notify.deliver import deliver
 from nasbox.notify.event import Event
-from nasbox.result import EXIT_SKIPPED, EXIT_USAGE, JobResult, combined_exit_code
+from nasbox.result import JobResult, combined_exit_code
 from nasbox.text import OneLineFormatter
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def run_named(config: Config, kind: JobKind, names: list[str], wait: bool, trigg
     if unknown:
         log.error("no %s job named %s; configured: %s", kind.name, ", ".join(unknown),
                   ", ".join(sorted(configured)) or "none")
-        return EXIT_USAGE
+        return exits.USAGE
     stop.install_handler()
     results: list[JobResult] = []
     for name in names or sorted(configured):
@@ -157,10 +157,10 @@ def run_named(config: Config, kind: JobKind, names: list[str], wait: bool, trigg
             results.append(run_job(config, kind.name, name, trigger, wait, make_action(configured[name])))
         except Busy as e:
             log.warning("%s; skipped (--no-wait)", e)
-            return EXIT_SKIPPED
+            return exits.SKIPPED
         except stop.Interrupted:  # stopped while waiting for its turn: it never started
             log.warning("%s %s: stopped before it started", kind.name, name)
-            return EXIT_SKIPPED
+            return exits.SKIPPED
         if stop.requested.is_set():
             break
     return combined_exit_code(results)

@@ -5,9 +5,8 @@ import logging
 import signal
 import time
 
-from nasbox import mounts, state
+from nasbox import exits, mounts, state
 from nasbox.config import load_config
-from nasbox.result import EXIT_DONE, EXIT_SKIPPED
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +22,9 @@ def mount(show_status: bool) -> int:
             up = mounts.is_mounted(m)
             error = "" if up else f"  ({last.get(m.name, {}).get('error') or 'not tried yet'})"
             print(f"{m.name}: {mounts.unc(m)} on {m.mountpoint}: {'mounted' if up else 'NOT MOUNTED'}{error}")
-        return EXIT_DONE
+        return exits.DONE
     states = mounts.mount_all(config)
-    return EXIT_DONE if all(s.mounted for s in states) else EXIT_SKIPPED
+    return exits.DONE if all(s.mounted for s in states) else exits.SKIPPED
 
 
 def keep() -> int:
@@ -51,4 +50,4 @@ def keep() -> int:
             delay = RETRY_FIRST_S if all(s.mounted for s in states) else min(delay * 2, RETRY_MAX_S)
     mounts.unmount_all(config)
     log.info("mounts undone")
-    return EXIT_DONE
+    return exits.DONE

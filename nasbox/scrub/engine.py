@@ -41,11 +41,11 @@ import psutil
 from nasbox import commands, stop
 from nasbox.config.model import Config
 from nasbox.limits import deletion_limit
-from nasbox.scrub.kind import ScrubJob
 from nasbox.progress import Progress, human_bytes
 from nasbox.result import JobResult
 from nasbox.scrub import guards, par2, par2format, rebuild, timestamps
 from nasbox.scrub.catalog import Catalog, Entry, open_catalog
+from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.repair import is_repair_temp, md5_of_fd, repair, same_file
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from nasbox.jobkind import JobKind
-from nasbox.scrub.guards import database_problem
 from nasbox.schedules import Entry, cron_of, more_often_than_hourly
+from nasbox.scrub.guards import database_problem
 
 if TYPE_CHECKING:
     from nasbox.config.checker import Checker
@@ -86,7 +86,8 @@ class ScrubKind(JobKind):
                                  "removals over max_delete")
 
     def runner(self, config: Config, job: ScrubJob, args: argparse.Namespace) -> Callable[[], JobResult]:
-        from nasbox.scrub.engine import Scrub, scrub_databases  # the engine only when a run needs it
+        # The engine only when a run needs it: loading the configuration stays light.
+        from nasbox.scrub.engine import Scrub, scrub_databases
 
         return Scrub(job, update_only=args.update_only, databases=scrub_databases(config), force=args.force).run
 

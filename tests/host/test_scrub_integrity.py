@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from nasbox.scrub.kind import ScrubJob
-from nasbox.result import EXIT_SKIPPED
+from nasbox import exits
 from nasbox.scrub import par2
 from nasbox.scrub.engine import Scrub
+from nasbox.scrub.kind import ScrubJob
 from tests.support.rawdisk import loop_mount, mount_again, rot, unmount
 
 pytestmark = pytest.mark.host
@@ -93,7 +93,7 @@ def test_unmounted_directory_keeps_all_parity(tmp_path, disk, leftover, database
     left = sorted(os.listdir(mountpoint))
 
     result = Scrub(job).run()
-    assert (result.skipped, result.exit_code, result.status) == (True, EXIT_SKIPPED, "warning"), result.summary
+    assert (result.skipped, result.exit_code, result.status) == (True, exits.SKIPPED, "warning"), result.summary
     assert "not mounted?" in result.summary
     assert sorted(os.listdir(mountpoint)) == left  # no DATABASE made on the disk below
     for leftover_entry in left:
@@ -117,7 +117,7 @@ def test_unmounted_subdirectory_keeps_its_parity(tmp_path, on_the_disk):
         before = snapshot(Path(job.database))
         unmount(directory / "photos")
         result = Scrub(job).run()
-        assert (result.skipped, result.exit_code) == (True, EXIT_SKIPPED), result.summary
+        assert (result.skipped, result.exit_code) == (True, exits.SKIPPED), result.summary
         assert f"{directory}/photos was a mount point at the last scrub" in result.summary
         assert snapshot(Path(job.database)) == before
         mount_again(image, directory / "photos")
@@ -137,7 +137,7 @@ def test_database_on_an_unmounted_disk_is_not_made_again(tmp_path, disk, mountpo
     if not mountpoint_left:
         mountpoint.rmdir()
     result = Scrub(job).run()
-    assert (result.skipped, result.exit_code) == (True, EXIT_SKIPPED), result.summary
+    assert (result.skipped, result.exit_code) == (True, exits.SKIPPED), result.summary
     if mountpoint_left:
         assert f"{mountpoint} was a mount point at the last scrub and is not one now (not mounted?)" in result.summary
         assert os.listdir(mountpoint) == []  # nothing made on the root filesystem
@@ -159,7 +159,7 @@ def test_database_that_is_a_mount_point_is_not_used_unmounted(tmp_path, disk):
     assert Scrub(job).run().stats["new"] == 4
     unmount(mountpoint)  # an empty directory where DATABASE was
     result = Scrub(job).run()
-    assert (result.skipped, result.exit_code) == (True, EXIT_SKIPPED), result.summary
+    assert (result.skipped, result.exit_code) == (True, exits.SKIPPED), result.summary
     assert f"{mountpoint} was a mount point at the last scrub" in result.summary
     assert os.listdir(mountpoint) == []
     mount_again(image, mountpoint)
@@ -176,7 +176,7 @@ def test_removals_beyond_max_delete_wait_for_force(tmp_path):
     for path in list(contents)[:6]:  # 6 of 10: more than the default half
         path.unlink()
     held = Scrub(job).run()
-    assert (held.skipped, held.exit_code, held.stats["removed"]) == (True, EXIT_SKIPPED, 0), held.summary
+    assert (held.skipped, held.exit_code, held.stats["removed"]) == (True, exits.SKIPPED, 0), held.summary
     assert "6 of 10 protected files are gone, more than max_delete allows (5" in held.summary
     assert "--force" in held.summary
     assert snapshot(Path(job.database)) == before
@@ -422,13 +422,13 @@ def test_command_line_exits_75_for_an_unmounted_disk_and_force_passes_the_remova
     assert nasbox_scrub("--now", env=env).returncode == 0
     unmount(mountpoint)
     skipped = nasbox_scrub("--now", env=env)
-    assert skipped.returncode == EXIT_SKIPPED and "not mounted?" in skipped.stdout, skipped.stdout
+    assert skipped.returncode == exits.SKIPPED and "not mounted?" in skipped.stdout, skipped.stdout
     assert os.listdir(mountpoint) == []
     mount_again(image, mountpoint)
     for path in list(contents)[:6]:
         path.unlink()
     held = nasbox_scrub("docs", "--now", env=env)
-    assert held.returncode == EXIT_SKIPPED and "more than max_delete allows" in held.stdout, held.stdout
+    assert held.returncode == exits.SKIPPED and "more than max_delete allows" in held.stdout, held.stdout
     forced = nasbox_scrub("docs", "--now", "--force", env=env)
     assert forced.returncode == 0 and "6 removed" in forced.stdout, forced.stdout
 
