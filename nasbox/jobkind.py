@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
-from nasbox.schedules import Entry, cron_of
+from nasbox.schedules import ScheduleEntry, cron_of
 
 if TYPE_CHECKING:
     from nasbox.config.checker import Checker
@@ -53,9 +53,9 @@ class JobKind(ABC):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """The options of `nasbox KIND` beyond the ones every kind takes."""
 
-    def schedule(self, job: Any, tz: ZoneInfo) -> list[Entry]:
+    def schedule(self, job: Any, tz: ZoneInfo) -> list[ScheduleEntry]:
         """Its schedule entries: its own schedule, and any extra ones it needs."""
-        return [Entry(self.name, job.name, cron_of(job.schedule))]
+        return [ScheduleEntry(self.name, job.name, cron_of(job.schedule))]
 
     def status(self, config: Config, job: Any) -> dict[str, Any]:
         """Fields of its own for `nasbox status`; "held" is the reason the job is held, or None."""

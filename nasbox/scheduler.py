@@ -26,7 +26,7 @@ from nasbox.config import Config
 from nasbox.history import History
 from nasbox.jobs import all_jobs, job_paths, overlaps
 from nasbox.kinds import KINDS
-from nasbox.schedules import Entry, next_fire
+from nasbox.schedules import ScheduleEntry, next_fire
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ TICK_S = 1.0
 STOP_WAIT_S = 20.0
 
 
-def entries(config: Config) -> list[Entry]:
+def entries(config: Config) -> list[ScheduleEntry]:
     tz = ZoneInfo(config.server.timezone)
     return [entry for kind in KINDS.values() for _, job in sorted(kind.jobs(config).items())
             for entry in kind.schedule(job, tz)]
@@ -44,7 +44,7 @@ def entries(config: Config) -> list[Entry]:
 
 @dataclass
 class Queued:
-    entry: Entry
+    entry: ScheduleEntry
     trigger: str
 
 
@@ -81,7 +81,7 @@ class Scheduler:
             self.next_due[entry.key] = next_fire(entry.cron, fire)
             self.enqueue(entry, entry.trigger(catching_up=starting))
 
-    def enqueue(self, entry: Entry, trigger: str) -> None:
+    def enqueue(self, entry: ScheduleEntry, trigger: str) -> None:
         job = (entry.kind, entry.name)
         if job in self.running or any((q.entry.kind, q.entry.name) == job for q in self.queue):
             log.info("%s %s: still running or queued; this run (%s) is skipped", entry.kind, entry.name, trigger)
@@ -93,7 +93,7 @@ class Scheduler:
     # ---- which, and running them --------------------------------------------------------
 
     def dispatch(self) -> None:
-        still_queued: list[Entry] = []  # earlier in the queue, not started: they keep their turn
+        still_queued: list[ScheduleEntry] = []  # earlier in the queue, not started: they keep their turn
         for queued in list(self.queue):
             if len(self.running) >= self.config.server.max_parallel_jobs:
                 return

@@ -47,7 +47,7 @@ def more_often_than_hourly(cron: str, tz: ZoneInfo) -> bool:
 
 
 @dataclass(frozen=True)
-class Entry:
+class ScheduleEntry:
     """One schedule entry: `nasbox KIND NAME --now` at the fire times of cron.
 
     purpose "run" is the job's own schedule; any other purpose (e.g. "update") names an

@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 
 from nasbox import schedules
-from nasbox.config.sources import Origins, Path
+from nasbox.config.sources import Origins, KeyPath
 from nasbox.resources import schema_file
 from nasbox.text import is_one_line
 
@@ -37,12 +37,12 @@ def is_timezone(name: object) -> bool:
     return not isinstance(name, str) or zoneinfo.ZoneInfo(name) is not None
 
 
-def is_secret(path: Path) -> bool:
+def is_secret(path: KeyPath) -> bool:
     """Passwords, and share user entries (they may be user:password)."""
     return bool(path) and "password" in str(path[-1]) or path[:1] == ("shares",) and path[2:3] == ("users",)
 
 
-def shown(path: Path, value: Any) -> str:
+def shown(path: KeyPath, value: Any) -> str:
     """A value fit for an error line: never a password, never a whole essay."""
     if is_secret(path) or isinstance(value, (dict, list)):
         return ""
@@ -50,9 +50,9 @@ def shown(path: Path, value: Any) -> str:
     return f", got {text if len(text) <= 60 else text[:57] + '...'}"
 
 
-def describe(error: jsonschema.ValidationError) -> tuple[Path, str]:
+def describe(error: jsonschema.ValidationError) -> tuple[KeyPath, str]:
     """Turn a schema error into (path, message) in nasbox's words."""
-    path: Path = tuple(error.absolute_path)
+    path: KeyPath = tuple(error.absolute_path)
     rule, sub = error.validator, error.schema
     expected = sub.get("description") if isinstance(sub, dict) else None
     if "propertyNames" in error.absolute_schema_path:
@@ -77,10 +77,10 @@ class Checker:
         self.raw = raw
         self.origins = origins
         self.problems: list[str] = []
-        self.broken: set[Path] = set()
-        self.reported: set[Path] = set()  # values the schema pass found wrong already
+        self.broken: set[KeyPath] = set()
+        self.reported: set[KeyPath] = set()  # values the schema pass found wrong already
 
-    def problem(self, path: Path, message: str) -> None:
+    def problem(self, path: KeyPath, message: str) -> None:
         self.problems.append(self.origins.where(path) + message)
 
     def check_schema(self) -> None:
@@ -91,7 +91,7 @@ class Checker:
             self.broken.add(path[:2])
             self.reported.add(path)
 
-    def check_text(self, value: Any, path: Path = ()) -> None:
+    def check_text(self, value: Any, path: KeyPath = ()) -> None:
         """Every key and string value on one line: each ends up in a line-based file (smb.conf,
         the supervisor's configuration, mount options, credentials, mail headers) or a log."""
         if path in self.reported:
@@ -120,7 +120,7 @@ class Checker:
             return {}
         return {k: v for k, v in entries.items() if (section, k) not in self.broken}
 
-    def secret(self, item: dict[str, Any], path: Path, missing: str | None) -> str | None:
+    def secret(self, item: dict[str, Any], path: KeyPath, missing: str | None) -> str | None:
         """password or the contents of password_file; `missing` is the problem when neither is
         given (None: the password is optional)."""
         if "password" in item and "password_file" in item:

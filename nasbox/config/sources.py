@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from nasbox.text import escaped
 
-Path = tuple[str | int, ...]
+# Where a value sits in the configuration: ("shares", "docs", "paths", 0).
+KeyPath = tuple[str | int, ...]
 
 
 class ConfigError(Exception):
@@ -24,9 +25,9 @@ class ConfigError(Exception):
 class Origins:
     yaml_name: str = "nasbox.yaml"
     # (section, key) of env items and env globals -> "env VARIABLE"
-    env: dict[Path, str] = field(default_factory=dict)
+    env: dict[KeyPath, str] = field(default_factory=dict)
 
-    def where(self, path: Path) -> str:
+    def where(self, path: KeyPath) -> str:
         """The prefix of an error line about the value at path."""
         label = self.env.get(tuple(path[:2]))
         if label is not None:
@@ -35,7 +36,7 @@ class Origins:
         return f"{self.yaml_name}: {dotted(path)}: " if path else f"{self.yaml_name}: "
 
 
-def dotted(path: Path) -> str:
+def dotted(path: KeyPath) -> str:
     out = ""
     for part in path:
         if not isinstance(part, int):

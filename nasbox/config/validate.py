@@ -19,7 +19,7 @@ from nasbox.config.model import (
     Smtp,
     User,
 )
-from nasbox.config.sources import Origins, Path
+from nasbox.config.sources import Origins, KeyPath
 from nasbox.kinds import KINDS
 from nasbox.notify import TYPES
 from nasbox.passwd import foreign_accounts
@@ -36,7 +36,7 @@ def build_server(c: Checker) -> Server:
 
 
 def build_users_and_shares(c: Checker) -> tuple[dict[str, User], dict[str, Share]]:
-    passwords: dict[str, tuple[str, Path]] = {}  # user -> (password, where it was given)
+    passwords: dict[str, tuple[str, KeyPath]] = {}  # user -> (password, where it was given)
     uids: dict[str, int] = {}
     image_accounts = foreign_accounts()
     for name, item in c.clean("users").items():
@@ -48,10 +48,10 @@ def build_users_and_shares(c: Checker) -> tuple[dict[str, User], dict[str, Share
         if "uid" in item:
             uids[name] = item["uid"]
 
-    references: list[tuple[str, Path]] = []
-    groups: dict[str, list[tuple[Path, dict[str, Any], list[str]]]] = {}
+    references: list[tuple[str, KeyPath]] = []
+    groups: dict[str, list[tuple[KeyPath, dict[str, Any], list[str]]]] = {}
     for key, item in c.clean("shares").items():
-        path: Path = ("shares", key)
+        path: KeyPath = ("shares", key)
         name = item.get("name", key)
         if name.lower() in RESERVED_SHARE_NAMES:
             c.problem(path, f"share name {name!r} is reserved by Samba; expected another name")
@@ -115,7 +115,7 @@ def build_mounts(c: Checker) -> dict[str, Mount]:
     mounts: dict[str, Mount] = {}
     mountpoints: dict[str, str] = {}
     for name, item in c.clean("mounts").items():
-        path: Path = ("mounts", name)
+        path: KeyPath = ("mounts", name)
         password = c.secret(item, path, f"no password: expected password or password_file "
                             f"(env: CREDENTIALS user:password or MOUNT_{name.upper()}_PASSWORD)")
         if item["mountpoint"] in mountpoints:
@@ -165,7 +165,7 @@ def build_smtp(c: Checker) -> Smtp | None:
 def build_notify(c: Checker, smtp: Smtp | None) -> dict[str, NotifyTarget]:
     targets: dict[str, NotifyTarget] = {}
     for name, item in c.clean("notify").items():
-        path: Path = ("notify", name)
+        path: KeyPath = ("notify", name)
         kind, target = item["type"], item["target"]
         problem = TYPES[kind].check(target)  # never echoes the target: URLs carry tokens
         if problem:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from nasbox.jobkind import JobKind
-from nasbox.schedules import Entry, cron_of, more_often_than_hourly
+from nasbox.schedules import ScheduleEntry, cron_of, more_often_than_hourly
 from nasbox.scrub.guards import database_problem
 
 if TYPE_CHECKING:
@@ -72,10 +72,10 @@ class ScrubKind(JobKind):
     def paths(self, job: ScrubJob) -> list[str]:
         return [job.directory, job.database]
 
-    def schedule(self, job: ScrubJob, tz: ZoneInfo) -> list[Entry]:
+    def schedule(self, job: ScrubJob, tz: ZoneInfo) -> list[ScheduleEntry]:
         entries = super().schedule(job, tz)
         if not more_often_than_hourly(cron_of(job.schedule), tz):
-            entries.append(Entry(self.name, job.name, HOURLY_UPDATE, "update", ("--update-only",)))
+            entries.append(ScheduleEntry(self.name, job.name, HOURLY_UPDATE, "update", ("--update-only",)))
         return entries
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

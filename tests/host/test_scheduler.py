@@ -18,7 +18,7 @@ import pytest
 from nasbox.actions.health import scheduler_alive
 from nasbox.config import load_config
 from nasbox.history import History
-from nasbox.schedules import Entry, next_fire
+from nasbox.schedules import ScheduleEntry, next_fire
 from nasbox.scheduler import Scheduler, entries
 from nasbox.scrub.kind import HOURLY_UPDATE
 
@@ -128,7 +128,7 @@ def test_the_same_job_never_runs_twice_at_once(slow_env, nasbox_dirs, monkeypatc
     config = load_config()
     history = History()
     scheduler = Scheduler(config, history)
-    scheduler.enqueue(Entry("sync", "docs", "* * * * *"), "scheduled")
+    scheduler.enqueue(ScheduleEntry("sync", "docs", "* * * * *"), "scheduled")
     scheduler.dispatch()  # a third, scheduled, at the same time
     assert first.wait(60) == 0 and second.wait(60) == 0
     deadline = time.monotonic() + 60
