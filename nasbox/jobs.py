@@ -11,7 +11,6 @@ history, logged to stdout and /config/logs/<kind>-<job>.log, and notified.
 """
 from __future__ import annotations
 
-import fcntl
 import logging
 import logging.handlers
 import threading
@@ -27,7 +26,7 @@ from nasbox.config import Config
 from nasbox.history import record_run
 from nasbox.jobkind import JobKind
 from nasbox.kinds import KINDS
-from nasbox.locks import Busy, job_lock
+from nasbox.locks import Busy, job_lock, slot
 from nasbox.notify.deliver import deliver
 from nasbox.notify.event import Event
 from nasbox.result import JobResult, combined_exit_code
@@ -36,7 +35,6 @@ from nasbox.text import OneLineFormatter
 log = logging.getLogger(__name__)
 
 MEMORY_POLL_S = 5.0
-SLOT_POLL_S = 1.0
 LOG_FILE_BYTES = 1 << 20
 LOG_FILE_BACKUPS = 5
 
@@ -59,29 +57,6 @@ def conflicting(config: Config, kind: str, name: str) -> list[tuple[str, str]]:
     """The jobs that may not run at the same time as this one, itself included."""
     mine = job_paths(config, kind, name)
     return [(k, n) for k, n in all_jobs(config) if (k, n) == (kind, name) or overlaps(mine, job_paths(config, k, n))]
-
-
-@contextmanager
-def slot(limit: int, wait: bool) -> Iterator[None]:
-    directory = state.run_dir() / "locks"
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    while True:
-        for index in range(limit):
-            handle = open(directory / f"slot-{index}.lock", "a")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            try:
-                yield
-            finally:
-                handle.close()
-            return
-        if not wait:
-            raise Busy(f"{limit} jobs are running already (max_parallel_jobs)")
-        stop.check()
-        time.sleep(SLOT_POLL_S)
 
 
 def wait_for_memory(minimum_mb: int, wait: bool, label: str) -> None:

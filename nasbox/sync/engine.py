@@ -19,7 +19,6 @@ counted, a second fence against a source that shrinks in between.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import logging
 import os
 import time
@@ -27,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nasbox import commands, mounts, paths, state, stop
+from nasbox import commands, locks, mounts, paths, state, stop
 from nasbox.config import Config
 from nasbox.history import record_run
 from nasbox.limits import deletion_limit
@@ -53,8 +52,7 @@ class Holds:
     @contextmanager
     def _locked(self) -> Iterator[dict[str, dict]]:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with locks.locked(self.path.with_suffix(".lock")):
             holds = state.read_json(self.path, {})
             before = dict(holds)
             yield holds
