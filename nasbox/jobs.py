@@ -1,6 +1,6 @@
 """Running a job: the one path for `--now` runs and scheduled ones.
 
-Coordination (CONTRACT 4, the seed's concurrent operations done right):
+Coordination:
 - a job never overlaps itself, and jobs whose paths overlap (a sync into X, a scrub of X)
   never run together: a run takes the lock of every job it overlaps, itself included, in
   one global order (so two runs cannot deadlock);

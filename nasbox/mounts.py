@@ -1,4 +1,4 @@
-"""CIFS mounts of remote shares inside the container (the seed's --mount-smb).
+"""CIFS mounts of remote shares inside the container, so that jobs can back up another NAS.
 
 Credentials go to a file of mode 0600 on a tmpfs, never into a command line, the
 environment of a child or a log. A mountpoint must be an empty directory or already this

@@ -41,7 +41,7 @@ class Share:
 
     name: str
     path: str
-    # The seed's further PATHS: created and checked like the path, not served.
+    # A share item's further PATHS: created and checked like the path, not served.
     extra_paths: tuple[str, ...] = ()
     read_users: tuple[str, ...] = ()
     write_users: tuple[str, ...] = ()

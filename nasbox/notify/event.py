@@ -32,7 +32,7 @@ class Event:
         return text if len(text) <= MAX_DETAIL_CHARS else text[:MAX_DETAIL_CHARS] + "\n[...]"
 
     def payload(self) -> dict[str, Any]:
-        """The webhook body (CONTRACT 5): the seed's fields plus nasbox's."""
+        """The webhook body: subject, job, status, message and details, and the run's times and stats."""
         r = self.result
         return {
             "subject": self.subject,

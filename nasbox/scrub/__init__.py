@@ -1,4 +1,5 @@
-"""Scrub: par2 parity that finds and repairs silent corruption (CONTRACT 4).
+"""Scrub: par2 parity that finds and repairs silent corruption. kind.py is the job kind
+(model, validation, options, schedule entries).
 
 par2.py builds par2 command lines and sizes parity; par2format.py reads PAR2 packets;
 catalog.py is the per-file state kept inside DATABASE, rebuild.py recovers it from the

@@ -1,5 +1,5 @@
 """The scheduler and job coordination, with real processes, real rsync and par2, and the
-real history database (CONTRACT 3 and 4, issue: scheduler)."""
+real history database."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""`nasbox scrub` and `scrub` from the command line: exit codes per CONTRACT 3."""
+"""`nasbox scrub` and `scrub` from the command line: its exit codes."""
 from __future__ import annotations
 
 import os

@@ -1,5 +1,5 @@
 """Sync jobs against real rsync: every guard is attacked with the situation it exists for,
-and the test checks that the backup survived (CONTRACT 4, issue: sync and mounts)."""
+and the test checks that the backup survived."""
 from __future__ import annotations
 
 import os
@@ -170,9 +170,8 @@ def test_dry_run_changes_nothing(paths):
     assert held.skipped and not (paths["state"] / "sync-holds.json").exists()  # a dry run holds nothing
 
 
-def test_the_seeds_example_keeps_its_parity(paths):
-    """The seed's own example put .pardatabase inside an rsync --delete destination, and every
-    sync wiped the parity. Here: sync, scrub, sync, scrub, and the parity survives."""
+def test_parity_inside_the_destination_survives_every_sync(paths):
+    """A .pardatabase inside an rsync --delete destination would be wiped by every sync. Here: sync, scrub, sync, scrub, and the parity survives."""
     tree(paths["source"], {"report.odt": "q3" * 5000, "photos/cat.jpg": "meow" * 3000})
     config = config_for(paths, {"SCRUB_DOCS": f"{paths['destination']} .pardatabase 5% weekly"})
     first = run(config, paths)

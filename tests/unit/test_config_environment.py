@@ -1,4 +1,4 @@
-"""Environment variables: the seed's spec strings, globals, _FILE secrets."""
+"""Environment variables: spec strings, globals, _FILE secrets."""
 from __future__ import annotations
 
 from pathlib import Path
