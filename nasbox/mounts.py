@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from nasbox import commands, paths, state
+from nasbox import commands, mount_cmds, paths, state
 from nasbox.config import Config
 from nasbox.config.model import Mount
 from nasbox.mounttable import holding, mount_table
@@ -68,7 +68,7 @@ def options(mount: Mount, config: Config, credentials: Path) -> str:
 
 
 def mount_command(mount: Mount, config: Config, credentials: Path) -> list[str]:
-    return ["mount", "-t", "cifs", unc(mount), mount.mountpoint, "-o", options(mount, config, credentials)]
+    return mount_cmds.mount_cifs(unc(mount), mount.mountpoint, options(mount, config, credentials))
 
 
 def write_credentials(mount: Mount, directory: Path = CREDENTIALS_DIR) -> Path:
@@ -143,7 +143,7 @@ def mount_all(config: Config) -> list[MountState]:
 def unmount_all(config: Config) -> None:
     for mount in config.mounts.values():
         if is_mounted(mount):
-            commands.run(["umount", mount.mountpoint], check=False)
+            commands.run(mount_cmds.unmount(mount.mountpoint), check=False)
         (CREDENTIALS_DIR / mount.name).unlink(missing_ok=True)
 
 

@@ -103,7 +103,8 @@ class Scheduler:
                 still_queued.append(queued.entry)
                 continue
             self.queue.remove(queued)
-            # A session of its own, so that stopping it reaches rsync and par2 too.
+            # Not commands.run, which waits for a program to end: the job runs beside the
+            # scheduler, in a session of its own, so that stopping it reaches rsync and par2 too.
             process = subprocess.Popen(queued.entry.argv(queued.trigger), start_new_session=True)
             self.running[(queued.entry.kind, queued.entry.name)] = (queued, process)
             log.info("%s %s: started (%s, pid %d)", queued.entry.kind, queued.entry.name, queued.trigger, process.pid)

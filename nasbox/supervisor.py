@@ -72,7 +72,7 @@ def render(services: list[Program], run_dir: Path, log_level: str) -> str:
 
 
 def exec_supervisord(conf: Path) -> None:
-    """Replace this process with supervisord."""
+    """Replace this process with supervisord (so not through commands.run: nothing returns)."""
     os.execv(SUPERVISORD, [str(SUPERVISORD), "--nodaemon", "--configuration", str(conf)])
 
 

@@ -19,10 +19,10 @@ from nasbox.config.model import (
     Smtp,
     User,
 )
-from nasbox.config.sources import Origins, KeyPath
+from nasbox.config.sources import KeyPath, Origins
 from nasbox.kinds import KINDS
 from nasbox.notify import TYPES
-from nasbox.passwd import foreign_accounts
+from nasbox.samba.passwd import foreign_accounts
 
 # Section names Samba gives a meaning of its own.
 RESERVED_SHARE_NAMES = {"global", "homes", "printers", "print$", "ipc$"}
