@@ -49,7 +49,7 @@ def test_config_check_exits_78_naming_the_database(tmp_path: Path) -> None:
     (tmp_path / "docs" / "mine" / "letter.txt").write_text("dear")
     checked = subprocess.run([sys.executable, "-m", "nasbox", "config", "check"], capture_output=True, text=True,
                              env={**os.environ, "NASBOX_CONFIG": "/dev/null",
-                                  "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+                                  "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
                                   "SCRUB_DOCS": f"{tmp_path}/docs mine 5% weekly"})
     assert checked.returncode == 78
     assert f"{tmp_path}/docs/mine holds files nasbox did not write (letter.txt)" in checked.stdout + checked.stderr
