@@ -86,7 +86,8 @@ class History:
     def start(self, kind: str, job: str, trigger: str) -> int:
         cursor = self.db.execute("INSERT INTO runs (kind, job, trigger, started) VALUES (?, ?, ?, ?)",
                                  (kind, job, trigger, time.time()))
-        return int(cursor.lastrowid)
+        assert cursor.lastrowid is not None  # an INSERT into a rowid table
+        return cursor.lastrowid
 
     def finish(self, run_id: int, result: JobResult) -> None:
         self.db.execute("UPDATE runs SET finished = ?, status = ?, summary = ?, details = ?, stats = ?, skipped = ? "

@@ -50,7 +50,7 @@ class JobKind(ABC):
     def runner(self, config: Config, job: Any, args: argparse.Namespace) -> Callable[[], JobResult]:
         """What `nasbox KIND JOB --now` with these options runs (once its locks are held)."""
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:  # noqa: B027 - optional: none by default
         """The options of `nasbox KIND` beyond the ones every kind takes."""
 
     def schedule(self, job: Any, tz: ZoneInfo) -> list[ScheduleEntry]:

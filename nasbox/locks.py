@@ -33,7 +33,7 @@ def lock_dir() -> Path:
 
 def try_lock(path: str | os.PathLike[str]) -> IO[bytes] | None:
     """The open, locked file at path, or None when another process holds it."""
-    handle = open(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600), "r+b")
+    handle = open(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600), "r+b")  # noqa: SIM115 - returned open
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -12,6 +12,7 @@ time.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -110,7 +111,7 @@ class Scheduler:
             log.info("%s %s: started (%s, pid %d)", queued.entry.kind, queued.entry.name, queued.trigger, process.pid)
 
     def reap(self) -> None:
-        for job, (queued, process) in list(self.running.items()):
+        for job, (_, process) in list(self.running.items()):
             code = process.poll()
             if code is not None:
                 del self.running[job]
@@ -132,10 +133,8 @@ class Scheduler:
 
     def stop_children(self) -> None:
         for _, process in self.running.values():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + STOP_WAIT_S
         while self.running and time.monotonic() < deadline:
             self.reap()

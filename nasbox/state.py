@@ -9,6 +9,7 @@ logs, locks, parity) is its own; the few directories meant for others (a share's
 mountpoint) are made with `public_directory`."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -59,10 +60,8 @@ def write_json(path: Path, data: Any) -> None:
 def keep_private(*paths: Path) -> None:
     """Mode 0600 for files an older version may have left readable by others."""
     for path in paths:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.chmod(path, 0o600)
-        except FileNotFoundError:
-            pass
 
 
 def public_directory(path: Path) -> None:

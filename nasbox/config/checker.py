@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 
 from nasbox import schedules
-from nasbox.config.sources import Origins, KeyPath
+from nasbox.config.sources import KeyPath, Origins
 from nasbox.resources import schema_file
 from nasbox.text import is_one_line
 
@@ -39,7 +39,7 @@ def is_timezone(name: object) -> bool:
 
 def is_secret(path: KeyPath) -> bool:
     """Passwords, and share user entries (they may be user:password)."""
-    return bool(path) and "password" in str(path[-1]) or path[:1] == ("shares",) and path[2:3] == ("users",)
+    return (bool(path) and "password" in str(path[-1])) or (path[:1] == ("shares",) and path[2:3] == ("users",))
 
 
 def shown(path: KeyPath, value: Any) -> str:

@@ -62,7 +62,7 @@ class Mount:
     subdir: str
     username: str
     password: str = field(repr=False)
-    options: tuple[tuple[str, str], ...] = ()
+    options: tuple[tuple[str, str | bool], ...] = ()  # False drops an option of nasbox's, True sets a flag
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from nasbox.notify.event import Event
 from nasbox.notify.urls import MASK
 from nasbox.notify.urls import url_secrets as secrets
 
-__all__ = ["NEEDS_SMTP", "EVERY_EVENT", "check", "redact", "secrets", "send"]
+__all__ = ["EVERY_EVENT", "NEEDS_SMTP", "check", "redact", "secrets", "send"]
 
 NEEDS_SMTP = False
 EVERY_EVENT = False

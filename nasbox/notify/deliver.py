@@ -49,7 +49,7 @@ def attempt(target: NotifyTarget, event: Event, config: Config) -> str | None:
         try:
             kind.send(target, event, config)
             return None
-        except Exception as e:  # whatever a target does, the job goes on
+        except Exception as e:  # noqa: BLE001 - whatever a target does, the job goes on
             reason = masked_reason(str(e) or type(e).__name__, target)
         where = f"{label(target)} at {kind.redact(target.target)}"
         if number < ATTEMPTS:

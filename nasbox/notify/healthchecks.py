@@ -12,7 +12,7 @@ from nasbox.notify.urls import redact_url as redact
 from nasbox.notify.urls import url_secrets as secrets
 from nasbox.notify.webhook import post
 
-__all__ = ["NEEDS_SMTP", "EVERY_EVENT", "check", "redact", "secrets", "send"]
+__all__ = ["EVERY_EVENT", "NEEDS_SMTP", "check", "redact", "secrets", "send"]
 
 NEEDS_SMTP = False
 EVERY_EVENT = True

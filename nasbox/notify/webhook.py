@@ -10,7 +10,7 @@ from nasbox.notify.urls import http_url_problem as check
 from nasbox.notify.urls import redact_url as redact
 from nasbox.notify.urls import url_secrets as secrets
 
-__all__ = ["NEEDS_SMTP", "EVERY_EVENT", "check", "redact", "secrets", "send", "post"]
+__all__ = ["EVERY_EVENT", "NEEDS_SMTP", "check", "post", "redact", "secrets", "send"]
 
 NEEDS_SMTP = False
 EVERY_EVENT = False
