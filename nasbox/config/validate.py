@@ -5,6 +5,7 @@ once."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from nasbox import paths, state
@@ -35,10 +36,32 @@ def build_server(c: Checker) -> Server:
     return Server(**fields)
 
 
+@dataclass
+class ShareItem:
+    """One share item as given (a read and a write item of one name are merged later)."""
+
+    where: KeyPath
+    fields: dict[str, Any]
+    members: list[str]  # its user names, passwords stripped
+
+
+# Where each user's password was given: user -> (password, where).
+Passwords = dict[str, tuple[str, KeyPath]]
+
+
 def build_users_and_shares(c: Checker) -> tuple[dict[str, User], dict[str, Share]]:
-    passwords: dict[str, tuple[str, KeyPath]] = {}  # user -> (password, where it was given)
-    uids: dict[str, int] = {}
     image_accounts = foreign_accounts()
+    passwords, uids = read_users(c, image_accounts)
+    items = read_share_items(c, image_accounts, passwords)
+    check_every_member_has_a_password(c, items, passwords)
+    check_unique_uids(c, uids)
+    users = {name: User(name=name, password=pw, uid=uids.get(name)) for name, (pw, _) in passwords.items()}
+    return users, merge_shares(c, items)
+
+
+def read_users(c: Checker, image_accounts: dict[str, int]) -> tuple[Passwords, dict[str, int]]:
+    passwords: Passwords = {}
+    uids: dict[str, int] = {}
     for name, item in c.clean("users").items():
         if name in image_accounts:
             c.problem(("users", name), f"{name!r} is an account of the image; expected another user name")
@@ -47,68 +70,86 @@ def build_users_and_shares(c: Checker) -> tuple[dict[str, User], dict[str, Share
             passwords[name] = (password, ("users", name))
         if "uid" in item:
             uids[name] = item["uid"]
+    return passwords, uids
 
-    references: list[tuple[str, KeyPath]] = []
-    groups: dict[str, list[tuple[KeyPath, dict[str, Any], list[str]]]] = {}
-    for key, item in c.clean("shares").items():
-        path: KeyPath = ("shares", key)
-        name = item.get("name", key)
+
+def read_share_items(c: Checker, image_accounts: dict[str, int], passwords: Passwords) -> list[ShareItem]:
+    """The share items with usable names; `user:password` members add to passwords."""
+    items = []
+    for key, fields in c.clean("shares").items():
+        where: KeyPath = ("shares", key)
+        name = fields.get("name", key)
         if name.lower() in RESERVED_SHARE_NAMES:
-            c.problem(path, f"share name {name!r} is reserved by Samba; expected another name")
+            c.problem(where, f"share name {name!r} is reserved by Samba; expected another name")
             continue
         members = []
-        for i, entry in enumerate(item["users"]):
+        for i, entry in enumerate(fields["users"]):
             user, has_password, password = entry.partition(":")
             if user in image_accounts:
-                c.problem(path + ("users", i), f"{user!r} is an account of the image; expected another user name")
+                c.problem(where + ("users", i), f"{user!r} is an account of the image; expected another user name")
             members.append(user)
-            references.append((user, path + ("users", i)))
             if has_password:
-                given = passwords.setdefault(user, (password, path + ("users", i)))
+                given = passwords.setdefault(user, (password, where + ("users", i)))
                 if given[0] != password:
-                    c.problem(path + ("users", i), f"user {user} has another password in "
+                    c.problem(where + ("users", i), f"user {user} has another password in "
                               f"{c.origins.where(given[1]).rstrip(': ')}; expected one password per user")
-        for i, directory in enumerate(item["paths"]):
-            if os.path.lexists(directory) and not os.path.isdir(directory):
-                c.problem(path + ("paths", i), f"{directory} exists but is not a directory; expected a directory")
-            if paths.inside(str(state.home()), directory):
-                c.problem(path + ("paths", i), f"{directory} holds nasbox's own state ({state.home()}); "
-                          "expected a directory that does not")
-        groups.setdefault(name.lower(), []).append((path, item, members))
+        check_share_paths(c, where, fields["paths"])
+        items.append(ShareItem(where, fields, members))
+    return items
 
+
+def check_share_paths(c: Checker, where: KeyPath, directories: list[str]) -> None:
+    for i, directory in enumerate(directories):
+        if os.path.lexists(directory) and not os.path.isdir(directory):
+            c.problem(where + ("paths", i), f"{directory} exists but is not a directory; expected a directory")
+        if paths.inside(str(state.home()), directory):
+            c.problem(where + ("paths", i), f"{directory} holds nasbox's own state ({state.home()}); "
+                      "expected a directory that does not")
+
+
+def check_every_member_has_a_password(c: Checker, items: list[ShareItem], passwords: Passwords) -> None:
     declared = set(c.clean("users"))  # a user whose password_file failed is reported once
-    for user, path in references:
-        if user not in passwords and user not in declared:
-            c.problem(path, f"user {user} has no password: expected USER_<ID>={user}:PASSWORD, "
-                      f"users.{user}.password or {user}:PASSWORD here")
+    for item in items:
+        for i, user in enumerate(item.members):
+            if user not in passwords and user not in declared:
+                c.problem(item.where + ("users", i), f"user {user} has no password: expected "
+                          f"USER_<ID>={user}:PASSWORD, users.{user}.password or {user}:PASSWORD here")
 
+
+def merge_shares(c: Checker, items: list[ShareItem]) -> dict[str, Share]:
+    """One Share per name (case-insensitive, as clients see them): all members may read, the
+    write items' members may write; the items must agree on the paths."""
+    groups: dict[str, list[ShareItem]] = {}
+    for item in items:
+        groups.setdefault(item.fields.get("name", item.where[1]).lower(), []).append(item)
     shares: dict[str, Share] = {}
-    for items in groups.values():
-        (first_path, first, _), *others = items
-        for path, item, _ in others:
-            if item["paths"] != first["paths"]:
-                c.problem(path + ("paths",), f"expected the same paths as the share of the same name "
-                          f"in {c.origins.where(first_path).rstrip(': ')}")
-        readers = {u for _, item, members in items if item["access"] == "read" for u in members}
-        writers = {u for _, item, members in items if item["access"] == "write" for u in members}
-        name = first.get("name", first_path[1])
+    for first, *others in groups.values():
+        for other in others:
+            if other.fields["paths"] != first.fields["paths"]:
+                c.problem(other.where + ("paths",), f"expected the same paths as the share of the same name "
+                          f"in {c.origins.where(first.where).rstrip(': ')}")
+        group = [first, *others]
+        readers = {u for item in group if item.fields["access"] == "read" for u in item.members}
+        writers = {u for item in group if item.fields["access"] == "write" for u in item.members}
+        name = first.fields.get("name", first.where[1])
         shares[name] = Share(
             name=name,
-            path=first["paths"][0],
-            extra_paths=tuple(first["paths"][1:]),
+            path=first.fields["paths"][0],
+            extra_paths=tuple(first.fields["paths"][1:]),
             read_users=tuple(sorted(readers - writers)),
             write_users=tuple(sorted(writers)),
-            comment=next((i["comment"] for _, i, _ in items if "comment" in i), ""),
-            time_machine=any(i.get("time_machine", False) for _, i, _ in items),
+            comment=next((i.fields["comment"] for i in group if "comment" in i.fields), ""),
+            time_machine=any(i.fields.get("time_machine", False) for i in group),
         )
+    return shares
 
+
+def check_unique_uids(c: Checker, uids: dict[str, int]) -> None:
     taken: dict[int, str] = {}
     for name, uid in sorted(uids.items()):
         if uid in taken:
             c.problem(("users", name, "uid"), f"uid {uid} is already used by user {taken[uid]}; expected a unique uid")
         taken[uid] = name
-    users = {name: User(name=name, password=pw, uid=uids.get(name)) for name, (pw, _) in passwords.items()}
-    return users, shares
 
 
 def build_mounts(c: Checker) -> dict[str, Mount]:
