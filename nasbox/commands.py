@@ -8,10 +8,13 @@ nasbox's environment without its secret-bearing variables.
 """
 from __future__ import annotations
 
+import codecs
 import logging
 import os
+import re
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 from nasbox.config.environment import child_environment
 
@@ -28,16 +31,48 @@ class CommandError(Exception):
 
 
 def run(argv: Sequence[str | bytes], *, stdin: str | None = None, check: bool = True,
-        timeout: float | None = 120, separate_stderr: bool = False) -> subprocess.CompletedProcess[str]:
+        timeout: float | None = 120, separate_stderr: bool = False,
+        on_output: Callable[[str], None] | None = None) -> subprocess.CompletedProcess[str]:
     """Run argv to completion, its output captured as text: stdout and stderr together, or
-    apart with separate_stderr. Bytes arguments (file names need not be UTF-8) are fine."""
+    apart with separate_stderr. Bytes arguments (file names need not be UTF-8) are fine.
+    on_output hears each line of stdout as it comes (a carriage return ends one too, as in
+    progress lines), for runs without a timeout or stdin."""
     shown = [os.fsdecode(a) for a in argv]
     log.debug("running %s", " ".join(shown))
-    result = subprocess.run(
-        list(argv), input=stdin, stdout=subprocess.PIPE, env=child_environment(os.environ),
-        stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
-        text=True, errors="replace", timeout=timeout, check=False,
-    )
+    stderr = subprocess.PIPE if separate_stderr else subprocess.STDOUT
+    if on_output is None:
+        result = subprocess.run(
+            list(argv), input=stdin, stdout=subprocess.PIPE, env=child_environment(os.environ), stderr=stderr,
+            text=True, errors="replace", timeout=timeout, check=False,
+        )
+    else:
+        assert timeout is None and stdin is None
+        result = _streamed(list(argv), stderr, on_output)
     if check and result.returncode != 0:
         raise CommandError(shown, result.returncode, result.stdout + (result.stderr or ""))
     return result
+
+
+def _streamed(argv: list[str | bytes], stderr: int,
+              on_output: Callable[[str], None]) -> subprocess.CompletedProcess[str]:
+    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
+                          env=child_environment(os.environ)) as process:
+        out, err = process.stdout, process.stderr
+        assert out is not None
+        errors: list[bytes] = []
+        reader = threading.Thread(target=lambda: errors.append(err.read()) if err else None, daemon=True)
+        reader.start()  # stderr is read beside stdout, so that neither pipe fills up
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        output, pending = [], ""
+        for chunk in iter(lambda: os.read(out.fileno(), 1 << 16), b""):
+            text = decoder.decode(chunk)
+            output.append(text)
+            *lines, pending = re.split(r"[\r\n]", pending + text)
+            for line in lines:
+                on_output(line)
+        if pending:
+            on_output(pending)
+        reader.join()
+        returncode = process.wait()
+    error_text = b"".join(errors).decode(errors="replace") if err is not None else None
+    return subprocess.CompletedProcess(argv, returncode, "".join(output), error_text)

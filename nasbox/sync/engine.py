@@ -30,7 +30,7 @@ from nasbox import commands, locks, mounts, paths, state, stop
 from nasbox.config import Config
 from nasbox.history import record_run
 from nasbox.limits import deletion_limit
-from nasbox.progress import human_bytes
+from nasbox.progress import TransferProgress, human_bytes
 from nasbox.result import JobResult
 from nasbox.scrub.engine import Scrub, scrub_databases
 from nasbox.sync import rsync_cmds
@@ -194,8 +194,15 @@ class Sync:
 
     def _rsync(self, protected: list[str], dry_run: bool, max_delete: int | None = None):
         resolved = dataclasses.replace(self.job, source=self.source, destination=self.destination)
-        argv = rsync_cmds.sync(resolved, protected, dry_run=dry_run, max_delete=max_delete)
-        completed = commands.run(argv, check=False, timeout=None, separate_stderr=True)
+        if dry_run:  # a preview lists, it copies nothing: no progress to show
+            argv = rsync_cmds.sync(resolved, protected, dry_run=True, max_delete=max_delete)
+            completed = commands.run(argv, check=False, timeout=None, separate_stderr=True)
+        else:
+            argv = rsync_cmds.sync(resolved, protected, max_delete=max_delete, progress=True)
+            transfer = TransferProgress(f"sync {self.job.name}")
+            completed = commands.run(argv, check=False, timeout=None, separate_stderr=True,
+                                     on_output=transfer.output)
+            transfer.finish()
         stop.check()  # rsync was terminated: its partial file waits in the partial dir
         return completed
 

@@ -9,13 +9,16 @@ from nasbox.sync.kind import SyncJob
 PARTIAL_DIR = ".nasbox-partial"  # interrupted transfers wait here, out of sight
 
 
-def sync(job: SyncJob, protected: list[str], dry_run: bool = False, max_delete: int | None = None) -> list[str]:
+def sync(job: SyncJob, protected: list[str], dry_run: bool = False, max_delete: int | None = None,
+         progress: bool = False) -> list[str]:
     """rsync -a --delete --partial of SOURCE's contents into DESTINATION.
 
     protected: paths relative to DESTINATION that must be neither deleted nor overwritten
-    (parity databases, nasbox's state); an exclude rule does both."""
+    (parity databases, nasbox's state); an exclude rule does both. progress: rsync reports
+    its overall progress (bytes, percentage, rate, time left) as it goes."""
     argv = ["rsync", "-a", "--delete", f"--partial-dir={PARTIAL_DIR}", "--stats", "--no-human-readable"]
     argv += ["--itemize-changes"] * dry_run  # a preview lists what it would change
+    argv += ["--info=progress2"] * progress
     argv += ["-H"] * job.hard_links + ["-A"] * job.acls + ["-X"] * job.xattrs
     if job.bwlimit:
         argv.append(f"--bwlimit={job.bwlimit}")

@@ -2,9 +2,13 @@
 and the test checks that the backup survived."""
 from __future__ import annotations
 
+import json
 import os
+import pty
+import select
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -312,3 +316,33 @@ def test_deletions_that_appear_after_the_preview_are_stopped_by_rsync(paths):
     assert "held: rsync's --max-delete stopped deletions" in result.summary
     assert len([n for n in snapshot(paths["destination"]) if n.startswith("f")]) >= 10 - 5  # at most the limit went
     assert run(config, paths).summary.startswith("skipped: held since")
+
+
+def test_a_sync_on_a_terminal_shows_its_progress(tmp_path):
+    """Run as a person runs it: `nasbox sync JOB --now` on a terminal draws rsync's overall
+    progress (percentage, rate, time left) in place."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for i in range(4):
+        (source / f"f{i}").write_bytes(os.urandom(500_000))
+    (tmp_path / "nasbox.yaml").write_text(json.dumps({"sync": {"docs": {
+        "source": str(source), "destination": str(tmp_path / "backup"), "schedule": "daily", "bwlimit": "500K"}}}))
+    env = {**os.environ, "NASBOX_CONFIG": str(tmp_path / "nasbox.yaml")}
+    main, child = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "nasbox", "sync", "docs", "--now"], stdout=child,
+                               stderr=child, env=env)
+    os.close(child)
+    screen = b""
+    while True:
+        ready, _, _ = select.select([main], [], [], 60)
+        try:
+            chunk = os.read(main, 4096) if ready else b""
+        except OSError:  # the terminal closed with the process
+            chunk = b""
+        if not chunk:
+            break
+        screen += chunk
+    assert process.wait(30) == 0, screen
+    drawn = [line for line in screen.decode(errors="replace").split("\r") if line.startswith("sync docs [")]
+    assert drawn, screen
+    assert any("%" in line and "/s" in line and "ETA 0:" in line for line in drawn), drawn
