@@ -94,7 +94,7 @@ def matrix(host_users: dict[str, str]) -> Iterator[Matrix]:
             if smbd.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"smbd did not come up:\n{(root / 'smbd.log').read_text()[-3000:]}")
             time.sleep(0.2)
-        yield Matrix(server=Server("127.0.0.1", port), share_dir=docs, users=host_users)
+        yield Matrix(server=Server("127.0.0.1", port), share_dir=docs, other_dir=other, users=host_users)
     finally:
         smbd.terminate()
         smbd.wait(timeout=20)

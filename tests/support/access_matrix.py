@@ -108,6 +108,7 @@ FOREIGN_CHANGES = {
 class Matrix:
     server: Server
     share_dir: Path  # the share's directory as seen by the test (host side)
+    other_dir: Path  # OTHER_SHARE's directory, share_dir's sibling on both layers
     users: dict[str, str]  # role -> user name: writer, reader, outsider
 
 
@@ -222,21 +223,17 @@ class AccessMatrix:
         assert (matrix.share_dir / "own-link.txt").read_text() == "her own\n"
 
     def test_dotdot_cannot_leave_the_share(self, matrix: Matrix, tmp_path: Path) -> None:
-        # The other share's folder is the docs folder's sibling on both layers.
-        marker = tmp_path / "marker.txt"
-        marker.write_text("in the other share\n")
-        put = smbclient(matrix.server, OTHER_SHARE, matrix.users["outsider"], OUTSIDER[1],
-                        f"put {marker} dotdot-marker.txt")
-        assert put.returncode == 0, output(put)
-        fetched = tmp_path / "fetched"
-        fetched.mkdir()
-        for command in (f"get ../{OTHER_SHARE}/dotdot-marker.txt marker.txt",
-                        f"cd ..; get {OTHER_SHARE}/dotdot-marker.txt marker.txt",
-                        "get ../../../../../../../../../etc/passwd passwd",
-                        "get ..\\..\\..\\..\\..\\..\\..\\..\\..\\etc\\passwd passwd"):
-            result = smbclient(matrix.server, SHARE, matrix.users["writer"], WRITER[1], f"lcd {fetched}; {command}")
+        # Readable by the writer on disk, one `..` away: only the share's boundary keeps it out.
+        (matrix.other_dir / "dotdot-marker.txt").write_text("in the other share\n")
+        (matrix.other_dir / "dotdot-marker.txt").chmod(0o644)
+        other = matrix.other_dir.name
+        for command in (f"get ../{other}/dotdot-marker.txt marker.txt",
+                        f"cd ..; get {other}/dotdot-marker.txt marker.txt",
+                        f"get ..\\{other}\\dotdot-marker.txt marker.txt",
+                        "get ../../../../../../../../../etc/passwd passwd"):
+            result = smbclient(matrix.server, SHARE, matrix.users["writer"], WRITER[1], f"lcd {tmp_path}; {command}")
             assert "NT_STATUS_" in output(result), f"{command}: {output(result)}"
-        assert list(fetched.iterdir()) == []
+        assert list(tmp_path.iterdir()) == []
 
     def test_symlinks_made_by_clients_are_not_followed(self, matrix: Matrix, tmp_path: Path) -> None:
         user, password = matrix.users["writer"], WRITER[1]
