@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from testcontainers.core.container import DockerContainer
@@ -109,9 +108,9 @@ def smbtorture() -> None:
 def test_nasbox_passes_every_torture_subtest_stock_samba_passes(smbtorture: None) -> None:
     env = {f"USER_{USER.upper()}": f"{USER}:{PASSWORD}", "SHARE_DOCS": f"write {SHARE} /data/docs {USER}"}
     with workspace() as nasbox_ws, workspace() as stock_ws, \
-            nasbox_container(nasbox_ws, env, "torture") as nasbox, stock_samba(stock_ws) as stock:
-        with ThreadPoolExecutor(max_workers=2) as pool:  # both at once: the run is mostly waiting
-            (stock_outcomes, stock_text), (nasbox_outcomes, nasbox_text) = pool.map(torture, (stock, nasbox))
+            nasbox_container(nasbox_ws, env, "torture") as nasbox, stock_samba(stock_ws) as stock, \
+            ThreadPoolExecutor(max_workers=2) as pool:  # both at once: the run is mostly waiting
+        (stock_outcomes, stock_text), (nasbox_outcomes, nasbox_text) = pool.map(torture, (stock, nasbox))
 
     for suite in SUITES:  # a suite stock does not pass at all would compare nothing
         assert any(name == suite or name.startswith(f"{suite}.") for name in passed(stock_outcomes)), \
