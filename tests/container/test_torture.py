@@ -80,10 +80,11 @@ def stock_samba(ws: Workspace) -> Iterator[Nasbox]:
         container.stop()
 
 
-def torture(box: Nasbox) -> tuple[dict[str, str], str]:
-    """Run SUITES against box's share: each subtest's outcome, and smbtorture's whole output."""
+def torture(box: Nasbox, tests: tuple[str, ...] = SUITES) -> tuple[dict[str, str], str]:
+    """Run tests (suites or single subtests) against box's share: each subtest's outcome, and
+    smbtorture's whole output."""
     argv = ["smbtorture", "--configfile=/dev/null", "--fullname", f"//127.0.0.1/{SHARE}",
-            "-p", str(box.port()), "-U", f"{USER}%{PASSWORD}", *SUITES]
+            "-p", str(box.port()), "-U", f"{USER}%{PASSWORD}", *tests]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=TORTURE_TIMEOUT_S)
     text = result.stdout + result.stderr
     return {m.group(2): m.group(1) for m in map(OUTCOME.match, text.splitlines()) if m}, text
@@ -111,11 +112,14 @@ def test_nasbox_passes_every_torture_subtest_stock_samba_passes(smbtorture: None
             nasbox_container(nasbox_ws, env, "torture") as nasbox, stock_samba(stock_ws) as stock, \
             ThreadPoolExecutor(max_workers=2) as pool:  # both at once: the run is mostly waiting
         (stock_outcomes, stock_text), (nasbox_outcomes, nasbox_text) = pool.map(torture, (stock, nasbox))
+        lost = tuple(sorted(passed(stock_outcomes) - passed(nasbox_outcomes) - INTENDED.keys()))
+        if lost:  # once more, alone: a difference nasbox's configuration makes comes back every time
+            again, nasbox_text = torture(nasbox, lost)
+            lost = tuple(name for name in lost if again.get(name) != "success")
 
     for suite in SUITES:  # a suite stock does not pass at all would compare nothing
         assert any(name == suite or name.startswith(f"{suite}.") for name in passed(stock_outcomes)), \
             f"stock Samba passed nothing of {suite}:\n{stock_text[-3000:]}"
-    lost = sorted(passed(stock_outcomes) - passed(nasbox_outcomes) - INTENDED.keys())
     assert not lost, (
         f"nasbox passes {len(lost)} torture subtests fewer than stock Samba "
         f"({len(passed(nasbox_outcomes))} against {len(passed(stock_outcomes))}):\n"
