@@ -15,7 +15,7 @@ from tests.container.helpers import USERS, Nasbox, nasbox_container, workspace
 from tests.support.access_matrix import (
     FOREIGN, OTHER_SHARE, OUTSIDER, READER, SHARE, WRITER, AccessMatrix, Matrix, matrix_env, refused, snapshot,
 )
-from tests.support.smbclient import output, smbcacls, smbclient
+from tests.support.smbclient import output, raw_read, smbcacls, smbclient
 
 pytestmark = pytest.mark.container
 
@@ -58,9 +58,21 @@ class RunningContainerChecks:
 EVERYONE_FULL = "ACL:Everyone:ALLOWED/0x0/FULL"
 
 
-class AclRules:
-    """Setting a file's ACL over SMB. smbcacls has no port option, so it runs in the
-    container's network namespace and reaches smbd on 445 there."""
+class InsideRules:
+    """Rules checked with clients that have no port option (smbcacls, Samba's Python bindings):
+    they run in the container's network namespace and reach smbd on 445 there."""
+
+    def test_dotdot_sent_as_it_is_reaches_nothing_outside_the_share(self, nasbox: Nasbox) -> None:
+        # Readable by the writer on disk, one `..` away from the share.
+        (nasbox.workspace.other / "raw-marker.txt").write_text("in the other share\n")
+        (nasbox.workspace.other / "raw-marker.txt").chmod(0o644)
+        escapes = ["..\\other\\raw-marker.txt", "sub\\..\\..\\other\\raw-marker.txt",
+                   "..\\..\\etc\\passwd", "sub\\..\\..\\..\\etc\\passwd"]
+        result = raw_read(nasbox.inside(), SHARE, USERS["writer"], WRITER[1], ["hello.txt", *escapes])
+        lines = result.stdout.splitlines()
+        assert lines[0] == "read hello.txt", output(result)  # the client works
+        assert [line.split(" ", 2)[:2] for line in lines[1:]] == [["refused", path] for path in escapes], \
+            output(result)
 
     def test_reader_cannot_set_acls_even_on_a_file_she_owns(self, nasbox: Nasbox) -> None:
         docs = nasbox.workspace.docs
@@ -89,7 +101,7 @@ class AclRules:
         assert result.returncode == 0, output(result)
 
 
-class TestEnvConfigured(AccessMatrix, RunningContainerChecks, AclRules):
+class TestEnvConfigured(AccessMatrix, RunningContainerChecks, InsideRules):
     @pytest.fixture(scope="class")
     def nasbox(self) -> Iterator[Nasbox]:
         with workspace() as ws:

@@ -225,7 +225,7 @@ class AccessMatrix:
     def test_dotdot_cannot_leave_the_share(self, matrix: Matrix, tmp_path: Path) -> None:
         # Readable by the writer on disk, one `..` away: only the share's boundary keeps it out.
         # smbclient resolves `..` itself before sending a path, as Windows does: this proves what
-        # a client reaches with `..`, not smbd's answer to a raw `..` in a request.
+        # a client reaches with `..`; the container layer also sends smbd a raw `..`.
         (matrix.other_dir / "dotdot-marker.txt").write_text("in the other share\n")
         (matrix.other_dir / "dotdot-marker.txt").chmod(0o644)
         other = matrix.other_dir.name

@@ -1,6 +1,8 @@
-"""A real SMB client for the tests: Samba's smbclient (and smbcacls), run as a subprocess."""
+"""A real SMB client for the tests: Samba's smbclient (and smbcacls, and Samba's Python
+bindings), run as a subprocess."""
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 
@@ -41,6 +43,41 @@ def smbcacls(server: Server, share: str, user: str, password: str, path: str,
         raise ValueError(f"smbcacls connects to port 445 only, not {server.port}")
     argv = [*server.prefix(), "smbcacls", f"//{server.host}/{share}", path, *credentials(user, password), *arguments]
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+# Reads each path exactly as given, where smbclient would first resolve `..` itself. Runs in
+# the system Python, which has Debian's python3-samba.
+RAW_READ = """
+import os, sys
+from samba import credentials
+from samba.samba3 import libsmb_samba_internal as libsmb, param
+lp = param.get_context()
+lp.load("/dev/null")
+creds = credentials.Credentials()
+creds.guess(lp)
+creds.set_username(os.environ["SMB_USER"])
+creds.set_password(os.environ["SMB_PASSWORD"])
+creds.set_kerberos_state(credentials.DONT_USE_KERBEROS)
+conn = libsmb.Conn("127.0.0.1", sys.argv[1], lp, creds)
+for path in sys.argv[2:]:
+    try:
+        conn.loadfile(path)
+        print("read", path)
+    except Exception as refused:
+        print("refused", path, refused)
+"""
+
+
+def raw_read(server: Server, share: str, user: str, password: str,
+             paths: list[str]) -> subprocess.CompletedProcess[str]:
+    """Try to read each path of share with Samba's Python bindings, which send a path as it is
+    given: one line per path, `read PATH` or `refused PATH STATUS`. Like smbcacls, they connect
+    to port 445 on 127.0.0.1 only, so server is one reached from inside the container."""
+    if (server.host, server.port) != ("127.0.0.1", 445):
+        raise ValueError(f"Samba's Python bindings connect to 127.0.0.1:445 only, not {server.host}:{server.port}")
+    env = {**os.environ, "SMB_USER": user, "SMB_PASSWORD": password}
+    argv = [*server.prefix(), "/usr/bin/python3", "-c", RAW_READ, share, *paths]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
 
 
 def output(result: subprocess.CompletedProcess[str]) -> str:
