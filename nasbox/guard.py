@@ -1,11 +1,16 @@
-"""Banning addresses that keep failing to log in (CONTRACT 6, the seed's fail2ban: 5 failures,
-1 hour).
+"""Banning addresses that keep failing to log in: 5 failures within 10 minutes, banned for an
+hour.
 
 smbd runs under `nasbox smbd`, which passes every line smbd logs on to stdout and watches the
 authentication audit lines (`auth_audit:2` in smb.conf) for failures. An address that fails
 MAX_FAILURES times within FIND_WINDOW_S is rejected on port 445 for BAN_S, with iptables in
 the container's own network namespace: that needs the NET_ADMIN capability; without it,
 nasbox says so at start and bans nothing.
+
+The container's gateways are never banned: behind Docker's userland proxy every client
+arrives from the gateway, so banning it would shut out everyone, the host included. Failures
+from there are reported instead, and `nasbox status` shows that the ban cannot see the
+clients' addresses. The guard keeps its state in STATE_FILE for `nasbox status`.
 """
 from __future__ import annotations
 
@@ -19,14 +24,17 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from nasbox import commands
+from nasbox import commands, routes, state
 
 log = logging.getLogger(__name__)
 
 MAX_FAILURES = 5
 FIND_WINDOW_S = 600.0
 BAN_S = 3600.0
+STATE_FILE = "login-ban.json"
 
 # Auth: [SMB2,(null)] user [WG]\[alice] at [...] with [NTLMv2] status [NT_STATUS_WRONG_PASSWORD]
 #   workstation [VM] remote host [ipv4:172.17.0.1:51936] mapped to ...
@@ -39,9 +47,17 @@ def failed_login(line: str) -> str | None:
     if not found or found.group(1) == "NT_STATUS_OK":
         return None
     try:
-        return str(ipaddress.ip_address(found.group(2).strip("[]")))
+        return plain_address(found.group(2).strip("[]"))
     except ValueError:
         return None
+
+
+def plain_address(text: str) -> str:
+    """An address as the guard compares them: without an IPv6 zone, IPv4-mapped IPv6 as IPv4."""
+    address = ipaddress.ip_address(text.split("%")[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 def iptables(address: str) -> str:
@@ -64,12 +80,14 @@ def firewall_available() -> bool:
 class Banner:
     """Counts failures per address and decides bans; the firewall does the rest."""
 
+    gateways: frozenset[str] = frozenset()  # never banned
     failures: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     banned: dict[str, float] = field(default_factory=dict)  # address -> when the ban ends
+    gateway_warned_at: float | None = None  # the last report of failures from a gateway
 
     def failure(self, address: str, now: float) -> bool:
-        """Record a failure; True when the address is to be banned now."""
-        if address in self.banned:
+        """Record a failure; True when the address is to be banned now. A gateway never is."""
+        if address in self.banned or address in self.gateways:
             return False
         times = self.failures[address]
         times.append(now)
@@ -80,6 +98,16 @@ class Banner:
         del self.failures[address]
         self.banned[address] = now + BAN_S
         return True
+
+    def gateway_failure(self, address: str, now: float) -> bool:
+        """Whether address is a gateway whose failure is to be reported now: the first one, then
+        once per window."""
+        if address not in self.gateways:
+            return False
+        due = self.gateway_warned_at is None or now - self.gateway_warned_at >= FIND_WINDOW_S
+        if due:
+            self.gateway_warned_at = now
+        return due
 
     def expired(self, now: float) -> list[str]:
         ended = [a for a, until in self.banned.items() if until <= now]
@@ -98,11 +126,59 @@ def unban(address: str) -> None:
     log.info("ban of %s ended", address)
 
 
+def warn_gateway(address: str) -> None:
+    log.warning("failed logins come from %s, the container's gateway: clients reach smbd through "
+                "Docker's proxy, so their real addresses are unknown and nobody is banned for them "
+                "(the ban needs real client addresses: host networking, or Docker's userland proxy "
+                "disabled)", address)
+
+
+def start_notice() -> None:
+    """Said once at the container's start: what the ban can and cannot do here."""
+    if not firewall_available():
+        log.warning("no NET_ADMIN capability: addresses that keep failing to log in are not banned "
+                    "(add NET_ADMIN to cap_add)")
+        return
+    log.info("login ban: %d failed logins within %d minutes ban an address for %d minutes",
+             MAX_FAILURES, FIND_WINDOW_S // 60, BAN_S // 60)
+    gateways = routes.gateways()
+    if gateways:
+        log.info("login ban: never bans the gateway %s; behind Docker's userland proxy every client "
+                 "comes from there, so the ban needs real client addresses (host networking, or the "
+                 "userland proxy disabled)", ", ".join(sorted(gateways)))
+
+
+def state_file() -> Path:
+    return state.run_dir() / STATE_FILE
+
+
+def save_state(enforce: bool, banner: Banner) -> None:
+    state.write_json(state_file(), {"enforcing": enforce, "gateways": sorted(banner.gateways),
+                                    "banned": banner.banned, "gateway_warned_at": banner.gateway_warned_at})
+
+
+def status() -> dict[str, Any]:
+    """The ban's state for `nasbox status`: in words, why, its gateways and current bans."""
+    saved = state.read_json(state_file(), None)
+    if saved is None:
+        return {"state": "not running", "detail": "smbd's guard has not started", "gateways": [], "banned": []}
+    gateways = ", ".join(saved["gateways"])
+    if not saved["enforcing"]:
+        words, detail = "inactive", "no NET_ADMIN capability"
+    elif saved["gateway_warned_at"] is not None:
+        words, detail = "cannot see client addresses", (
+            f"behind Docker's proxy: failed logins arrive from the gateway {gateways}, which is never banned")
+    else:
+        words, detail = "active", f"never bans the gateway {gateways}" if gateways else ""
+    return {"state": words, "detail": detail, "gateways": saved["gateways"], "banned": sorted(saved["banned"])}
+
+
 def guard_smbd(smbd_argv: list[str]) -> int:
     """Run smbd, pass its log on, ban repeat offenders; stop smbd on SIGTERM."""
     enforce = firewall_available()
-    banner = Banner()
+    banner = Banner(gateways=frozenset(routes.gateways()))
     lock = threading.Lock()
+    save_state(enforce, banner)
     # Files clients create get their modes from the share's masks, not from nasbox's private umask.
     smbd = subprocess.Popen(smbd_argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace", bufsize=1, umask=0o022)
@@ -112,19 +188,29 @@ def guard_smbd(smbd_argv: list[str]) -> int:
         while smbd.poll() is None:
             time.sleep(10)
             with lock:
-                for address in banner.expired(time.time()):
+                ended = banner.expired(time.time())
+                for address in ended:
                     unban(address)
+                if ended:
+                    save_state(enforce, banner)
 
     threading.Thread(target=lift_expired_bans, daemon=True).start()
     for line in smbd.stdout:  # type: ignore[union-attr]
         sys.stdout.write(line)
         sys.stdout.flush()
         address = failed_login(line)
-        if address and enforce:
-            with lock:
-                if banner.failure(address, time.time()):
-                    ban(address)
+        if address is None or not enforce:
+            continue
+        with lock:
+            now = time.time()
+            if banner.gateway_failure(address, now):
+                warn_gateway(address)
+                save_state(enforce, banner)
+            elif banner.failure(address, now):
+                ban(address)
+                save_state(enforce, banner)
     with lock:
         for address in list(banner.banned):
             unban(address)
+    state_file().unlink(missing_ok=True)
     return smbd.wait()

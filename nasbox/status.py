@@ -1,5 +1,5 @@
-"""The status document: shares, mounts, and every job with its schedule, next and last run
-and any hold. `nasbox status --json` prints it as it is; the table, and any page or metrics,
+"""The status document: the login ban, shares, mounts, and every job with its schedule, next
+and last run and any hold. `nasbox status --json` prints it as it is; the table, and any page or metrics,
 render it."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nasbox import mounts
+from nasbox import guard, mounts
 from nasbox.config import Config
 from nasbox.history import History
 from nasbox.kinds import KINDS
@@ -37,6 +37,7 @@ def document(config: Config, history: History) -> dict[str, Any]:
                 },
             })
     return {
+        "login_ban": guard.status(),
         "shares": [{"name": s.name, "path": s.path, "read_users": list(s.read_users),
                     "write_users": list(s.write_users)} for s in config.shares.values()],
         "mounts": [{"name": m.name, "source": mounts.unc(m), "mountpoint": m.mountpoint,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from nasbox import state
 from nasbox.config import Config
 from nasbox.samba.smbconf import UnsafeValue, environment
 from nasbox.text import is_one_line
@@ -44,7 +45,8 @@ def clean_environment(config: Config, argv: list[str]) -> list[str]:
 
 def programs(config: Config) -> list[Program]:
     services = [
-        Program("smbd", clean_environment(config, [str(NASBOX), "smbd"])),  # smbd under nasbox.guard
+        # smbd under nasbox.guard, which tells `nasbox status` through the run directory.
+        Program("smbd", clean_environment(config, [f"NASBOX_RUN_DIR={state.run_dir()}", str(NASBOX), "smbd"])),
         # Long enough for its running jobs to end rsync and par2 and record the stop.
         Program("scheduler", [str(NASBOX), "scheduler"], start_seconds=1, stop_wait_seconds=30),
     ]

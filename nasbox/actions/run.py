@@ -29,9 +29,7 @@ def run() -> int:
     conf = state.run_dir() / "supervisord.conf"
     conf.write_text(supervisor.render(supervisor.programs(config), state.run_dir(), config.server.log_level),
                     encoding="utf-8")
-    if not guard.firewall_available():
-        log.warning("no NET_ADMIN capability: addresses that keep failing to log in are not banned "
-                    "(add NET_ADMIN to cap_add)")
+    guard.start_notice()
     log.info("starting: %d users, %d shares", len(config.users), len(config.shares))
     supervisor.exec_supervisord(conf)
     return 0  # not reached: exec_supervisord replaces this process

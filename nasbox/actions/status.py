@@ -15,8 +15,13 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
+def login_ban_line(ban: dict[str, Any]) -> str:
+    line = f"login ban: {ban['state']}" + (f" ({ban['detail']})" if ban["detail"] else "")
+    return line + (f"; banned now: {', '.join(ban['banned'])}" if ban["banned"] else "")
+
+
 def render(data: dict[str, Any]) -> str:
-    parts = []
+    parts = [login_ban_line(data["login_ban"])]
     if data["shares"]:
         parts.append(table([["SHARE", "PATH", "WRITE", "READ"]] + [
             [s["name"], s["path"], ",".join(s["write_users"]) or "-", ",".join(s["read_users"]) or "-"]
@@ -35,7 +40,7 @@ def render(data: dict[str, Any]) -> str:
                          f"{last['duration_s']} s" if last.get("duration_s") is not None else "-",
                          status, (j["held"] or last.get("summary") or "")[:70]])
         parts.append(table(rows))
-    return "\n\n".join(parts) or "nothing configured"
+    return "\n\n".join(parts)
 
 
 def status(as_json: bool) -> int:

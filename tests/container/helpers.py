@@ -93,8 +93,21 @@ class Nasbox:
     def server(self) -> Server:
         return Server("127.0.0.1", self.port())
 
+    def netns(self) -> str:
+        """The container's network namespace, to run host programs in as if inside it."""
+        return f"/proc/{self.inspect()['State']['Pid']}/ns/net"
+
+    def inside(self) -> Server:
+        """smbd as a program inside the container reaches it: port 445 on its loopback."""
+        return Server("127.0.0.1", 445, netns=self.netns())
+
+    def address(self) -> str:
+        """The container's address on Docker's default bridge."""
+        return self.inspect()["NetworkSettings"]["IPAddress"]
+
     def matrix(self) -> Matrix:
-        return Matrix(server=self.server(), share_dir=self.workspace.docs, users=dict(USERS))
+        return Matrix(server=self.server(), share_dir=self.workspace.docs, other_dir=self.workspace.other,
+                      users=dict(USERS))
 
     def exec(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return docker("exec", self.name, *argv, timeout=60)

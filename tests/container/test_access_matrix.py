@@ -3,16 +3,19 @@ variables only and once from /config/nasbox.yaml only; plus what a running conta
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.container.helpers import USERS, Nasbox, nasbox_container, workspace
 from tests.support.access_matrix import (
-    OTHER_SHARE, OUTSIDER, READER, SHARE, WRITER, AccessMatrix, Matrix, matrix_env,
+    FOREIGN, OTHER_SHARE, OUTSIDER, READER, SHARE, WRITER, AccessMatrix, Matrix, matrix_env, refused, snapshot,
 )
+from tests.support.smbclient import output, raw_read, smbcacls, smbclient
 
 pytestmark = pytest.mark.container
 
@@ -52,7 +55,53 @@ class RunningContainerChecks:
         assert "smbd: ok" in result.stdout
 
 
-class TestEnvConfigured(AccessMatrix, RunningContainerChecks):
+EVERYONE_FULL = "ACL:Everyone:ALLOWED/0x0/FULL"
+
+
+class InsideRules:
+    """Rules checked with clients that have no port option (smbcacls, Samba's Python bindings):
+    they run in the container's network namespace and reach smbd on 445 there."""
+
+    def test_dotdot_sent_as_it_is_reaches_nothing_outside_the_share(self, nasbox: Nasbox) -> None:
+        # Readable by the writer on disk, one `..` away from the share.
+        (nasbox.workspace.other / "raw-marker.txt").write_text("in the other share\n")
+        (nasbox.workspace.other / "raw-marker.txt").chmod(0o644)
+        escapes = ["..\\other\\raw-marker.txt", "sub\\..\\..\\other\\raw-marker.txt",
+                   "..\\..\\etc\\passwd", "sub\\..\\..\\..\\etc\\passwd"]
+        result = raw_read(nasbox.inside(), SHARE, USERS["writer"], WRITER[1], ["hello.txt", *escapes])
+        lines = result.stdout.splitlines()
+        assert lines[0] == "read hello.txt", output(result)  # the client works
+        assert [line.split(" ", 2)[:2] for line in lines[1:]] == [["refused", path] for path in escapes], \
+            output(result)
+
+    def test_reader_cannot_set_acls_even_on_a_file_she_owns(self, nasbox: Nasbox) -> None:
+        docs = nasbox.workspace.docs
+        (docs / "owned-by-reader.txt").write_text("the reader's own\n")
+        os.chown(docs / "owned-by-reader.txt", nasbox.uid(USERS["reader"]), -1)
+        for path in ("owned-by-reader.txt", "open/open.txt", "hello.txt"):
+            before = snapshot(docs)
+            result = smbcacls(nasbox.inside(), SHARE, USERS["reader"], READER[1], path, "--add", EVERYONE_FULL)
+            assert result.returncode != 0 and refused(result), f"{path}: {output(result)}"
+            assert snapshot(docs) == before
+
+    def test_writer_cannot_set_acls_on_a_file_she_does_not_own(self, nasbox: Nasbox) -> None:
+        before = snapshot(nasbox.workspace.docs)
+        result = smbcacls(nasbox.inside(), SHARE, USERS["writer"], WRITER[1], FOREIGN, "--add", EVERYONE_FULL)
+        assert result.returncode != 0 and refused(result), output(result)
+        assert snapshot(nasbox.workspace.docs) == before
+
+    def test_writer_can_set_acls_on_her_own_file(self, nasbox: Nasbox, tmp_path: Path) -> None:
+        # The refusals above come from the rules, not from a tool that never works.
+        local = tmp_path / "acl.txt"
+        local.write_text("her own\n")
+        put = smbclient(nasbox.server(), SHARE, USERS["writer"], WRITER[1], f"put {local} acl-by-writer.txt")
+        assert put.returncode == 0, output(put)
+        result = smbcacls(nasbox.inside(), SHARE, USERS["writer"], WRITER[1], "acl-by-writer.txt",
+                          "--add", "ACL:Everyone:ALLOWED/0x0/R")
+        assert result.returncode == 0, output(result)
+
+
+class TestEnvConfigured(AccessMatrix, RunningContainerChecks, InsideRules):
     @pytest.fixture(scope="class")
     def nasbox(self) -> Iterator[Nasbox]:
         with workspace() as ws:

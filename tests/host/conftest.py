@@ -17,7 +17,7 @@ from nasbox.config import load_config
 from nasbox.health import smb_answers
 from nasbox.samba import accounts, samba_cmds, smbconf
 from nasbox.samba.passwd import MARK
-from tests.support.access_matrix import Matrix, matrix_env, populate
+from tests.support.access_matrix import Matrix, add_foreign_file, matrix_env, populate
 from tests.support.smbclient import Server
 
 pytestmark = pytest.mark.host
@@ -78,6 +78,7 @@ def matrix(host_users: dict[str, str]) -> Iterator[Matrix]:
     for directory, owner in ((docs, host_users["writer"]), (other, host_users["outsider"])):
         for path in [directory, *directory.rglob("*")]:
             os.lchown(path, pwd.getpwnam(owner).pw_uid, -1)
+    add_foreign_file(docs)  # root's again: the loop gave it to the writer
     config = load_config({"NASBOX_CONFIG": "/dev/null", **matrix_env(host_users, str(docs), str(other))})
     port = free_port()
     conf = root / "smb.conf"
@@ -93,7 +94,7 @@ def matrix(host_users: dict[str, str]) -> Iterator[Matrix]:
             if smbd.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"smbd did not come up:\n{(root / 'smbd.log').read_text()[-3000:]}")
             time.sleep(0.2)
-        yield Matrix(server=Server("127.0.0.1", port), share_dir=docs, users=host_users)
+        yield Matrix(server=Server("127.0.0.1", port), share_dir=docs, other_dir=other, users=host_users)
     finally:
         smbd.terminate()
         smbd.wait(timeout=20)

@@ -1,5 +1,6 @@
 """The login guard's reading of smbd's audit lines and its ban decisions."""
 from nasbox import guard
+from nasbox.actions.status import login_ban_line
 
 WRONG = ("Auth: [SMB2,(null)] user [WORKGROUP]\\[alice] at [Fri, 27 Nov 2026 10:58:44.466392 UTC] with [NTLMv2] "
          "status [NT_STATUS_WRONG_PASSWORD] workstation [VM] remote host [ipv4:172.17.0.1:51936] mapped to "
@@ -39,3 +40,51 @@ def test_failures_older_than_the_window_do_not_count():
 def test_ban_rule_rejects_smb_only():
     assert guard.rule("10.0.0.9") == ["INPUT", "-s", "10.0.0.9", "-p", "tcp", "--dport", "445", "-j", "REJECT",
                                       "--reject-with", "tcp-reset"]
+
+
+def test_addresses_are_compared_without_zone_or_ipv4_mapping():
+    assert guard.plain_address("::ffff:172.17.0.1") == "172.17.0.1"
+    assert guard.plain_address("fe80::1%eth0") == "fe80::1"
+    mapped = WRONG.replace("ipv4:172.17.0.1:51936", "ipv6:::ffff:172.17.0.1:51936")
+    assert guard.failed_login(mapped) == "172.17.0.1"
+
+
+def test_a_gateway_is_never_banned_and_reported_once_per_window():
+    banner = guard.Banner(gateways=frozenset({"172.17.0.1"}))
+    reported = [banner.gateway_failure("172.17.0.1", t) for t in range(0, 50, 5)]
+    assert reported == [True] + [False] * 9
+    assert [banner.failure("172.17.0.1", t) for t in range(0, 50, 5)] == [False] * 10
+    assert banner.banned == {}
+    assert banner.gateway_failure("172.17.0.1", guard.FIND_WINDOW_S) is True  # a window later: again
+    # Other addresses are still banned as before.
+    assert banner.gateway_failure("10.0.0.9", 0) is False
+    assert [banner.failure("10.0.0.9", t) for t in range(5)] == [False] * 4 + [True]
+
+
+def saved(enforce: bool, banner: guard.Banner) -> dict:
+    guard.save_state(enforce, banner)
+    return guard.status()
+
+
+def test_status_says_what_the_ban_can_do():
+    assert guard.status()["state"] == "not running"
+    assert saved(False, guard.Banner())["state"] == "inactive"
+    banner = guard.Banner(gateways=frozenset({"172.17.0.1"}))
+    active = saved(True, banner)
+    assert active["state"] == "active" and active["detail"] == "never bans the gateway 172.17.0.1"
+    banner.failure("10.0.0.9", 0)
+    banner.banned["10.0.0.8"] = guard.BAN_S
+    banner.gateway_failure("172.17.0.1", 0)
+    blind = saved(True, banner)
+    assert blind["state"] == "cannot see client addresses"
+    assert "behind Docker's proxy" in blind["detail"] and "172.17.0.1" in blind["detail"]
+    assert blind["banned"] == ["10.0.0.8"]
+
+
+def test_status_line():
+    banner = guard.Banner(gateways=frozenset({"172.17.0.1"}))
+    banner.gateway_failure("172.17.0.1", 0)
+    assert login_ban_line(saved(True, banner)) == (
+        "login ban: cannot see client addresses (behind Docker's proxy: failed logins arrive from the gateway "
+        "172.17.0.1, which is never banned)")
+    assert login_ban_line(saved(False, guard.Banner())) == "login ban: inactive (no NET_ADMIN capability)"

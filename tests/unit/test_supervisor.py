@@ -1,7 +1,7 @@
 """The supervisor's rendered configuration."""
 import configparser
 
-from nasbox import supervisor
+from nasbox import state, supervisor
 
 
 def test_supervisord_conf_runs_smbd_in_foreground_with_watchdog(load, tmp_path):
@@ -12,7 +12,7 @@ def test_supervisord_conf_runs_smbd_in_foreground_with_watchdog(load, tmp_path):
     assert parsed["supervisord"]["nodaemon"] == "true"
     assert parsed["supervisord"]["loglevel"] == "warn"
     assert parsed["program:smbd"]["command"] == (
-        f"env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TZ=UTC {supervisor.NASBOX} smbd")
+        f"env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TZ=UTC NASBOX_RUN_DIR={state.run_dir()} {supervisor.NASBOX} smbd")
     assert parsed["program:smbd"]["stdout_logfile"] == "/dev/stdout"
     assert parsed["eventlistener:watchdog"]["events"] == "PROCESS_STATE_FATAL"
     assert parsed["eventlistener:watchdog"]["command"].endswith("nasbox supervisor-watchdog")
