@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
     notify.add_argument("--test", action="store_true", required=True, help="send the test notification")
 
     verbs.add_parser("scheduler")  # the supervised daemon; unlisted: a parser without help is not shown
-    verbs.add_parser("smbd")  # smbd under the login guard, supervised
+    verbs.add_parser("smbd")  # smbd under the login ban, supervised
 
     health = verbs.add_parser("health", help="exit 0 while smbd answers (the image's HEALTHCHECK)")
     health.add_argument("--port", type=int, default=445, help=argparse.SUPPRESS)
@@ -112,9 +112,9 @@ def dispatch(args: argparse.Namespace) -> int:
         from nasbox.actions.scheduler import scheduler
         return scheduler()
     if args.verb == "smbd":
-        from nasbox.guard import guard_smbd
         from nasbox.samba import samba_cmds
-        return guard_smbd(samba_cmds.smbd())
+        from nasbox.samba.login_ban import run_smbd
+        return run_smbd(samba_cmds.smbd())
     if args.verb == "health":
         from nasbox.actions.health import health
         return health(args.port)

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nasbox import guard, mounts
+from nasbox import mounts
 from nasbox.config import Config
 from nasbox.history import History
 from nasbox.kinds import KINDS
+from nasbox.samba import login_ban
 from nasbox.scheduler import next_runs
 
 
@@ -37,7 +38,7 @@ def document(config: Config, history: History) -> dict[str, Any]:
                 },
             })
     return {
-        "login_ban": guard.status(),
+        "login_ban": login_ban.status(),
         "shares": [{"name": s.name, "path": s.path, "read_users": list(s.read_users),
                     "write_users": list(s.write_users)} for s in config.shares.values()],
         "mounts": [{"name": m.name, "source": mounts.unc(m), "mountpoint": m.mountpoint,

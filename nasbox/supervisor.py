@@ -45,7 +45,7 @@ def clean_environment(config: Config, argv: list[str]) -> list[str]:
 
 def programs(config: Config) -> list[Program]:
     services = [
-        # smbd under nasbox.guard, which tells `nasbox status` through the run directory.
+        # smbd under nasbox.samba.login_ban, which tells `nasbox status` through the run directory.
         Program("smbd", clean_environment(config, [f"NASBOX_RUN_DIR={state.run_dir()}", str(NASBOX), "smbd"])),
         # Long enough for its running jobs to end rsync and par2 and record the stop.
         Program("scheduler", [str(NASBOX), "scheduler"], start_seconds=1, stop_wait_seconds=30),

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from nasbox import guard, mounts, state, supervisor
+from nasbox import mounts, state, supervisor
 from nasbox.config import load_config
-from nasbox.samba import accounts, samba_cmds, shares, smbconf
+from nasbox.samba import accounts, login_ban, samba_cmds, shares, smbconf
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def run() -> int:
     conf = state.run_dir() / "supervisord.conf"
     conf.write_text(supervisor.render(supervisor.programs(config), state.run_dir(), config.server.log_level),
                     encoding="utf-8")
-    guard.start_notice()
+    login_ban.start_notice()
     log.info("starting: %d users, %d shares", len(config.users), len(config.shares))
     supervisor.exec_supervisord(conf)
     return 0  # not reached: exec_supervisord replaces this process

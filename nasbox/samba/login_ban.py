@@ -10,7 +10,7 @@ nasbox says so at start and bans nothing.
 The container's gateways are never banned: behind Docker's userland proxy every client
 arrives from the gateway, so banning it would shut out everyone, the host included. Failures
 from there are reported instead, and `nasbox status` shows that the ban cannot see the
-clients' addresses. The guard keeps its state in STATE_FILE for `nasbox status`.
+clients' addresses. The ban keeps its state in STATE_FILE for `nasbox status`.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from nasbox import commands, routes, state
+from nasbox.samba import firewall_cmds
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +54,17 @@ def failed_login(line: str) -> str | None:
 
 
 def plain_address(text: str) -> str:
-    """An address as the guard compares them: without an IPv6 zone, IPv4-mapped IPv6 as IPv4."""
+    """An address as the ban compares them: without an IPv6 zone, IPv4-mapped IPv6 as IPv4."""
     address = ipaddress.ip_address(text.split("%")[0])
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return str(address.ipv4_mapped)
     return str(address)
 
 
-def iptables(address: str) -> str:
-    return "ip6tables" if ipaddress.ip_address(address).version == 6 else "iptables"
-
-
-def rule(address: str) -> list[str]:
-    return ["INPUT", "-s", address, "-p", "tcp", "--dport", "445", "-j", "REJECT", "--reject-with", "tcp-reset"]
-
-
 def firewall_available() -> bool:
     """Whether this container may change its firewall (it has NET_ADMIN)."""
     try:
-        return commands.run(["iptables", "-S", "INPUT"], check=False).returncode == 0
+        return commands.run(firewall_cmds.list_rules(), check=False).returncode == 0
     except FileNotFoundError:
         return False
 
@@ -117,12 +110,12 @@ class Banner:
 
 
 def ban(address: str) -> None:
-    commands.run([iptables(address), "-I", *rule(address)])
+    commands.run(firewall_cmds.ban(address))
     log.warning("banned %s for %d minutes after %d failed logins", address, BAN_S // 60, MAX_FAILURES)
 
 
 def unban(address: str) -> None:
-    commands.run([iptables(address), "-D", *rule(address)], check=False)
+    commands.run(firewall_cmds.unban(address), check=False)
     log.info("ban of %s ended", address)
 
 
@@ -161,7 +154,7 @@ def status() -> dict[str, Any]:
     """The ban's state for `nasbox status`: in words, why, its gateways and current bans."""
     saved = state.read_json(state_file(), None)
     if saved is None:
-        return {"state": "not running", "detail": "smbd's guard has not started", "gateways": [], "banned": []}
+        return {"state": "not running", "detail": "smbd's login ban has not started", "gateways": [], "banned": []}
     gateways = ", ".join(saved["gateways"])
     if not saved["enforcing"]:
         words, detail = "inactive", "no NET_ADMIN capability"
@@ -173,7 +166,7 @@ def status() -> dict[str, Any]:
     return {"state": words, "detail": detail, "gateways": saved["gateways"], "banned": sorted(saved["banned"])}
 
 
-def guard_smbd(smbd_argv: list[str]) -> int:
+def run_smbd(smbd_argv: list[str]) -> int:
     """Run smbd, pass its log on, ban repeat offenders; stop smbd on SIGTERM."""
     enforce = firewall_available()
     banner = Banner(gateways=frozenset(routes.gateways()))

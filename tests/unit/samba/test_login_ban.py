@@ -1,5 +1,5 @@
-"""The login guard's reading of smbd's audit lines and its ban decisions."""
-from nasbox import guard
+"""The login ban's reading of smbd's audit lines and its ban decisions."""
+from nasbox.samba import firewall_cmds, login_ban
 from nasbox.actions.status import login_ban_line
 
 WRONG = ("Auth: [SMB2,(null)] user [WORKGROUP]\\[alice] at [Fri, 27 Nov 2026 10:58:44.466392 UTC] with [NTLMv2] "
@@ -11,69 +11,70 @@ IPV6 = WRONG.replace("ipv4:172.17.0.1:51936", "ipv6:fe80::1:51936")
 
 
 def test_failed_logins_are_read_from_audit_lines():
-    assert guard.failed_login(WRONG) == "172.17.0.1"
-    assert guard.failed_login(UNKNOWN) == "10.1.2.3"
-    assert guard.failed_login(IPV6) == "fe80::1"
-    assert guard.failed_login(GOOD) is None
-    assert guard.failed_login("smbd version 4.22.11 started.") is None
-    assert guard.iptables("fe80::1") == "ip6tables" and guard.iptables("10.1.2.3") == "iptables"
+    assert login_ban.failed_login(WRONG) == "172.17.0.1"
+    assert login_ban.failed_login(UNKNOWN) == "10.1.2.3"
+    assert login_ban.failed_login(IPV6) == "fe80::1"
+    assert login_ban.failed_login(GOOD) is None
+    assert login_ban.failed_login("smbd version 4.22.11 started.") is None
+    assert firewall_cmds.ban("fe80::1")[0] == "ip6tables" and firewall_cmds.ban("10.1.2.3")[0] == "iptables"
 
 
 def test_five_failures_within_the_window_ban_for_an_hour():
-    banner = guard.Banner()
+    banner = login_ban.Banner()
     assert [banner.failure("10.0.0.9", t) for t in (0, 10, 20, 30)] == [False] * 4
     assert banner.failure("10.0.0.1", 35) is False  # another address counts apart
     assert banner.failure("10.0.0.9", 40) is True
     assert banner.failure("10.0.0.9", 41) is False  # banned already
-    assert banner.expired(40 + guard.BAN_S - 1) == []
-    assert banner.expired(40 + guard.BAN_S) == ["10.0.0.9"]
+    assert banner.expired(40 + login_ban.BAN_S - 1) == []
+    assert banner.expired(40 + login_ban.BAN_S) == ["10.0.0.9"]
 
 
 def test_failures_older_than_the_window_do_not_count():
-    banner = guard.Banner()
+    banner = login_ban.Banner()
     for t in (0, 100, 200, 300):
         banner.failure("10.0.0.9", t)
-    assert banner.failure("10.0.0.9", guard.FIND_WINDOW_S + 1) is False  # the first fell out of the window
-    assert banner.failure("10.0.0.9", guard.FIND_WINDOW_S + 2) is True
+    assert banner.failure("10.0.0.9", login_ban.FIND_WINDOW_S + 1) is False  # the first fell out of the window
+    assert banner.failure("10.0.0.9", login_ban.FIND_WINDOW_S + 2) is True
 
 
 def test_ban_rule_rejects_smb_only():
-    assert guard.rule("10.0.0.9") == ["INPUT", "-s", "10.0.0.9", "-p", "tcp", "--dport", "445", "-j", "REJECT",
-                                      "--reject-with", "tcp-reset"]
+    rule = ["INPUT", "-s", "10.0.0.9", "-p", "tcp", "--dport", "445", "-j", "REJECT", "--reject-with", "tcp-reset"]
+    assert firewall_cmds.ban("10.0.0.9") == ["iptables", "-I", *rule]
+    assert firewall_cmds.unban("10.0.0.9") == ["iptables", "-D", *rule]
 
 
 def test_addresses_are_compared_without_zone_or_ipv4_mapping():
-    assert guard.plain_address("::ffff:172.17.0.1") == "172.17.0.1"
-    assert guard.plain_address("fe80::1%eth0") == "fe80::1"
+    assert login_ban.plain_address("::ffff:172.17.0.1") == "172.17.0.1"
+    assert login_ban.plain_address("fe80::1%eth0") == "fe80::1"
     mapped = WRONG.replace("ipv4:172.17.0.1:51936", "ipv6:::ffff:172.17.0.1:51936")
-    assert guard.failed_login(mapped) == "172.17.0.1"
+    assert login_ban.failed_login(mapped) == "172.17.0.1"
 
 
 def test_a_gateway_is_never_banned_and_reported_once_per_window():
-    banner = guard.Banner(gateways=frozenset({"172.17.0.1"}))
+    banner = login_ban.Banner(gateways=frozenset({"172.17.0.1"}))
     reported = [banner.gateway_failure("172.17.0.1", t) for t in range(0, 50, 5)]
     assert reported == [True] + [False] * 9
     assert [banner.failure("172.17.0.1", t) for t in range(0, 50, 5)] == [False] * 10
     assert banner.banned == {}
-    assert banner.gateway_failure("172.17.0.1", guard.FIND_WINDOW_S) is True  # a window later: again
+    assert banner.gateway_failure("172.17.0.1", login_ban.FIND_WINDOW_S) is True  # a window later: again
     # Other addresses are still banned as before.
     assert banner.gateway_failure("10.0.0.9", 0) is False
     assert [banner.failure("10.0.0.9", t) for t in range(5)] == [False] * 4 + [True]
 
 
-def saved(enforce: bool, banner: guard.Banner) -> dict:
-    guard.save_state(enforce, banner)
-    return guard.status()
+def saved(enforce: bool, banner: login_ban.Banner) -> dict:
+    login_ban.save_state(enforce, banner)
+    return login_ban.status()
 
 
 def test_status_says_what_the_ban_can_do():
-    assert guard.status()["state"] == "not running"
-    assert saved(False, guard.Banner())["state"] == "inactive"
-    banner = guard.Banner(gateways=frozenset({"172.17.0.1"}))
+    assert login_ban.status()["state"] == "not running"
+    assert saved(False, login_ban.Banner())["state"] == "inactive"
+    banner = login_ban.Banner(gateways=frozenset({"172.17.0.1"}))
     active = saved(True, banner)
     assert active["state"] == "active" and active["detail"] == "never bans the gateway 172.17.0.1"
     banner.failure("10.0.0.9", 0)
-    banner.banned["10.0.0.8"] = guard.BAN_S
+    banner.banned["10.0.0.8"] = login_ban.BAN_S
     banner.gateway_failure("172.17.0.1", 0)
     blind = saved(True, banner)
     assert blind["state"] == "cannot see client addresses"
@@ -82,9 +83,9 @@ def test_status_says_what_the_ban_can_do():
 
 
 def test_status_line():
-    banner = guard.Banner(gateways=frozenset({"172.17.0.1"}))
+    banner = login_ban.Banner(gateways=frozenset({"172.17.0.1"}))
     banner.gateway_failure("172.17.0.1", 0)
     assert login_ban_line(saved(True, banner)) == (
         "login ban: cannot see client addresses (behind Docker's proxy: failed logins arrive from the gateway "
         "172.17.0.1, which is never banned)")
-    assert login_ban_line(saved(False, guard.Banner())) == "login ban: inactive (no NET_ADMIN capability)"
+    assert login_ban_line(saved(False, login_ban.Banner())) == "login ban: inactive (no NET_ADMIN capability)"
