@@ -26,15 +26,17 @@ class CommandError(Exception):
 
 
 def run(argv: Sequence[str | bytes], *, stdin: str | None = None, check: bool = True,
-        timeout: float | None = 120, separate_stderr: bool = False) -> subprocess.CompletedProcess[str]:
+        timeout: float | None = 120, separate_stderr: bool = False, cwd: bytes | None = None,
+        pass_fds: tuple[int, ...] = ()) -> subprocess.CompletedProcess[str]:
     """Run argv to completion, its output captured as text: stdout and stderr together, or
-    apart with separate_stderr. Bytes arguments (file names need not be UTF-8) are fine."""
+    apart with separate_stderr. Bytes arguments (file names need not be UTF-8) are fine.
+    cwd and pass_fds: the working directory and the descriptors the program gets."""
     shown = [os.fsdecode(a) for a in argv]
     log.debug("running %s", " ".join(shown))
     result = subprocess.run(
         list(argv), input=stdin, stdout=subprocess.PIPE, env=child_environment(os.environ),
         stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
-        text=True, errors="replace", timeout=timeout, check=False,
+        text=True, errors="replace", timeout=timeout, check=False, cwd=cwd, pass_fds=pass_fds,
     )
     if check and result.returncode != 0:
         raise CommandError(shown, result.returncode, result.stdout + (result.stderr or ""))

@@ -3,13 +3,24 @@
 <DATABASE>/.nasbox-scrub/ holds catalog.sqlite (a row per protected file), the lock, and the
 staging and repair working directories. Paths are bytes (Linux names need not be UTF-8);
 `dir` is the directory relative to DIRECTORY, b"" for the top.
+
+Nothing read from the catalog is acted upon before `untrusted` has passed it: a row whose
+paths could leave DIRECTORY or DATABASE is deleted with a warning, never used.
 """
 from __future__ import annotations
 
+import logging
+import os
+import re
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+STAGING_NAME = re.compile(rb"[0-9a-f]{32}")  # a staging directory's name: a uuid4's hex
+VOLUME_SUFFIX = re.compile(rb"\.vol[0-9]+\+[0-9]+\.par2")  # after the file's name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -55,12 +66,47 @@ class Entry:
     result: str = "created"
 
 
+def show(path: bytes) -> str:
+    """A path for a log line: undecodable bytes escaped, newlines visible."""
+    return os.fsdecode(path).encode("utf-8", "backslashreplace").decode().replace("\n", "\\n")
+
+
 def _volumes(raw: bytes) -> tuple[bytes, ...]:
     return tuple(raw.split(b"/")) if raw else ()
 
 
+def is_name(name: bytes) -> bool:
+    """One component of a path: never empty, '.', '..', or holding '/' or NUL."""
+    return name not in (b"", b".", b"..") and b"/" not in name and b"\0" not in name
+
+
+def is_relative(path: bytes) -> bool:
+    """A normalised relative path (b"" is the top): no leading '/', no empty, '.' or '..'
+    component, so joined to a directory it stays inside it."""
+    return path == b"" or all(is_name(part) for part in path.split(b"/"))
+
+
+def untrusted(directory: bytes, name: bytes, volumes: tuple[bytes, ...], staging: bytes | None = None) -> str | None:
+    """What makes a catalog or journal row unsafe to act upon, or None when it is sound."""
+    if not is_relative(directory):
+        return "its directory is not a relative path inside the job"
+    if not is_name(name):
+        return "its name is not a plain file name"
+    if not all(v.startswith(name) and VOLUME_SUFFIX.fullmatch(v[len(name):]) for v in volumes):
+        return "its recovery files are not named after it"
+    if staging is not None and not STAGING_NAME.fullmatch(staging):
+        return "its staging directory is not one nasbox makes"
+    return None
+
+
+def _report(rejected: bytes, why: str) -> None:
+    log.warning("scrub catalog: ignored and deleted a row for %s: %s", show(rejected), why)
+
+
 class Catalog:
-    def __init__(self, path: str | bytes):
+    def __init__(self, path: str | bytes, reject: Callable[[bytes, str], None] = _report):
+        """reject(path, why) hears of every row dropped as unsafe."""
+        self.reject = reject
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -88,8 +134,20 @@ class Catalog:
         self._batch = 0
 
     def entries(self, directory: bytes) -> dict[bytes, Entry]:
-        rows = self.db.execute("SELECT * FROM files WHERE dir = ?", (directory,))
-        return {r[1]: Entry(r[0], r[1], r[2], r[3], r[4], r[5], _volumes(r[6]), r[7], r[8], r[9]) for r in rows}
+        rows = self.db.execute("SELECT * FROM files WHERE dir = ?", (directory,)).fetchall()
+        found = {}
+        for r in rows:
+            entry = Entry(r[0], r[1], r[2], r[3], r[4], r[5], _volumes(r[6]), r[7], r[8], r[9])
+            why = untrusted(entry.dir, entry.name, entry.volumes)
+            if why is None:
+                found[entry.name] = entry
+            else:
+                self._drop("files", entry.dir, entry.name, why)
+        return found
+
+    def _drop(self, table: str, directory: bytes, name: bytes, why: str) -> None:
+        self._write(f"DELETE FROM {table} WHERE dir = ? AND name = ?", (directory, name))
+        self.reject(directory + b"/" + name if directory else name, why)
 
     def put(self, entry: Entry) -> None:
         self._write("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -116,10 +174,22 @@ class Catalog:
         self.db.execute("DELETE FROM pending WHERE dir = ? AND name = ?", (entry.dir, entry.name))
         self.commit()
 
+    def abandon_move(self, entry: Entry) -> None:
+        """Forget a move that cannot be finished: the file keeps its old entry, if any."""
+        self.db.execute("DELETE FROM pending WHERE dir = ? AND name = ?", (entry.dir, entry.name))
+
     def pending(self) -> list[tuple[bytes, Entry]]:
-        rows = self.db.execute("SELECT * FROM pending").fetchall()
-        return [(r[2], Entry(r[0], r[1], r[3], r[4], r[5], r[6], _volumes(r[7]), parity_at=time.time()))
-                for r in rows]
+        """(staging directory name, entry) of each move a killed run began."""
+        found = []
+        for r in self.db.execute("SELECT * FROM pending").fetchall():
+            entry = Entry(r[0], r[1], r[3], r[4], r[5], r[6], _volumes(r[7]), parity_at=time.time())
+            why = untrusted(entry.dir, entry.name, entry.volumes, r[2])
+            if why is None:
+                found.append((r[2], entry))
+            else:
+                self._drop("pending", entry.dir, entry.name, why)
+        self.commit()
+        return found
 
     # Directories seen by this run, to find the entries of directories that are gone.
     def saw(self, directory: bytes) -> None:
@@ -127,8 +197,13 @@ class Catalog:
 
     def unseen_directories(self) -> Iterator[bytes]:
         self.commit()
-        rows = self.db.execute("SELECT DISTINCT dir FROM files WHERE dir NOT IN (SELECT dir FROM seen)")
-        yield from (r[0] for r in rows.fetchall())
+        rows = self.db.execute("SELECT DISTINCT dir FROM files WHERE dir NOT IN (SELECT dir FROM seen)").fetchall()
+        for (directory,) in rows:
+            if is_relative(directory):
+                yield directory
+            else:
+                self._write("DELETE FROM files WHERE dir = ?", (directory,))
+                self.reject(directory, "its directory is not a relative path inside the job")
 
     def totals(self) -> tuple[int, int]:
         count, size = self.db.execute("SELECT count(*), coalesce(sum(size), 0) FROM files").fetchone()

@@ -8,7 +8,10 @@ For each regular file (symlinks, special files, DATABASE and excluded names are 
 - otherwise, in a full scrub: hashed and compared with the MD5 par2 recorded. A match checks
   the parity files' own checksums (damaged parity is rebuilt); a mismatch with unchanged
   metadata is corruption, repaired by nasbox.scrub.repair.
-Entries of files that are gone lose their parity. Parity is made by workers (one par2 per
+Entries of files that are gone lose their parity. Every problem with one file (a name the
+parity layout cannot hold, a failed par2, a parity set that cannot be installed) is that
+file's problem, reported and counted, never the job's. DATABASE and its private folder are
+used only when nobody but nasbox can write them (nasbox.scrub.trust), through descriptors. Parity is made by workers (one par2 per
 file, both cores), staged, and moved into place by the main thread, which alone writes the
 catalog; a journal entry lets the next run finish a move that a killed run began.
 """
@@ -36,20 +39,19 @@ from nasbox import commands, stop
 from nasbox.config.model import ScrubJob
 from nasbox.progress import Progress, human_bytes
 from nasbox.result import JobResult
-from nasbox.scrub import par2, par2format
-from nasbox.scrub.catalog import Catalog, Entry
-from nasbox.scrub.repair import is_repair_temp, md5_of_fd, repair, same_file
+from nasbox.scrub import layout, par2, par2format
+from nasbox.scrub.catalog import Catalog, Entry, show
+from nasbox.scrub.repair import Result, md5_of_fd, repair, same_file
+from nasbox.scrub.trust import PRIVATE, Folders, Untrusted, open_folders
 
 log = logging.getLogger(__name__)
 
-PRIVATE = b".nasbox-scrub"  # nasbox's own directory inside DATABASE
 EMPTY_MD5 = hashlib.md5(b"").digest()
 # par2 reads wildcards in parity file names, so a set is made and repaired under this name
 # and renamed: <STAGED>.par2 becomes <file name>.par2, <STAGED>.vol0+1.par2 <file name>.vol0+1.par2.
 STAGED = b"parity"
 LARGE_FILE = 64 << 20  # from this size par2 gets every core, one file at a time
 COMPACT_BELOW = 1 << 20  # recovery files smaller than this lose par2's repeated packets
-VOLUME_NAME = re.compile(rb"^(.*)\.vol\d+\+\d+$")
 
 
 @dataclass
@@ -72,9 +74,10 @@ class Stats:
 @dataclass(frozen=True)
 class Created:
     entry: Entry
-    staging: bytes | None  # None for an empty file: no parity
+    staging: bytes | None  # the staging directory's name; None for an empty file: no parity
     old: Entry | None
     reason: str  # new, updated, parity_rebuilt
+    note: str | None = None  # a detail line to report with it
 
 
 @dataclass(frozen=True)
@@ -99,11 +102,6 @@ class Problem:
 Done = Created | Verified | Repaired | Problem | None
 
 
-def show(path: bytes) -> str:
-    """A path for a log line: undecodable bytes escaped, newlines visible."""
-    return os.fsdecode(path).encode("utf-8", "backslashreplace").decode().replace("\n", "\\n")
-
-
 class Scrub:
     def __init__(self, job: ScrubJob, update_only: bool = False, workers: int | None = None):
         self.job = job
@@ -111,6 +109,8 @@ class Scrub:
         self.directory = os.fsencode(job.directory)
         self.database = os.fsencode(job.database)
         self.private = os.path.join(self.database, PRIVATE)
+        self.folders: Folders | None = None  # DATABASE and private, open once checked
+        self.parity_root = self.database  # DATABASE through its descriptor while running
         self.workers = workers or os.cpu_count() or 1
         self.large_file_lock = threading.Lock()
         self.stats = Stats()
@@ -125,9 +125,13 @@ class Scrub:
         kind = "scrub" if self.full else "parity update"
         if not os.path.isdir(self.directory):
             return self._result(started, "warning", f"skipped: {self.job.directory} is missing", skipped=True)
-        os.makedirs(self.private, mode=0o700, exist_ok=True)
+        try:
+            self.folders = open_folders(self.database)
+        except Untrusted as e:
+            return self._result(started, "error", f"refused: {e}", skipped=True)
+        self.private, self.parity_root = self.folders.private, self.folders.database
         with self._lock():
-            catalog = Catalog(os.path.join(self.private, b"catalog.sqlite"))
+            catalog = Catalog(os.path.join(self.private, b"catalog.sqlite"), reject=self._rejected)
             try:
                 self._recover(catalog)
                 protected, protected_bytes = catalog.totals()
@@ -156,22 +160,41 @@ class Scrub:
     @contextmanager
     def _lock(self) -> Iterator[None]:
         """The database's own lock: whoever runs the engine (nasbox.jobs coordinates runs,
-        so this only waits when something else scrubs the same database)."""
-        with open(os.path.join(self.private, b"lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+        so this only waits when something else scrubs the same database). Leaving it closes
+        the database's folders, which the run is over with."""
+        try:
+            fd = os.open(b"lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=self.folders.private_fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
+        finally:
+            self.folders.close()
 
     def _recover(self, catalog: Catalog) -> None:
-        """Finish the moves a killed run began, and drop what it left half-done."""
-        for staging, entry in catalog.pending():
+        """Finish the moves a killed run began (a move that cannot be finished is dropped),
+        and drop what it left half-done."""
+        for staging_name, entry in catalog.pending():
+            staging = os.path.join(self.private, b"staging", staging_name)
             old = catalog.entries(entry.dir).get(entry.name)
-            self._move_into_place(staging, entry, old)
+            try:
+                self._move_into_place(staging, entry, old)
+            except OSError as e:
+                catalog.abandon_move(entry)
+                self._problem(os.path.join(entry.dir, entry.name), "the parity a stopped run made could not be "
+                              f"installed ({e.strerror}) and was dropped; made again when needed", "skipped")
+                continue
             catalog.end_move(entry)
             log.info("scrub %s: finished installing the parity of %s", self.job.name,
                      show(os.path.join(entry.dir, entry.name)))
         for leftover in (b"staging", b"repair"):
-            shutil.rmtree(os.path.join(self.private, leftover), ignore_errors=True)
-            os.makedirs(os.path.join(self.private, leftover), mode=0o700, exist_ok=True)
+            shutil.rmtree(leftover, ignore_errors=True, dir_fd=self.folders.private_fd)
+            os.mkdir(leftover, 0o700, dir_fd=self.folders.private_fd)
+
+    def _rejected(self, relative: bytes, why: str) -> None:
+        self._problem(relative, f"an entry of the catalog was unsafe and has been dropped: {why}", "skipped")
 
     # ---- walking ---------------------------------------------------------------------
 
@@ -216,6 +239,7 @@ class Scrub:
             return None
         catalog.saw(relative)
         files: dict[bytes, os.stat_result] = {}
+        subdirectories: set[bytes] = set()
         for item in entries:
             path = os.path.join(relative, item.name)
             try:
@@ -227,19 +251,29 @@ class Scrub:
                 is_database = (st.st_dev, st.st_ino) == database_id or os.path.isdir(
                     os.path.join(self.directory, path, PRIVATE))
                 if not is_database and not self._excluded(path, True):
-                    stack.append(path)
+                    subdirectories.add(item.name)
             elif stat.S_ISREG(st.st_mode) and not self._excluded(path, False):
-                if is_repair_temp(item.name):
-                    os.unlink(os.path.join(self.directory, path))  # left by a killed repair
-                else:
-                    files[item.name] = st
-        for name in list(files):
-            clash = VOLUME_NAME.match(name)
-            if clash and clash.group(1) in files:
-                del files[name]
-                self._problem(os.path.join(relative, name), "its parity file would have the name of a "
-                              f"recovery file of {show(clash.group(1))}; not protected", "skipped")
+                files[item.name] = st
+        self._leave_out_unprotectable(relative, files, subdirectories)
+        stack.extend(os.path.join(relative, name) for name in sorted(subdirectories, reverse=True))
         return files
+
+    def _leave_out_unprotectable(self, relative: bytes, files: dict[bytes, os.stat_result],
+                                 subdirectories: set[bytes]) -> None:
+        """Drop the files and subdirectories the parity layout cannot hold, each with a warning;
+        a directory left out keeps whatever parity it has."""
+        for name in sorted(subdirectories):
+            path = os.path.join(relative, name)
+            why = layout.directory_problem(self.directory, path)
+            if why:
+                subdirectories.discard(name)
+                self.unreadable.append(path)
+                self._problem(path, why, "skipped")
+        for name in sorted(files):
+            why = layout.file_problem(self.directory, relative, name, files, subdirectories)
+            if why:
+                del files[name]
+                self._problem(os.path.join(relative, name), why, "skipped")
 
     def _excluded(self, relative: bytes, is_dir: bool) -> bool:
         """rsync-like: a pattern without '/' matches a name at any depth, one with '/' the
@@ -284,7 +318,7 @@ class Scrub:
                 continue
             for entry in catalog.entries(relative).values():
                 self._remove(catalog, entry)
-            _remove_empty_directories(self.database, relative)
+            _remove_empty_directories(self.parity_root, relative)
 
     # ---- workers ---------------------------------------------------------------------
 
@@ -301,14 +335,15 @@ class Scrub:
         entry = Entry(relative, name, st.st_size, st.st_mtime_ns, st.st_ino, EMPTY_MD5, (), parity_at=time.time())
         if st.st_size == 0:
             return Created(entry, None, old, reason)  # par2 cannot protect nothing
-        staging = os.path.join(self.private, b"staging", uuid.uuid4().hex.encode())
+        staging_name = uuid.uuid4().hex.encode()
+        staging = os.path.join(self.private, b"staging", staging_name)
         os.mkdir(staging, 0o700)
         data = os.path.join(self.directory, relative, name)
         large = st.st_size >= LARGE_FILE
         argv = par2.create(self.directory, os.path.join(staging, STAGED + b".par2"), data, st.st_size,
                            self.job.redundancy, self.workers if large else 1)
         with self.large_file_lock if large else _no_lock():
-            result = commands.run(argv, check=False, timeout=None)
+            result = commands.run(argv, check=False, timeout=None, cwd=staging, pass_fds=self._inherit())
         try:
             after = os.lstat(data)
         except FileNotFoundError:
@@ -320,14 +355,18 @@ class Scrub:
             shutil.rmtree(staging)
             tail = result.stdout.strip().splitlines()[-1:] or [""]
             return Problem(os.path.join(relative, name), f"par2 create exited {result.returncode}: {tail[0]}", "failed")
-        md5, length = par2format.file_md5(par2format.read_packets(os.path.join(staging, STAGED + b".par2")))
+        index = par2format.read_packets(os.path.join(staging, STAGED + b".par2"))
+        if par2format.file_names(index) != {os.path.join(relative, name)}:
+            shutil.rmtree(staging)
+            return Problem(os.path.join(relative, name), "par2 made parity of other files too; not protected", "failed")
+        md5, length = par2format.file_md5(index)
         staged_volumes = sorted(v for v in os.listdir(staging) if v != STAGED + b".par2")
         for volume in staged_volumes:
             path = os.path.join(staging, volume)
             if os.path.getsize(path) < COMPACT_BELOW:  # beyond, the repeats cost under 1%
                 par2format.compact(path)
         volumes = tuple(name + v[len(STAGED):] for v in staged_volumes)
-        return Created(replace(entry, md5=md5, volumes=volumes, size=length), staging, old, reason)
+        return Created(replace(entry, md5=md5, volumes=volumes, size=length), staging_name, old, reason)
 
     def _check_copy(self, entry: Entry, st: os.stat_result) -> Done:
         """Same size and mtime, another inode: a copy (a restore, rsync's rename) or a new file."""
@@ -355,22 +394,31 @@ class Scrub:
             return self._create(entry.dir, entry.name, st, entry, "parity_rebuilt")
         if not same_file(os.lstat(path), entry):
             return self._create(entry.dir, entry.name, os.lstat(path), entry, "updated")
-        outcome = repair(self.directory, os.path.join(self.database, entry.dir),
-                         os.path.join(self.private, b"repair"), entry)
+        outcome = repair(self.directory, os.path.join(self.parity_root, entry.dir),
+                         os.path.join(self.private, b"repair"), entry, self._inherit())
         relative = os.path.join(entry.dir, entry.name)
-        if not outcome.repaired:
-            return Problem(relative, outcome.detail, "unrepairable")
-        return Repaired(entry, os.lstat(path).st_ino)
+        if outcome.result is Result.REPAIRED:
+            return Repaired(entry, os.lstat(path).st_ino)
+        if outcome.result is Result.CHANGED:
+            done = self._create(entry.dir, entry.name, os.lstat(path), entry, "updated")
+            return replace(done, note=outcome.detail) if isinstance(done, Created) else done
+        return Problem(relative, outcome.detail, "unrepairable" if outcome.result is Result.BEYOND_REPAIR else "failed")
+
+    def _inherit(self) -> tuple[int, ...]:
+        """What a par2 process needs to reach the private folder through its descriptor."""
+        return (self.folders.private_fd,)
 
     def _parity_intact(self, entry: Entry) -> bool:
         if entry.size == 0:
             return True  # an empty file has no parity
-        parity_dir = os.path.join(self.database, entry.dir)
+        parity_dir = os.path.join(self.parity_root, entry.dir)
+        described = {os.path.join(entry.dir, entry.name)}
         try:
             index = par2format.read_packets(os.path.join(parity_dir, entry.name + b".par2"))
             for volume in entry.volumes:
-                par2format.read_packets(os.path.join(parity_dir, volume))
-            return par2format.file_md5(index)[0] == entry.md5
+                if par2format.file_names(par2format.read_packets(os.path.join(parity_dir, volume))) - described:
+                    return False
+            return par2format.file_names(index) == described and par2format.file_md5(index)[0] == entry.md5
         except par2format.DamagedParity:
             return False
 
@@ -378,17 +426,18 @@ class Scrub:
 
     def _apply(self, catalog: Catalog, done: Done) -> None:
         if isinstance(done, Created):
-            if done.staging is None:
-                self._move_into_place(None, done.entry, done.old)
-                catalog.put(done.entry)
-            else:
-                catalog.begin_move(done.staging, done.entry)
-                self._move_into_place(done.staging, done.entry, done.old)
-                catalog.end_move(done.entry)
+            relative = os.path.join(done.entry.dir, done.entry.name)
+            try:
+                self._install(catalog, done)
+            except OSError as e:
+                self._problem(relative, f"its parity could not be put in place: {e.strerror}; again next run", "failed")
+                self.progress.advance(files=1)
+                return
             setattr(self.stats, done.reason, getattr(self.stats, done.reason) + 1)
             if done.reason == "parity_rebuilt":
-                self._problem(os.path.join(done.entry.dir, done.entry.name), "parity was damaged and was rebuilt",
-                              None)
+                self._problem(relative, "parity was damaged and was rebuilt", None)
+            if done.note:
+                self._problem(relative, done.note, None)
             self.progress.advance(files=1, nbytes=done.entry.size)
         elif isinstance(done, Verified):
             catalog.mark_verified(done.entry, "good", done.inode)
@@ -406,10 +455,27 @@ class Scrub:
             self._problem(done.relative, done.detail, done.counter)
             self.progress.advance(files=1)
 
+    def _install(self, catalog: Catalog, done: Created) -> None:
+        """Put a new parity set in place under a journal entry; one that cannot be is
+        dropped, the file keeping its old entry (so the next run tries again)."""
+        if done.staging is None:
+            self._move_into_place(None, done.entry, done.old)
+            catalog.put(done.entry)
+            return
+        staging = os.path.join(self.private, b"staging", done.staging)
+        catalog.begin_move(done.staging, done.entry)
+        try:
+            self._move_into_place(staging, done.entry, done.old)
+        except OSError:
+            catalog.abandon_move(done.entry)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        catalog.end_move(done.entry)
+
     def _move_into_place(self, staging: bytes | None, entry: Entry, old: Entry | None) -> None:
         """Install a new parity set (or none, for an empty file) over the old one. Safe to
         repeat after a crash: what was moved already is skipped."""
-        parity_dir = os.path.join(self.database, entry.dir)
+        parity_dir = os.path.join(self.parity_root, entry.dir)
         os.makedirs(parity_dir, exist_ok=True)
         index = entry.name + b".par2"
         if staging is not None:
@@ -424,9 +490,14 @@ class Scrub:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _remove(self, catalog: Catalog, entry: Entry) -> None:
-        parity_dir = os.path.join(self.database, entry.dir)
-        for name in (entry.name + b".par2", *entry.volumes):
-            _unlink_if_present(os.path.join(parity_dir, name))
+        parity_dir = os.path.join(self.parity_root, entry.dir)
+        try:
+            for name in (entry.name + b".par2", *entry.volumes):
+                _unlink_if_present(os.path.join(parity_dir, name))
+        except OSError as e:  # kept in the catalog, so the next run tries again
+            self._problem(os.path.join(entry.dir, entry.name), f"its parity could not be removed: {e.strerror}",
+                          "failed")
+            return
         catalog.delete(entry.dir, entry.name)
         self.stats.removed += 1
 

