@@ -86,8 +86,14 @@ def is_relative(path: bytes) -> bool:
     return path == b"" or all(is_name(part) for part in path.split(b"/"))
 
 
-def untrusted(directory: bytes, name: bytes, volumes: tuple[bytes, ...], staging: bytes | None = None) -> str | None:
-    """What makes a catalog or journal row unsafe to act upon, or None when it is sound."""
+def untrusted(row: tuple, staging: object = None) -> str | None:
+    """What makes a catalog or journal row (dir, name, size, mtime_ns, inode, md5, volumes)
+    unsafe to act upon, or None when it is sound."""
+    directory, name, size, mtime_ns, inode, md5, raw_volumes = row
+    if not all(isinstance(v, bytes) for v in (directory, name, md5, raw_volumes)) or not all(
+            isinstance(v, int) for v in (size, mtime_ns, inode)) or not isinstance(staging, (bytes, type(None))):
+        return "it holds values of the wrong type"
+    volumes = _volumes(raw_volumes)
     if not is_relative(directory):
         return "its directory is not a relative path inside the job"
     if not is_name(name):
@@ -137,17 +143,17 @@ class Catalog:
         rows = self.db.execute("SELECT * FROM files WHERE dir = ?", (directory,)).fetchall()
         found = {}
         for r in rows:
-            entry = Entry(r[0], r[1], r[2], r[3], r[4], r[5], _volumes(r[6]), r[7], r[8], r[9])
-            why = untrusted(entry.dir, entry.name, entry.volumes)
+            why = untrusted(r[:7])
             if why is None:
-                found[entry.name] = entry
+                found[r[1]] = Entry(r[0], r[1], r[2], r[3], r[4], r[5], _volumes(r[6]), r[7], r[8], r[9])
             else:
-                self._drop("files", entry.dir, entry.name, why)
+                self._drop("files", r[0], r[1], why)
         return found
 
-    def _drop(self, table: str, directory: bytes, name: bytes, why: str) -> None:
+    def _drop(self, table: str, directory: object, name: object, why: str) -> None:
         self._write(f"DELETE FROM {table} WHERE dir = ? AND name = ?", (directory, name))
-        self.reject(directory + b"/" + name if directory else name, why)
+        shown = [v if isinstance(v, bytes) else str(v).encode() for v in (directory, name)]
+        self.reject(b"/".join(shown) if shown[0] else shown[1], why)
 
     def put(self, entry: Entry) -> None:
         self._write("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -182,12 +188,11 @@ class Catalog:
         """(staging directory name, entry) of each move a killed run began."""
         found = []
         for r in self.db.execute("SELECT * FROM pending").fetchall():
-            entry = Entry(r[0], r[1], r[3], r[4], r[5], r[6], _volumes(r[7]), parity_at=time.time())
-            why = untrusted(entry.dir, entry.name, entry.volumes, r[2])
+            why = untrusted((r[0], r[1], *r[3:]), r[2])
             if why is None:
-                found.append((r[2], entry))
+                found.append((r[2], Entry(r[0], r[1], r[3], r[4], r[5], r[6], _volumes(r[7]), parity_at=time.time())))
             else:
-                self._drop("pending", entry.dir, entry.name, why)
+                self._drop("pending", r[0], r[1], why)
         self.commit()
         return found
 
@@ -199,11 +204,12 @@ class Catalog:
         self.commit()
         rows = self.db.execute("SELECT DISTINCT dir FROM files WHERE dir NOT IN (SELECT dir FROM seen)").fetchall()
         for (directory,) in rows:
-            if is_relative(directory):
+            if isinstance(directory, bytes) and is_relative(directory):
                 yield directory
             else:
                 self._write("DELETE FROM files WHERE dir = ?", (directory,))
-                self.reject(directory, "its directory is not a relative path inside the job")
+                self.reject(directory if isinstance(directory, bytes) else str(directory).encode(),
+                            "its directory is not a relative path inside the job")
 
     def totals(self) -> tuple[int, int]:
         count, size = self.db.execute("SELECT count(*), coalesce(sum(size), 0) FROM files").fetchone()

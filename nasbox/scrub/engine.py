@@ -269,8 +269,9 @@ class Scrub:
                 subdirectories.discard(name)
                 self.unreadable.append(path)
                 self._problem(path, why, "skipped")
+        taken = layout.taken_parity_names(subdirectories)
         for name in sorted(files):
-            why = layout.file_problem(self.directory, relative, name, files, subdirectories)
+            why = layout.file_problem(self.directory, relative, name, files, taken)
             if why:
                 del files[name]
                 self._problem(os.path.join(relative, name), why, "skipped")

@@ -14,9 +14,10 @@ unprotected with a warning each, never failing the job:
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 
 from nasbox.scrub import par2
-from nasbox.scrub.catalog import VOLUME_SUFFIX, show
+from nasbox.scrub.catalog import show
 from nasbox.scrub.trust import PRIVATE
 
 NAME_MAX = 255
@@ -43,23 +44,32 @@ def directory_problem(directory: bytes, relative: bytes) -> str | None:
     return None
 
 
-def file_problem(directory: bytes, parent: bytes, name: bytes, files: set[bytes],
-                 subdirectories: set[bytes]) -> str | None:
+def taken_parity_names(subdirectories: set[bytes]) -> dict[bytes, bytes]:
+    """{file name: the sibling subdirectory whose parity directory has its parity file's name}."""
+    taken = {}
+    for subdirectory in sorted(subdirectories, reverse=True):  # the first in order wins
+        if subdirectory.endswith(b".par2"):
+            stem = subdirectory[:-len(b".par2")]
+            volume = VOLUME_NAME.fullmatch(stem)
+            taken[stem] = subdirectory
+            if volume:
+                taken[volume.group(1)] = subdirectory
+    return taken
+
+
+def file_problem(directory: bytes, parent: bytes, name: bytes, files: Container[bytes],
+                 taken: dict[bytes, bytes]) -> str | None:
     """Why the file parent/name (parent relative to DIRECTORY) cannot be protected, or None;
-    files and subdirectories are the other names in parent."""
+    files are the other files in parent, taken what taken_parity_names says of its subdirectories."""
     relative = parent + b"/" + name if parent else name
     if len(name) + LONGEST_VOLUME_SUFFIX > NAME_MAX or any(
             len(part) > NAME_MAX for part in par2.path_as_par2_reads_it(relative).split(b"/")):
         return f"name too long to protect: its parity file's name would exceed {NAME_MAX} bytes"
     if _longest_path(directory, relative) >= PATH_MAX:
         return f"path too long to protect: it exceeds what the system allows ({PATH_MAX} bytes)"
-    for subdirectory in subdirectories:
-        if subdirectory == name + b".par2" or (
-                subdirectory.startswith(name) and VOLUME_SUFFIX.fullmatch(subdirectory[len(name):])):
-            return (f"its parity file would have the name of the parity directory of "
-                    f"{show(subdirectory)}/; not protected")
+    if name in taken:
+        return f"its parity file would have the name of the parity directory of {show(taken[name])}/; not protected"
     clash = VOLUME_NAME.fullmatch(name)
     if clash and clash.group(1) in files:
         return f"its parity file would have the name of a recovery file of {show(clash.group(1))}; not protected"
     return None
-

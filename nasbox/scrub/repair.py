@@ -164,7 +164,10 @@ def _write_back(fd: int, repaired: int, damaged: list[bytes], original: os.stat_
         if hashlib.md5(current).digest() != damaged[index]:
             os.fsync(fd)
             return Outcome(Result.CHANGED, "changed during the repair; the edit is kept")
-        _pwrite_all(fd, wanted, offset)
+        block = original.st_blksize  # only the blocks that differ: a hole's block is never written
+        for start in range(0, len(wanted), block):
+            if current[start:start + block] != wanted[start:start + block]:
+                _pwrite_all(fd, wanted[start:start + block], offset + start)
     os.fsync(fd)
     if os.fstat(fd).st_size != original.st_size:  # grown meanwhile: an edit, whose times stay
         return Outcome(Result.CHANGED, "changed during the repair; the edit is kept")
