@@ -41,7 +41,7 @@ from nasbox.progress import Progress, human_bytes
 from nasbox.result import JobResult
 from nasbox.scrub import layout, par2, par2format
 from nasbox.scrub.catalog import Catalog, Entry, show
-from nasbox.scrub.repair import Result, md5_of_fd, repair, same_file
+from nasbox.scrub.repair import NOT_THIS_FILE, Result, md5_of_fd, open_directory, repair, same_file
 from nasbox.scrub.trust import PRIVATE, Folders, Untrusted, open_folders
 
 log = logging.getLogger(__name__)
@@ -229,31 +229,26 @@ class Scrub:
               stack: list[bytes]) -> dict[bytes, os.stat_result] | None:
         """The regular files of one directory; its subdirectories go on the stack."""
         try:
-            with os.scandir(os.path.join(self.directory, relative)) as listing:
-                entries = list(listing)
-        except (FileNotFoundError, NotADirectoryError):
-            return None  # gone since its parent was listed: its entries lose their parity
+            entries = _read_directory(self.directory, relative)
         except OSError as e:
+            if e.errno in NOT_THIS_FILE:
+                return None  # gone, or a link now, since its parent was listed: its entries lose their parity
             self.unreadable.append(relative)
             self._problem(relative, f"cannot read the directory: {e.strerror}; its parity is kept", "skipped")
             return None
         catalog.saw(relative)
         files: dict[bytes, os.stat_result] = {}
         subdirectories: set[bytes] = set()
-        for item in entries:
-            path = os.path.join(relative, item.name)
-            try:
-                st = item.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
+        for name, st in entries:
+            path = os.path.join(relative, name)
             if stat.S_ISDIR(st.st_mode):
                 # Never scrub parity: this job's DATABASE, nor another job's (it holds .nasbox-scrub).
                 is_database = (st.st_dev, st.st_ino) == database_id or os.path.isdir(
                     os.path.join(self.directory, path, PRIVATE))
                 if not is_database and not self._excluded(path, True):
-                    subdirectories.add(item.name)
+                    subdirectories.add(name)
             elif stat.S_ISREG(st.st_mode) and not self._excluded(path, False):
-                files[item.name] = st
+                files[name] = st
         self._leave_out_unprotectable(relative, files, subdirectories)
         stack.extend(os.path.join(relative, name) for name in sorted(subdirectories, reverse=True))
         return files
@@ -345,10 +340,13 @@ class Scrub:
                            self.job.redundancy, self.workers if large else 1)
         with self.large_file_lock if large else _no_lock():
             result = commands.run(argv, check=False, timeout=None, cwd=staging, pass_fds=self._inherit())
+        # par2 opened the file by its path: it must have read the file that was walked.
         try:
-            after = os.lstat(data)
-        except FileNotFoundError:
-            after = None
+            after, head = _lstat_and_head(self.directory, relative, name)
+        except OSError as e:
+            if e.errno not in NOT_THIS_FILE:
+                raise
+            after, head = None, b""
         if after is None or (after.st_size, after.st_mtime_ns, after.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino):
             shutil.rmtree(staging)
             return Problem(os.path.join(relative, name), "changed while its parity was made; again next run", "skipped")
@@ -357,9 +355,10 @@ class Scrub:
             tail = result.stdout.strip().splitlines()[-1:] or [""]
             return Problem(os.path.join(relative, name), f"par2 create exited {result.returncode}: {tail[0]}", "failed")
         index = par2format.read_packets(os.path.join(staging, STAGED + b".par2"))
-        if par2format.file_names(index) != {os.path.join(relative, name)}:
+        if par2format.file_names(index) != {os.path.join(relative, name)} or par2format.head_md5(index) != head:
             shutil.rmtree(staging)
-            return Problem(os.path.join(relative, name), "par2 made parity of other files too; not protected", "failed")
+            return Problem(os.path.join(relative, name), "par2 read other files than this one; again next run",
+                           "skipped")
         md5, length = par2format.file_md5(index)
         staged_volumes = sorted(v for v in os.listdir(staging) if v != STAGED + b".par2")
         for volume in staged_volumes:
@@ -371,7 +370,11 @@ class Scrub:
 
     def _check_copy(self, entry: Entry, st: os.stat_result) -> Done:
         """Same size and mtime, another inode: a copy (a restore, rsync's rename) or a new file."""
-        md5 = _md5_of(os.path.join(self.directory, entry.dir, entry.name))
+        fd = _open_file(self.directory, entry.dir, entry.name)
+        try:
+            md5 = md5_of_fd(fd)
+        finally:
+            os.close(fd)
         if md5 == entry.md5:
             return Verified(entry, st.st_ino)
         return self._create(entry.dir, entry.name, st, entry, "updated")
@@ -379,8 +382,10 @@ class Scrub:
     def _verify(self, entry: Entry) -> Done:
         path = os.path.join(self.directory, entry.dir, entry.name)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError:
+            fd = _open_file(self.directory, entry.dir, entry.name)
+        except OSError as e:
+            if e.errno not in NOT_THIS_FILE:
+                raise
             return Problem(os.path.join(entry.dir, entry.name), "vanished during the scrub", "skipped")
         try:
             st = os.fstat(fd)
@@ -547,14 +552,41 @@ def _identity(path: bytes) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
+def _read_directory(root: bytes, relative: bytes) -> list[tuple[bytes, os.stat_result]]:
+    """The names in root/relative with their lstat, reached through descriptors without
+    following any link: a link swapped in for a directory is never entered."""
+    fd = open_directory(root, relative)
+    try:
+        found = []
+        with os.scandir(fd) as listing:
+            for item in listing:
+                try:
+                    found.append((os.fsencode(item.name), item.stat(follow_symlinks=False)))
+                except FileNotFoundError:
+                    continue
+        return found
+    finally:
+        os.close(fd)
+
+
 def _within(path: bytes, directory: bytes) -> bool:
     return directory == b"" or path == directory or path.startswith(directory + b"/")
 
 
-def _md5_of(path: bytes) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+def _open_file(root: bytes, relative: bytes, name: bytes) -> int:
+    """root/relative/name for reading, reached without following any link."""
+    dir_fd = open_directory(root, relative)
     try:
-        return md5_of_fd(fd)
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _lstat_and_head(root: bytes, relative: bytes, name: bytes) -> tuple[os.stat_result, bytes]:
+    """The file's metadata and the MD5 of its first 16 KiB, as par2 records it."""
+    fd = _open_file(root, relative, name)
+    try:
+        return os.fstat(fd), hashlib.md5(os.pread(fd, par2format.HEAD_BYTES, 0)).digest()
     finally:
         os.close(fd)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 MAGIC = b"PAR2\0PKT"
 HEADER = struct.Struct("<8sQ16s16s16s")  # magic, length, packet MD5, set id, type
 FILE_DESC = b"PAR 2.0\0FileDesc"
+HEAD_BYTES = 16 * 1024  # FileDesc also records the MD5 of a file's first 16 KiB
 
 
 class DamagedParity(Exception):
@@ -67,6 +68,14 @@ def file_md5(index: list[Packet]) -> tuple[bytes, int]:
         if packet.type == FILE_DESC:
             _file_id, md5, _md5_16k, length = struct.unpack_from("<16s16s16sQ", packet.body)
             return md5, length
+    raise DamagedParity("no file description packet")
+
+
+def head_md5(index: list[Packet]) -> bytes:
+    """The MD5 of the file's first 16 KiB, as par2 recorded it in the FileDesc packet."""
+    for packet in index:
+        if packet.type == FILE_DESC:
+            return packet.body[32:48]
     raise DamagedParity("no file description packet")
 
 

@@ -331,6 +331,56 @@ def test_a_journal_entry_that_cannot_be_finished_is_dropped(tmp_path):
     assert again.status == "good", again.details
 
 
+# ---- links swapped in during a run are never followed --------------------------------
+
+def test_a_directory_swapped_for_a_link_during_the_walk_is_not_entered(tmp_path):
+    from nasbox.scrub.engine import Scrub
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "a.bin", 5_000)
+    write(Path(job.directory) / "b" / "f.bin", 5_000, seed=1)
+    outside = tmp_path / "outside"
+    secret = write(outside / "secret.bin", 5_000, seed=2)
+
+    class SwappingScrub(Scrub):
+        def _list(self, catalog, relative, database_id, stack):
+            files = super()._list(catalog, relative, database_id, stack)
+            if relative == b"":  # listed as a directory, a link before its turn
+                shutil.rmtree(Path(job.directory) / "b")
+                os.symlink(outside, Path(job.directory) / "b")
+            return files
+
+    SwappingScrub(job).run()
+    assert set(catalog_rows(job)) == {"a.bin"}
+    assert os.listdir(outside) == ["secret.bin"] and (outside / "secret.bin").read_bytes() == secret
+
+
+def test_parity_of_another_file_read_through_a_swapped_link_is_discarded(tmp_path, monkeypatch):
+    """par2 opens the file by its path: a link swapped in while it runs makes it read another."""
+    job = make_job(tmp_path)
+    real = write(Path(job.directory) / "b" / "f.bin", 20_000, seed=1)
+    outside = tmp_path / "outside"
+    write(outside / "f.bin", 20_000, seed=2)
+    directory = Path(job.directory)
+    real_run = repair.commands.run
+
+    def run_through_a_link(argv, **kwargs):
+        os.rename(directory / "b", directory / "b-away")
+        os.symlink(outside, directory / "b")
+        try:
+            return real_run(argv, **kwargs)
+        finally:
+            os.unlink(directory / "b")
+            os.rename(directory / "b-away", directory / "b")
+
+    monkeypatch.setattr(repair.commands, "run", run_through_a_link)
+    result = scrub(job)
+    monkeypatch.undo()
+    assert "b/f.bin" not in catalog_rows(job), result.details
+    assert any(d.startswith("b/f.bin: par2 read other files than this one") for d in result.details)
+    result = scrub(job)
+    assert catalog_rows(job)["b/f.bin"][1] == hashlib.md5(real).digest()
+
+
 # ---- par2 sees only the file it is given ----------------------------------------------
 
 def test_par2_never_takes_a_name_in_its_working_directory_for_a_file(tmp_path, monkeypatch):
