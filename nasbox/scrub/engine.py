@@ -8,12 +8,13 @@ For each regular file (symlinks, special files, DATABASE and excluded names are 
 - otherwise, in a full scrub: hashed and compared with the MD5 par2 recorded. A match checks
   the parity files' own checksums (damaged parity is rebuilt); a mismatch with unchanged
   metadata is corruption, repaired by nasbox.scrub.repair.
-Entries of files that are gone lose their parity. Every problem with one file (a name the
-parity layout cannot hold, a failed par2, a parity set that cannot be installed) is that
-file's problem, reported and counted, never the job's. DATABASE and its private folder are
-used only when nobody but nasbox can write them (nasbox.scrub.trust), through descriptors. Parity is made by workers (one par2 per
+Entries of files that are gone lose their parity. Parity is made by workers (one par2 per
 file, both cores), staged, and moved into place by the main thread, which alone writes the
 catalog; a journal entry lets the next run finish a move that a killed run began.
+Every problem with one file (a name the parity layout cannot hold, a failed par2, a parity
+set that cannot be put in place) is that file's problem, reported and counted, never the
+job's. DATABASE and its private folder are used only when nobody but nasbox can write them
+(nasbox.scrub.trust), through descriptors; DIRECTORY is walked through descriptors too.
 """
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ import fnmatch
 import hashlib
 import logging
 import os
-import re
 import shutil
 import stat
 import threading
@@ -41,7 +41,14 @@ from nasbox.progress import Progress, human_bytes
 from nasbox.result import JobResult
 from nasbox.scrub import layout, par2, par2format
 from nasbox.scrub.catalog import Catalog, Entry, show
-from nasbox.scrub.repair import NOT_THIS_FILE, Result, md5_of_fd, open_directory, repair, same_file
+from nasbox.scrub.repair import (
+    NOT_THIS_FILE,
+    Result,
+    md5_of_fd,
+    open_directory,
+    repair,
+    same_file,
+)
 from nasbox.scrub.trust import PRIVATE, Folders, Untrusted, open_folders
 
 log = logging.getLogger(__name__)

@@ -290,8 +290,8 @@ def test_a_directory_named_like_the_private_folder_is_left_out(tmp_path):
     for _ in range(2):
         result = scrub(job)
         assert (result.status, result.exit_code, result.stats["skipped"]) == ("warning", 0, 1), result.summary
-        assert result.details == [f"{PRIVATE}: its parity would be nasbox's private folder in DATABASE; "
-                                  "not protected (rename it)"]
+        assert result.details == [(f"{PRIVATE}: its parity would be nasbox's private folder in DATABASE; "
+                                   "not protected (rename it)")]
         assert set(catalog_rows(job)) == {"a.bin"}
 
 
