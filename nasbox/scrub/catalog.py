@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from nasbox.scrub.trust import PRIVATE
+
 log = logging.getLogger(__name__)
 
 STAGING_NAME = re.compile(rb"[0-9a-f]{32}")  # a staging directory's name: a uuid4's hex
@@ -96,6 +98,8 @@ def untrusted(row: tuple, staging: object = None) -> str | None:
     volumes = _volumes(raw_volumes)
     if not is_relative(directory):
         return "its directory is not a relative path inside the job"
+    if directory.split(b"/")[0] == PRIVATE:
+        return "its parity would be inside nasbox's private folder"
     if not is_name(name):
         return "its name is not a plain file name"
     if not all(v.startswith(name) and VOLUME_SUFFIX.fullmatch(v[len(name):]) for v in volumes):

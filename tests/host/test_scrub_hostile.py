@@ -157,13 +157,15 @@ def test_catalog_and_journal_rows_that_leave_the_job_are_never_acted_upon(tmp_pa
     db = catalog(job)
     row = db.execute("SELECT size, mtime_ns, inode, md5, parity_at FROM files").fetchone()
 
-    def forge_file(directory: bytes, name: bytes, volumes: bytes) -> None:
+    def forge_file(directory: object, name: object, volumes: object) -> None:
         db.execute("INSERT INTO files VALUES (?,?,?,?,?,?,?,?,NULL,'good')", (directory, name, *row[:4], volumes, row[4]))
 
     forge_file(os.fsencode(tmp_path / "absolute"), b"x", b"canary.txt")  # a directory nobody saw: removed
     forge_file(b"../../dotdot", b"x", b"x.vol0+1.par2")
     forge_file(b"", b"../in-name/x", b"../in-name/canary.txt")  # a file gone from the top: removed
     forge_file(b"", b"a.bin.gone", b"a.bin.gone.vol0+1.par2/../../../staging/canary.txt")
+    forge_file(b".nasbox-scrub/staging", b"x", b"")  # would empty nasbox's own folders
+    forge_file("", "text", "text.vol0+1.par2")  # not even bytes
     db.execute("INSERT INTO pending VALUES (?,?,?,?,?,?,?,?)",
                (b"", b"zz", os.fsencode(tmp_path / "staging"), *row[:4], b"zz.vol0+1.par2"))
     db.execute("INSERT INTO pending VALUES (?,?,?,?,?,?,?,?)",
@@ -173,8 +175,8 @@ def test_catalog_and_journal_rows_that_leave_the_job_are_never_acted_upon(tmp_pa
     for name, before in canaries.items():
         assert snapshot(tmp_path / name) == before, name
     assert (Path(job.directory) / "a.bin").read_bytes() == data
-    assert result.status == "warning" and result.stats["skipped"] == 6, result.details
-    assert sum("unsafe and has been dropped" in d for d in result.details) == 6
+    assert result.status == "warning" and result.stats["skipped"] == 8, result.details
+    assert sum("unsafe and has been dropped" in d for d in result.details) == 8
     assert set(catalog_rows(job)) == {"a.bin"}  # the forged rows are gone
     again = scrub(job)
     assert again.status == "good", again.details
