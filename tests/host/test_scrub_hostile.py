@@ -11,9 +11,12 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from nasbox.config.model import ScrubJob
@@ -460,7 +463,7 @@ def test_an_edit_during_a_repair_is_kept_and_reported_as_a_change(tmp_path, monk
 
     def run_then_edit(argv, **kwargs):
         result = real_run(argv, **kwargs)
-        if argv[1] != b"repair":
+        if b"repair" not in argv:
             return result
         with open(path, "r+b") as f:  # the owner saves while par2 works
             f.seek(2_500_000)
@@ -510,3 +513,32 @@ def test_a_repair_without_space_for_its_work_is_an_error(tmp_path):
                    for d in result.details), result.details
         assert path.read_bytes() == damaged
         assert not list((database / PRIVATE / "repair").iterdir())
+
+
+SCRUB_IN_CHILD = """
+import sys
+from nasbox.config.model import ScrubJob
+from nasbox.scrub.engine import Scrub
+Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=100, schedule="daily")).run()
+"""
+
+
+def test_par2_dies_with_a_killed_scrub(tmp_path):
+    """Else it keeps writing into the staging directory the next run cleans up."""
+    job = make_job(tmp_path)
+    (Path(job.directory) / "big.bin").write_bytes(os.urandom(60 << 20))  # par2 needs seconds for it
+    child = subprocess.Popen([sys.executable, "-c", SCRUB_IN_CHILD, job.directory, job.database])
+    try:
+        deadline = time.monotonic() + 30
+        while not (par2s := [p for p in psutil.Process(child.pid).children(recursive=True)
+                             if "create" in p.cmdline()]):
+            assert time.monotonic() < deadline and child.poll() is None, "par2 never started"
+            time.sleep(0.02)
+        child.kill()
+        child.wait()
+        time.sleep(0.5)
+        assert not [p for p in par2s if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        child.kill()
+        for orphan in [p for p in psutil.process_iter(["cmdline"]) if job.directory in " ".join(p.info["cmdline"] or ())]:
+            orphan.kill()
