@@ -9,7 +9,6 @@ paths could leave DIRECTORY or DATABASE is deleted with a warning, never used.
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sqlite3
@@ -18,8 +17,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from nasbox.scrub.trust import PRIVATE
-
-log = logging.getLogger(__name__)
 
 STAGING_NAME = re.compile(rb"[0-9a-f]{32}")  # a staging directory's name: a uuid4's hex
 VOLUME_SUFFIX = re.compile(rb"\.vol[0-9]+\+[0-9]+\.par2")  # after the file's name
@@ -77,6 +74,11 @@ def _volumes(raw: bytes) -> tuple[bytes, ...]:
     return tuple(raw.split(b"/")) if raw else ()
 
 
+def _as_bytes(value: object) -> bytes:
+    """A value read where a path belongs, whatever its type, for a message."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 def is_name(name: bytes) -> bool:
     """One component of a path: never empty, '.', '..', or holding '/' or NUL."""
     return name not in (b"", b".", b"..") and b"/" not in name and b"\0" not in name
@@ -109,13 +111,9 @@ def untrusted(row: tuple, staging: object = None) -> str | None:
     return None
 
 
-def _report(rejected: bytes, why: str) -> None:
-    log.warning("scrub catalog: ignored and deleted a row for %s: %s", show(rejected), why)
-
-
 class Catalog:
-    def __init__(self, path: str | bytes, reject: Callable[[bytes, str], None] = _report):
-        """reject(path, why) hears of every row dropped as unsafe."""
+    def __init__(self, path: str | bytes, reject: Callable[[bytes, str], None]):
+        """reject(path, why) hears of every row deleted as unsafe."""
         self.reject = reject
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -156,8 +154,7 @@ class Catalog:
 
     def _drop(self, table: str, directory: object, name: object, why: str) -> None:
         self._write(f"DELETE FROM {table} WHERE dir = ? AND name = ?", (directory, name))
-        shown = [v if isinstance(v, bytes) else str(v).encode() for v in (directory, name)]
-        self.reject(b"/".join(shown) if shown[0] else shown[1], why)
+        self.reject(os.path.join(_as_bytes(directory), _as_bytes(name)), why)
 
     def put(self, entry: Entry) -> None:
         self._write("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -212,8 +209,7 @@ class Catalog:
                 yield directory
             else:
                 self._write("DELETE FROM files WHERE dir = ?", (directory,))
-                self.reject(directory if isinstance(directory, bytes) else str(directory).encode(),
-                            "its directory is not a relative path inside the job")
+                self.reject(_as_bytes(directory), "its directory is not a relative path inside the job")
 
     def totals(self) -> tuple[int, int]:
         count, size = self.db.execute("SELECT count(*), coalesce(sum(size), 0) FROM files").fetchone()
