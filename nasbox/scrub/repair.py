@@ -6,7 +6,10 @@ file. The repaired copy must match the MD5 par2 recorded when the parity was mad
 then written back into the original file itself: the same inode (hard links see the repair;
 owner, mode and extended attributes are untouched), only the chunks that differ (holes stay
 holes), each chunk first checked to still hold the damaged bytes read at the start, so an
-edit made meanwhile stops the repair and is kept. The original's times are restored.
+edit made meanwhile stops the repair and is kept. The original's times are restored after
+each chunk (a run killed midway leaves a file that still looks unedited, and the next scrub
+finishes the repair), and at the end the whole file must hold the recorded content, else
+an edit happened behind the repair: it is kept and given a new mtime, never hidden.
 Nothing is ever created in the user's directory.
 """
 from __future__ import annotations
@@ -134,7 +137,7 @@ def _repair_in(work: bytes, fd: int, parity_dir: bytes, entry: Entry, inherit: t
         if os.fstat(repaired).st_size != entry.size or md5_of_fd(repaired) != entry.md5:
             return Outcome(Result.BEYOND_REPAIR, "par2's result does not match the recorded checksum; left as it is")
         # 3. Into the original, where it differs and still holds the damaged bytes.
-        return _write_back(fd, repaired, damaged, original)
+        return _write_back(fd, repaired, damaged, original, entry.md5)
     finally:
         os.close(repaired)
 
@@ -155,24 +158,34 @@ def _sparse_copy(fd: int, target: bytes, size: int) -> list[bytes]:
     return digests
 
 
-def _write_back(fd: int, repaired: int, damaged: list[bytes], original: os.stat_result) -> Outcome:
+def _write_back(fd: int, repaired: int, damaged: list[bytes], original: os.stat_result, md5: bytes) -> Outcome:
+    times = (original.st_atime_ns, original.st_mtime_ns)
     for index, offset in enumerate(range(0, original.st_size, CHUNK)):
         wanted = os.pread(repaired, CHUNK, offset)
         current = os.pread(fd, CHUNK, offset)
         if current == wanted:
             continue
         if hashlib.md5(current).digest() != damaged[index]:
-            os.fsync(fd)
-            return Outcome(Result.CHANGED, "changed during the repair; the edit is kept")
+            return _edited(fd)
         block = original.st_blksize  # only the blocks that differ: a hole's block is never written
         for start in range(0, len(wanted), block):
             if current[start:start + block] != wanted[start:start + block]:
                 _pwrite_all(fd, wanted[start:start + block], offset + start)
+        # The original times at once, so a run killed before the end leaves a file that still
+        # looks unedited: the next scrub finds the rest of the damage and finishes the repair.
+        os.utime(fd, ns=times)
     os.fsync(fd)
-    if os.fstat(fd).st_size != original.st_size:  # grown meanwhile: an edit, whose times stay
-        return Outcome(Result.CHANGED, "changed during the repair; the edit is kept")
-    os.utime(fd, ns=(original.st_atime_ns, original.st_mtime_ns))
+    # Restoring the times could have hidden another program's write between ours: the file
+    # must now hold exactly the recorded content, else it was edited.
+    os.lseek(fd, 0, os.SEEK_SET)
+    if os.fstat(fd).st_size != original.st_size or md5_of_fd(fd) != md5:
+        return _edited(fd)
     return Outcome(Result.REPAIRED, "repaired")
+
+
+def _edited(fd: int) -> Outcome:
+    os.utime(fd)  # now: the edit must look like one, whatever times a repair restored
+    return Outcome(Result.CHANGED, "changed during the repair; the edit is kept")
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:

@@ -480,6 +480,70 @@ def test_an_edit_during_a_repair_is_kept_and_reported_as_a_change(tmp_path, monk
     assert scrub(job).status == "good" and path.read_bytes() == edited  # its parity follows the edit
 
 
+def writes_to(path: Path, action) -> object:
+    """A stand-in for repair._pwrite_all that calls action(n) before the nth write to path."""
+    real = repair._pwrite_all
+    count = 0
+
+    def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+        nonlocal count
+        if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+            count += 1
+            action(count)
+        real(fd, data, offset)
+
+    return pwrite_all
+
+
+def test_a_repair_killed_midway_is_finished_by_the_next_run(tmp_path, monkeypatch):
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "a.bin"
+    original = write(path, 3_000_000)
+    scrub(job)
+    mtime = path.stat().st_mtime_ns
+    flip(path, [10, 2_500_000])  # two chunks to write back
+
+    def killed_before_the_second(n: int) -> None:
+        if n == 2:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(repair, "_pwrite_all", writes_to(path, killed_before_the_second))
+    with pytest.raises(KeyboardInterrupt):
+        scrub(job)
+    monkeypatch.undo()
+    assert path.read_bytes()[10] == original[10] and path.read_bytes()[2_500_000] != original[2_500_000]
+    assert path.stat().st_mtime_ns == mtime  # still looks unedited
+    result = scrub(job)
+    assert (result.stats["repaired"], result.stats["updated"]) == (1, 0), result.details
+    assert path.read_bytes() == original
+
+
+def test_an_edit_behind_the_repair_is_never_hidden(tmp_path, monkeypatch):
+    """The owner saves into a part the repair has written already: restoring the file's
+    times must not make that edit look like corruption to be reverted."""
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "a.bin"
+    write(path, 3_000_000)
+    scrub(job)
+    flip(path, [10, 2_500_000])
+
+    def edit_before_the_second(n: int) -> None:
+        if n == 2:
+            with open(path, "r+b") as f:
+                f.seek(20)
+                f.write(b"EDITED")
+
+    monkeypatch.setattr(repair, "_pwrite_all", writes_to(path, edit_before_the_second))
+    result = scrub(job)
+    monkeypatch.undo()
+    assert any("a.bin: changed during the repair; the edit is kept" in d for d in result.details), result.details
+    assert result.stats["repaired"] == 0
+    edited = path.read_bytes()
+    assert edited[20:26] == b"EDITED"
+    scrub(job)
+    assert path.read_bytes() == edited
+
+
 # ---- a repair that cannot be done is an error -----------------------------------------
 
 def test_corruption_in_an_immutable_file_is_an_error(tmp_path):
