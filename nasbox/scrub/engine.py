@@ -321,6 +321,10 @@ class Scrub:
                 continue
             for entry in catalog.entries(relative).values():
                 self._remove(catalog, entry)
+            try:
+                self._parity_dir(relative)  # and so its parents: none is a link
+            except OSError:
+                continue
             _remove_empty_directories(self.parity_root, relative)
 
     # ---- workers ---------------------------------------------------------------------
@@ -407,7 +411,7 @@ class Scrub:
             return self._create(entry.dir, entry.name, st, entry, "parity_rebuilt")
         if not same_file(os.lstat(path), entry):
             return self._create(entry.dir, entry.name, os.lstat(path), entry, "updated")
-        outcome = repair(self.directory, os.path.join(self.parity_root, entry.dir),
+        outcome = repair(self.directory, self._parity_dir(entry.dir),
                          os.path.join(self.private, b"repair"), entry, self._inherit())
         relative = os.path.join(entry.dir, entry.name)
         if outcome.result is Result.REPAIRED:
@@ -424,16 +428,26 @@ class Scrub:
     def _parity_intact(self, entry: Entry) -> bool:
         if entry.size == 0:
             return True  # an empty file has no parity
-        parity_dir = os.path.join(self.parity_root, entry.dir)
         described = {os.path.join(entry.dir, entry.name)}
         try:
+            parity_dir = self._parity_dir(entry.dir)
             index = par2format.read_packets(os.path.join(parity_dir, entry.name + b".par2"))
             for volume in entry.volumes:
                 if par2format.file_names(par2format.read_packets(os.path.join(parity_dir, volume))) - described:
                     return False
             return par2format.file_names(index) == described and par2format.file_md5(index)[0] == entry.md5
-        except par2format.DamagedParity:
+        except (OSError, par2format.DamagedParity):
             return False
+
+    def _parity_dir(self, relative: bytes) -> bytes:
+        """DATABASE/relative, proven to have no link on the way (OSError otherwise): only
+        nasbox writes in DATABASE, but a link planted before it was nasbox's must not lead
+        parity out of it."""
+        try:
+            os.close(open_directory(self.parity_root, relative))
+        except FileNotFoundError:
+            pass  # what is missing holds no link; makedirs makes real directories
+        return os.path.join(self.parity_root, relative)
 
     # ---- main thread: catalog and parity files -------------------------------------
 
@@ -488,7 +502,7 @@ class Scrub:
     def _move_into_place(self, staging: bytes | None, entry: Entry, old: Entry | None) -> None:
         """Install a new parity set (or none, for an empty file) over the old one. Safe to
         repeat after a crash: what was moved already is skipped."""
-        parity_dir = os.path.join(self.parity_root, entry.dir)
+        parity_dir = self._parity_dir(entry.dir)
         os.makedirs(parity_dir, exist_ok=True)
         index = entry.name + b".par2"
         if staging is not None:
@@ -503,8 +517,8 @@ class Scrub:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _remove(self, catalog: Catalog, entry: Entry) -> None:
-        parity_dir = os.path.join(self.parity_root, entry.dir)
         try:
+            parity_dir = self._parity_dir(entry.dir)
             for name in (entry.name + b".par2", *entry.volumes):
                 _unlink_if_present(os.path.join(parity_dir, name))
         except OSError as e:  # kept in the catalog, so the next run tries again

@@ -205,6 +205,24 @@ def test_parity_describing_another_file_never_repairs(tmp_path):
     assert any("a.bin: corrupt, and its parity describes another file" in d for d in result.details), result.details
 
 
+def test_a_link_planted_in_the_parity_tree_is_never_followed(tmp_path):
+    """A link left in DATABASE from before it was nasbox's alone leads nowhere: parity is
+    neither written nor removed through it."""
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "sub" / "edited.bin", 5_000)
+    write(Path(job.directory) / "sub" / "gone.bin", 5_000, seed=1)
+    scrub(job)
+    outside = tmp_path / "outside"
+    shutil.move(Path(job.database) / "sub", outside)
+    os.symlink(outside, Path(job.database) / "sub")
+    before = snapshot(outside)
+    write(Path(job.directory) / "sub" / "edited.bin", 6_000, seed=2)
+    (Path(job.directory) / "sub" / "gone.bin").unlink()
+    result = scrub(job)
+    assert snapshot(outside) == before
+    assert result.status == "error" and result.stats["failed"] == 2, result.details
+
+
 # ---- per-file problems stay per-file --------------------------------------------------
 
 def make_deep(root: Path, depth: int) -> None:
