@@ -273,7 +273,8 @@ class Scrub:
                 self._problem(path, why, "skipped")
         taken = layout.taken_parity_names(subdirectories)
         for name in sorted(files):
-            why = layout.file_problem(self.directory, relative, name, files, taken)
+            why = layout.file_problem(self.directory, relative, name, files[name].st_size, self.job.redundancy,
+                                      files, taken)
             if why:
                 del files[name]
                 self._problem(os.path.join(relative, name), why, "skipped")

@@ -22,7 +22,7 @@ from nasbox.scrub.trust import PRIVATE
 
 NAME_MAX = 255
 PATH_MAX = 4096  # with the terminating NUL
-LONGEST_VOLUME_SUFFIX = len(b".vol0+99999.par2")
+LONGEST_VOLUME_SUFFIX = len(b".vol0000+9999.par2")  # par2.sizing makes at most MAX_BLOCKS
 # Room for the private folder's /proc/self/fd path and a repair's working directory in it.
 REPAIR_PREFIX = len(b"/proc/self/fd/2147483647/repair/") + 32 + 1
 VOLUME_NAME = re.compile(rb"(.*)\.vol[0-9]+\+[0-9]+")
@@ -57,12 +57,13 @@ def taken_parity_names(subdirectories: set[bytes]) -> dict[bytes, bytes]:
     return taken
 
 
-def file_problem(directory: bytes, parent: bytes, name: bytes, files: Container[bytes],
-                 taken: dict[bytes, bytes]) -> str | None:
-    """Why the file parent/name (parent relative to DIRECTORY) cannot be protected, or None;
-    files are the other files in parent, taken what taken_parity_names says of its subdirectories."""
+def file_problem(directory: bytes, parent: bytes, name: bytes, size: int, redundancy: int,
+                 files: Container[bytes], taken: dict[bytes, bytes]) -> str | None:
+    """Why the file parent/name (parent relative to DIRECTORY) of size bytes cannot be
+    protected at redundancy%, or None; files are the other files in parent, taken what
+    taken_parity_names says of its subdirectories."""
     relative = parent + b"/" + name if parent else name
-    if len(name) + LONGEST_VOLUME_SUFFIX > NAME_MAX or any(
+    if len(name + par2.volume_suffix(max(size, 1), redundancy)) > NAME_MAX or any(
             len(part) > NAME_MAX for part in par2.path_as_par2_reads_it(relative).split(b"/")):
         return f"name too long to protect: its parity file's name would exceed {NAME_MAX} bytes"
     if _longest_path(directory, relative) >= PATH_MAX:

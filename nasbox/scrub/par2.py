@@ -56,6 +56,13 @@ def sizing(size: int, redundancy: int) -> tuple[int, int]:
     return block_size, recovery
 
 
+def volume_suffix(size: int, redundancy: int) -> bytes:
+    """What follows a file's name in the name of its recovery file: par2 pads the first
+    block number to the width of the count (.vol0+1.par2, .vol00+10.par2)."""
+    count = sizing(size, redundancy)[1]
+    return b".vol%s+%d.par2" % (b"0" * len(str(count)), count)
+
+
 def create(base: bytes, index: bytes, data: bytes, size: int, redundancy: int, threads: int) -> list[bytes]:
     """Parity for data (a path under base) into index and one recovery file beside it."""
     block_size, recovery = sizing(size, redundancy)

@@ -273,13 +273,15 @@ def test_a_tree_deeper_than_path_max_is_skipped_and_the_rest_protected(tmp_path)
 
 def test_a_name_too_long_for_its_parity_file_is_left_out(tmp_path):
     job = make_job(tmp_path)
-    long_name = "n" * 244
+    long_name = "n" * 244  # + ".vol0+1.par2": 256 bytes
+    longest = "m" * 243  # 255: still fits
     write(Path(job.directory) / long_name, 5_000)
-    write(Path(job.directory) / "short.bin", 5_000, seed=1)
+    write(Path(job.directory) / longest, 5_000, seed=1)
     result = scrub(job)
     assert (result.status, result.exit_code, result.stats["skipped"], result.stats["new"]) == ("warning", 0, 1, 1)
     assert any(d.startswith(f"{long_name}: name too long to protect") for d in result.details)
-    assert set(catalog_rows(job)) == {"short.bin"}
+    assert set(catalog_rows(job)) == {longest}
+    assert (Path(job.database) / f"{longest}.vol0+1.par2").is_file()
 
 
 @pytest.mark.parametrize("first", ["file", "directory"])
