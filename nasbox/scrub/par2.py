@@ -14,6 +14,10 @@ from pathlib import Path
 # the data; at most MAX_BLOCKS, par2's own default, bounds the Reed-Solomon work per byte.
 TARGET_BLOCK_SIZE = 16 * 1024
 MAX_BLOCKS = 2000
+# par2 repair's exit codes when the parity cannot rebuild the file: too little recovery data,
+# or too little intact critical data. Any other failure (5: the repair itself failed, 6: a
+# read or write error) is a repair that could not be done, not damage beyond repair.
+NOT_REPAIRABLE = (2, 4)
 
 
 @cache

@@ -130,8 +130,12 @@ def _repair_in(work: bytes, fd: int, parity_dir: bytes, entry: Entry, inherit: t
     # 2. par2 repairs the copy; the result must match what par2 recorded at creation.
     result = commands.run(par2.repair(work, os.path.join(parity_copy, b"p.par2")), check=False, timeout=None,
                           cwd=work, pass_fds=inherit)
-    if result.returncode != 0:
+    if result.returncode in par2.NOT_REPAIRABLE:
         return Outcome(Result.BEYOND_REPAIR, f"beyond repair (par2 exited {result.returncode}); left as it is")
+    if result.returncode != 0:
+        tail = (result.stdout.strip().splitlines() or [""])[-1]
+        return Outcome(Result.FAILED, f"corrupt, and could not be repaired: par2 exited {result.returncode}: {tail}; "
+                       "left as it is")
     repaired = os.open(copy, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         if os.fstat(repaired).st_size != entry.size or md5_of_fd(repaired) != entry.md5:
