@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 from nasbox.scrub.trust import PRIVATE
 
+_COMPONENT = rb"(?!\.\.?(?:/|\Z))[^/\0]+"  # not '.' or '..', no '/' or NUL
+NAME = re.compile(_COMPONENT)
+RELATIVE = re.compile(_COMPONENT + rb"(?:/" + _COMPONENT + rb")*")
 STAGING_NAME = re.compile(rb"[0-9a-f]{32}")  # a staging directory's name: a uuid4's hex
 VOLUME_SUFFIX = re.compile(rb"\.vol[0-9]+\+[0-9]+\.par2")  # after the file's name
 
@@ -81,13 +84,13 @@ def _as_bytes(value: object) -> bytes:
 
 def is_name(name: bytes) -> bool:
     """One component of a path: never empty, '.', '..', or holding '/' or NUL."""
-    return name not in (b"", b".", b"..") and b"/" not in name and b"\0" not in name
+    return NAME.fullmatch(name) is not None
 
 
 def is_relative(path: bytes) -> bool:
     """A normalised relative path (b"" is the top): no leading '/', no empty, '.' or '..'
     component, so joined to a directory it stays inside it."""
-    return path == b"" or all(is_name(part) for part in path.split(b"/"))
+    return path == b"" or RELATIVE.fullmatch(path) is not None
 
 
 def untrusted(row: tuple, staging: object = None) -> str | None:

@@ -28,10 +28,10 @@ REPAIR_PREFIX = len(b"/proc/self/fd/2147483647/repair/") + 32 + 1
 VOLUME_NAME = re.compile(rb"(.*)\.vol[0-9]+\+[0-9]+")
 
 
-def _longest_path(directory: bytes, relative: bytes) -> int:
+def _longest_path(directory: bytes, relative: bytes, seen_by_par2: bytes) -> int:
     """The longest path nasbox or par2 builds for relative (under DIRECTORY, in DATABASE
-    through its descriptor, or as a repair's copy)."""
-    return max(len(directory) + 1 + len(relative), REPAIR_PREFIX + len(par2.path_as_par2_reads_it(relative)),
+    through its descriptor, or as a repair's copy, named as par2 sees it)."""
+    return max(len(directory) + 1 + len(relative), REPAIR_PREFIX + len(seen_by_par2),
                len(b"/proc/self/fd/2147483647/") + len(relative) + LONGEST_VOLUME_SUFFIX)
 
 
@@ -39,7 +39,7 @@ def directory_problem(directory: bytes, relative: bytes) -> str | None:
     """Why the subdirectory relative (of DIRECTORY) cannot be protected, or None."""
     if relative == PRIVATE:
         return "its parity would be nasbox's private folder in DATABASE; not protected (rename it)"
-    if _longest_path(directory, relative) + 2 >= PATH_MAX:  # not even a one-letter file fits
+    if _longest_path(directory, relative, par2.path_as_par2_reads_it(relative)) + 2 >= PATH_MAX:  # not even a one-letter file fits
         return f"too deep: its path is longer than the system allows ({PATH_MAX} bytes); not protected"
     return None
 
@@ -63,10 +63,12 @@ def file_problem(directory: bytes, parent: bytes, name: bytes, size: int, redund
     protected at redundancy%, or None; files are the other files in parent, taken what
     taken_parity_names says of its subdirectories."""
     relative = parent + b"/" + name if parent else name
-    if len(name + par2.volume_suffix(max(size, 1), redundancy)) > NAME_MAX or any(
-            len(part) > NAME_MAX for part in par2.path_as_par2_reads_it(relative).split(b"/")):
+    seen_by_par2 = par2.path_as_par2_reads_it(relative)
+    if (len(name) + LONGEST_VOLUME_SUFFIX > NAME_MAX
+            and len(name + par2.volume_suffix(max(size, 1), redundancy)) > NAME_MAX) or (
+            seen_by_par2 != relative and any(len(part) > NAME_MAX for part in seen_by_par2.split(b"/"))):
         return f"name too long to protect: its parity file's name would exceed {NAME_MAX} bytes"
-    if _longest_path(directory, relative) >= PATH_MAX:
+    if _longest_path(directory, relative, seen_by_par2) >= PATH_MAX:
         return f"path too long to protect: it exceeds what the system allows ({PATH_MAX} bytes)"
     if name in taken:
         return f"its parity file would have the name of the parity directory of {show(taken[name])}/; not protected"

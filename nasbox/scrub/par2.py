@@ -6,6 +6,7 @@ prints a banner and costs a Python start per call, so the binary is called direc
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from functools import cache
 from pathlib import Path
@@ -18,6 +19,7 @@ MAX_BLOCKS = 2000
 # or too little intact critical data. Any other failure (5: the repair itself failed, 6: a
 # read or write error) is a repair that could not be done, not damage beyond repair.
 NOT_REPAIRABLE = (2, 4)
+CONTROL = re.compile(rb"[\x00-\x1f]")  # bytes par2 writes as %XX in the names it records
 
 
 @cache
@@ -94,10 +96,4 @@ def path_as_par2_reads_it(relative: bytes) -> bytes:
     """Where par2 looks for a file it protects, relative to -B: it writes control characters
     as %XX and takes a backslash for a directory separator (seen with par2cmdline-turbo
     1.4.0 and par2cmdline 0.8.1). A repair copies the file to that place first."""
-    out = bytearray()
-    for byte in relative:
-        if byte < 0x20:
-            out += b"%%%02X" % byte
-        else:
-            out.append(0x2F if byte == 0x5C else byte)
-    return bytes(out)
+    return CONTROL.sub(lambda found: b"%%%02X" % found.group()[0], relative).replace(b"\\", b"/")
