@@ -4,7 +4,8 @@ The parity of DIRECTORY/<dir>/<name> is <DATABASE>/<dir>/<name>.par2 with one
 <name>.vol<first>+<count>.par2 beside it, so the parity of a subdirectory's files lives in
 <DATABASE>/<dir>/<subdirectory>/. Some files cannot be given parity there, and are left
 unprotected with a warning each, never failing the job:
-- a name so long that its parity file's name would exceed NAME_MAX;
+- a name so long that its parity file's name would exceed NAME_MAX, or one that par2 reads
+  as another path (it takes a backslash for '/': `a\\..\\x` would be `a/../x`);
 - a path so deep that DIRECTORY's path to it, or the path of its copy in a repair, would
   exceed PATH_MAX (a directory that deep is not entered at all);
 - a file whose parity file would have the name of a sibling directory's parity directory
@@ -17,7 +18,7 @@ import re
 from collections.abc import Container
 
 from nasbox.scrub import par2
-from nasbox.scrub.catalog import show
+from nasbox.scrub.catalog import is_relative, show
 from nasbox.scrub.trust import PRIVATE
 
 NAME_MAX = 255
@@ -64,6 +65,8 @@ def file_problem(directory: bytes, parent: bytes, name: bytes, size: int, redund
     taken_parity_names says of its subdirectories."""
     relative = parent + b"/" + name if parent else name
     seen_by_par2 = par2.path_as_par2_reads_it(relative)
+    if seen_by_par2 != relative and not is_relative(seen_by_par2):
+        return "not protected: par2 would read it elsewhere (it takes a backslash for a directory separator)"
     if (len(name) + LONGEST_VOLUME_SUFFIX > NAME_MAX
             and len(name + par2.volume_suffix(max(size, 1), redundancy)) > NAME_MAX) or (
             seen_by_par2 != relative and any(len(part) > NAME_MAX for part in seen_by_par2.split(b"/"))):

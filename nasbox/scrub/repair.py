@@ -25,7 +25,7 @@ from enum import Enum
 
 from nasbox import commands
 from nasbox.scrub import par2, par2format
-from nasbox.scrub.catalog import Entry
+from nasbox.scrub.catalog import Entry, is_relative
 
 CHUNK = 1 << 20
 ZEROS = bytes(CHUNK)
@@ -108,8 +108,12 @@ def _repair_in(work: bytes, fd: int, parity_dir: bytes, entry: Entry, inherit: t
     if not same_file(original, entry):
         return Outcome(Result.CHANGED, "changed since it was verified; the edit is kept")
 
-    # 1. Copy the damaged file (sparse) and its parity into the private directory.
-    copy = os.path.join(work, par2.path_as_par2_reads_it(relative))
+    # 1. Copy the damaged file (sparse) and its parity into the private directory, where
+    # par2 will look for it: a place that must be inside that directory.
+    seen_by_par2 = par2.path_as_par2_reads_it(relative)
+    if not is_relative(seen_by_par2):
+        return Outcome(Result.BEYOND_REPAIR, "corrupt, and par2 would look for it elsewhere; left as it is")
+    copy = os.path.join(work, seen_by_par2)
     os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
     damaged = _sparse_copy(fd, copy, entry.size)
     parity_copy = os.path.join(work, b".parity")

@@ -223,6 +223,23 @@ def test_a_link_planted_in_the_parity_tree_is_never_followed(tmp_path):
     assert result.status == "error" and result.stats["failed"] == 2, result.details
 
 
+def test_a_name_par2_reads_as_a_path_out_of_the_repair_is_not_protected(tmp_path):
+    """par2 takes a backslash for '/': a repair's private copy of this file would be made at
+    <repair directory>/a/../../(...)/escaped, outside it."""
+    job = make_job(tmp_path)
+    name = "a\\" + "..\\" * 6 + "escaped"
+    path = Path(job.directory) / name
+    write(path, 20_000)
+    first = scrub(job)
+    flip(path, [100])
+    damaged = path.read_bytes()
+    result = scrub(job)
+    assert not (tmp_path / "escaped").exists()
+    assert path.read_bytes() == damaged
+    assert first.stats["new"] == 0 and set(catalog_rows(job)) == set(), first.details
+    assert result.exit_code == 0 and any("par2 would read it elsewhere" in d for d in result.details), result.details
+
+
 # ---- per-file problems stay per-file --------------------------------------------------
 
 def make_deep(root: Path, depth: int) -> None:
