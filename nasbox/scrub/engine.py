@@ -117,6 +117,7 @@ class Scrub:
         self.database = os.fsencode(job.database)
         self.private = os.path.join(self.database, PRIVATE)
         self.folders: Folders | None = None  # DATABASE and private, open once checked
+        self.lock_fd = -1  # the database's lock, held while running
         self.parity_root = self.database  # DATABASE through its descriptor while running
         self.workers = workers or os.cpu_count() or 1
         self.large_file_lock = threading.Lock()
@@ -167,13 +168,15 @@ class Scrub:
     @contextmanager
     def _lock(self) -> Iterator[None]:
         """The database's own lock: whoever runs the engine (nasbox.jobs coordinates runs,
-        so this only waits when something else scrubs the same database). Leaving it closes
-        the database's folders, which the run is over with."""
+        so this only waits when something else scrubs the same database, or for the par2
+        processes of a killed run, which hold it too). Leaving it closes the database's
+        folders, which the run is over with."""
         try:
             fd = os.open(b"lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                          dir_fd=self.folders.private_fd)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
+                self.lock_fd = fd
                 yield
             finally:
                 os.close(fd)
@@ -198,7 +201,7 @@ class Scrub:
                      show(os.path.join(entry.dir, entry.name)))
         for leftover in (b"staging", b"repair"):
             shutil.rmtree(leftover, ignore_errors=True, dir_fd=self.folders.private_fd)
-            os.mkdir(leftover, 0o700, dir_fd=self.folders.private_fd)
+            os.makedirs(os.path.join(self.private, leftover), 0o700, exist_ok=True)
 
     def _rejected(self, relative: bytes, why: str) -> None:
         self._problem(relative, f"an entry of the catalog was unsafe and has been dropped: {why}", "skipped")
@@ -348,8 +351,8 @@ class Scrub:
         os.mkdir(staging, 0o700)
         data = os.path.join(self.directory, relative, name)
         large = st.st_size >= LARGE_FILE
-        argv = par2.create(self.directory, os.path.join(staging, STAGED + b".par2"), data, st.st_size,
-                           self.job.redundancy, self.workers if large else 1)
+        argv = par2.create(self.directory, STAGED + b".par2", data, st.st_size, self.job.redundancy,
+                           self.workers if large else 1)  # into its working directory, staging
         with self.large_file_lock if large else _no_lock():
             result = commands.run(argv, check=False, timeout=None, cwd=staging, pass_fds=self._inherit())
         # par2 opened the file by its path: it must have read the file that was walked.
@@ -423,8 +426,10 @@ class Scrub:
         return Problem(relative, outcome.detail, "unrepairable" if outcome.result is Result.BEYOND_REPAIR else "failed")
 
     def _inherit(self) -> tuple[int, ...]:
-        """What a par2 process needs to reach the private folder through its descriptor."""
-        return (self.folders.private_fd,)
+        """What a par2 process needs to reach the private folder through its descriptor, and
+        the lock: a par2 outliving a killed run holds it, so the next run waits for it rather
+        than clean up the directories it still writes in."""
+        return (self.folders.private_fd, self.lock_fd)
 
     def _parity_intact(self, entry: Entry) -> bool:
         if entry.size == 0:

@@ -70,7 +70,9 @@ def volume_suffix(size: int, redundancy: int) -> bytes:
 
 
 def create(base: bytes, index: bytes, data: bytes, size: int, redundancy: int, threads: int) -> list[bytes]:
-    """Parity for data (a path under base) into index and one recovery file beside it."""
+    """Parity for data (a path under base) into index and one recovery file beside it; index
+    may be a name in par2's working directory (then a par2 outliving a killed run cannot
+    make that directory again once it is removed: par2 makes the directories it writes in)."""
     block_size, recovery = sizing(size, redundancy)
     return [*_launcher(), binary().encode(), b"create", b"-q", b"-q", b"-s%d" % block_size, b"-c%d" % recovery,
             b"-n1", b"-t%d" % threads, b"-B", *_paths(base, index, data)]
@@ -83,11 +85,11 @@ def repair(base: bytes, index: bytes) -> list[bytes]:
 
 
 def _paths(*paths: bytes) -> list[bytes]:
-    """par2 reads an argument starting with '-' as an option and takes `--` for a file name
-    (in its working directory), so paths are absolute: never an option, never relative."""
+    """par2 reads an argument starting with '-' as an option, and `--` as a file name in its
+    working directory: no path given to it may start with '-'."""
     for path in paths:
-        if not path.startswith(b"/"):
-            raise ValueError(f"par2 needs absolute paths, got {path!r}")
+        if not path or path.startswith(b"-"):
+            raise ValueError(f"par2 would misread the path {path!r}")
     return list(paths)
 
 
