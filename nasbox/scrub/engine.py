@@ -182,6 +182,8 @@ class Scrub:
                 os.close(fd)
         finally:
             self.folders.close()
+            # Their /proc/self/fd paths would now name whatever reuses the descriptors.
+            self.private, self.parity_root = os.path.join(self.database, PRIVATE), self.database
 
     def _recover(self, catalog: Catalog) -> None:
         """Finish the moves a killed run began (a move that cannot be finished is dropped),
