@@ -28,7 +28,10 @@ RUN apt-get update \
       samba rsync cifs-utils python3 tini tzdata ca-certificates attr iptables \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /usr/share/doc/* /usr/share/man/*
 COPY --from=venv /opt/nasbox /opt/nasbox
-COPY config/ /usr/share/nasbox/
+COPY config/ /usr/share/nasbox/config/
+COPY services/ /usr/share/nasbox/services/
+COPY entrypoint /usr/local/bin/entrypoint
+ENV NASBOX_RESOURCES=/usr/share/nasbox
 RUN ln -s /opt/nasbox/bin/nasbox /opt/nasbox/bin/scrub /usr/local/bin/ \
  && ln -s "$(/opt/nasbox/bin/python -c 'import par2, pathlib; print(pathlib.Path(par2.__path__[0], "binaries", "par2"))')" /usr/local/bin/par2 \
  && par2 --version >/dev/null \
@@ -40,5 +43,6 @@ EXPOSE 445
 # supervisord, which stops smbd cleanly; see README "Processes".
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 CMD ["nasbox", "health"]
-ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["nasbox", "run"]
+# A nasbox verb runs nasbox (`docker run IMAGE config check`), anything else runs as given.
+ENTRYPOINT ["/usr/bin/tini", "--", "entrypoint"]
+CMD ["run"]

@@ -1,17 +1,18 @@
 """The `nasbox` command: parse arguments, set up logging, dispatch to nasbox.actions.
-
-Exit codes (CONTRACT 3): 0 done, 1 error, 2 usage, 75 skipped, 78 configuration invalid.
-"""
+Exit codes are nasbox.exits'."""
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import re
 import sys
 
+from nasbox import exits, state
 from nasbox.config import ConfigError
-
-EXIT_CONFIG = 78
+from nasbox.jobkind import JobKind
+from nasbox.kinds import KINDS
+from nasbox.text import OneLineFormatter
 
 
 def parser() -> argparse.ArgumentParser:
@@ -25,13 +26,8 @@ def parser() -> argparse.ArgumentParser:
     show = config_verbs.add_parser("show", help="the effective configuration, secrets masked")
     show.add_argument("--json", action="store_true", help="print JSON instead of YAML")
 
-    scrub = add_job_verb(verbs, "scrub", "verify and repair with par2 parity, and update it")
-    scrub.add_argument("--update-only", action="store_true",
-                       help="parity for new and changed files, remove orphans; no verification")
-
-    sync = add_job_verb(verbs, "sync", "copy sources to backups with rsync, behind safety guards")
-    sync.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
-    sync.add_argument("--force", action="store_true", help="pass a safety hold (deletions over max_delete)")
+    for kind in KINDS.values():
+        kind.add_arguments(add_job_verb(verbs, kind))
 
     mount = verbs.add_parser("mount", help="(re)try the configured CIFS mounts, or show them")
     mount.add_argument("--status", action="store_true", help="show each mount and whether it is mounted")
@@ -43,26 +39,37 @@ def parser() -> argparse.ArgumentParser:
     notify = verbs.add_parser("notify", help="send a test notification to every target")
     notify.add_argument("--test", action="store_true", required=True, help="send the test notification")
 
-    verbs.add_parser("scheduler", help=argparse.SUPPRESS)  # the supervised daemon
-    verbs.add_parser("smbd", help=argparse.SUPPRESS)  # smbd under the login guard, supervised
+    verbs.add_parser("scheduler")  # the supervised daemon; unlisted: a parser without help is not shown
+    verbs.add_parser("smbd")  # smbd under the login guard, supervised
 
     health = verbs.add_parser("health", help="exit 0 while smbd answers (the image's HEALTHCHECK)")
     health.add_argument("--port", type=int, default=445, help=argparse.SUPPRESS)
-    verbs.add_parser("supervisor-watchdog", help=argparse.SUPPRESS)
+    verbs.add_parser("supervisor-watchdog")
     return top
 
 
-def add_job_verb(verbs: argparse._SubParsersAction, kind: str, description: str) -> argparse.ArgumentParser:
-    """`nasbox sync|scrub [JOB...] --now [--no-wait]`: what both job verbs take."""
-    parser = verbs.add_parser(kind, help=description)
-    parser.add_argument("jobs", nargs="*", metavar="JOB", help=f"{kind} jobs to run (default: all)")
+def verbs() -> set[str]:
+    """The names of nasbox's commands (the image's entrypoint passes these to nasbox)."""
+    commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return set(commands.choices)
+
+
+def add_job_verb(verbs: argparse._SubParsersAction, kind: JobKind) -> argparse.ArgumentParser:
+    """`nasbox KIND [JOB...] --now [--no-wait]`: what every job kind's verb takes."""
+    parser = verbs.add_parser(kind.name, help=kind.summary)
+    parser.add_argument("jobs", nargs="*", metavar="JOB", help=f"{kind.name} jobs to run (default: all)")
     parser.add_argument("--now", action="store_true", required=True,
                         help="run now (scheduled runs need no command)")
     parser.add_argument("--no-wait", action="store_true", help="exit 75 at once when the job is running")
     # What started the run, for the history and notifications; set by the scheduler.
-    parser.add_argument("--trigger", default="now", choices=["now", "scheduled", "catch-up", "update"],
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--trigger", default="now", type=trigger_word, help=argparse.SUPPRESS)
     return parser
+
+
+def trigger_word(text: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z-]*", text):
+        raise argparse.ArgumentTypeError(f"expected a word of lower-case letters and '-', got {text!r}")
+    return text
 
 
 def scrub_main(argv: list[str] | None = None) -> int:
@@ -72,12 +79,10 @@ def scrub_main(argv: list[str] | None = None) -> int:
 
 def setup_logging() -> None:
     level = os.environ.get("LOG_LEVEL", "info").upper()
-    logging.basicConfig(
-        level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
-        format="%(asctime)s nasbox %(levelname)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-        stream=sys.stdout,
-    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(OneLineFormatter("%(asctime)s nasbox %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
+    logging.basicConfig(level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
+                        handlers=[handler])
     # Their debug lines quote whole notification URLs, tokens included.
     for chatty in ("urllib3", "apprise"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -91,12 +96,9 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.verb == "config":
         from nasbox.actions import config
         return config.check() if args.config_verb == "check" else config.show(args.json)
-    if args.verb == "scrub":
-        from nasbox.actions.scrub import scrub
-        return scrub(args.jobs, args.update_only, wait=not args.no_wait, trigger=args.trigger)
-    if args.verb == "sync":
-        from nasbox.actions.sync import sync
-        return sync(args.jobs, args.dry_run, args.force, wait=not args.no_wait, trigger=args.trigger)
+    if args.verb in KINDS:
+        from nasbox.actions.jobs import run_now
+        return run_now(KINDS[args.verb], args)
     if args.verb == "mount":
         from nasbox.actions import mount
         return mount.keep() if args.keep else mount.mount(args.status)
@@ -124,6 +126,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    os.umask(state.PRIVATE_UMASK)
     setup_logging()
     try:
         return dispatch(args)
@@ -131,4 +134,4 @@ def main(argv: list[str] | None = None) -> int:
         print("configuration invalid:", file=sys.stderr)
         for problem in e.problems:
             print(f"  {problem}", file=sys.stderr)
-        return EXIT_CONFIG
+        return exits.CONFIG

@@ -1,4 +1,6 @@
-"""The one place nasbox runs external programs.
+"""The one place nasbox runs external programs to completion. (Three start a program and do
+not wait for it here: the scheduler its job runs, the login ban smbd, `nasbox run`
+supervisord, which replaces it; each says why.)
 
 Command lines are argument lists (never a shell) and never hold secrets: passwords travel on
 stdin or in files of mode 0600, so logging a command line is always safe. The programs get

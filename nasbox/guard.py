@@ -103,8 +103,9 @@ def guard_smbd(smbd_argv: list[str]) -> int:
     enforce = firewall_available()
     banner = Banner()
     lock = threading.Lock()
+    # Files clients create get their modes from the share's masks, not from nasbox's private umask.
     smbd = subprocess.Popen(smbd_argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace", bufsize=1)
+                            errors="replace", bufsize=1, umask=0o022)
     signal.signal(signal.SIGTERM, lambda *_: smbd.terminate())
 
     def lift_expired_bans() -> None:

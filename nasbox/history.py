@@ -8,13 +8,18 @@ once at start.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nasbox import state
+from nasbox import state, stop
 from nasbox.result import JobResult
+
+log = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.sqlite"
 KEEP_RUNS_PER_JOB = 500
@@ -58,7 +63,11 @@ class History:
     def __init__(self, state_dir: Path | None = None):
         state_dir = state_dir or state.state_dir()
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.db = sqlite3.connect(state_dir / HISTORY_FILE, timeout=30, isolation_level=None)
+        path = state_dir / HISTORY_FILE
+        # SQLite gives the -wal and -shm files the database file's mode.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        state.keep_private(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         # Two runs that start at once both set up the database; switching to WAL does not
         # wait for the other's lock as statements do, so it is retried.
         for attempt in range(SETUP_ATTEMPTS):
@@ -77,7 +86,8 @@ class History:
     def start(self, kind: str, job: str, trigger: str) -> int:
         cursor = self.db.execute("INSERT INTO runs (kind, job, trigger, started) VALUES (?, ?, ?, ?)",
                                  (kind, job, trigger, time.time()))
-        return int(cursor.lastrowid)
+        assert cursor.lastrowid is not None  # an INSERT into a rowid table
+        return cursor.lastrowid
 
     def finish(self, run_id: int, result: JobResult) -> None:
         self.db.execute("UPDATE runs SET finished = ?, status = ?, summary = ?, details = ?, stats = ?, skipped = ? "
@@ -109,3 +119,31 @@ class History:
 
     def set_last_due(self, key: str, when: float) -> None:
         self.db.execute("INSERT OR REPLACE INTO schedule VALUES (?, ?)", (key, when))
+
+
+def record_run(kind: str, name: str, trigger: str, action: Callable[[], JobResult]) -> JobResult:
+    """Run action and keep it in the history and the log, whoever runs it (a `--now` or
+    scheduled run, or the parity update a sync runs for the scrub job of its destination).
+    Its start and end are the wall-clock times around action, whatever the engine measured."""
+    history = History()
+    try:
+        run_id = history.start(kind, name, trigger)
+        log.info("%s %s: started (%s)", kind, name, trigger)
+        started = time.time()
+        try:
+            result = action()
+        except stop.Interrupted:
+            result = JobResult(name, kind, "warning", "interrupted by a stop; the next run completes it",
+                               started, time.time(), skipped=True)
+        except Exception as e:  # a bug or an unexpected failure is an error run, not a crash
+            log.exception("%s %s failed", kind, name)
+            result = JobResult(name, kind, "error", f"failed: {e}", started, time.time())
+        result.started, result.finished = started, time.time()
+        result.stats["duration_s"] = result.duration_s
+        history.finish(run_id, result)
+    finally:
+        history.close()
+    log.info("%s %s: %s: %s", kind, name, result.status, result.summary)
+    for line in result.details:
+        log.info("%s %s: %s", kind, name, line)
+    return result

@@ -1,6 +1,6 @@
 """Running a job: the one path for `--now` runs and scheduled ones.
 
-Coordination (CONTRACT 4, the seed's concurrent operations done right):
+Coordination:
 - a job never overlaps itself, and jobs whose paths overlap (a sync into X, a scrub of X)
   never run together: a run takes the lock of every job it overlaps, itself included, in
   one global order (so two runs cannot deadlock);
@@ -11,75 +11,52 @@ history, logged to stdout and /config/logs/<kind>-<job>.log, and notified.
 """
 from __future__ import annotations
 
-import fcntl
 import logging
 import logging.handlers
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import PurePosixPath
+from typing import Any
 
 import psutil
 
-from nasbox import state, stop
+from nasbox import exits, paths, state, stop
 from nasbox.config import Config
-from nasbox.history import History
-from nasbox.locks import Busy, job_lock
+from nasbox.history import record_run
+from nasbox.jobkind import JobKind
+from nasbox.kinds import KINDS
+from nasbox.locks import Busy, job_lock, slot
 from nasbox.notify.deliver import deliver
 from nasbox.notify.event import Event
-from nasbox.result import EXIT_SKIPPED, EXIT_USAGE, JobResult, combined_exit_code
+from nasbox.result import JobResult, combined_exit_code
+from nasbox.text import OneLineFormatter
 
 log = logging.getLogger(__name__)
 
 MEMORY_POLL_S = 5.0
-SLOT_POLL_S = 1.0
 LOG_FILE_BYTES = 1 << 20
 LOG_FILE_BACKUPS = 5
 
 
 def job_paths(config: Config, kind: str, name: str) -> list[str]:
-    if kind == "sync":
-        return [config.sync[name].source, config.sync[name].destination]
-    return [config.scrub[name].directory, config.scrub[name].database]
+    return KINDS[kind].paths(KINDS[kind].jobs(config)[name])
 
 
 def overlaps(a: list[str], b: list[str]) -> bool:
-    return any(PurePosixPath(x).is_relative_to(y) or PurePosixPath(y).is_relative_to(x) for x in a for y in b)
+    """Whether any path of one job is, holds or lies inside a path of the other, resolved now
+    (a link changed since the configuration was checked counts as it is)."""
+    return any(paths.overlap(x, y) for x in a for y in b)
 
 
 def all_jobs(config: Config) -> list[tuple[str, str]]:
-    return [("sync", n) for n in sorted(config.sync)] + [("scrub", n) for n in sorted(config.scrub)]
+    return [(kind.name, name) for kind in KINDS.values() for name in sorted(kind.jobs(config))]
 
 
 def conflicting(config: Config, kind: str, name: str) -> list[tuple[str, str]]:
     """The jobs that may not run at the same time as this one, itself included."""
     mine = job_paths(config, kind, name)
     return [(k, n) for k, n in all_jobs(config) if (k, n) == (kind, name) or overlaps(mine, job_paths(config, k, n))]
-
-
-@contextmanager
-def slot(limit: int, wait: bool) -> Iterator[None]:
-    directory = state.run_dir() / "locks"
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    while True:
-        for index in range(limit):
-            handle = open(directory / f"slot-{index}.lock", "a")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            try:
-                yield
-            finally:
-                handle.close()
-            return
-        if not wait:
-            raise Busy(f"{limit} jobs are running already (max_parallel_jobs)")
-        stop.check()
-        time.sleep(SLOT_POLL_S)
 
 
 def wait_for_memory(minimum_mb: int, wait: bool, label: str) -> None:
@@ -109,10 +86,11 @@ def coordinated(config: Config, kind: str, name: str, wait: bool) -> Iterator[No
 def job_log(kind: str, name: str) -> Iterator[None]:
     """Everything logged during the run also goes to /config/logs/<kind>-<name>.log, rotated."""
     directory = state.log_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    state.keep_private(directory / f"{kind}-{name}.log")
     handler = logging.handlers.RotatingFileHandler(directory / f"{kind}-{name}.log", maxBytes=LOG_FILE_BYTES,
                                                    backupCount=LOG_FILE_BACKUPS)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
     logging.getLogger().addHandler(handler)
     try:
         yield
@@ -129,51 +107,35 @@ def run_job(config: Config, kind: str, name: str, trigger: str, wait: bool,
         start_event = Event("start", JobResult(name, kind, "info", "started", time.time(), time.time()),
                             trigger, config.server.name)
         announcing = threading.Thread(target=deliver, args=(config, start_event), daemon=True)
-        history = History()
-        try:
-            run_id = history.start(kind, name, trigger)
-            log.info("%s %s: started (%s)", kind, name, trigger)
-            announcing.start()
-            started = time.time()
-            try:
-                result = action()
-            except stop.Interrupted:
-                result = JobResult(name, kind, "warning", "interrupted by a stop; the next run completes it",
-                                   started, time.time(), skipped=True)
-            except Exception as e:  # a bug or an unexpected failure is an error run, not a crash
-                log.error("%s %s failed:\n%s", kind, name, traceback.format_exc())
-                result = JobResult(name, kind, "error", f"failed: {e}", started, time.time())
-            history.finish(run_id, result)
-        finally:
-            history.close()
-        log.info("%s %s: %s: %s", kind, name, result.status, result.summary)
-        for line in result.details:
-            log.info("%s %s: %s", kind, name, line)
+        announcing.start()
+        result = record_run(kind, name, trigger, action)
     announcing.join()  # healthchecks wants the start before the outcome
     deliver(config, Event("finish", result, trigger, config.server.name))
     return result
 
 
-def run_named(config: Config, kind: str, names: list[str], wait: bool, trigger: str,
-              make_action: Callable[[str], Callable[[], JobResult]]) -> int:
-    """The `nasbox sync|scrub [JOB...] --now` verbs: run the named jobs (all when none is
-    named) one after another; the exit code per CONTRACT 3."""
-    configured = config.sync if kind == "sync" else config.scrub
+def run_named(config: Config, kind: JobKind, names: list[str], wait: bool, trigger: str,
+              make_action: Callable[[Any], Callable[[], JobResult]]) -> int:
+    """`nasbox KIND [JOB...] --now`: run the named jobs (all when none is named) one after
+    another; make_action gives a job's run from its model. The exit code: an error wins over
+    a skip (75), a skip over success; 2 for a job that is not configured."""
+    configured = kind.jobs(config)
     unknown = sorted(set(names) - set(configured))
     if unknown:
-        log.error("no %s job named %s; configured: %s", kind, ", ".join(unknown), ", ".join(sorted(configured)) or "none")
-        return EXIT_USAGE
+        log.error("no %s job named %s; configured: %s", kind.name, ", ".join(unknown),
+                  ", ".join(sorted(configured)) or "none")
+        return exits.USAGE
     stop.install_handler()
     results: list[JobResult] = []
     for name in names or sorted(configured):
         try:
-            results.append(run_job(config, kind, name, trigger, wait, make_action(name)))
+            results.append(run_job(config, kind.name, name, trigger, wait, make_action(configured[name])))
         except Busy as e:
             log.warning("%s; skipped (--no-wait)", e)
-            return EXIT_SKIPPED
+            return exits.SKIPPED
         except stop.Interrupted:  # stopped while waiting for its turn: it never started
-            log.warning("%s %s: stopped before it started", kind, name)
-            return EXIT_SKIPPED
+            log.warning("%s %s: stopped before it started", kind.name, name)
+            return exits.SKIPPED
         if stop.requested.is_set():
             break
     return combined_exit_code(results)

@@ -1,4 +1,4 @@
-"""CIFS mounts of remote shares inside the container (the seed's --mount-smb).
+"""CIFS mounts of remote shares inside the container, so that jobs can back up another NAS.
 
 Credentials go to a file of mode 0600 on a tmpfs, never into a command line, the
 environment of a child or a log. A mountpoint must be an empty directory or already this
@@ -14,12 +14,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from nasbox import commands, state
+from nasbox import commands, mount_cmds, paths, state
 from nasbox.config import Config
 from nasbox.config.model import Mount
+from nasbox.mounttable import holding, mount_table
 from nasbox.notify.deliver import deliver
 from nasbox.notify.event import Event
 from nasbox.result import JobResult
+from nasbox.text import is_one_line
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +61,14 @@ def options(mount: Mount, config: Config, credentials: Path) -> str:
     }
     chosen.update(dict(mount.options))
     chosen["credentials"] = str(credentials)  # never overridden: the password stays in the file
+    for key, value in chosen.items():  # a ',' would add an option, an '=' in a name change one
+        if "," in f"{key}{value}" or "=" in key or not is_one_line(f"{key}{value}"):
+            raise ValueError(f"mount {mount.name}: option {key!r} cannot be passed to mount.cifs")
     return ",".join(k if v is True else f"{k}={v}" for k, v in chosen.items() if v is not False)
 
 
 def mount_command(mount: Mount, config: Config, credentials: Path) -> list[str]:
-    return ["mount", "-t", "cifs", unc(mount), mount.mountpoint, "-o", options(mount, config, credentials)]
+    return mount_cmds.mount_cifs(unc(mount), mount.mountpoint, options(mount, config, credentials))
 
 
 def write_credentials(mount: Mount, directory: Path = CREDENTIALS_DIR) -> Path:
@@ -71,6 +76,8 @@ def write_credentials(mount: Mount, directory: Path = CREDENTIALS_DIR) -> Path:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not _is_tmpfs(directory):
         raise OSError(f"{directory} is not on a tmpfs; refusing to write a password there")
+    if not (is_one_line(mount.username) and is_one_line(mount.password)):  # one line per setting
+        raise ValueError(f"mount {mount.name}: the user name or password holds a control character")
     path = directory / mount.name
     temp = path.with_suffix(".tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -81,39 +88,35 @@ def write_credentials(mount: Mount, directory: Path = CREDENTIALS_DIR) -> Path:
 
 
 def _is_tmpfs(path: Path) -> bool:
-    best, fstype = "", ""
-    for line in Path("/proc/self/mounts").read_text().splitlines():
-        _source, target, kind = line.split()[:3]
-        target = target.replace("\\040", " ")
-        if PurePosixPath(path).is_relative_to(target) and len(target) > len(best):
-            best, fstype = target, kind
-    return fstype == "tmpfs"
+    mounted = holding(PurePosixPath(os.path.realpath(path)), mount_table())
+    return mounted is not None and mounted.fstype == "tmpfs"
 
 
 def mounted_source(mountpoint: str) -> str | None:
-    """What is mounted at mountpoint (the CIFS source), or None."""
-    for line in Path("/proc/self/mounts").read_text().splitlines():
-        source, target, kind = line.split()[:3]
-        if target.replace("\\040", " ") == mountpoint and kind in ("cifs", "smb3"):
-            return source.replace("\\040", " ")
-    return None
+    """What CIFS share is mounted at mountpoint (the one on top), or None."""
+    on_top = [m for m in mount_table() if m.mountpoint == PurePosixPath(mountpoint)]
+    return on_top[-1].source if on_top and on_top[-1].fstype in ("cifs", "smb3") else None
+
+
+def is_mounted(mount: Mount) -> bool:
+    return mounted_source(mount.mountpoint) == unc(mount)
 
 
 def mount_one(mount: Mount, config: Config) -> MountState:
     """Mount if not mounted yet; never over a directory that holds data."""
     source = unc(mount)
     now = time.time()
-    if mounted_source(mount.mountpoint) == source:
+    if is_mounted(mount):
         return MountState(mount.name, mount.mountpoint, source, True, checked_at=now)
     point = Path(mount.mountpoint)
-    point.mkdir(parents=True, exist_ok=True)
+    state.public_directory(point)
     if any(point.iterdir()):
         return MountState(mount.name, mount.mountpoint, source, False,
                           f"{point} is not empty; nasbox does not mount over data", now)
     try:
         credentials = write_credentials(mount)
         commands.run(mount_command(mount, config, credentials), timeout=60)
-    except (OSError, commands.CommandError) as e:
+    except (OSError, ValueError, commands.CommandError) as e:
         return MountState(mount.name, mount.mountpoint, source, False, str(e), now)
     return MountState(mount.name, mount.mountpoint, source, True, checked_at=now)
 
@@ -139,14 +142,14 @@ def mount_all(config: Config) -> list[MountState]:
 
 def unmount_all(config: Config) -> None:
     for mount in config.mounts.values():
-        if mounted_source(mount.mountpoint) == unc(mount):
-            commands.run(["umount", mount.mountpoint], check=False)
+        if is_mounted(mount):
+            commands.run(mount_cmds.unmount(mount.mountpoint), check=False)
         (CREDENTIALS_DIR / mount.name).unlink(missing_ok=True)
 
 
 def down_mount_for(path: str, config: Config) -> Mount | None:
     """The configured mount that path lies on, when it is not mounted."""
     for mount in config.mounts.values():
-        if PurePosixPath(path).is_relative_to(mount.mountpoint) and mounted_source(mount.mountpoint) != unc(mount):
+        if paths.inside(path, mount.mountpoint) and not is_mounted(mount):
             return mount
     return None

@@ -1,20 +1,24 @@
-"""Where the files of the repository's config/ directory are found at run time."""
+"""Where nasbox's files outside the package are: config/ (the JSON Schema, the example YAML)
+and services/ (the templates of smb.conf and of the supervisor's configuration).
+
+They stand beside the package in a source checkout; the image copies them to
+/usr/share/nasbox and names that place in NASBOX_RESOURCES.
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-# In a source checkout: config/ beside the package; in the image: the copy the Dockerfile makes.
-_SOURCE_TREE = Path(__file__).resolve().parent.parent / "config"
-_IMAGE = Path("/usr/share/nasbox")
+SOURCE_TREE = Path(__file__).resolve().parent.parent
 
 
-def resource_dir() -> Path:
-    return _SOURCE_TREE if _SOURCE_TREE.is_dir() else _IMAGE
+def root() -> Path:
+    return Path(os.environ.get("NASBOX_RESOURCES") or SOURCE_TREE)
 
 
 def schema_file() -> Path:
-    return resource_dir() / "nasbox.schema.json"
+    return root() / "config" / "nasbox.schema.json"
 
 
 def templates_dir() -> Path:
-    return resource_dir() / "templates"
+    return root() / "services"

@@ -1,13 +1,11 @@
-"""What a job run reports: its status (CONTRACT 5), a one-line summary, details and stats.
+"""What a job run reports: its status (good, info, warning or error), a one-line summary,
+details and stats.
 The CLI turns it into an exit code; notifications and the run history send and keep it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-EXIT_DONE = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_SKIPPED = 75
+from nasbox import exits
 
 
 @dataclass
@@ -29,11 +27,11 @@ class JobResult:
     @property
     def exit_code(self) -> int:
         if self.skipped:
-            return EXIT_SKIPPED
-        return EXIT_ERROR if self.status == "error" else EXIT_DONE
+            return exits.SKIPPED
+        return exits.ERROR if self.status == "error" else exits.DONE
 
 
 def combined_exit_code(results: list[JobResult]) -> int:
     """An error wins over a skip, a skip over success."""
     codes = {r.exit_code for r in results}
-    return EXIT_ERROR if EXIT_ERROR in codes else EXIT_SKIPPED if EXIT_SKIPPED in codes else EXIT_DONE
+    return exits.ERROR if exits.ERROR in codes else exits.SKIPPED if exits.SKIPPED in codes else exits.DONE

@@ -1,98 +1,51 @@
 """The scheduler daemon: runs every job on its schedule, in TZ, and never two that clash.
 
-Small on purpose (supercronic's lesson): each due run is a child process, `nasbox sync|scrub
-JOB --now --trigger ...`, the same command a person runs, so it takes the same locks, writes
-the same history and sends the same notifications. The scheduler only decides when, and in
-which order: a job already running or queued is not queued again; a run waits while a job
-whose paths overlap runs or was queued before it (so a sync goes before the scrub of its
-destination); at most max_parallel_jobs run at once.
-
-Named schedules have fixed times: hourly at minute 0, daily at 02:30, weekly on Sunday at
-04:00, monthly on the 1st at 05:00. A scrub job scheduled less often than hourly also gets a
-parity update (`--update-only`) every hour at minute 15. A fire time missed while the
-container was down runs once at start ("catch-up"); a new job waits for its first fire time.
-On the day clocks go back, a schedule with a fixed hour runs once, not twice.
+Small on purpose (supercronic's lesson): each due run is a child process, `nasbox KIND JOB
+--now --trigger ...`, the same command a person runs, so it takes the same locks, writes the
+same history and sends the same notifications. The scheduler only decides when, and in which
+order: a job already running or queued is not queued again; a run waits while a job whose
+paths overlap runs or was queued before it; among runs due together, kinds go in the order
+of nasbox.kinds (a sync before the scrub of its destination); at most max_parallel_jobs run
+at once. Each kind says its schedule entries (nasbox.schedules). A fire time missed while
+the container was down runs once at start ("catch-up"); a new job waits for its first fire
+time.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
-
-from croniter import croniter
 
 from nasbox import state
 from nasbox.config import Config
 from nasbox.history import History
 from nasbox.jobs import all_jobs, job_paths, overlaps
+from nasbox.kinds import KINDS
+from nasbox.schedules import ScheduleEntry, next_fire
 
 log = logging.getLogger(__name__)
 
-NAMED_SCHEDULES = {"hourly": "0 * * * *", "daily": "30 2 * * *", "weekly": "0 4 * * 0", "monthly": "0 5 1 * *"}
-HOURLY_UPDATE = "15 * * * *"
 HEARTBEAT_FILE = "scheduler.heartbeat"
 HEARTBEAT_S = 15.0
 TICK_S = 1.0
 STOP_WAIT_S = 20.0
 
 
-def cron_of(schedule: str) -> str:
-    return NAMED_SCHEDULES.get(schedule, schedule)
-
-
-def next_fire(cron: str, after: datetime) -> datetime:
-    """The first fire time after `after` (aware, in TZ). When clocks go back, a fixed-hour
-    schedule would fire twice at the same wall-clock time: the repeat is skipped."""
-    times = croniter(cron, after)
-    fire: datetime = times.get_next(datetime)
-    fixed_hour = cron.split()[1] != "*"
-    while fixed_hour and fire.replace(tzinfo=None) == after.replace(tzinfo=None):
-        fire = times.get_next(datetime)
-    return fire
-
-
-def more_often_than_hourly(cron: str, tz: ZoneInfo) -> bool:
-    """Whether a schedule fires at least every hour (then no separate parity update)."""
-    times = croniter(cron, datetime(2025, 1, 1, tzinfo=tz))
-    fires = [times.get_next(datetime) for _ in range(25)]
-    return all(b - a <= timedelta(hours=1) for a, b in zip(fires, fires[1:]))
-
-
-@dataclass(frozen=True)
-class Entry:
-    kind: str
-    name: str
-    cron: str
-    update_only: bool = False
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.name}:{'update' if self.update_only else 'run'}"
-
-    def argv(self, trigger: str) -> list[str]:
-        argv = [sys.executable, "-m", "nasbox", self.kind, self.name, "--now", "--trigger", trigger]
-        return argv + (["--update-only"] if self.update_only else [])
-
-
-def entries(config: Config) -> list[Entry]:
+def entries(config: Config) -> list[ScheduleEntry]:
     tz = ZoneInfo(config.server.timezone)
-    found = [Entry("sync", name, cron_of(job.schedule)) for name, job in sorted(config.sync.items())]
-    for name, job in sorted(config.scrub.items()):
-        found.append(Entry("scrub", name, cron_of(job.schedule)))
-        if not more_often_than_hourly(cron_of(job.schedule), tz):
-            found.append(Entry("scrub", name, HOURLY_UPDATE, update_only=True))
-    return found
+    return [entry for kind in KINDS.values() for _, job in sorted(kind.jobs(config).items())
+            for entry in kind.schedule(job, tz)]
 
 
 @dataclass
 class Queued:
-    entry: Entry
+    entry: ScheduleEntry
     trigger: str
 
 
@@ -127,20 +80,21 @@ class Scheduler:
                 fire = following
             self.history.set_last_due(entry.key, fire.timestamp())
             self.next_due[entry.key] = next_fire(entry.cron, fire)
-            self.enqueue(entry, "update" if entry.update_only else "catch-up" if starting else "scheduled")
+            self.enqueue(entry, entry.trigger(catching_up=starting))
 
-    def enqueue(self, entry: Entry, trigger: str) -> None:
+    def enqueue(self, entry: ScheduleEntry, trigger: str) -> None:
         job = (entry.kind, entry.name)
         if job in self.running or any((q.entry.kind, q.entry.name) == job for q in self.queue):
             log.info("%s %s: still running or queued; this run (%s) is skipped", entry.kind, entry.name, trigger)
             return
         self.queue.append(Queued(entry, trigger))
-        self.queue.sort(key=lambda q: q.entry.kind != "sync")  # stable: syncs first, then in due order
+        order = list(KINDS)
+        self.queue.sort(key=lambda q: order.index(q.entry.kind))  # stable: by kind, then in due order
 
     # ---- which, and running them --------------------------------------------------------
 
     def dispatch(self) -> None:
-        still_queued: list[Entry] = []  # earlier in the queue, not started: they keep their turn
+        still_queued: list[ScheduleEntry] = []  # earlier in the queue, not started: they keep their turn
         for queued in list(self.queue):
             if len(self.running) >= self.config.server.max_parallel_jobs:
                 return
@@ -150,13 +104,14 @@ class Scheduler:
                 still_queued.append(queued.entry)
                 continue
             self.queue.remove(queued)
-            # A session of its own, so that stopping it reaches rsync and par2 too.
+            # Not commands.run, which waits for a program to end: the job runs beside the
+            # scheduler, in a session of its own, so that stopping it reaches rsync and par2 too.
             process = subprocess.Popen(queued.entry.argv(queued.trigger), start_new_session=True)
             self.running[(queued.entry.kind, queued.entry.name)] = (queued, process)
             log.info("%s %s: started (%s, pid %d)", queued.entry.kind, queued.entry.name, queued.trigger, process.pid)
 
     def reap(self) -> None:
-        for job, (queued, process) in list(self.running.items()):
+        for job, (_, process) in list(self.running.items()):
             code = process.poll()
             if code is not None:
                 del self.running[job]
@@ -178,10 +133,8 @@ class Scheduler:
 
     def stop_children(self) -> None:
         for _, process in self.running.values():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + STOP_WAIT_S
         while self.running and time.monotonic() < deadline:
             self.reap()
@@ -201,7 +154,8 @@ class Scheduler:
                         interrupted)
         log.info("scheduler: %d schedule entries, time zone %s", len(self.entries), self.config.server.timezone)
         for entry in self.entries:
-            log.info("%s %s%s: next at %s", entry.kind, entry.name, " (parity update)" if entry.update_only else "",
+            log.info("%s %s%s: next at %s", entry.kind, entry.name,
+                     "" if entry.purpose == "run" else f" ({entry.purpose})",
                      next_fire(entry.cron, datetime.now(self.tz)).isoformat(timespec="minutes"))
         self.tick(starting=True)
         while not self.stopping:
@@ -213,8 +167,8 @@ class Scheduler:
 
 
 def next_runs(config: Config, now: datetime) -> dict[tuple[str, str], dict[str, datetime]]:
-    """For `nasbox status`: job -> {"run": next fire, "update": next parity update}."""
+    """For `nasbox status`: job -> {purpose: next fire}, e.g. {"run": ..., "update": ...}."""
     found: dict[tuple[str, str], dict[str, datetime]] = {job: {} for job in all_jobs(config)}
     for entry in entries(config):
-        found[(entry.kind, entry.name)]["update" if entry.update_only else "run"] = next_fire(entry.cron, now)
+        found[(entry.kind, entry.name)][entry.purpose] = next_fire(entry.cron, now)
     return found

@@ -2,15 +2,21 @@
 
 /config (NASBOX_HOME) holds state/ and logs/; /run/nasbox (NASBOX_RUN_DIR) what lives only
 as long as the container: locks, the scheduler's heartbeat, the supervisor's configuration.
-Both are read at each call so that tests and development runs can point them elsewhere."""
+Both are read at each call so that tests and development runs can point them elsewhere.
+
+Every nasbox process runs with umask 077 (PRIVATE_UMASK), so whatever it creates (history,
+logs, locks, parity) is its own; the few directories meant for others (a share's path, a
+mountpoint) are made with `public_directory`."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+PRIVATE_UMASK = 0o077
 
 
 def home() -> Path:
@@ -49,3 +55,22 @@ def write_json(path: Path, data: Any) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def keep_private(*paths: Path) -> None:
+    """Mode 0600 for files an older version may have left readable by others."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path, 0o600)
+
+
+def public_directory(path: Path) -> None:
+    """Create path and its missing parents with mode 0755, so that share users can reach it
+    (the umask would make them 0700)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir()
+        directory.chmod(0o755)

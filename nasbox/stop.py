@@ -6,6 +6,7 @@ so no parity set or catalog entry is left half-written and the run is recorded a
 interrupted."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -37,7 +38,5 @@ def _on_sigterm(signum: int, frame: object) -> None:
     children = psutil.Process().children(recursive=True)
     log.warning("stopping: ending %d running program(s)", len(children))
     for child in children:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             child.terminate()
-        except psutil.NoSuchProcess:
-            pass

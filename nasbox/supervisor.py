@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TextIO
 
 from nasbox.config import Config
-from nasbox.samba.smbconf import environment
+from nasbox.samba.smbconf import UnsafeValue, environment
+from nasbox.text import is_one_line
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,17 @@ def programs(config: Config) -> list[Program]:
     return services
 
 
+def supervisor_value(value: object) -> str:
+    """A value for supervisord.conf: on one line, and with '%' doubled, since supervisord
+    expands %(name)s in its values."""
+    text = str(value)
+    if not is_one_line(text):
+        raise UnsafeValue(f"refusing to write {text!r} into the supervisor's configuration")
+    return text.replace("%", "%%")
+
+
 def render(services: list[Program], run_dir: Path, log_level: str) -> str:
-    return environment().get_template("supervisord.conf.j2").render(
+    return environment(supervisor_value).get_template("supervisord.conf.j2").render(
         programs=services,
         run_dir=run_dir,
         log_level=log_level.replace("warning", "warn"),
@@ -62,7 +72,7 @@ def render(services: list[Program], run_dir: Path, log_level: str) -> str:
 
 
 def exec_supervisord(conf: Path) -> None:
-    """Replace this process with supervisord."""
+    """Replace this process with supervisord (so not through commands.run: nothing returns)."""
     os.execv(SUPERVISORD, [str(SUPERVISORD), "--nodaemon", "--configuration", str(conf)])
 
 

@@ -5,9 +5,8 @@ import logging
 import signal
 import time
 
-from nasbox import mounts, state
+from nasbox import exits, mounts, state
 from nasbox.config import load_config
-from nasbox.result import EXIT_DONE, EXIT_SKIPPED
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +19,12 @@ def mount(show_status: bool) -> int:
     if show_status:
         last = {s["name"]: s for s in state.read_json(mounts.status_file(), [])}
         for m in config.mounts.values():
-            up = mounts.mounted_source(m.mountpoint) == mounts.unc(m)
+            up = mounts.is_mounted(m)
             error = "" if up else f"  ({last.get(m.name, {}).get('error') or 'not tried yet'})"
             print(f"{m.name}: {mounts.unc(m)} on {m.mountpoint}: {'mounted' if up else 'NOT MOUNTED'}{error}")
-        return EXIT_DONE
+        return exits.DONE
     states = mounts.mount_all(config)
-    return EXIT_DONE if all(s.mounted for s in states) else EXIT_SKIPPED
+    return exits.DONE if all(s.mounted for s in states) else exits.SKIPPED
 
 
 def keep() -> int:
@@ -45,10 +44,10 @@ def keep() -> int:
             time.sleep(0.5)
         if stopping:
             break
-        down = [m for m in config.mounts.values() if mounts.mounted_source(m.mountpoint) != mounts.unc(m)]
+        down = [m for m in config.mounts.values() if not mounts.is_mounted(m)]
         if down:
             states = mounts.mount_all(config)
             delay = RETRY_FIRST_S if all(s.mounted for s in states) else min(delay * 2, RETRY_MAX_S)
     mounts.unmount_all(config)
     log.info("mounts undone")
-    return EXIT_DONE
+    return exits.DONE

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from nasbox import accounts, guard, mounts, shares, state, supervisor
+from nasbox import guard, mounts, state, supervisor
 from nasbox.config import load_config
-from nasbox.samba import samba_cmds, smbconf
+from nasbox.samba import accounts, samba_cmds, shares, smbconf
 
 log = logging.getLogger(__name__)
 

@@ -1,57 +1,18 @@
-"""`nasbox status [--json]`: shares, mounts, and every job with its next and last run."""
+"""`nasbox status [--json]`: the status document (nasbox.status) as JSON or as tables."""
 from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from nasbox import mounts
-from nasbox.config import Config, load_config
+from nasbox.config import load_config
 from nasbox.history import History
-from nasbox.jobs import all_jobs
-from nasbox.scheduler import next_runs
-from nasbox.sync.engine import Holds
-from nasbox import state
-
-
-def when(timestamp: float | None, tz: ZoneInfo) -> str | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, tz).isoformat(timespec="seconds")
-
-
-def collect(config: Config, history: History) -> dict[str, Any]:
-    tz = ZoneInfo(config.server.timezone)
-    upcoming = next_runs(config, datetime.now(tz))
-    holds = Holds(state.state_dir())
-    jobs = []
-    for kind, name in all_jobs(config):
-        job = config.sync[name] if kind == "sync" else config.scrub[name]
-        last = history.last(kind, name)
-        nexts = upcoming[(kind, name)]
-        hold = holds.get(name) if kind == "sync" else None
-        jobs.append({
-            "kind": kind, "name": name, "schedule": job.schedule,
-            "next_run": nexts["run"].isoformat(timespec="minutes"),
-            "next_parity_update": nexts["update"].isoformat(timespec="minutes") if "update" in nexts else None,
-            "held": hold["reason"] if hold else None,
-            "last_run": None if last is None else {
-                "trigger": last.trigger, "started": when(last.started, tz), "duration_s": last.duration_s,
-                "status": last.status or "running", "summary": last.summary,
-            },
-        })
-    return {
-        "shares": [{"name": s.name, "path": s.path, "read_users": list(s.read_users),
-                    "write_users": list(s.write_users)} for s in config.shares.values()],
-        "mounts": [{"name": m.name, "source": mounts.unc(m), "mountpoint": m.mountpoint,
-                    "mounted": mounts.mounted_source(m.mountpoint) == mounts.unc(m)} for m in config.mounts.values()],
-        "jobs": jobs,
-    }
+from nasbox.status import document
 
 
 def table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
 def render(data: dict[str, Any]) -> str:
@@ -81,7 +42,7 @@ def status(as_json: bool) -> int:
     config = load_config()
     history = History()
     try:
-        data = collect(config, history)
+        data = document(config, history)
     finally:
         history.close()
     if as_json:

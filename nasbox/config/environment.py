@@ -1,8 +1,8 @@
 """Environment variables -> the YAML-shaped dictionary, recording where each item came from.
 
-Item variables (SHARE_, USER_, SYNC_, SCRUB_, MOUNT_, NOTIFY_) hold the seed's spec strings,
-split into words as a shell would. Any variable may be given as X_FILE instead (docker
-secrets). Values are never echoed in errors: they may hold passwords.
+Item variables (SHARE_, USER_, MOUNT_, NOTIFY_, and one per job kind: SYNC_, SCRUB_, ...)
+hold spec strings, split into words as a shell would. Any variable may be given as X_FILE
+instead (docker secrets). Values are never echoed in errors: they may hold passwords.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nasbox.config.sources import Origins
+from nasbox.kinds import KINDS
 
 # Global variable -> (section, key) in the YAML shape.
 GLOBALS: dict[str, tuple[str, str]] = {
@@ -31,16 +32,16 @@ GLOBALS: dict[str, tuple[str, str]] = {
     "SMTP_SECURITY": ("smtp", "security"),
 }
 INTEGER_GLOBALS = {"PUID", "PGID", "SMTP_PORT", "MAX_PARALLEL_JOBS", "MIN_AVAILABLE_MEMORY_MB"}
-ITEM_VARIABLE = re.compile(r"^(SHARE|USER|SYNC|SCRUB|MOUNT|NOTIFY)_([A-Z0-9_]+)$")
+ITEM_KINDS = ["SHARE", "USER", "MOUNT", "NOTIFY", *(name.upper() for name in KINDS)]
+ITEM_VARIABLE = re.compile(rf"^({'|'.join(ITEM_KINDS)})_([A-Z0-9_]+)$")
 MOUNT_PASSWORD = re.compile(r"^MOUNT_([A-Z0-9_]+)_PASSWORD$")
 
 # kind -> (section, words of the spec string); words in [] are optional.
 SPECS: dict[str, tuple[str, list[str]]] = {
     "SHARE": ("shares", ["ACCESS", "NAME", "PATHS", "USERS"]),
-    "SYNC": ("sync", ["SOURCE", "DESTINATION", "SCHEDULE"]),
-    "SCRUB": ("scrub", ["DIRECTORY", "DATABASE", "REDUNDANCY", "SCHEDULE"]),
     "MOUNT": ("mounts", ["MOUNTPOINT", "HOST", "CREDENTIALS", "SHARE", "SUBDIR"]),
     "NOTIFY": ("notify", ["TYPE", "TARGET", "[ON]"]),
+    **{name.upper(): (name, list(kind.env_words)) for name, kind in KINDS.items()},
 }
 
 
@@ -119,12 +120,15 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
             continue
         required = [w for w in words if not w.startswith("[")]
         if not len(required) <= len(parts) <= len(words):
-            hint = " (quote a cron expression: '0 2 * * *')" if kind in ("SYNC", "SCRUB") else ""
+            hint = " (quote a cron expression: '0 2 * * *')" if "SCHEDULE" in words else ""
             problems.append(
                 f"{label}: expected {len(required)} words {' '.join(words)}, got {len(parts)}{hint}"
             )
             continue
-        raw.setdefault(section, {})[item_name] = ITEM_BUILDERS[kind](parts, values, ident)
+        build = ITEM_BUILDERS.get(kind)
+        # A job kind's item: each word under its name, lower-cased (SOURCE -> source).
+        item = build(parts, values, ident) if build else {w.lower(): part for w, part in zip(words, parts, strict=True)}
+        raw.setdefault(section, {})[item_name] = item
         origins.env[(section, item_name)] = label
     return raw, problems
 
@@ -136,16 +140,6 @@ def _split_list(word: str) -> list[str]:
 def _share(parts: list[str], values: dict, ident: str) -> dict[str, Any]:
     access, name, paths, users = parts
     return {"access": access, "name": name, "paths": _split_list(paths), "users": _split_list(users)}
-
-
-def _sync(parts: list[str], values: dict, ident: str) -> dict[str, Any]:
-    source, destination, schedule = parts
-    return {"source": source, "destination": destination, "schedule": schedule}
-
-
-def _scrub(parts: list[str], values: dict, ident: str) -> dict[str, Any]:
-    directory, database, redundancy, schedule = parts
-    return {"directory": directory, "database": database, "redundancy": redundancy, "schedule": schedule}
 
 
 def _mount(parts: list[str], values: dict, ident: str) -> dict[str, Any]:
@@ -168,4 +162,4 @@ def _notify(parts: list[str], values: dict, ident: str) -> dict[str, Any]:
     return item
 
 
-ITEM_BUILDERS = {"SHARE": _share, "SYNC": _sync, "SCRUB": _scrub, "MOUNT": _mount, "NOTIFY": _notify}
+ITEM_BUILDERS = {"SHARE": _share, "MOUNT": _mount, "NOTIFY": _notify}

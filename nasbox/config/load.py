@@ -1,8 +1,8 @@
 """Read the YAML file and the environment and merge them into one YAML-shaped dictionary."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 

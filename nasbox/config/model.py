@@ -6,6 +6,11 @@ Passwords are kept out of repr() so a stray log line cannot print them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nasbox.scrub.kind import ScrubJob
+    from nasbox.sync.kind import SyncJob
 
 STATUSES = ("good", "info", "warning", "error")
 
@@ -36,7 +41,7 @@ class Share:
 
     name: str
     path: str
-    # The seed's further PATHS: created and checked like the path, not served.
+    # A share item's further PATHS: created and checked like the path, not served.
     extra_paths: tuple[str, ...] = ()
     read_users: tuple[str, ...] = ()
     write_users: tuple[str, ...] = ()
@@ -57,38 +62,7 @@ class Mount:
     subdir: str
     username: str
     password: str = field(repr=False)
-    options: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class SyncJob:
-    name: str
-    source: str
-    destination: str
-    schedule: str
-    exclude: tuple[str, ...] = ()
-    bwlimit: str | None = None
-    # None: the default, half the files in the destination.
-    max_delete: int | str | None = None
-    hard_links: bool = False
-    acls: bool = False
-    xattrs: bool = False
-    require_marker: str | None = None
-    partial_is_error: bool = False
-
-
-@dataclass(frozen=True)
-class ScrubJob:
-    name: str
-    directory: str
-    database: str  # absolute: a relative DATABASE is resolved under directory
-    redundancy: int  # percent
-    schedule: str
-    exclude: tuple[str, ...] = ()
-    verify_percent: int = 100
-    verify_older_than_s: int = 0
-    nice: int = 10
-    ionice: str = "idle"
+    options: tuple[tuple[str, str | bool], ...] = ()  # False drops an option of nasbox's, True sets a flag
 
 
 @dataclass(frozen=True)
@@ -116,8 +90,15 @@ class Config:
     users: dict[str, User] = field(default_factory=dict)
     shares: dict[str, Share] = field(default_factory=dict)
     mounts: dict[str, Mount] = field(default_factory=dict)
-    sync: dict[str, SyncJob] = field(default_factory=dict)
-    scrub: dict[str, ScrubJob] = field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> name -> its model
     notify: dict[str, NotifyTarget] = field(default_factory=dict)
     smtp: Smtp | None = None
+
+    @property
+    def sync(self) -> dict[str, SyncJob]:
+        return self.jobs.get("sync", {})
+
+    @property
+    def scrub(self) -> dict[str, ScrubJob]:
+        return self.jobs.get("scrub", {})
 

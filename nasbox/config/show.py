@@ -3,28 +3,10 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
-from urllib.parse import urlsplit
 
 from nasbox.config.model import Config
-
-MASK = "***"
-
-
-def redact_url(url: str) -> str:
-    """Keep what identifies a target (scheme and host), mask what may be a token."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}/{MASK}" if parts.scheme else MASK
-
-
-def redacted_target(kind: str, target: str) -> str:
-    """A notification target fit to print: a mailbox as it is, a URL without what may be a
-    token (an Apprise URL may keep one in its host part)."""
-    if kind == "mailbox":
-        return target
-    if kind == "apprise":
-        return f"{urlsplit(target).scheme}://{MASK}"
-    return redact_url(target)
+from nasbox.notify import TYPES
+from nasbox.notify.urls import MASK
 
 
 def masked(config: Config) -> dict[str, Any]:
@@ -37,7 +19,7 @@ def masked(config: Config) -> dict[str, Any]:
     if data["smtp"] and data["smtp"]["password"] is not None:
         data["smtp"]["password"] = MASK
     for target in data["notify"].values():
-        target["target"] = redacted_target(target["type"], target["target"])
+        target["target"] = TYPES[target["type"]].redact(target["target"])
     return _plain(data)
 
 

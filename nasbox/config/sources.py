@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-Path = tuple[str | int, ...]
+from nasbox.text import escaped
+
+# Where a value sits in the configuration: ("shares", "docs", "paths", 0).
+KeyPath = tuple[str | int, ...]
 
 
 class ConfigError(Exception):
@@ -22,9 +25,9 @@ class ConfigError(Exception):
 class Origins:
     yaml_name: str = "nasbox.yaml"
     # (section, key) of env items and env globals -> "env VARIABLE"
-    env: dict[Path, str] = field(default_factory=dict)
+    env: dict[KeyPath, str] = field(default_factory=dict)
 
-    def where(self, path: Path) -> str:
+    def where(self, path: KeyPath) -> str:
         """The prefix of an error line about the value at path."""
         label = self.env.get(tuple(path[:2]))
         if label is not None:
@@ -33,8 +36,10 @@ class Origins:
         return f"{self.yaml_name}: {dotted(path)}: " if path else f"{self.yaml_name}: "
 
 
-def dotted(path: Path) -> str:
+def dotted(path: KeyPath) -> str:
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if not isinstance(part, int):
+            part = escaped(part)  # a key may hold a control character: it is reported, not printed
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out

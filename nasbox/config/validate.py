@@ -1,131 +1,33 @@
 """Check the merged configuration against the JSON Schema and nasbox's own rules, and build
-the model. Every problem is collected, so the user sees all of them at once."""
+the model: server, users and shares, mounts, notifications here; each job kind's section in
+its own package (nasbox.kinds). Every problem is collected, so the user sees all of them at
+once."""
 from __future__ import annotations
 
-import json
 import os
-import re
-import zoneinfo
-from functools import cache
-from pathlib import PurePosixPath
+from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-from croniter import croniter
-
+from nasbox import paths, state
+from nasbox.config.checker import Checker
 from nasbox.config.model import (
-    STATUSES, Config, Mount, NotifyTarget, ScrubJob, Server, Share, Smtp, SyncJob, User,
+    STATUSES,
+    Config,
+    Mount,
+    NotifyTarget,
+    Server,
+    Share,
+    Smtp,
+    User,
 )
-from nasbox.config.sources import Origins, Path
-from nasbox.passwd import foreign_accounts
-from nasbox.resources import schema_file
+from nasbox.config.sources import KeyPath, Origins
+from nasbox.kinds import KINDS
+from nasbox.notify import TYPES
+from nasbox.samba.passwd import foreign_accounts
 
-NAMED_SCHEDULES = ("hourly", "daily", "weekly", "monthly")
 # Section names Samba gives a meaning of its own.
 RESERVED_SHARE_NAMES = {"global", "homes", "printers", "print$", "ipc$"}
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
-URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$", re.IGNORECASE)
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-@cache
-def schema() -> dict[str, Any]:
-    return json.loads(schema_file().read_text(encoding="utf-8"))
-
-
-# Formats the schema names that JSON Schema does not know; checked in the schema pass so that
-# they are reported together with every other problem.
-FORMATS = jsonschema.FormatChecker(formats=())
-
-
-@FORMATS.checks("schedule")
-def is_schedule(expression: object) -> bool:
-    return not isinstance(expression, str) or expression in NAMED_SCHEDULES or (
-        len(expression.split()) == 5 and croniter.is_valid(expression)
-    )
-
-
-@FORMATS.checks("timezone", raises=(zoneinfo.ZoneInfoNotFoundError, ValueError))
-def is_timezone(name: object) -> bool:
-    return not isinstance(name, str) or zoneinfo.ZoneInfo(name) is not None
-
-
-def is_secret(path: Path) -> bool:
-    """Passwords, and share user entries (they may be user:password)."""
-    return bool(path) and "password" in str(path[-1]) or path[:1] == ("shares",) and path[2:3] == ("users",)
-
-
-def shown(path: Path, value: Any) -> str:
-    """A value fit for an error line: never a password, never a whole essay."""
-    if is_secret(path) or isinstance(value, (dict, list)):
-        return ""
-    text = repr(value)
-    return f", got {text if len(text) <= 60 else text[:57] + '...'}"
-
-
-def describe(error: jsonschema.ValidationError) -> tuple[Path, str]:
-    """Turn a schema error into (path, message) in nasbox's words."""
-    path: Path = tuple(error.absolute_path)
-    rule, sub = error.validator, error.schema
-    expected = sub.get("description") if isinstance(sub, dict) else None
-    if "propertyNames" in error.absolute_schema_path:
-        return path, f"{error.instance!r}: expected {expected}"
-    if rule == "additionalProperties":
-        known = sorted(sub.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(known))
-        return path, f"unknown key {', '.join(map(repr, unknown))}; expected one of: {', '.join(known)}"
-    if rule == "required":  # one error per missing key; the message starts with its name
-        return path, f"missing required key {error.message.removesuffix(' is a required property')}"
-    if rule == "enum":
-        return path, f"expected one of {', '.join(map(str, error.validator_value))}{shown(path, error.instance)}"
-    if rule == "type":
-        kinds = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        wanted = expected or " or ".join({"object": "a mapping", "array": "a list"}.get(k, f"a {k}") for k in kinds)
-        return path, f"expected {wanted}{shown(path, error.instance)}"
-    return path, f"expected {expected or error.message}{shown(path, error.instance)}"
-
-
-class Checker:
-    def __init__(self, raw: dict[str, Any], origins: Origins):
-        self.raw = raw
-        self.origins = origins
-        self.problems: list[str] = []
-        self.broken: set[Path] = set()
-
-    def problem(self, path: Path, message: str) -> None:
-        self.problems.append(self.origins.where(path) + message)
-
-    def check_schema(self) -> None:
-        validator = jsonschema.Draft202012Validator(schema(), format_checker=FORMATS)
-        for error in sorted(validator.iter_errors(self.raw), key=lambda e: [str(p) for p in e.absolute_path]):
-            path, message = describe(error)
-            self.problem(path, message)
-            self.broken.add(path[:2])
-
-    def clean(self, section: str) -> dict[str, Any]:
-        """The schema-valid entries of a section (items, or the fields of server and smtp)."""
-        entries = self.raw.get(section)
-        if (section,) in self.broken or not isinstance(entries, dict):
-            return {}
-        return {k: v for k, v in entries.items() if (section, k) not in self.broken}
-
-    def secret(self, item: dict[str, Any], path: Path, missing: str | None) -> str | None:
-        """password or the contents of password_file; `missing` is the problem when neither is
-        given (None: the password is optional)."""
-        if "password" in item and "password_file" in item:
-            self.problem(path, "both password and password_file are given; expected one of them")
-            return None
-        if "password_file" in item:
-            try:
-                with open(item["password_file"], encoding="utf-8") as f:
-                    return f.read().removesuffix("\n")
-            except OSError as e:
-                self.problem(path + ("password_file",), f"cannot read {item['password_file']}: {e.strerror}")
-                return None
-        if "password" not in item and missing:
-            self.problem(path, missing)
-        return item.get("password")
 
 
 def build_server(c: Checker) -> Server:
@@ -134,10 +36,32 @@ def build_server(c: Checker) -> Server:
     return Server(**fields)
 
 
+@dataclass
+class ShareItem:
+    """One share item as given (a read and a write item of one name are merged later)."""
+
+    where: KeyPath
+    fields: dict[str, Any]
+    members: list[str]  # its user names, passwords stripped
+
+
+# Where each user's password was given: user -> (password, where).
+Passwords = dict[str, tuple[str, KeyPath]]
+
+
 def build_users_and_shares(c: Checker) -> tuple[dict[str, User], dict[str, Share]]:
-    passwords: dict[str, tuple[str, Path]] = {}  # user -> (password, where it was given)
-    uids: dict[str, int] = {}
     image_accounts = foreign_accounts()
+    passwords, uids = read_users(c, image_accounts)
+    items = read_share_items(c, image_accounts, passwords)
+    check_every_member_has_a_password(c, items, passwords)
+    check_unique_uids(c, uids)
+    users = {name: User(name=name, password=pw, uid=uids.get(name)) for name, (pw, _) in passwords.items()}
+    return users, merge_shares(c, items)
+
+
+def read_users(c: Checker, image_accounts: dict[str, int]) -> tuple[Passwords, dict[str, int]]:
+    passwords: Passwords = {}
+    uids: dict[str, int] = {}
     for name, item in c.clean("users").items():
         if name in image_accounts:
             c.problem(("users", name), f"{name!r} is an account of the image; expected another user name")
@@ -146,72 +70,93 @@ def build_users_and_shares(c: Checker) -> tuple[dict[str, User], dict[str, Share
             passwords[name] = (password, ("users", name))
         if "uid" in item:
             uids[name] = item["uid"]
+    return passwords, uids
 
-    references: list[tuple[str, Path]] = []
-    groups: dict[str, list[tuple[Path, dict[str, Any], list[str]]]] = {}
-    for key, item in c.clean("shares").items():
-        path: Path = ("shares", key)
-        name = item.get("name", key)
+
+def read_share_items(c: Checker, image_accounts: dict[str, int], passwords: Passwords) -> list[ShareItem]:
+    """The share items with usable names; `user:password` members add to passwords."""
+    items = []
+    for key, fields in c.clean("shares").items():
+        where: KeyPath = ("shares", key)
+        name = fields.get("name", key)
         if name.lower() in RESERVED_SHARE_NAMES:
-            c.problem(path, f"share name {name!r} is reserved by Samba; expected another name")
+            c.problem(where, f"share name {name!r} is reserved by Samba; expected another name")
             continue
         members = []
-        for i, entry in enumerate(item["users"]):
+        for i, entry in enumerate(fields["users"]):
             user, has_password, password = entry.partition(":")
             if user in image_accounts:
-                c.problem(path + ("users", i), f"{user!r} is an account of the image; expected another user name")
+                c.problem(where + ("users", i), f"{user!r} is an account of the image; expected another user name")
             members.append(user)
-            references.append((user, path + ("users", i)))
             if has_password:
-                given = passwords.setdefault(user, (password, path + ("users", i)))
+                given = passwords.setdefault(user, (password, where + ("users", i)))
                 if given[0] != password:
-                    c.problem(path + ("users", i), f"user {user} has another password in "
+                    c.problem(where + ("users", i), f"user {user} has another password in "
                               f"{c.origins.where(given[1]).rstrip(': ')}; expected one password per user")
-        for i, directory in enumerate(item["paths"]):
-            if os.path.lexists(directory) and not os.path.isdir(directory):
-                c.problem(path + ("paths", i), f"{directory} exists but is not a directory; expected a directory")
-        groups.setdefault(name.lower(), []).append((path, item, members))
+        check_share_paths(c, where, fields["paths"])
+        items.append(ShareItem(where, fields, members))
+    return items
 
+
+def check_share_paths(c: Checker, where: KeyPath, directories: list[str]) -> None:
+    for i, directory in enumerate(directories):
+        if os.path.lexists(directory) and not os.path.isdir(directory):
+            c.problem(where + ("paths", i), f"{directory} exists but is not a directory; expected a directory")
+        if paths.inside(str(state.home()), directory):
+            c.problem(where + ("paths", i), f"{directory} holds nasbox's own state ({state.home()}); "
+                      "expected a directory that does not")
+
+
+def check_every_member_has_a_password(c: Checker, items: list[ShareItem], passwords: Passwords) -> None:
     declared = set(c.clean("users"))  # a user whose password_file failed is reported once
-    for user, path in references:
-        if user not in passwords and user not in declared:
-            c.problem(path, f"user {user} has no password: expected USER_<ID>={user}:PASSWORD, "
-                      f"users.{user}.password or {user}:PASSWORD here")
+    for item in items:
+        for i, user in enumerate(item.members):
+            if user not in passwords and user not in declared:
+                c.problem(item.where + ("users", i), f"user {user} has no password: expected "
+                          f"USER_<ID>={user}:PASSWORD, users.{user}.password or {user}:PASSWORD here")
 
+
+def merge_shares(c: Checker, items: list[ShareItem]) -> dict[str, Share]:
+    """One Share per name (case-insensitive, as clients see them): all members may read, the
+    write items' members may write; the items must agree on the paths."""
+    groups: dict[str, list[ShareItem]] = {}
+    for item in items:
+        groups.setdefault(item.fields.get("name", item.where[1]).lower(), []).append(item)
     shares: dict[str, Share] = {}
-    for items in groups.values():
-        (first_path, first, _), *others = items
-        for path, item, _ in others:
-            if item["paths"] != first["paths"]:
-                c.problem(path + ("paths",), f"expected the same paths as the share of the same name "
-                          f"in {c.origins.where(first_path).rstrip(': ')}")
-        readers = {u for _, item, members in items if item["access"] == "read" for u in members}
-        writers = {u for _, item, members in items if item["access"] == "write" for u in members}
-        name = first.get("name", first_path[1])
+    for first, *others in groups.values():
+        for other in others:
+            if other.fields["paths"] != first.fields["paths"]:
+                c.problem(other.where + ("paths",), f"expected the same paths as the share of the same name "
+                          f"in {c.origins.where(first.where).rstrip(': ')}")
+        group = [first, *others]
+        readers = {u for item in group if item.fields["access"] == "read" for u in item.members}
+        writers = {u for item in group if item.fields["access"] == "write" for u in item.members}
+        name = first.fields.get("name", first.where[1])
         shares[name] = Share(
             name=name,
-            path=first["paths"][0],
-            extra_paths=tuple(first["paths"][1:]),
+            path=first.fields["paths"][0],
+            extra_paths=tuple(first.fields["paths"][1:]),
             read_users=tuple(sorted(readers - writers)),
             write_users=tuple(sorted(writers)),
-            comment=next((i["comment"] for _, i, _ in items if "comment" in i), ""),
-            time_machine=any(i.get("time_machine", False) for _, i, _ in items),
+            comment=next((i.fields["comment"] for i in group if "comment" in i.fields), ""),
+            time_machine=any(i.fields.get("time_machine", False) for i in group),
         )
+    return shares
 
+
+def check_unique_uids(c: Checker, uids: dict[str, int]) -> None:
     taken: dict[int, str] = {}
     for name, uid in sorted(uids.items()):
         if uid in taken:
             c.problem(("users", name, "uid"), f"uid {uid} is already used by user {taken[uid]}; expected a unique uid")
         taken[uid] = name
-    users = {name: User(name=name, password=pw, uid=uids.get(name)) for name, (pw, _) in passwords.items()}
-    return users, shares
 
 
 def build_mounts(c: Checker) -> dict[str, Mount]:
     mounts: dict[str, Mount] = {}
     mountpoints: dict[str, str] = {}
     for name, item in c.clean("mounts").items():
-        path: Path = ("mounts", name)
+        path: KeyPath = ("mounts", name)
         password = c.secret(item, path, f"no password: expected password or password_file "
                             f"(env: CREDENTIALS user:password or MOUNT_{name.upper()}_PASSWORD)")
         if item["mountpoint"] in mountpoints:
@@ -228,52 +173,19 @@ def build_mounts(c: Checker) -> dict[str, Mount]:
     return mounts
 
 
-def overlap(a: str, b: str) -> bool:
-    pa, pb = PurePosixPath(a), PurePosixPath(b)
-    return pa.is_relative_to(pb) or pb.is_relative_to(pa)
-
-
-def build_sync(c: Checker) -> dict[str, SyncJob]:
-    jobs: dict[str, SyncJob] = {}
-    for name, item in c.clean("sync").items():
-        path: Path = ("sync", name)
-        if overlap(item["source"], item["destination"]):
-            c.problem(path + ("destination",), "expected a path outside the source (and the source outside it)")
-        marker = item.get("require_marker")
-        if marker is not None and ".." in PurePosixPath(marker).parts:
-            c.problem(path + ("require_marker",), "expected a file name inside the source, without '..'")
-        jobs[name] = SyncJob(
-            name=name, source=item["source"], destination=item["destination"], schedule=item["schedule"],
-            exclude=tuple(item.get("exclude", ())), bwlimit=item.get("bwlimit"),
-            max_delete=item.get("max_delete"), hard_links=item.get("hard_links", False),
-            acls=item.get("acls", False), xattrs=item.get("xattrs", False),
-            require_marker=marker, partial_is_error=item.get("partial_is_error", False),
-        )
-    return jobs
-
-
-def build_scrub(c: Checker) -> dict[str, ScrubJob]:
-    jobs: dict[str, ScrubJob] = {}
-    databases: dict[str, str] = {}
-    for name, item in c.clean("scrub").items():
-        path: Path = ("scrub", name)
-        directory = PurePosixPath(item["directory"])
-        database = directory / item["database"]  # an absolute DATABASE replaces directory
-        if ".." in database.parts or directory.is_relative_to(database):
-            c.problem(path + ("database",), "expected a directory of its own (not DIRECTORY or above it, no '..')")
-        elif str(database) in databases:
-            c.problem(path + ("database",), f"already the database of scrub {databases[str(database)]}; "
-                      "expected one database per job")
-        databases[str(database)] = name
-        older = item.get("verify_older_than", "0s")
-        jobs[name] = ScrubJob(
-            name=name, directory=str(directory), database=str(database),
-            redundancy=int(item["redundancy"].rstrip("%")), schedule=item["schedule"],
-            exclude=tuple(item.get("exclude", ())), verify_percent=item.get("verify_percent", 100),
-            verify_older_than_s=int(older[:-1]) * DURATION_UNITS[older[-1]],
-            nice=item.get("nice", 10), ionice=item.get("ionice", "idle"),
-        )
-    return jobs
+def check_databases_apart(c: Checker, config: Config) -> None:
+    """A scrub DATABASE is root's alone: Samba hides one that lies inside a share, but a share
+    whose path lies inside it would serve its parity and catalog, and a sync into it would
+    overwrite them."""
+    for job in config.scrub.values():
+        for share in config.shares.values():
+            if paths.inside(share.path, job.database):
+                c.problem(("scrub", job.name, "database"), f"share {share.name} serves {share.path}, inside this "
+                          "database; expected a database no share reaches")
+        for sync in config.sync.values():
+            if paths.inside(sync.destination, job.database):
+                c.problem(("sync", sync.name, "destination"), f"{sync.destination} lies inside the database of "
+                          f"scrub {job.name}; expected a destination outside every parity database")
 
 
 def build_smtp(c: Checker) -> Smtp | None:
@@ -294,18 +206,13 @@ def build_smtp(c: Checker) -> Smtp | None:
 def build_notify(c: Checker, smtp: Smtp | None) -> dict[str, NotifyTarget]:
     targets: dict[str, NotifyTarget] = {}
     for name, item in c.clean("notify").items():
-        path: Path = ("notify", name)
+        path: KeyPath = ("notify", name)
         kind, target = item["type"], item["target"]
-        # Targets are not echoed: webhook and ping URLs carry tokens.
-        if kind in ("webhook", "healthchecks") and not re.match(r"^https?://\S+$", target):
-            c.problem(path + ("target",), "expected an http:// or https:// URL")
-        elif kind == "apprise" and not URL.match(target):
-            c.problem(path + ("target",), "expected an Apprise URL such as tgram://TOKEN/CHAT")
-        elif kind == "mailbox":
-            if not EMAIL.match(target):
-                c.problem(path + ("target",), "expected an email address")
-            if smtp is None:
-                c.problem(path, "a mailbox needs SMTP settings: expected SMTP_HOST or smtp.host")
+        problem = TYPES[kind].check(target)  # never echoes the target: URLs carry tokens
+        if problem:
+            c.problem(path + ("target",), problem)
+        if TYPES[kind].NEEDS_SMTP and smtp is None:
+            c.problem(path, f"a {kind} needs SMTP settings: expected SMTP_HOST or smtp.host")
         on = tuple(s for s in STATUSES if s in item.get("on", STATUSES))
         targets[name] = NotifyTarget(name=name, type=kind, target=target, on=on, jobs=tuple(item.get("jobs", ())))
     return targets
@@ -315,11 +222,13 @@ def validate(raw: dict[str, Any], origins: Origins) -> tuple[Config | None, list
     """The model and no problems, or None and every problem found."""
     c = Checker(raw, origins)
     c.check_schema()
+    c.check_text(c.raw)
     server = build_server(c)
     users, shares = build_users_and_shares(c)
     smtp = build_smtp(c)
     config = Config(
         server=server, users=users, shares=shares, mounts=build_mounts(c),
-        sync=build_sync(c), scrub=build_scrub(c), notify=build_notify(c, smtp), smtp=smtp,
+        jobs={kind.name: kind.build(c) for kind in KINDS.values()}, notify=build_notify(c, smtp), smtp=smtp,
     )
+    check_databases_apart(c, config)
     return (None, c.problems) if c.problems else (config, [])

@@ -3,23 +3,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from nasbox.config.model import Config, NotifyTarget
-from nasbox.config.show import MASK, redacted_target
-from nasbox.notify import apprise_urls, healthchecks, mailbox, webhook
+from nasbox.notify import TYPES
 from nasbox.notify.event import Event
+from nasbox.notify.urls import MASK
 from nasbox.result import JobResult
 
 log = logging.getLogger(__name__)
 
-SENDERS: dict[str, Callable[[NotifyTarget, Event, Config], None]] = {
-    "webhook": webhook.send,
-    "mailbox": mailbox.send,
-    "apprise": apprise_urls.send,
-    "healthchecks": healthchecks.send,
-}
 ATTEMPTS = 3
 BACKOFF_S = 1.0  # waits 1 s, then 2 s, between attempts
 UPDATE_STATUSES = ("warning", "error")  # the hourly parity update stays quiet when all is well
@@ -43,8 +35,8 @@ def wanted(target: NotifyTarget, event: Event) -> bool:
         return False
     if event.trigger == "update" and status not in UPDATE_STATUSES:
         return False  # a start ("info") too: healthchecks would wait for a finish never sent
-    if target.type == "healthchecks":
-        return True  # a dead man's switch needs every start and every outcome, whatever `on` says
+    if TYPES[target.type].EVERY_EVENT:
+        return True
     if event.phase == "start":
         return False
     return status in target.on
@@ -52,13 +44,14 @@ def wanted(target: NotifyTarget, event: Event) -> bool:
 
 def attempt(target: NotifyTarget, event: Event, config: Config) -> str | None:
     """None once delivered, else the last failure's reason after ATTEMPTS tries."""
+    kind = TYPES[target.type]
     for number in range(1, ATTEMPTS + 1):
         try:
-            SENDERS[target.type](target, event, config)
+            kind.send(target, event, config)
             return None
-        except Exception as e:  # whatever a target does, the job goes on
-            reason = scrub(str(e) or type(e).__name__, target)
-        where = f"{label(target)} at {redacted_target(target.type, target.target)}"
+        except Exception as e:  # noqa: BLE001 - whatever a target does, the job goes on
+            reason = masked_reason(str(e) or type(e).__name__, target)
+        where = f"{label(target)} at {kind.redact(target.target)}"
         if number < ATTEMPTS:
             wait = BACKOFF_S * 2 ** (number - 1)
             log.warning("notification to %s failed (attempt %d of %d, retrying in %g s): %s",
@@ -73,14 +66,10 @@ def label(target: NotifyTarget) -> str:
     return f"{target.name} ({target.type})"
 
 
-def scrub(reason: str, target: NotifyTarget) -> str:
-    """Mask the target's URL and its secret-bearing parts should an error message quote them."""
-    if target.type == "mailbox":
-        return reason
-    parts = urlsplit(target.target)
-    for secret in (target.target, parts.netloc, parts.path, parts.query):
-        if len(secret) > 1:
-            reason = reason.replace(secret, MASK)
+def masked_reason(reason: str, target: NotifyTarget) -> str:
+    """The reason a delivery failed, with the target's secret parts masked should it quote them."""
+    for secret in TYPES[target.type].secrets(target.target):
+        reason = reason.replace(secret, MASK)
     return reason
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from nasbox.result import JobResult
@@ -32,7 +32,7 @@ class Event:
         return text if len(text) <= MAX_DETAIL_CHARS else text[:MAX_DETAIL_CHARS] + "\n[...]"
 
     def payload(self) -> dict[str, Any]:
-        """The webhook body (CONTRACT 5): the seed's fields plus nasbox's."""
+        """The webhook body: subject, job, status, message and details, and the run's times and stats."""
         r = self.result
         return {
             "subject": self.subject,
@@ -59,4 +59,4 @@ class Event:
 
 
 def iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")

@@ -1,13 +1,21 @@
 """healthchecks: pings URL/start when a job starts, URL when it finishes well, URL/fail when
-it fails (CONTRACT 5), the summary as body, so healthchecks.io can also alert on a job
-that never ran or never finished."""
+it fails or was skipped, the summary as body, so healthchecks.io can also alert on a job
+that never ran or never finished. As a dead man's switch it hears every event."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
 from nasbox.config.model import Config, NotifyTarget
 from nasbox.notify.event import Event
+from nasbox.notify.urls import http_url_problem as check
+from nasbox.notify.urls import redact_url as redact
+from nasbox.notify.urls import url_secrets as secrets
 from nasbox.notify.webhook import post
+
+__all__ = ["EVERY_EVENT", "NEEDS_SMTP", "check", "redact", "secrets", "send"]
+
+NEEDS_SMTP = False
+EVERY_EVENT = True
 
 MAX_BODY_BYTES = 100_000  # healthchecks.io keeps no more of a ping's body
 

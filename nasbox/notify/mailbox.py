@@ -1,6 +1,7 @@
-"""mailbox: an email through the SMTP_* settings when a job finishes (CONTRACT 5)."""
+"""mailbox: an email through the SMTP_* settings when a job finishes."""
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -8,7 +9,22 @@ from email.message import EmailMessage
 from nasbox.config.model import Config, NotifyTarget, Smtp
 from nasbox.notify.event import Event
 
+NEEDS_SMTP = True
+EVERY_EVENT = False
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TIMEOUT_S = 10  # per connection and per SMTP command: a dead server must not stall a job
+
+
+def check(target: str) -> str | None:
+    return None if EMAIL.match(target) else "expected an email address"
+
+
+def redact(target: str) -> str:
+    return target  # an address is no secret, and says where the mail went
+
+
+def secrets(target: str) -> list[str]:
+    return []
 
 
 def send(target: NotifyTarget, event: Event, config: Config) -> None:

@@ -1,25 +1,62 @@
-"""Render smb.conf from the configuration and check it with testparm."""
+"""Render smb.conf from the configuration and check it with testparm.
+
+Every value is written through `smb_value`, which refuses anything that could end its line
+(a control character) or continue it onto the next (a trailing backslash), so that no value
+can start another option or section, whatever validation let through.
+"""
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import jinja2
 
 from nasbox import commands
-from nasbox.config.model import Config
+from nasbox.config.model import Config, Share
 from nasbox.resources import templates_dir
 from nasbox.samba import samba_cmds
+from nasbox.scrub.trust import PRIVATE as SCRUB_PRIVATE
+from nasbox.sync.rsync_cmds import PARTIAL_DIR
+from nasbox.text import is_one_line
 
 LOG_LEVELS = {"debug": 3, "info": 1, "warning": 0, "error": 0}
+# nasbox's own folders, refused to clients in every share (a share may hold a scrub DATABASE
+# or a sync DESTINATION, where they live).
+PRIVATE_NAMES = (os.fsdecode(SCRUB_PRIVATE), PARTIAL_DIR)
 
 
-def environment() -> jinja2.Environment:
+class UnsafeValue(ValueError):
+    """A value that would change the structure of a generated file."""
+
+
+def smb_value(value: Any) -> str:
+    text = str(value)
+    if not is_one_line(text) or text.endswith("\\"):
+        raise UnsafeValue(f"refusing to write {text!r} into smb.conf: it would start or join another line")
+    return text
+
+
+def environment(finalize: Callable[[Any], str] = smb_value) -> jinja2.Environment:
+    """Templates of nasbox's generated files; finalize is the last word on every value."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
+        undefined=jinja2.StrictUndefined, finalize=finalize,
     )
+
+
+def hidden_names(share: Share, config: Config) -> list[str]:
+    """Names Samba hides and refuses in this share: nasbox's private folders, and every scrub
+    DATABASE that lies inside the share (its parity and catalog are root's alone)."""
+    root = PurePosixPath(os.path.realpath(share.path))
+    names = set(PRIVATE_NAMES)
+    for job in config.scrub.values():
+        database = PurePosixPath(os.path.realpath(job.database))
+        if database != root and database.is_relative_to(root):
+            names.add(database.name)
+    return sorted(names)
 
 
 def render(config: Config, port: int = 445, state_paths: Mapping[str, str] | None = None) -> str:
@@ -28,6 +65,7 @@ def render(config: Config, port: int = 445, state_paths: Mapping[str, str] | Non
     return environment().get_template("smb.conf.j2").render(
         server=config.server,
         shares=sorted(config.shares.values(), key=lambda s: s.name.lower()),
+        hidden={share.name: hidden_names(share, config) for share in config.shares.values()},
         port=port,
         log_level=LOG_LEVELS[config.server.log_level],
         paths=dict(state_paths or {}),

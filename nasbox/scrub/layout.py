@@ -14,7 +14,6 @@ unprotected with a warning each, never failing the job:
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Container
 
 from nasbox.scrub import par2
@@ -26,7 +25,6 @@ PATH_MAX = 4096  # with the terminating NUL
 LONGEST_VOLUME_SUFFIX = len(b".vol0000+9999.par2")  # par2.sizing makes at most MAX_BLOCKS
 # Room for the private folder's /proc/self/fd path and a repair's working directory in it.
 REPAIR_PREFIX = len(b"/proc/self/fd/2147483647/repair/") + 32 + 1
-VOLUME_NAME = re.compile(rb"(.*)\.vol[0-9]+\+[0-9]+")
 
 
 def _longest_path(directory: bytes, relative: bytes, seen_by_par2: bytes) -> int:
@@ -40,7 +38,8 @@ def directory_problem(directory: bytes, relative: bytes) -> str | None:
     """Why the subdirectory relative (of DIRECTORY) cannot be protected, or None."""
     if relative == PRIVATE:
         return "its parity would be nasbox's private folder in DATABASE; not protected (rename it)"
-    if _longest_path(directory, relative, par2.path_as_par2_reads_it(relative)) + 2 >= PATH_MAX:  # not even a one-letter file fits
+    longest = _longest_path(directory, relative, par2.path_as_par2_reads_it(relative))
+    if longest + 2 >= PATH_MAX:  # not even a one-letter file fits
         return f"too deep: its path is longer than the system allows ({PATH_MAX} bytes); not protected"
     return None
 
@@ -51,7 +50,7 @@ def taken_parity_names(subdirectories: set[bytes]) -> dict[bytes, bytes]:
     for subdirectory in sorted(subdirectories, reverse=True):  # the first in order wins
         if subdirectory.endswith(b".par2"):
             stem = subdirectory[:-len(b".par2")]
-            volume = VOLUME_NAME.fullmatch(stem)
+            volume = par2.VOLUME_NAME.fullmatch(stem)
             taken[stem] = subdirectory
             if volume:
                 taken[volume.group(1)] = subdirectory
@@ -75,7 +74,7 @@ def file_problem(directory: bytes, parent: bytes, name: bytes, size: int, redund
         return f"path too long to protect: it exceeds what the system allows ({PATH_MAX} bytes)"
     if name in taken:
         return f"its parity file would have the name of the parity directory of {show(taken[name])}/; not protected"
-    clash = VOLUME_NAME.fullmatch(name)
+    clash = par2.VOLUME_NAME.fullmatch(name)
     if clash and clash.group(1) in files:
         return f"its parity file would have the name of a recovery file of {show(clash.group(1))}; not protected"
     return None

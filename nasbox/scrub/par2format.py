@@ -15,6 +15,7 @@ from dataclasses import dataclass
 MAGIC = b"PAR2\0PKT"
 HEADER = struct.Struct("<8sQ16s16s16s")  # magic, length, packet MD5, set id, type
 FILE_DESC = b"PAR 2.0\0FileDesc"
+RECOVERY_SLICE = b"PAR 2.0\0RecvSlic"  # only recovery files hold these
 HEAD_BYTES = 16 * 1024  # FileDesc also records the MD5 of a file's first 16 KiB
 
 
@@ -64,11 +65,8 @@ def read_packets(path: str | bytes) -> list[Packet]:
 
 def file_md5(index: list[Packet]) -> tuple[bytes, int]:
     """(MD5 of the whole file, its length) as par2 recorded them in the FileDesc packet."""
-    for packet in index:
-        if packet.type == FILE_DESC:
-            _file_id, md5, _md5_16k, length = struct.unpack_from("<16s16s16sQ", packet.body)
-            return md5, length
-    raise DamagedParity("no file description packet")
+    described = file_description(index)
+    return described.md5, described.length
 
 
 def head_md5(index: list[Packet]) -> bytes:
@@ -98,3 +96,33 @@ def compact(path: str | bytes) -> None:
             kept.append(packet.raw)
     with open(path, "wb") as f:
         f.write(b"".join(kept))
+
+
+@dataclass(frozen=True)
+class FileDescription:
+    md5: bytes  # of the whole file
+    length: int
+    name: bytes  # as par2 wrote it, relative to its base directory
+
+
+def file_description(index: list[Packet]) -> FileDescription:
+    """What par2 recorded of the file a parity set protects (its FileDesc packet)."""
+    for packet in index:
+        if packet.type == FILE_DESC:
+            _file_id, md5, _md5_16k, length = struct.unpack_from("<16s16s16sQ", packet.body)
+            return FileDescription(md5, length, packet.body[56:].rstrip(b"\0"))
+    raise DamagedParity("no file description packet")
+
+
+def first_packet(path: str | bytes) -> tuple[bytes, bytes]:
+    """(type, set id) of the first packet of a PAR2 file, read from its header alone (never
+    through a symlink)."""
+    try:
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+            header = f.read(HEADER.size)
+    except OSError as e:
+        raise DamagedParity(f"cannot read: {e.strerror}") from e
+    if len(header) < HEADER.size or header[:8] != MAGIC:
+        raise DamagedParity("no packet header")
+    _magic, _length, _md5, set_id, kind = HEADER.unpack(header)
+    return kind, set_id

@@ -11,6 +11,11 @@ each chunk (a run killed midway leaves a file that still looks unedited, and the
 finishes the repair), and at the end the whole file must hold the recorded content, else
 an edit happened behind the repair: it is kept and given a new mtime, never hidden.
 Nothing is ever created in the user's directory.
+
+Writing moves the file's ctime, which no one can set back, and a moved ctime reads as an
+edit (nasbox.scrub.timestamps). So while a repair writes, a note in the private folder's
+`repairing` directory names the file: a run killed midway leaves it, and the next run
+(Scrub._recover) takes that ctime as the repair's, not an edit's.
 """
 from __future__ import annotations
 
@@ -25,7 +30,8 @@ from enum import Enum
 
 from nasbox import commands
 from nasbox.scrub import par2, par2format
-from nasbox.scrub.catalog import Entry, is_relative
+from nasbox.scrub.catalog import Entry, is_name, is_relative
+from nasbox.scrub.trust import REPAIRING
 
 CHUNK = 1 << 20
 ZEROS = bytes(CHUNK)
@@ -44,6 +50,7 @@ class Result(Enum):
 class Outcome:
     result: Result
     detail: str
+    st: os.stat_result | None = None  # the file's metadata once repaired (its ctime moved)
 
 
 def open_directory(root: bytes, relative: bytes) -> int:
@@ -68,15 +75,17 @@ def md5_of_fd(fd: int) -> bytes:
 
 
 def same_file(st: os.stat_result, entry: Entry) -> bool:
-    return stat.S_ISREG(st.st_mode) and (st.st_size, st.st_mtime_ns, st.st_ino) == (
-        entry.size, entry.mtime_ns, entry.inode)
+    """The file the entry recorded, not written since: the same size, mtime, inode and ctime."""
+    return stat.S_ISREG(st.st_mode) and (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) == (
+        entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns)
 
 
-def repair(directory: bytes, parity_dir: bytes, work_root: bytes, entry: Entry,
+def repair(directory: bytes, parity_dir: bytes, private: bytes, entry: Entry,
            inherit: tuple[int, ...] = ()) -> Outcome:
     """Repair DIRECTORY/entry.dir/entry.name from its parity in parity_dir, par2 working in
-    a new directory in work_root (inherit: the descriptors par2 needs to reach it). OSError
-    when the path no longer leads to that file (it vanished, or a link replaced a directory)."""
+    a new directory in the private folder's `repair` (inherit: the descriptors par2 needs to
+    reach it). OSError when the path no longer leads to that file (it vanished, or a link
+    replaced a directory)."""
     dir_fd = open_directory(directory, entry.dir)
     try:
         try:
@@ -87,10 +96,10 @@ def repair(directory: bytes, parity_dir: bytes, work_root: bytes, entry: Entry,
             return _failed(e)  # immutable, a read-only mount, ...
     finally:
         os.close(dir_fd)
-    work = os.path.join(work_root, uuid.uuid4().hex.encode())
+    work = os.path.join(private, b"repair", uuid.uuid4().hex.encode())
     try:
         os.mkdir(work, 0o700)
-        return _repair_in(work, fd, parity_dir, entry, inherit)
+        return _repair_in(work, os.path.join(private, REPAIRING), fd, parity_dir, entry, inherit)
     except OSError as e:
         return _failed(e)
     finally:
@@ -102,7 +111,8 @@ def _failed(error: OSError) -> Outcome:
     return Outcome(Result.FAILED, f"corrupt, and could not be repaired: {error.strerror or error}; left as it is")
 
 
-def _repair_in(work: bytes, fd: int, parity_dir: bytes, entry: Entry, inherit: tuple[int, ...]) -> Outcome:
+def _repair_in(work: bytes, journal: bytes, fd: int, parity_dir: bytes, entry: Entry,
+               inherit: tuple[int, ...]) -> Outcome:
     relative = os.path.join(entry.dir, entry.name)
     original = os.fstat(fd)
     if not same_file(original, entry):
@@ -145,9 +155,34 @@ def _repair_in(work: bytes, fd: int, parity_dir: bytes, entry: Entry, inherit: t
         if os.fstat(repaired).st_size != entry.size or md5_of_fd(repaired) != entry.md5:
             return Outcome(Result.BEYOND_REPAIR, "par2's result does not match the recorded checksum; left as it is")
         # 3. Into the original, where it differs and still holds the damaged bytes.
-        return _write_back(fd, repaired, damaged, original, entry.md5)
+        note = _note_repairing(journal, entry)
+        outcome = _write_back(fd, repaired, damaged, original, entry.md5)
+        os.unlink(note)  # not when the write-back failed: the file's ctime moved all the same
+        return outcome
     finally:
         os.close(repaired)
+
+
+def _note_repairing(journal: bytes, entry: Entry) -> bytes:
+    """A note naming the file a repair writes into (dir, NUL, name), on disk before it writes."""
+    os.makedirs(journal, 0o700, exist_ok=True)
+    note = os.path.join(journal, uuid.uuid4().hex.encode())
+    out = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        _pwrite_all(out, entry.dir + b"\0" + entry.name, 0)
+        os.fsync(out)
+    finally:
+        os.close(out)
+    return note
+
+
+def read_repairing_note(path: bytes) -> tuple[bytes, bytes] | None:
+    """(dir, name) of a note _note_repairing wrote; None when it is not one."""
+    with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+        parts = f.read().split(b"\0")
+    if len(parts) != 2 or not is_relative(parts[0]) or not is_name(parts[1]):
+        return None
+    return parts[0], parts[1]
 
 
 def _sparse_copy(fd: int, target: bytes, size: int) -> list[bytes]:
@@ -188,7 +223,7 @@ def _write_back(fd: int, repaired: int, damaged: list[bytes], original: os.stat_
     os.lseek(fd, 0, os.SEEK_SET)
     if os.fstat(fd).st_size != original.st_size or md5_of_fd(fd) != md5:
         return _edited(fd)
-    return Outcome(Result.REPAIRED, "repaired")
+    return Outcome(Result.REPAIRED, "repaired", os.fstat(fd))
 
 
 def _edited(fd: int) -> Outcome:

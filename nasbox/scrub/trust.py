@@ -6,9 +6,12 @@ a real directory (not a symlink) owned by the user nasbox runs as (root) and wri
 nobody else, and so must the catalog, its journal files, the lock and the working
 directories inside. They are opened once, without following links, and used through their
 descriptors (as /proc/self/fd/N), so renaming or replacing them afterwards changes nothing.
+They are made only on a job's first run: once earlier runs kept parity there, a missing one
+is on a disk that did not mount, and is never made again on the disk below.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -18,11 +21,16 @@ PRIVATE = b".nasbox-scrub"  # nasbox's own directory inside DATABASE
 DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # What the private folder holds; each is checked when it exists.
 PRIVATE_FILES = (b"catalog.sqlite", b"catalog.sqlite-wal", b"catalog.sqlite-shm", b"lock")
-PRIVATE_DIRECTORIES = (b"staging", b"repair")
+REPAIRING = b"repairing"  # notes of repairs under way (nasbox.scrub.repair)
+PRIVATE_DIRECTORIES = (b"staging", b"repair", REPAIRING)
 
 
 class Untrusted(Exception):
     """A folder or file others could have written: the scrub must not use it."""
+
+
+class Missing(Exception):
+    """DATABASE or its private folder is not there, and may not be made."""
 
 
 @dataclass(frozen=True)
@@ -48,13 +56,17 @@ def fd_path(fd: int) -> bytes:
     return b"/proc/self/fd/%d" % fd
 
 
-def open_folders(database: bytes) -> Folders:
-    """DATABASE and its private folder, made (0755 and 0700) when missing, checked, open."""
+def open_folders(database: bytes, may_create: bool) -> Folders:
+    """DATABASE and its private folder, checked and open; made (0755 and 0700) when missing
+    if may_create, else Missing. Its parent directory must exist: DATABASE is never made on
+    the disk below a mount point that is not mounted."""
     parent = os.path.dirname(database.rstrip(b"/")) or b"/"
-    os.makedirs(parent, exist_ok=True)
-    database_fd = _open_directory(database, None, 0o755, os.fsdecode(database))
+    if not os.path.isdir(parent):
+        raise Missing(f"the parent directory of DATABASE {os.fsdecode(database)} is missing")
+    database_fd = _open_directory(database, None, 0o755, os.fsdecode(database), may_create)
     try:
-        private_fd = _open_directory(PRIVATE, database_fd, 0o700, os.fsdecode(os.path.join(database, PRIVATE)))
+        private_fd = _open_directory(PRIVATE, database_fd, 0o700, os.fsdecode(os.path.join(database, PRIVATE)),
+                                     may_create)
     except BaseException:
         os.close(database_fd)
         raise
@@ -76,13 +88,14 @@ def open_folders(database: bytes) -> Folders:
     return Folders(database_fd, private_fd)
 
 
-def _open_directory(path: bytes, dir_fd: int | None, mode: int, shown: str) -> int:
-    try:
-        os.mkdir(path, mode, dir_fd=dir_fd)
-    except FileExistsError:
-        pass
+def _open_directory(path: bytes, dir_fd: int | None, mode: int, shown: str, may_create: bool) -> int:
+    if may_create:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, mode, dir_fd=dir_fd)
     try:
         fd = os.open(path, DIRECTORY_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError as e:
+        raise Missing(f"{shown} is missing") from e
     except OSError as e:
         if e.errno in (errno.ELOOP, errno.ENOTDIR):
             raise Untrusted(f"{shown} is a symbolic link or not a directory") from e

@@ -1,2 +1,3 @@
-"""Sync: rsync backups that cannot wipe a backup (CONTRACT 4). rsync_cmds.py builds the
-command lines; engine.py runs the guards, rsync, and classifies the outcome."""
+"""Sync: rsync backups that cannot wipe a backup. kind.py is the job kind (model, validation,
+options); rsync_cmds.py builds the command lines; engine.py runs the guards, rsync, and
+classifies the outcome."""

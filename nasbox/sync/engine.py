@@ -1,34 +1,40 @@
 """One sync job: the guards that keep a backup from deleting itself, rsync, and its outcome.
 
+SOURCE and DESTINATION are resolved (symlinks, `..`) at the start of every run and only the
+resolved paths are given to rsync; a DESTINATION that is, holds or lies in SOURCE (or in a
+scrub job's parity database) is an error: nothing is copied or deleted.
 Guards, in order, each skipping the run (exit 75, status warning) rather than risking data:
 1. SOURCE missing, DESTINATION's parent missing, or either on a configured mount that is down;
    the marker file (`require_marker`) missing from SOURCE;
 2. SOURCE empty while DESTINATION is not (a disk that did not mount looks like this);
-3. the job is held (below), unless --force;
+3. the job is held (below), unless --force; a dry run still shows its preview;
 4. a dry run counts the deletions first; more than `max_delete` (default half the files in
    DESTINATION, directories not counted) holds the job, across restarts, until a run with --force. When the dry run
    lists nothing to change, it is the whole run; a first copy into an empty DESTINATION
    needs none.
 Parity databases of scrub jobs and nasbox's own state inside DESTINATION are excluded, so
---delete never touches them; the real run also carries --max-delete as a second fence.
+--delete never touches them; the copy carries --max-delete set to the deletions the preview
+counted, a second fence against a source that shrinks in between.
 """
 from __future__ import annotations
 
-import fcntl
+import dataclasses
 import logging
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from nasbox import commands, mounts, state, stop
+from nasbox import commands, locks, mounts, paths, state, stop
 from nasbox.config import Config
-from nasbox.config.model import SyncJob
+from nasbox.history import record_run
+from nasbox.limits import deletion_limit
 from nasbox.progress import human_bytes
 from nasbox.result import JobResult
-from nasbox.scrub.engine import Scrub
+from nasbox.scrub.engine import Scrub, scrub_databases
 from nasbox.sync import rsync_cmds
+from nasbox.sync.kind import SyncJob
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +52,7 @@ class Holds:
     @contextmanager
     def _locked(self) -> Iterator[dict[str, dict]]:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with locks.locked(self.path.with_suffix(".lock")):
             holds = state.read_json(self.path, {})
             before = dict(holds)
             yield holds
@@ -66,11 +71,9 @@ class Holds:
             holds.pop(job, None)
 
 
-def deletion_limit(max_delete: int | str | None, files_in_destination: int) -> int:
-    if isinstance(max_delete, int):
-        return max_delete
-    percent = 50 if max_delete is None else int(max_delete.rstrip("%"))
-    return files_in_destination * percent // 100
+def held_since(job: str, hold: dict) -> str:
+    since = time.strftime("%Y-%m-%d %H:%M", time.localtime(hold["since"]))
+    return f"held since {since}: {hold['reason']}; run `nasbox sync {job} --now --force`"
 
 
 def has_entries(directory: str, ignore: set[str]) -> bool:
@@ -85,109 +88,147 @@ class Sync:
         self.state_dir = state_dir or state.state_dir()
         self.holds = Holds(self.state_dir)
         self.started = 0.0
+        self.source, self.destination = paths.real(job.source), paths.real(job.destination)
 
     def run(self) -> JobResult:
         self.started = time.time()
-        if os.path.lexists(self.job.destination) and not os.path.isdir(self.job.destination):
-            return self._result("error", f"{self.job.destination} exists and is not a directory")
+        job = self.job
+        # Resolved again now, checked, and the only paths rsync is given: a link that
+        # changes later cannot redirect this run.
+        self.source, self.destination = paths.real(job.source), paths.real(job.destination)
+        clash = self._clash()
+        if clash:
+            return self._result("error", f"{clash}; nothing was copied or deleted")
+        if os.path.lexists(self.destination) and not os.path.isdir(self.destination):
+            return self._result("error", f"{job.destination} exists and is not a directory")
         why_not = self._guard()
         if why_not:
             return self._result("warning", f"skipped: {why_not}", skipped=True)
-        os.makedirs(self.job.destination, exist_ok=True)
+        hold = None if self.force else self.holds.get(job.name)
+        if hold and not self.dry_run:
+            return self._result("warning", f"skipped: {held_since(job.name, hold)}", skipped=True)
+        os.makedirs(self.destination, exist_ok=True)
         protected = self.protected()
+        result = self._copy(protected)
+        if hold:  # a dry run of a held job: the preview, and that the job stays held
+            result.summary = f"{held_since(job.name, hold)}; {result.summary}"
+            if result.status != "error":  # a failed preview stays an error
+                result.status, result.skipped = "warning", True
+        if result.status != "error" and not result.skipped and not self.dry_run:
+            if self.force and self.holds.get(job.name):
+                self.holds.release(job.name)
+                result.details.append("the hold was released (--force)")
+            result.details += self._update_parity()
+        return result
+
+    def _copy(self, protected: list[str]) -> JobResult:
+        """The preview, the guard on its deletions, and the copy (or only the preview)."""
         limit: int | None = None
         # A preview counts deletions, unless nothing can be deleted (a first copy) or --force.
-        if not self.force and has_entries(self.job.destination, {rsync_cmds.PARTIAL_DIR, *protected}):
+        if not self.force and has_entries(self.destination, {rsync_cmds.PARTIAL_DIR, *protected}):
             preview = self._rsync(protected, dry_run=True)
             if preview.returncode not in (0, 24):
                 return self._classify(preview, dry_run=True)
             planned = rsync_cmds.parse_stats(preview.stdout)
             present = planned.files - planned.created + planned.deleted  # files in DESTINATION now
-            limit = deletion_limit(self.job.max_delete, present)
-            if planned.deleted > limit:
+            allowed = deletion_limit(self.job.max_delete, present)
+            if planned.deleted > allowed:
                 reason = (f"it would delete {planned.deleted} of {present} files in {self.job.destination} "
-                          f"(limit {limit})")
-                if not self.dry_run:
+                          f"(limit {allowed})")
+                result = self._classify(preview, dry_run=True)  # its details: what would change
+                if self.dry_run:  # a dry run holds nothing
+                    result.summary = f"held: {reason}; {result.summary}"
+                else:
                     self.holds.hold(self.job.name, reason)
-                return self._result("warning", f"held: {reason}; check the source, then run "
-                                    f"`nasbox sync {self.job.name} --now --force`", skipped=True)
+                    result.summary = (f"held: {reason}; check the source, then run "
+                                      f"`nasbox sync {self.job.name} --now --force`")
+                result.status, result.skipped = "warning", True
+                return result
             if self.dry_run or not rsync_cmds.changes_listed(preview.stdout):
                 return self._classify(preview, dry_run=self.dry_run)  # the preview says it all
-        completed = self._rsync(protected, dry_run=self.dry_run, max_delete=limit)
-        result = self._classify(completed, dry_run=self.dry_run)
-        if result.status != "error" and not result.skipped and not self.dry_run:
-            if self.force and self.holds.get(self.job.name):
-                self.holds.release(self.job.name)
-                result.details.append("the hold was released (--force)")
-            result.details += self._update_parity()
-        return result
+            # The copy deletes no more than the preview planned (directories included, as
+            # rsync counts them): a source that shrinks meanwhile stops it, and holds the job.
+            limit = planned.deleted_entries
+        return self._classify(self._rsync(protected, dry_run=self.dry_run, max_delete=limit), dry_run=self.dry_run)
+
+    def _clash(self) -> str | None:
+        """Why this run may not touch DESTINATION, checked on the paths as they are now."""
+        job = self.job
+        if paths.overlap(self.source, self.destination):
+            return (f"source {job.source} and destination {job.destination} are the same place or one holds "
+                    f"the other{paths.resolved_note(job.source, job.destination)}")
+        for scrub_job in self.config.scrub.values():
+            if paths.inside(self.destination, scrub_job.database):
+                return (f"destination {job.destination} lies in the parity database {scrub_job.database} of "
+                        f"scrub {scrub_job.name}{paths.resolved_note(job.destination, scrub_job.database)}")
+        return None
 
     def _guard(self) -> str | None:
         job = self.job
-        for path in (job.source, job.destination):
+        for path in (job.source, job.destination, self.source, self.destination):  # as written, and where they lead
             down = mounts.down_mount_for(path, self.config)
             if down is not None:
                 return f"{path} is on mount {down.name} ({mounts.unc(down)}), which is not mounted"
-        if not os.path.isdir(job.source):
+        if not os.path.isdir(self.source):
             return f"source {job.source} is missing"
-        if not os.path.isdir(os.path.dirname(job.destination.rstrip("/")) or "/"):
+        if not os.path.isdir(os.path.dirname(self.destination)):
             return f"the parent directory of {job.destination} is missing"
-        if job.require_marker and not os.path.exists(os.path.join(job.source, job.require_marker)):
+        if job.require_marker and not os.path.exists(os.path.join(self.source, job.require_marker)):
             return f"the marker {job.require_marker} is missing from {job.source} (disk absent?)"
         ignored = {rsync_cmds.PARTIAL_DIR, *self.protected()}  # a source with only its parity is empty
-        if not has_entries(job.source, ignored) and os.path.isdir(job.destination) and has_entries(
-                job.destination, ignored):
+        if not has_entries(self.source, ignored) and os.path.isdir(self.destination) and has_entries(
+                self.destination, ignored):
             return f"source {job.source} is empty but {job.destination} is not (not mounted?)"
-        hold = self.holds.get(job.name)
-        if hold and not self.force:
-            since = time.strftime("%Y-%m-%d %H:%M", time.localtime(hold["since"]))
-            return f"held since {since}: {hold['reason']}; run `nasbox sync {job.name} --now --force`"
         return None
 
     def protected(self) -> list[str]:
-        """Paths, relative to DESTINATION or SOURCE, that rsync must leave alone: in
-        DESTINATION --delete must never touch them, from SOURCE they are not data to copy
-        (parity databases of scrub jobs, nasbox's own state)."""
+        """Paths, relative to DESTINATION or SOURCE as rsync walks them (resolved), that rsync
+        must leave alone: in DESTINATION --delete must never touch them, from SOURCE they are
+        not data to copy (parity databases of scrub jobs, nasbox's own state), wherever
+        they are reached from (through a link, a bind mount)."""
         candidates = [job.database for job in self.config.scrub.values()]
         candidates += [str(state.state_dir()), str(state.log_dir()), str(self.state_dir)]
-        return sorted({str(PurePosixPath(p).relative_to(root)) for p in candidates
-                       for root in (PurePosixPath(self.job.destination), PurePosixPath(self.job.source))
-                       if PurePosixPath(p).is_relative_to(root) and PurePosixPath(p) != root})
+        table = paths.mount_table()
+        found = {paths.below(p, root, table) for p in candidates for root in (self.destination, self.source)}
+        return sorted(relative for relative in found if relative not in (None, "."))
 
     def _rsync(self, protected: list[str], dry_run: bool, max_delete: int | None = None):
-        argv = rsync_cmds.sync(self.job, protected, dry_run=dry_run, max_delete=max_delete)
+        resolved = dataclasses.replace(self.job, source=self.source, destination=self.destination)
+        argv = rsync_cmds.sync(resolved, protected, dry_run=dry_run, max_delete=max_delete)
         completed = commands.run(argv, check=False, timeout=None, separate_stderr=True)
         stop.check()  # rsync was terminated: its partial file waits in the partial dir
         return completed
 
     def _classify(self, completed, dry_run: bool) -> JobResult:
-        stats = rsync_cmds.parse_stats(completed.stdout)
-        errors = [line for line in completed.stderr.splitlines() if line.startswith("rsync")]
+        stats = rsync_cmds.parse_stats(completed.stdout, completed.stderr)
+        errors = [line for line in completed.stderr.splitlines() if line.strip()]
+        details = errors + rsync_cmds.changes(completed.stdout) * dry_run  # a preview shows what would change
         what = "would transfer" if dry_run else "transferred"
         summary = (f"{stats.transferred} files {what} ({human_bytes(stats.bytes_transferred)}), "
                    f"{stats.deleted} deleted, {human_bytes(stats.bytes_per_s)}/s")
         code = completed.returncode
         if code == 25 or DELETIONS_STOPPED in completed.stderr:
-            self.holds.hold(self.job.name, "rsync's --max-delete stopped deletions")
-            return self._result("warning", f"held: rsync's --max-delete stopped deletions; {summary}",
-                                stats, errors, skipped=True)
+            reason = "rsync's --max-delete stopped deletions (more than the preview planned: the source changed)"
+            self.holds.hold(self.job.name, reason)
+            return self._result("warning", f"held: {reason}; {summary}", stats, details, skipped=True)
         if code == 0:
-            return self._result("info" if dry_run else "good", ("dry run: " if dry_run else "") + summary, stats)
+            return self._result("info" if dry_run else "good", ("dry run: " if dry_run else "") + summary, stats,
+                                details)
         if code == 24:
-            return self._result("warning", f"{summary}; some files vanished while copying", stats, errors)
+            return self._result("warning", f"{summary}; some files vanished while copying", stats, details)
         if code == 23:
             status = "error" if self.job.partial_is_error else "warning"
-            return self._result(status, f"{summary}; some files were not transferred", stats, errors)
-        return self._result("error", f"rsync exited {code}: {errors[-1] if errors else 'no message'}", stats, errors)
+            return self._result(status, f"{summary}; some files were not transferred", stats, details)
+        return self._result("error", f"rsync exited {code}: {errors[-1] if errors else 'no message'}", stats, details)
 
     def _update_parity(self) -> list[str]:
         """The parity update of each scrub job whose directory this sync wrote into."""
         lines = []
-        destination = PurePosixPath(self.job.destination)
         for scrub_job in self.config.scrub.values():
-            directory = PurePosixPath(scrub_job.directory)
-            if directory.is_relative_to(destination) or destination.is_relative_to(directory):
-                update = Scrub(scrub_job, update_only=True).run()
+            if paths.overlap(scrub_job.directory, self.destination):
+                scrub = Scrub(scrub_job, update_only=True, databases=scrub_databases(self.config))
+                update = record_run("scrub", scrub_job.name, "update", scrub.run)
+                stop.check()  # a stop during the update ends the sync's run too
                 lines.append(f"parity update of scrub {scrub_job.name}: {update.status}: {update.summary}")
         return lines
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nasbox.config.model import SyncJob
+from nasbox.sync.kind import SyncJob
 
 PARTIAL_DIR = ".nasbox-partial"  # interrupted transfers wait here, out of sight
 
@@ -24,8 +24,14 @@ def sync(job: SyncJob, protected: list[str], dry_run: bool = False, max_delete: 
     if max_delete is not None:
         argv.append(f"--max-delete={max_delete}")
     argv += [f"--exclude={pattern}" for pattern in job.exclude]
-    argv += [f"--exclude=/{path.strip('/')}/" for path in protected]
+    argv += [f"--exclude=/{literal(path.strip('/'))}/" for path in protected]
     return argv + ["--", job.source.rstrip("/") + "/", job.destination.rstrip("/") + "/"]
+
+
+def literal(path: str) -> str:
+    """path as an rsync filter pattern that matches that name only: rsync reads * ? [ as
+    wildcards, and a backslash as an escape once the pattern holds one of them."""
+    return re.sub(r"([*?\[\\])", r"\\\1", path) if re.search(r"[*?\[]", path) else path
 
 
 @dataclass(frozen=True)
@@ -34,8 +40,9 @@ class Stats:
     # "Number of ... files: N (reg: .., dir: ..)" lines count them less their "dir:" part.
     files: int = 0  # in SOURCE
     created: int = 0  # in DESTINATION
-    transferred: int = 0
+    transferred: int = 0  # stored in DESTINATION: files that failed or vanished are not
     deleted: int = 0  # from DESTINATION
+    deleted_entries: int = 0  # the same with directories, as --max-delete counts them
     bytes_transferred: int = 0
     bytes_sent: int = 0
     bytes_per_s: float = 0.0
@@ -56,6 +63,22 @@ PATTERNS = {
 RATE = re.compile(r"^sent [\d,]+ bytes\s+received [\d,]+ bytes\s+([\d,.]+) bytes/sec", re.MULTILINE)
 
 
+# Lines naming a file that rsync counts as transferred ("Number of regular files transferred"
+# counts attempts) but did not store: it vanished or could not be read before it was sent, or
+# the receiver could not create it. The [sender]/[receiver] tags are rsync 3.2 and later.
+FAILED_FILE = [re.compile(pattern) for pattern in (
+    r'^file has vanished: "(.+)"',
+    r'^rsync: (?:\[sender\] )?send_files failed to open "(.+)": ',
+    r'^rsync: (?:\[receiver\] )?mkstemp "(.+)" failed: ',
+)]
+
+
+def failed_files(errors: str) -> set[str]:
+    """The files rsync's stderr reports as not transferred after all."""
+    return {found.group(1) for line in errors.splitlines() for pattern in FAILED_FILE
+            if (found := pattern.match(line))}
+
+
 # --itemize-changes lines: "*deleting name", or YXcstpoguax and a name (">f+++++++++ a.txt").
 ITEMIZED = re.compile(r"^(\*deleting|[<>ch.][fdLDS][.+?cstpoguax]{9}) ", re.MULTILINE)
 
@@ -65,16 +88,26 @@ def changes_listed(output: str) -> bool:
     return ITEMIZED.search(output) is not None
 
 
-def parse_stats(output: str) -> Stats:
-    """The counts of `--stats` (rsync 3.1 and later wording); 0 where a line is absent."""
+def changes(output: str) -> list[str]:
+    """The lines of an --itemize-changes output that say what changes ("*deleting   old.txt")."""
+    return [line for line in output.splitlines() if ITEMIZED.match(line)]
+
+
+def parse_stats(output: str, errors: str = "") -> Stats:
+    """The counts of `--stats` (rsync 3.1 and later wording); 0 where a line is absent.
+    errors: rsync's stderr, whose failed and vanished files are not counted as transferred."""
     values: dict[str, int | float] = {}
     for key, pattern in ENTRY_COUNTS.items():
         found = re.search(pattern, output, re.MULTILINE)
         directories = DIRECTORIES.search(found.group(2)) if found else None
         values[key] = (number(found.group(1)) - (number(directories.group(1)) if directories else 0)) if found else 0
+        if key == "deleted":
+            values["deleted_entries"] = number(found.group(1)) if found else 0
     for key, pattern in PATTERNS.items():
         found = re.search(pattern, output, re.MULTILINE)
         values[key] = number(found.group(1)) if found else 0
+    # A vanished file named while the file list was built had not been counted: never below 0.
+    values["transferred"] = max(0, int(values["transferred"]) - len(failed_files(errors)))
     rate = RATE.search(output)
     values["bytes_per_s"] = float(rate.group(1).replace(",", "")) if rate else 0.0
     return Stats(**values)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""CONTRACT 6's access rules against the real image, configured once from environment
+"""The access rules of shares against the real image, configured once from environment
 variables only and once from /config/nasbox.yaml only; plus what a running container answers."""
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ YAML_WRITER_UID = 1234  # not PUID's default, so the YAML's `uid` is seen to app
 
 
 def matrix_yaml() -> dict:
-    """The matrix_env() configuration in YAML's shape (CONTRACT 2.2)."""
+    """The matrix_env() configuration in YAML's shape."""
     w, r, o = USERS["writer"], USERS["reader"], USERS["outsider"]
     return {
         "users": {

@@ -1,4 +1,4 @@
-"""CONTRACT 2.3: a bad configuration stops the container before any service starts, with
+"""A bad configuration stops the container before any service starts, with
 every problem on a line of its own, no password, and nothing on disk changed."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT 1: `cd compose && docker compose up -d` starts a working NAS from the example
+"""`cd compose && docker compose up -d` starts a working NAS from the example
 configuration, on host port 445."""
 from __future__ import annotations
 

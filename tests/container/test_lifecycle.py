@@ -1,5 +1,5 @@
-"""Stopping, restarting and re-creating the container (CONTRACT 4 "Stop", 6 "applied from the
-configuration at every start", and the remembered UIDs of nasbox.accounts)."""
+"""Stopping, restarting and re-creating the container: a clean stop, the configuration
+applied anew at every start, and the remembered UIDs of nasbox.accounts."""
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -8,14 +8,15 @@ import pytest
 
 from tests.container.helpers import nasbox_container, workspace
 from tests.support.access_matrix import matrix_env
+from tests.support.rawdisk import loop_mount, rot
 
 pytestmark = pytest.mark.container
 
 
 def test_scrub_now_repairs_a_corrupted_file_in_a_bind_mount(tmp_path: Path) -> None:
-    with workspace() as ws:
+    # photos is a filesystem image of its own, so that the file can rot below the filesystem.
+    with workspace() as ws, loop_mount(ws.docs / "photos", image=tmp_path / "photos.img"):
         photo = ws.docs / "photos" / "cat.jpg"
-        photo.parent.mkdir()
         original = os.urandom(700_000)
         photo.write_bytes(original)
         env = {**matrix_env({"writer": "alice", "reader": "bob", "outsider": "carol"}, "/data/docs", "/data/other"),
@@ -26,10 +27,7 @@ def test_scrub_now_repairs_a_corrupted_file_in_a_bind_mount(tmp_path: Path) -> N
             assert (ws.docs / ".pardatabase" / "photos" / "cat.jpg.par2").is_file()
 
             st = photo.stat()
-            with open(photo, "r+b") as f:  # rot: bytes change, size and mtime do not
-                f.seek(4242)
-                f.write(b"\x00\xff\x00\xff")
-            os.utime(photo, ns=(st.st_atime_ns, st.st_mtime_ns))
+            rot(photo, [4242, 4243, 4244, 4245])  # bytes change; size, mtime and ctime do not
             assert photo.read_bytes() != original
 
             second = box.exec("scrub", "docs", "--now")

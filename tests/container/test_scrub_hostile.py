@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nasbox.config.model import ScrubJob
+from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.engine import Scrub
 from tests.container.helpers import USERS, nasbox_container, workspace
 from tests.support.access_matrix import SHARE, WRITER, matrix_env

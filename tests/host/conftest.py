@@ -13,11 +13,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from nasbox import accounts
 from nasbox.config import load_config
 from nasbox.health import smb_answers
-from nasbox.passwd import MARK
-from nasbox.samba import samba_cmds, smbconf
+from nasbox.samba import accounts, samba_cmds, smbconf
+from nasbox.samba.passwd import MARK
 from tests.support.access_matrix import Matrix, matrix_env, populate
 from tests.support.smbclient import Server
 

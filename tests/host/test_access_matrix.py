@@ -1,4 +1,4 @@
-"""CONTRACT 6's access rules against a real smbd on the host, configured by nasbox."""
+"""The access rules of shares against a real smbd on the host, configured by nasbox."""
 import socket
 
 import pytest

@@ -1,4 +1,4 @@
-"""Notifications (CONTRACT 5) delivered to real servers on 127.0.0.1: an HTTP server for
+"""Notifications delivered to real servers on 127.0.0.1: an HTTP server for
 webhooks, Apprise's json:// and healthchecks pings, aiosmtpd for mail."""
 from __future__ import annotations
 

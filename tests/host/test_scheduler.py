@@ -1,5 +1,5 @@
 """The scheduler and job coordination, with real processes, real rsync and par2, and the
-real history database (CONTRACT 3 and 4, issue: scheduler)."""
+real history database."""
 from __future__ import annotations
 
 import json
@@ -18,7 +18,8 @@ import pytest
 from nasbox.actions.health import scheduler_alive
 from nasbox.config import load_config
 from nasbox.history import History
-from nasbox.scheduler import HOURLY_UPDATE, Entry, Scheduler, entries, next_fire
+from nasbox.scheduler import Scheduler
+from nasbox.schedules import ScheduleEntry
 
 pytestmark = pytest.mark.host
 
@@ -27,46 +28,6 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 def at(*args: int) -> datetime:
     return datetime(*args, tzinfo=BERLIN)
-
-
-# ---- when ------------------------------------------------------------------------------
-
-def test_named_schedules_have_fixed_times():
-    after = at(2026, 6, 10, 12, 0)
-    assert next_fire("0 * * * *", after) == at(2026, 6, 10, 13, 0)
-    config = load_config({"NASBOX_CONFIG": "/dev/null", "TZ": "Europe/Berlin",
-                          "SYNC_D": "/a /b daily", "SCRUB_W": "/c .par 5% weekly", "SCRUB_M": "/e .par 5% monthly",
-                          "SCRUB_H": "/g .par 5% hourly"})
-    found = {(e.kind, e.name, e.update_only): e.cron for e in entries(config)}
-    assert found == {("sync", "d", False): "30 2 * * *", ("scrub", "w", False): "0 4 * * 0",
-                     ("scrub", "w", True): HOURLY_UPDATE, ("scrub", "m", False): "0 5 1 * *",
-                     ("scrub", "m", True): HOURLY_UPDATE, ("scrub", "h", False): "0 * * * *"}
-
-
-def test_next_runs_are_computed_in_tz():
-    utc_now = datetime(2026, 6, 10, 0, 15, tzinfo=ZoneInfo("UTC"))  # 02:15 in Berlin
-    fire = next_fire("30 2 * * *", utc_now.astimezone(BERLIN))
-    assert fire == at(2026, 6, 10, 2, 30) and fire.utcoffset().total_seconds() == 7200
-
-
-def test_spring_forward_runs_once_at_the_first_valid_time():
-    # 2026-03-29: clocks jump from 02:00 to 03:00; 02:30 does not exist that night.
-    first = next_fire("30 2 * * *", at(2026, 3, 28, 12, 0))
-    assert first == at(2026, 3, 29, 3, 0)
-    assert next_fire("30 2 * * *", first) == at(2026, 3, 30, 2, 30)
-
-
-def test_fall_back_runs_a_fixed_time_once_but_every_real_hour():
-    # 2026-10-25: 02:00 to 03:00 happens twice (CEST, then CET).
-    first = next_fire("30 2 * * *", at(2026, 10, 24, 12, 0))
-    assert first.isoformat() == "2026-10-25T02:30:00+02:00"
-    assert next_fire("30 2 * * *", first).isoformat() == "2026-10-26T02:30:00+01:00"  # not 02:30+01:00 again
-    hours, t = [], at(2026, 10, 25, 1, 30)
-    for _ in range(4):
-        t = next_fire("0 * * * *", t)
-        hours.append(t.isoformat())
-    assert hours == ["2026-10-25T02:00:00+02:00", "2026-10-25T02:00:00+01:00",
-                     "2026-10-25T03:00:00+01:00", "2026-10-25T04:00:00+01:00"]
 
 
 # ---- a slow job to contend for -----------------------------------------------------------
@@ -126,7 +87,7 @@ def test_the_same_job_never_runs_twice_at_once(slow_env, nasbox_dirs, monkeypatc
     config = load_config()
     history = History()
     scheduler = Scheduler(config, history)
-    scheduler.enqueue(Entry("sync", "docs", "* * * * *"), "scheduled")
+    scheduler.enqueue(ScheduleEntry("sync", "docs", "* * * * *"), "scheduled")
     scheduler.dispatch()  # a third, scheduled, at the same time
     assert first.wait(60) == 0 and second.wait(60) == 0
     deadline = time.monotonic() + 60
@@ -156,7 +117,11 @@ def test_jobs_with_overlapping_paths_serialize(slow_env, nasbox_dirs):
     assert sync.wait(60) == 0 and scrub.wait(60) == 0 and other.wait(60) == 0
     rows = runs(nasbox_dirs["home"])
     assert [r[:2] for r in rows][0] == ("sync", "docs")
-    assert_no_overlap(rows)
+    # The sync's parity update of its destination is a run of the scrub job of its own,
+    # recorded within the sync's run; every other run waits for the one before it.
+    nested = [r for r in rows if r[:3] == ("scrub", "docs", "update")]
+    assert len(nested) == 1 and rows[0][3] <= nested[0][3] <= nested[0][4] <= rows[0][4], rows
+    assert_no_overlap([r for r in rows if r not in nested])
 
 
 def test_independent_jobs_run_together_up_to_the_limit(tmp_path, nasbox_dirs):
@@ -219,7 +184,7 @@ def test_missed_run_is_caught_up_once_at_start(slow_env, nasbox_dirs, monkeypatc
         history.set_last_due(entry.key, two_days_ago)
     restarted = Scheduler(config, history)
     restarted.collect_due(datetime.now(restarted.tz), starting=True)
-    queued = [(q.entry.kind, q.entry.name, q.entry.update_only, q.trigger) for q in restarted.queue]
+    queued = [(q.entry.kind, q.entry.name, q.entry.purpose == "update", q.trigger) for q in restarted.queue]
     # Syncs first. The weekly scrub did not fall due in those two days; its hourly update did.
     assert queued == [("sync", "docs", False, "catch-up"), ("sync", "other", False, "catch-up"),
                       ("scrub", "docs", True, "update")]
@@ -267,3 +232,25 @@ def test_every_run_is_also_logged_to_a_rotated_file(slow_env, nasbox_dirs):
     log_file = nasbox_dirs["home"] / "logs" / "sync-docs.log"
     text = log_file.read_text()
     assert "sync docs: started (now)" in text and "sync docs: good: 6 files transferred" in text
+
+
+def test_a_syncs_parity_update_is_in_the_history_and_the_sync_took_what_it_took(tmp_path, nasbox_dirs):
+    """The parity update a sync runs for the scrub job of its destination is a run of that
+    job; and the sync's duration covers its whole run, parity update included."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for i in range(30):
+        (source / f"f{i}").write_bytes(os.urandom(300_000))
+    env = {"NASBOX_CONFIG": "/dev/null", "SYNC_DOCS": f"{source} {tmp_path / 'backup'} daily",
+           "SCRUB_DOCS": f"{tmp_path / 'backup'} .pardatabase 5% weekly"}
+    sync = nasbox("sync", "docs", "--now", env=env)
+    assert sync.wait(120) == 0, sync.stdout.read()
+    status = json.loads(subprocess.run([sys.executable, "-m", "nasbox", "status", "--json"], capture_output=True,
+                                       text=True, env={**os.environ, **env}, check=True).stdout)
+    last = {job["kind"]: job["last_run"] for job in status["jobs"]}
+    assert last["scrub"] is not None and (last["scrub"]["trigger"], last["scrub"]["status"]) == ("update", "info")
+    assert "30 new" in last["scrub"]["summary"]
+    (sync_row,) = [r for r in runs(nasbox_dirs["home"]) if r[0] == "sync"]
+    (update_row,) = [r for r in runs(nasbox_dirs["home"]) if r[0] == "scrub"]
+    assert sync_row[3] <= update_row[3] and update_row[4] <= sync_row[4]  # the update within the sync
+    assert last["sync"]["duration_s"] >= round(update_row[4] - update_row[3], 1)

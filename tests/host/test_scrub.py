@@ -13,19 +13,29 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from nasbox.config.model import ScrubJob
+from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub import par2
 from nasbox.scrub.catalog import Entry
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.repair import repair
+from tests.support.rawdisk import loop_mount, rot
 
 pytestmark = pytest.mark.host
 
 DEBIAN_PAR2 = "/usr/bin/par2"  # Debian's par2cmdline 0.8.1, installed by .ci/setup
+
+
+@pytest.fixture(autouse=True)
+def data_disk(tmp_path: Path) -> Iterator[Path]:
+    """DIRECTORY (tmp_path/data) on a filesystem image of its own, so that flip() can damage
+    files underneath the filesystem, as a failing disk does."""
+    with loop_mount(tmp_path / "data", size_mb=1024) as image:  # sparse: room for large test files
+        yield image
 
 
 def make_job(tmp_path: Path, **options) -> ScrubJob:
@@ -48,15 +58,8 @@ def write(path: Path, size: int, seed: int = 0) -> bytes:
 
 
 def flip(path: Path, offsets: list[int]) -> None:
-    """Silent corruption: bytes change, size and mtime do not."""
-    st = path.stat()
-    with open(path, "r+b") as f:
-        for offset in offsets:
-            f.seek(offset)
-            byte = f.read(1)
-            f.seek(offset)
-            f.write(bytes([byte[0] ^ 0xFF]))
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    """Silent corruption: bytes change, size, mtime and ctime do not."""
+    rot(path, offsets)
 
 
 def all_names(root: Path) -> set[str]:
@@ -168,7 +171,7 @@ def test_damage_beyond_redundancy_is_an_error_and_the_file_is_untouched(tmp_path
 
 
 def test_parity_of_deleted_files_is_removed_and_nothing_else(tmp_path):
-    job = make_job(tmp_path)
+    job = make_job(tmp_path, max_delete=2)  # 2 of 3: more than the default half
     keep = write(Path(job.directory) / "keep.bin", 50_000)
     write(Path(job.directory) / "gone.bin", 50_000, seed=1)
     write(Path(job.directory) / "olddir" / "deep" / "x.bin", 10_000, seed=2)
@@ -401,7 +404,7 @@ def test_file_whose_name_clashes_with_a_recovery_file_is_not_protected(tmp_path)
 
 SCRUB_IN_CHILD = """
 import sys
-from nasbox.config.model import ScrubJob
+from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.engine import Scrub
 Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=5, schedule="daily")).run()
 """
@@ -468,7 +471,7 @@ def test_parity_overhead_close_to_redundancy(tmp_path, size, limit):
 
 PRIORITY_PROBE = """
 import os, sys, psutil
-from nasbox.config.model import ScrubJob
+from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub import par2
 from nasbox.scrub.engine import Scrub
 par2.binary = lambda: sys.argv[3]  # a wrapper that records its priority, then runs par2
@@ -516,7 +519,7 @@ def test_another_jobs_database_inside_directory_is_not_scrubbed(tmp_path):
                      schedule="daily")
     write(inner_dir / "cat.jpg", 20_000)
     scrub(inner)
-    scrub(outer)
+    Scrub(outer, databases=[outer.database, inner.database]).run()
     assert set(catalog_rows(outer)) == {"photos/cat.jpg"}  # not the inner job's parity or catalog
 
 

@@ -1,14 +1,16 @@
-"""`nasbox scrub` and `scrub` from the command line: exit codes per CONTRACT 3."""
+"""`nasbox scrub` and `scrub` from the command line: its exit codes."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from nasbox.locks import job_lock
+from tests.support.rawdisk import loop_mount, rot
 
 pytestmark = pytest.mark.host
 
@@ -21,19 +23,14 @@ def run(args: list[str], env: dict[str, str], program: str = "nasbox") -> subpro
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "f.bin").write_bytes(os.urandom(100_000))
-    return {"SCRUB_DOCS": f"{tmp_path}/data .pardatabase 5% weekly"}
+def env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    with loop_mount(tmp_path / "data"):  # so that corrupt() can damage files as a failing disk does
+        (tmp_path / "data" / "f.bin").write_bytes(os.urandom(100_000))
+        yield {"SCRUB_DOCS": f"{tmp_path}/data .pardatabase 5% weekly"}
 
 
 def corrupt(path: Path, offsets: range) -> None:
-    st = path.stat()
-    with open(path, "r+b") as f:
-        for offset in offsets:
-            f.seek(offset)
-            f.write(b"\xAA")
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    rot(path, list(offsets))
 
 
 def test_exit_codes(env, tmp_path):

@@ -1,7 +1,9 @@
 """The scrub engine against what a share user, a full disk or an odd tree can do to it.
 
-Real par2, real files, chattr and tmpfs. Each test checks the bytes that must survive: a
-canary outside the job, a user's file, a repaired file's inode and blocks.
+Real par2, real files, chattr and tmpfs; DIRECTORY is a loop-mounted ext4 image of its own
+(test_scrub's data_disk), so that corruption is made below the filesystem. Each test checks
+the bytes that must survive: a canary outside the job, a user's file, a repaired file's
+inode and blocks.
 """
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from nasbox.config.model import ScrubJob
 from nasbox.scrub import par2format, repair
-from tests.host.test_scrub import catalog_rows, flip, make_job, scrub, write
+from nasbox.scrub.kind import ScrubJob
+from tests.host.test_scrub import catalog_rows, data_disk, flip, make_job, scrub, write  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.host
 
@@ -89,7 +91,7 @@ def _catalog_owned_by_a_user(job: ScrubJob) -> str:
 
 
 def _database_is_a_symlink(job: ScrubJob) -> str:
-    moved = Path(job.directory).parent / "elsewhere"
+    moved = Path(job.directory) / "elsewhere"
     os.rename(job.database, moved)
     os.symlink(moved, job.database)
     return job.database
@@ -97,7 +99,7 @@ def _database_is_a_symlink(job: ScrubJob) -> str:
 
 def _private_is_a_symlink(job: ScrubJob) -> str:
     private = Path(job.database) / PRIVATE
-    moved = Path(job.directory).parent / "elsewhere"
+    moved = Path(job.directory) / "elsewhere"
     os.rename(private, moved)
     os.symlink(moved, private)
     return str(private)
@@ -114,11 +116,11 @@ def test_a_database_others_could_write_is_refused_and_nothing_is_written(tmp_pat
     flip(Path(job.directory) / "a.bin", [10])  # corruption a trusted run would repair
     (Path(job.directory) / "b.bin").unlink()  # and parity it would remove
     named = tamper(job)
-    before = snapshot(tmp_path)
+    before = snapshot(Path(job.directory))
     result = scrub(job)
     assert (result.status, result.skipped, result.exit_code) == ("error", True, 75), result.summary
     assert named in result.summary
-    assert snapshot(tmp_path) == before
+    assert snapshot(Path(job.directory)) == before
 
 
 def test_a_forged_database_cannot_rewrite_a_file(tmp_path):
@@ -137,7 +139,7 @@ def test_a_forged_database_cannot_rewrite_a_file(tmp_path):
     db = catalog(forge)
     db.execute("UPDATE files SET mtime_ns = ?, inode = ?", (st.st_mtime_ns, st.st_ino))
     db.close()
-    os.rename(job.database, tmp_path / "renamed")
+    os.rename(job.database, Path(job.directory) / "renamed")
     shutil.copytree(forge.database, job.database)
     for path in [Path(job.database), *Path(job.database).rglob("*")]:
         os.lchown(path, 1000, 1000)
@@ -161,7 +163,8 @@ def test_catalog_and_journal_rows_that_leave_the_job_are_never_acted_upon(tmp_pa
     row = db.execute("SELECT size, mtime_ns, inode, md5, parity_at FROM files").fetchone()
 
     def forge_file(directory: object, name: object, volumes: object) -> None:
-        db.execute("INSERT INTO files VALUES (?,?,?,?,?,?,?,?,NULL,'good')", (directory, name, *row[:4], volumes, row[4]))
+        db.execute("INSERT INTO files (dir, name, size, mtime_ns, inode, md5, volumes, parity_at, result) "
+                   "VALUES (?,?,?,?,?,?,?,?,'good')", (directory, name, *row[:4], volumes, row[4]))
 
     forge_file(os.fsencode(tmp_path / "absolute"), b"x", b"canary.txt")  # a directory nobody saw: removed
     forge_file(b"../../dotdot", b"x", b"x.vol0+1.par2")
@@ -169,9 +172,9 @@ def test_catalog_and_journal_rows_that_leave_the_job_are_never_acted_upon(tmp_pa
     forge_file(b"", b"a.bin.gone", b"a.bin.gone.vol0+1.par2/../../../staging/canary.txt")
     forge_file(b".nasbox-scrub/staging", b"x", b"")  # would empty nasbox's own folders
     forge_file("", "text", "text.vol0+1.par2")  # not even bytes
-    db.execute("INSERT INTO pending VALUES (?,?,?,?,?,?,?,?)",
+    db.execute("INSERT INTO pending (dir, name, staging, size, mtime_ns, inode, md5, volumes) VALUES (?,?,?,?,?,?,?,?)",
                (b"", b"zz", os.fsencode(tmp_path / "staging"), *row[:4], b"zz.vol0+1.par2"))
-    db.execute("INSERT INTO pending VALUES (?,?,?,?,?,?,?,?)",
+    db.execute("INSERT INTO pending (dir, name, staging, size, mtime_ns, inode, md5, volumes) VALUES (?,?,?,?,?,?,?,?)",
                (b"", b"zy", b"../../../../staging", *row[:4], b"zy.vol0+1.par2"))
     db.close()
     result = scrub(job)
@@ -264,7 +267,7 @@ def remove_deep(root: Path) -> None:
             break
     for name in os.listdir(fds[-1]):
         os.unlink(name, dir_fd=fds[-1])
-    for parent, child in zip(reversed(fds[:-1]), reversed(fds[1:])):
+    for parent, child in zip(reversed(fds[:-1]), reversed(fds[1:]), strict=True):
         os.close(child)
         os.rmdir("d", dir_fd=parent)
     os.close(fds[0])
@@ -361,7 +364,8 @@ def test_a_journal_entry_that_cannot_be_finished_is_dropped(tmp_path):
     (Path(job.database) / PRIVATE / "staging" / staging).mkdir()
     (Path(job.database) / PRIVATE / "staging" / staging / "parity.par2").write_bytes(b"staged")
     db = catalog(job)
-    db.execute("INSERT INTO pending SELECT dir, ?, ?, size, mtime_ns, inode, md5, ? FROM files",
+    db.execute("INSERT INTO pending (dir, name, staging, size, mtime_ns, inode, md5, volumes) "
+               "SELECT dir, ?, ?, size, mtime_ns, inode, md5, ? FROM files",
                (b"gone", staging.encode(), b"gone.vol0+1.par2"))
     db.close()
     (Path(job.database) / "gone.par2").mkdir()  # the set can never be moved there
@@ -587,10 +591,10 @@ def test_corruption_in_an_immutable_file_is_an_error(tmp_path):
     job = make_job(tmp_path)
     path = Path(job.directory) / "a.bin"
     write(path, 100_000)
-    scrub(job)
-    flip(path, [5])
-    damaged = path.read_bytes()
-    with chattr(path, "i"):
+    with chattr(path, "i"):  # before its parity is made: chattr moves the change time, as an edit does
+        scrub(job)
+        flip(path, [5])
+        damaged = path.read_bytes()
         result = scrub(job)
     assert (result.status, result.exit_code, result.stats["failed"]) == ("error", 1, 1)
     assert any(d == "a.bin: corrupt, and could not be repaired: Operation not permitted; left as it is"
@@ -622,7 +626,7 @@ def test_a_repair_without_space_for_its_work_is_an_error(tmp_path, room, reason)
 
 SCRUB_IN_CHILD = """
 import sys
-from nasbox.config.model import ScrubJob
+from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.engine import Scrub
 Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=100, schedule="daily")).run()
 """
@@ -645,5 +649,6 @@ def test_par2_dies_with_a_killed_scrub(tmp_path):
         assert not [p for p in par2s if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     finally:
         child.kill()
-        for orphan in [p for p in psutil.process_iter(["cmdline"]) if job.directory in " ".join(p.info["cmdline"] or ())]:
-            orphan.kill()
+        for orphan in psutil.process_iter(["cmdline"]):
+            if job.directory in " ".join(orphan.info["cmdline"] or ()):
+                orphan.kill()

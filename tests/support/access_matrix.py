@@ -1,4 +1,4 @@
-"""The access rules of CONTRACT 6, proven with a real client against a real smbd.
+"""The access rules of shares, proven with a real client against a real smbd.
 
 A test class inherits AccessMatrix and provides the `matrix` fixture: a running server whose
 share MATRIX_SHARE serves `share_dir`, with the users below. Host and container layers run

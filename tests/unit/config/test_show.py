@@ -8,7 +8,8 @@ import sys
 
 import yaml
 
-from nasbox.config.show import masked, redact_url
+from nasbox.config.show import masked
+from nasbox.notify.urls import redact_url
 
 ENV = {
     "SHARE_DOCS": "write docs /data/docs alice:hunter2",
@@ -69,3 +70,12 @@ def test_cli_config_check_exit_codes():
 def test_cli_usage_error_exits_2():
     assert run_cli("config", "frobnicate", env={}).returncode == 2
     assert run_cli(env={}).returncode == 2
+
+
+def test_help_lists_only_the_commands_people_run():
+    result = run_cli("--help", env={})
+    assert result.returncode == 0
+    assert "SUPPRESS" not in result.stdout
+    listed = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("    ")}
+    assert {"run", "config", "scrub", "sync", "status"} <= listed
+    assert not listed & {"scheduler", "smbd", "supervisor-watchdog"}, listed

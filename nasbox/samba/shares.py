@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from nasbox import mounts
+from nasbox import mounts, state
 from nasbox.config import Config
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def prepare(config: Config, uids: dict[str, int], gid: int) -> None:
         for path in map(Path, (share.path, *share.extra_paths)):
             if not path.exists():
                 # Group-writable and setgid so that every write user of the share can use it.
-                path.mkdir(parents=True)
+                state.public_directory(path)
                 os.chown(path, 0, gid)
                 path.chmod(0o2775)
                 log.warning("share %s: %s did not exist and was created inside the container; "

@@ -1,5 +1,5 @@
 """UID assignment: explicit, else remembered, else the first free from PUID; never reused."""
-from nasbox.accounts import assign_uids
+from nasbox.samba.accounts import assign_uids
 
 
 def test_first_users_get_uids_from_puid_in_name_order():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nasbox import shares
+from nasbox.samba import shares
 
 
 def stat_of(path: Path, mode: int, uid: int, gid: int) -> os.stat_result:

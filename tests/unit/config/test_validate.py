@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from nasbox.config import ConfigError, load_config
+from nasbox.config.checker import schema
 from nasbox.config.load import YamlLoader
-from nasbox.config.validate import schema
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHARE = {"access": "write", "paths": ["/data/docs"], "users": ["alice:pw"]}
 
 

@@ -1,9 +1,11 @@
-"""Environment variables: the seed's spec strings, globals, _FILE secrets."""
+"""Environment variables: spec strings, globals, _FILE secrets."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from nasbox.config.model import Mount, NotifyTarget, ScrubJob, SyncJob
+from nasbox.config.model import Mount, NotifyTarget
+from nasbox.scrub.kind import ScrubJob
+from nasbox.sync.kind import SyncJob
 
 
 def test_share_spec_string(load):

@@ -16,13 +16,12 @@ from pathlib import Path
 
 from nasbox import commands, state
 from nasbox.config import Config
-from nasbox.passwd import MARK, foreign_accounts
-from nasbox.samba import samba_cmds
+from nasbox.samba import account_cmds, samba_cmds
+from nasbox.samba.passwd import foreign_accounts
 
 log = logging.getLogger(__name__)
 
 GROUP = "nasbox"
-NOLOGIN = "/usr/sbin/nologin"
 UIDS_FILE = "uids.json"
 
 
@@ -70,18 +69,16 @@ def apply(config: Config, account_plan: Plan, state_dir: Path) -> None:
     try:
         group = grp.getgrgid(account_plan.gid).gr_name
     except KeyError:
-        commands.run(["groupadd", "--gid", str(account_plan.gid), GROUP])
+        commands.run(account_cmds.add_group(account_plan.gid, GROUP))
         group = GROUP
     for name, uid in sorted(account_plan.uids.items()):
         try:
             current = pwd.getpwnam(name)
         except KeyError:
-            commands.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent",
-                          "--shell", NOLOGIN, "--comment", MARK, "--no-user-group",
-                          "--gid", group, "--uid", str(uid), name])
+            commands.run(account_cmds.add_user(name, uid, group))
             continue
         if (current.pw_uid, current.pw_gid) != (uid, account_plan.gid):
-            commands.run(["usermod", "--uid", str(uid), "--gid", group, name])
+            commands.run(account_cmds.change_user(name, uid, group))
     state.write_json(state_dir / UIDS_FILE, account_plan.remembered)
     set_samba_passwords(config)
 

@@ -18,15 +18,19 @@ def test_relative_paths(path, ok):
 
 
 @pytest.mark.parametrize("row, staging, why", [
-    ((b"d", b"f", 1, 2, 3, MD5, b"f.vol0+1.par2"), b"0" * 32, None),
-    ((b"d", b"f", 1, 2, 3, MD5, b""), None, None),
-    ((b"/etc", b"f", 1, 2, 3, MD5, b""), None, "its directory is not a relative path inside the job"),
-    ((b".nasbox-scrub/staging", b"f", 1, 2, 3, MD5, b""), None, "its parity would be inside nasbox's private folder"),
-    ((b"", b"../f", 1, 2, 3, MD5, b""), None, "its name is not a plain file name"),
-    ((b"", b"f", 1, 2, 3, MD5, b"f.vol0+1.par2/../../x"), None, "its recovery files are not named after it"),
-    ((b"", b"f", 1, 2, 3, MD5, b"g.vol0+1.par2"), None, "its recovery files are not named after it"),
-    ((b"", b"f", 1, 2, 3, MD5, b""), b"/data/private", "its staging directory is not one nasbox makes"),
-    (("", "f", 1, 2, 3, MD5, ""), None, "it holds values of the wrong type"),
+    ((b"d", b"f", 1, 2, 3, MD5, b"f.vol0+1.par2", None, 0), b"0" * 32, None),
+    ((b"d", b"f", 1, 2, 3, MD5, b"", None, 0), None, None),
+    ((b"/etc", b"f", 1, 2, 3, MD5, b"", None, 0), None, "its directory is not a relative path inside the job"),
+    ((b".nasbox-scrub/staging", b"f", 1, 2, 3, MD5, b"", None, 0), None,
+     "its parity would be inside nasbox's private folder"),
+    ((b"", b"../f", 1, 2, 3, MD5, b"", None, 0), None, "its name is not a plain file name"),
+    ((b"", b"f", 1, 2, 3, MD5, b"f.vol0+1.par2/../../x", None, 0), None, "its recovery files are not named after it"),
+    ((b"", b"f", 1, 2, 3, MD5, b"g.vol0+1.par2", None, 0), None, "its recovery files are not named after it"),
+    ((b"", b"f", 1, 2, 3, MD5, b"", None, 0), b"/data/private", "its staging directory is not one nasbox makes"),
+    (("", "f", 1, 2, 3, MD5, "", None, 0), None, "it holds values of the wrong type"),
+    ((b"d", b"f", 1, 2, 3, MD5, b"", 4, 1), None, None),
+    ((b"d", b"f", 1, 2, 3, MD5, b"", "4", 1), None, "it holds values of the wrong type"),
+    ((b"d", b"f", 1, 2, 3, MD5, b"", 4, b"1"), None, "it holds values of the wrong type"),
 ])
 def test_catalog_rows(row, staging, why):
     assert untrusted(row, staging) == why

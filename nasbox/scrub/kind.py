@@ -1,0 +1,95 @@
+"""The scrub job kind: its model, its validation, and how nasbox runs it. A scrub scheduled
+less often than hourly also gets a parity update (`--update-only`) every hour at minute 15,
+so that new files are protected within the hour."""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from nasbox.jobkind import JobKind
+from nasbox.schedules import ScheduleEntry, cron_of, more_often_than_hourly
+from nasbox.scrub.guards import database_problem
+
+if TYPE_CHECKING:
+    from nasbox.config.checker import Checker
+    from nasbox.config.model import Config
+    from nasbox.result import JobResult
+
+HOURLY_UPDATE = "15 * * * *"
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class ScrubJob:
+    name: str
+    directory: str
+    database: str  # absolute: a relative DATABASE is resolved under directory
+    redundancy: int  # percent
+    schedule: str
+    exclude: tuple[str, ...] = ()
+    verify_percent: int = 100
+    verify_older_than_s: int = 0
+    nice: int = 10
+    ionice: str = "idle"
+    max_delete: int | str | None = None  # files whose parity one run may remove; None: 50%
+
+
+class ScrubKind(JobKind):
+    name = "scrub"
+    summary = "verify and repair with par2 parity, and update it"
+    env_words = ("DIRECTORY", "DATABASE", "REDUNDANCY", "SCHEDULE")
+
+    def build(self, c: Checker) -> dict[str, ScrubJob]:
+        jobs: dict[str, ScrubJob] = {}
+        databases: dict[str, str] = {}
+        for name, item in c.clean("scrub").items():
+            where = ("scrub", name)
+            directory = PurePosixPath(item["directory"])
+            database = directory / item["database"]  # an absolute DATABASE replaces directory
+            if ".." in database.parts or directory.is_relative_to(database):
+                c.problem(where + ("database",), "expected a directory of its own (not DIRECTORY or above it, "
+                          "no '..')")
+            elif str(database) in databases:
+                c.problem(where + ("database",), f"already the database of scrub {databases[str(database)]}; "
+                          "expected one database per job")
+            elif refused := database_problem(str(directory), str(database)):
+                c.problem(where + ("database",), refused)
+            databases[str(database)] = name
+            older = item.get("verify_older_than", "0s")
+            jobs[name] = ScrubJob(
+                name=name, directory=str(directory), database=str(database),
+                redundancy=int(item["redundancy"].rstrip("%")), schedule=item["schedule"],
+                exclude=tuple(item.get("exclude", ())), verify_percent=item.get("verify_percent", 100),
+                verify_older_than_s=int(older[:-1]) * DURATION_UNITS[older[-1]],
+                nice=item.get("nice", 10), ionice=item.get("ionice", "idle"), max_delete=item.get("max_delete"),
+            )
+        return jobs
+
+    def paths(self, job: ScrubJob) -> list[str]:
+        return [job.directory, job.database]
+
+    def schedule(self, job: ScrubJob, tz: ZoneInfo) -> list[ScheduleEntry]:
+        entries = super().schedule(job, tz)
+        if not more_often_than_hourly(cron_of(job.schedule), tz):
+            entries.append(ScheduleEntry(self.name, job.name, HOURLY_UPDATE, "update", ("--update-only",)))
+        return entries
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--update-only", action="store_true",
+                            help="parity for new and changed files, remove orphans; no verification")
+        parser.add_argument("--force", action="store_true",
+                            help="pass a safety skip: a mount point no longer mounted, DATABASE missing, "
+                                 "removals over max_delete")
+
+    def runner(self, config: Config, job: ScrubJob, args: argparse.Namespace) -> Callable[[], JobResult]:
+        # The engine only when a run needs it: loading the configuration stays light.
+        from nasbox.scrub.engine import Scrub, scrub_databases
+
+        return Scrub(job, update_only=args.update_only, databases=scrub_databases(config), force=args.force).run
+
+
+KIND = ScrubKind()
