@@ -336,20 +336,30 @@ class Scrub:
             return
         for note in notes:
             path = os.path.join(journal, note)
-            named = read_repairing_note(path)
-            entry = catalog.entries(named[0]).get(named[1]) if named else None
-            if entry is not None:
-                try:
-                    st = _stat_file(self.directory, entry.dir, entry.name)
-                except OSError:
-                    st = None
-                if st is not None and (st.st_size, st.st_mtime_ns, st.st_ino) == (entry.size, entry.mtime_ns,
-                                                                                    entry.inode):
-                    catalog.put(replace(entry, ctime_ns=st.st_ctime_ns))
-                    log.info("scrub %s: a stopped run began repairing %s; finished when it is next verified",
-                             self.job.name, show(os.path.join(entry.dir, entry.name)))
-            os.unlink(path)
+            try:
+                named = read_repairing_note(path)
+            except OSError:
+                named = None
+            if named is None:
+                self._warn(f"{show(os.path.join(PRIVATE, REPAIRING, note))}: not a note nasbox writes; removed")
+            else:
+                self._repair_was_begun(catalog, *named)
+            with suppress(OSError):
+                os.unlink(path)
         catalog.commit()
+
+    def _repair_was_begun(self, catalog: Catalog, relative: bytes, name: bytes) -> None:
+        entry = catalog.entries(relative).get(name)
+        if entry is None:
+            return
+        try:
+            st = _stat_file(self.directory, relative, name)
+        except OSError:
+            return  # gone, or a link now: the walk finds out
+        if (st.st_size, st.st_mtime_ns, st.st_ino) == (entry.size, entry.mtime_ns, entry.inode):
+            catalog.put(replace(entry, ctime_ns=st.st_ctime_ns))
+            log.info("scrub %s: a stopped run began repairing %s; finished when it is next verified",
+                     self.job.name, show(os.path.join(relative, name)))
 
     def _rejected(self, relative: bytes, why: str) -> None:
         self._problem(relative, f"an entry of the catalog was unsafe and has been dropped: {why}", "skipped")
