@@ -56,9 +56,9 @@ def test_a_share_user_cannot_plant_a_scrub_database(tmp_path: Path) -> None:
             scrub = box.exec("scrub", "--now")
             assert victim.read_bytes() == original, scrub.stdout
             assert victim.stat().st_mtime_ns == st.st_mtime_ns
-            if planted.exists():  # Samba let her plant it: the scrub refuses to use it
-                assert planted.stat().st_uid == box.uid(USERS["writer"]), output(attack)
+            if planted.stat().st_uid == box.uid(USERS["writer"]):  # Samba let her plant it: the scrub refuses it
                 assert scrub.returncode == 75, scrub.stdout + scrub.stderr
                 assert "refused: /data/docs/.pardatabase is owned by uid" in scrub.stdout
-            else:  # Samba refused the attack itself
+            else:  # Samba refused the attack itself: nasbox's own catalog is still in place
+                assert planted.stat().st_uid == 0 and not (ws.docs / "old-parity").exists(), output(attack)
                 assert scrub.returncode == 0, scrub.stdout + scrub.stderr
