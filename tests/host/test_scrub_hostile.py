@@ -460,6 +460,10 @@ def test_a_repaired_hard_link_keeps_its_inode(tmp_path):
     assert result.stats["repaired"] >= 1 and result.status == "warning", result.details
     assert path.stat().st_ino == inode and path.stat().st_nlink == 2
     assert path.read_bytes() == original and (Path(job.directory) / "link.bin").read_bytes() == original
+    # Writing moved its change time: the catalog records the file as the repair left it.
+    db = catalog(job)
+    assert db.execute("SELECT ctime_ns FROM files WHERE name = ?", (b"a.bin",)).fetchone() == (path.stat().st_ctime_ns,)
+    db.close()
     assert scrub(job).status == "good"
 
 

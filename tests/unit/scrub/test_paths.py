@@ -3,7 +3,7 @@ cannot hold."""
 import pytest
 
 from nasbox.scrub import layout, par2
-from nasbox.scrub.catalog import is_relative, untrusted
+from nasbox.scrub.catalog import Entry, is_relative, untrusted, untrusted_entry
 
 MD5 = bytes(16)
 
@@ -34,6 +34,15 @@ def test_relative_paths(path, ok):
 ])
 def test_catalog_rows(row, staging, why):
     assert untrusted(row, staging) == why
+
+
+@pytest.mark.parametrize("entry, why", [
+    (Entry(b"d", b"f", 1, 2, 0, MD5, (b"f.vol0+1.par2",), ctime_ns=None, settled=False), None),
+    (Entry(b"d/../..", b"f", 1, 2, 0, MD5, ()), "its directory is not a relative path inside the job"),
+    (Entry(b"", b"f", 1, 2, 0, MD5, (b"g.vol0+1.par2",)), "its recovery files are not named after it"),
+])
+def test_entries_recovered_from_parity_pass_the_same_rule(entry, why):
+    assert untrusted_entry(entry) == why
 
 
 def test_recovery_file_names_follow_par2():
