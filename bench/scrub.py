@@ -30,7 +30,8 @@ import _common as c
 from nasbox.scrub.kind import ScrubJob
 from nasbox.result import JobResult
 from nasbox.scrub import par2 as nasbox_par2
-from nasbox.scrub.engine import PRIVATE, Scrub
+from nasbox.scrub.engine import Scrub
+from nasbox.scrub.trust import PRIVATE
 
 DEBIAN_PAR2 = "/usr/bin/par2"
 REDUNDANCY = 5

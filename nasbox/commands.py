@@ -31,10 +31,12 @@ class CommandError(Exception):
 
 
 def run(argv: Sequence[str | bytes], *, stdin: str | None = None, check: bool = True,
-        timeout: float | None = 120, separate_stderr: bool = False,
+        timeout: float | None = 120, separate_stderr: bool = False, cwd: bytes | None = None,
+        pass_fds: tuple[int, ...] = (),
         on_output: Callable[[str], None] | None = None) -> subprocess.CompletedProcess[str]:
     """Run argv to completion, its output captured as text: stdout and stderr together, or
     apart with separate_stderr. Bytes arguments (file names need not be UTF-8) are fine.
+    cwd and pass_fds: the working directory and the descriptors the program gets.
     on_output hears each line of stdout as it comes (a carriage return ends one too, as in
     progress lines), for runs without a timeout or stdin."""
     shown = [os.fsdecode(a) for a in argv]
@@ -43,10 +45,10 @@ def run(argv: Sequence[str | bytes], *, stdin: str | None = None, check: bool = 
     if on_output is None:
         result = subprocess.run(
             list(argv), input=stdin, stdout=subprocess.PIPE, env=child_environment(os.environ), stderr=stderr,
-            text=True, errors="replace", timeout=timeout, check=False,
+            text=True, errors="replace", timeout=timeout, check=False, cwd=cwd, pass_fds=pass_fds,
         )
     else:
-        assert timeout is None and stdin is None
+        assert timeout is None and stdin is None and cwd is None and not pass_fds
         result = _streamed(list(argv), stderr, on_output)
     if check and result.returncode != 0:
         raise CommandError(shown, result.returncode, result.stdout + (result.stderr or ""))

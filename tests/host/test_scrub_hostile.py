@@ -1,0 +1,658 @@
+"""The scrub engine against what a share user, a full disk or an odd tree can do to it.
+
+Real par2, real files, chattr and tmpfs; DIRECTORY is a loop-mounted ext4 image of its own
+(test_scrub's data_disk), so that corruption is made below the filesystem. Each test checks
+the bytes that must survive: a canary outside the job, a user's file, a repaired file's
+inode and blocks.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from nasbox.scrub import par2format, repair
+from nasbox.scrub.kind import ScrubJob
+from tests.host.test_scrub import catalog_rows, data_disk, flip, make_job, scrub, write  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.host
+
+PRIVATE = ".nasbox-scrub"
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every name under root with its type, owner, mode, size, mtime and content."""
+    found = {}
+    for path in [root, *root.rglob("*")]:
+        st = path.lstat()
+        content = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        found[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns, content)
+    return found
+
+
+def catalog(job: ScrubJob) -> sqlite3.Connection:
+    return sqlite3.connect(Path(job.database) / PRIVATE / "catalog.sqlite", isolation_level=None)
+
+
+@contextlib.contextmanager
+def chattr(path: Path, flag: str) -> Iterator[None]:
+    subprocess.run(["chattr", f"+{flag}", str(path)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", f"-{flag}", str(path)], check=True)
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+# ---- DATABASE and the private folder must be nasbox's alone --------------------------
+
+def _database_owned_by_a_user(job: ScrubJob) -> str:
+    os.chown(job.database, 1000, 1000)
+    return job.database
+
+
+def _database_writable_by_all(job: ScrubJob) -> str:
+    os.chmod(job.database, 0o777)
+    return job.database
+
+
+def _private_owned_by_a_user(job: ScrubJob) -> str:
+    os.chown(Path(job.database) / PRIVATE, 1000, 1000)
+    return str(Path(job.database) / PRIVATE)
+
+
+def _private_writable_by_group(job: ScrubJob) -> str:
+    os.chmod(Path(job.database) / PRIVATE, 0o770)
+    return str(Path(job.database) / PRIVATE)
+
+
+def _catalog_owned_by_a_user(job: ScrubJob) -> str:
+    os.chown(Path(job.database) / PRIVATE / "catalog.sqlite", 1000, 1000)
+    return str(Path(job.database) / PRIVATE / "catalog.sqlite")
+
+
+def _database_is_a_symlink(job: ScrubJob) -> str:
+    moved = Path(job.directory) / "elsewhere"
+    os.rename(job.database, moved)
+    os.symlink(moved, job.database)
+    return job.database
+
+
+def _private_is_a_symlink(job: ScrubJob) -> str:
+    private = Path(job.database) / PRIVATE
+    moved = Path(job.directory) / "elsewhere"
+    os.rename(private, moved)
+    os.symlink(moved, private)
+    return str(private)
+
+
+@pytest.mark.parametrize("tamper", [_database_owned_by_a_user, _database_writable_by_all, _private_owned_by_a_user,
+                                    _private_writable_by_group, _catalog_owned_by_a_user, _database_is_a_symlink,
+                                    _private_is_a_symlink])
+def test_a_database_others_could_write_is_refused_and_nothing_is_written(tmp_path, tamper):
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "a.bin", 100_000)
+    write(Path(job.directory) / "b.bin", 10_000, seed=1)
+    scrub(job)
+    flip(Path(job.directory) / "a.bin", [10])  # corruption a trusted run would repair
+    (Path(job.directory) / "b.bin").unlink()  # and parity it would remove
+    named = tamper(job)
+    before = snapshot(Path(job.directory))
+    result = scrub(job)
+    assert (result.status, result.skipped, result.exit_code) == ("error", True, 75), result.summary
+    assert named in result.summary
+    assert snapshot(Path(job.directory)) == before
+
+
+def test_a_forged_database_cannot_rewrite_a_file(tmp_path):
+    """A share user renames DATABASE away and puts her own in its place: a catalog and
+    parity (made with nasbox itself) that would "repair" a file into her content."""
+    job = make_job(tmp_path)
+    victim = Path(job.directory) / "root-only.conf"
+    original = write(victim, 40_000)
+    scrub(job)
+    # Her parity: of a file with the same name and size but her content, with 100% redundancy.
+    (tmp_path / "forge").mkdir()
+    forge = make_job(tmp_path / "forge", redundancy=100)
+    write(Path(forge.directory) / "root-only.conf", 40_000, seed=666)
+    scrub(forge)
+    st = victim.stat()
+    db = catalog(forge)
+    db.execute("UPDATE files SET mtime_ns = ?, inode = ?", (st.st_mtime_ns, st.st_ino))
+    db.close()
+    os.rename(job.database, Path(job.directory) / "renamed")
+    shutil.copytree(forge.database, job.database)
+    for path in [Path(job.database), *Path(job.database).rglob("*")]:
+        os.lchown(path, 1000, 1000)
+    result = scrub(job)
+    assert victim.read_bytes() == original and victim.stat().st_mtime_ns == st.st_mtime_ns
+    assert (result.status, result.exit_code) == ("error", 75)
+    assert f"{job.database} is owned by uid 1000" in result.summary
+
+
+def test_catalog_and_journal_rows_that_leave_the_job_are_never_acted_upon(tmp_path):
+    job = make_job(tmp_path)
+    data = write(Path(job.directory) / "a.bin", 20_000)
+    scrub(job)
+    canaries = {}
+    for name in ("absolute", "dotdot", "in-name", "staging"):
+        (tmp_path / name).mkdir()
+        for file in ("canary.txt", "x.par2", "x.vol0+1.par2"):
+            (tmp_path / name / file).write_text(f"canary {name}")
+        canaries[name] = snapshot(tmp_path / name)
+    db = catalog(job)
+    row = db.execute("SELECT size, mtime_ns, inode, md5, parity_at FROM files").fetchone()
+
+    def forge_file(directory: object, name: object, volumes: object) -> None:
+        db.execute("INSERT INTO files (dir, name, size, mtime_ns, inode, md5, volumes, parity_at, result) "
+                   "VALUES (?,?,?,?,?,?,?,?,'good')", (directory, name, *row[:4], volumes, row[4]))
+
+    forge_file(os.fsencode(tmp_path / "absolute"), b"x", b"canary.txt")  # a directory nobody saw: removed
+    forge_file(b"../../dotdot", b"x", b"x.vol0+1.par2")
+    forge_file(b"", b"../in-name/x", b"../in-name/canary.txt")  # a file gone from the top: removed
+    forge_file(b"", b"a.bin.gone", b"a.bin.gone.vol0+1.par2/../../../staging/canary.txt")
+    forge_file(b".nasbox-scrub/staging", b"x", b"")  # would empty nasbox's own folders
+    forge_file("", "text", "text.vol0+1.par2")  # not even bytes
+    db.execute("INSERT INTO pending (dir, name, staging, size, mtime_ns, inode, md5, volumes) VALUES (?,?,?,?,?,?,?,?)",
+               (b"", b"zz", os.fsencode(tmp_path / "staging"), *row[:4], b"zz.vol0+1.par2"))
+    db.execute("INSERT INTO pending (dir, name, staging, size, mtime_ns, inode, md5, volumes) VALUES (?,?,?,?,?,?,?,?)",
+               (b"", b"zy", b"../../../../staging", *row[:4], b"zy.vol0+1.par2"))
+    db.close()
+    result = scrub(job)
+    for name, before in canaries.items():
+        assert snapshot(tmp_path / name) == before, name
+    assert (Path(job.directory) / "a.bin").read_bytes() == data
+    assert result.status == "warning" and result.stats["skipped"] == 8, result.details
+    assert sum("unsafe and has been dropped" in d for d in result.details) == 8
+    assert set(catalog_rows(job)) == {"a.bin"}  # the forged rows are gone
+    again = scrub(job)
+    assert again.status == "good", again.details
+
+
+def test_parity_describing_another_file_never_repairs(tmp_path):
+    """Parity whose FileDesc names another file (and a catalog MD5 to match) is not used."""
+    job = make_job(tmp_path)
+    victim = Path(job.directory) / "a.bin"
+    original = write(victim, 40_000)
+    write(Path(job.directory) / "b.bin", 40_000, seed=7)
+    scrub(job)
+    database = Path(job.database)
+    for suffix in (".par2", ".vol0+1.par2"):  # b.bin's parity under a.bin's names
+        shutil.copyfile(database / f"b.bin{suffix}", database / f"a.bin{suffix}")
+    db = catalog(job)
+    [(md5,)] = db.execute("SELECT md5 FROM files WHERE name = ?", (b"b.bin",)).fetchall()
+    db.execute("UPDATE files SET md5 = ? WHERE name = ?", (md5, b"a.bin"))
+    db.close()
+    result = scrub(job)
+    assert victim.read_bytes() == original
+    assert result.status == "error"
+    assert any("a.bin: corrupt, and its parity describes another file" in d for d in result.details), result.details
+
+
+def test_a_link_planted_in_the_parity_tree_is_never_followed(tmp_path):
+    """A link left in DATABASE from before it was nasbox's alone leads nowhere: parity is
+    neither written nor removed through it."""
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "sub" / "edited.bin", 5_000)
+    write(Path(job.directory) / "sub" / "gone.bin", 5_000, seed=1)
+    scrub(job)
+    outside = tmp_path / "outside"
+    shutil.move(Path(job.database) / "sub", outside)
+    os.symlink(outside, Path(job.database) / "sub")
+    before = snapshot(outside)
+    write(Path(job.directory) / "sub" / "edited.bin", 6_000, seed=2)
+    (Path(job.directory) / "sub" / "gone.bin").unlink()
+    result = scrub(job)
+    assert snapshot(outside) == before
+    assert result.status == "error" and result.stats["failed"] == 2, result.details
+
+
+def test_a_name_par2_reads_as_a_path_out_of_the_repair_is_not_protected(tmp_path):
+    """par2 takes a backslash for '/': a repair's private copy of this file would be made at
+    <repair directory>/a/../../(...)/escaped, outside it."""
+    job = make_job(tmp_path)
+    name = "a\\" + "..\\" * 6 + "escaped"
+    path = Path(job.directory) / name
+    write(path, 20_000)
+    first = scrub(job)
+    flip(path, [100])
+    damaged = path.read_bytes()
+    result = scrub(job)
+    assert not (tmp_path / "escaped").exists()
+    assert path.read_bytes() == damaged
+    assert first.stats["new"] == 0 and set(catalog_rows(job)) == set(), first.details
+    assert result.exit_code == 0 and any("par2 would read it elsewhere" in d for d in result.details), result.details
+
+
+# ---- per-file problems stay per-file --------------------------------------------------
+
+def make_deep(root: Path, depth: int) -> None:
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    with open(os.open("deep.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
+        f.write(b"at the bottom")
+    os.close(fd)
+
+
+def remove_deep(root: Path) -> None:
+    """shutil.rmtree recurses once per level: too deep for Python."""
+    fds = [os.open(root, os.O_RDONLY | os.O_DIRECTORY)]
+    while True:
+        try:
+            fds.append(os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1]))
+        except FileNotFoundError:
+            break
+    for name in os.listdir(fds[-1]):
+        os.unlink(name, dir_fd=fds[-1])
+    for parent, child in zip(reversed(fds[:-1]), reversed(fds[1:]), strict=True):
+        os.close(child)
+        os.rmdir("d", dir_fd=parent)
+    os.close(fds[0])
+
+
+def test_a_tree_deeper_than_path_max_is_skipped_and_the_rest_protected(tmp_path):
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "top.bin", 10_000)
+    write(Path(job.directory) / "sub" / "f.bin", 10_000, seed=1)
+    deep = Path(job.directory) / "deep"
+    deep.mkdir()
+    make_deep(deep, 2100)
+    try:
+        result = scrub(job)
+        assert result.exit_code == 0 and result.status == "warning", result.summary
+        assert result.stats["skipped"] == 1
+        assert any("too deep" in d for d in result.details)
+        assert set(catalog_rows(job)) == {"top.bin", "sub/f.bin"}
+        assert scrub(job).stats["verified"] == 2
+    finally:
+        remove_deep(deep)
+
+
+def test_a_name_too_long_for_its_parity_file_is_left_out(tmp_path):
+    job = make_job(tmp_path)
+    long_name = "n" * 244  # + ".vol0+1.par2": 256 bytes
+    longest = "m" * 243  # 255: still fits
+    write(Path(job.directory) / long_name, 5_000)
+    write(Path(job.directory) / longest, 5_000, seed=1)
+    result = scrub(job)
+    assert (result.status, result.exit_code, result.stats["skipped"], result.stats["new"]) == ("warning", 0, 1, 1)
+    assert any(d.startswith(f"{long_name}: name too long to protect") for d in result.details)
+    assert set(catalog_rows(job)) == {longest}
+    assert (Path(job.database) / f"{longest}.vol0+1.par2").is_file()
+
+
+@pytest.mark.parametrize("first", ["file", "directory"])
+def test_a_file_beside_the_directory_named_like_its_parity(tmp_path, first):
+    """x's parity file would be <DATABASE>/x.par2, the parity directory of subdirectory x.par2."""
+    job = make_job(tmp_path)
+    root = Path(job.directory)
+    if first == "file":  # x is protected first, then x.par2/ appears
+        write(root / "x", 5_000)
+        scrub(job)
+        write(root / "x.par2" / "inner.bin", 5_000, seed=1)
+        write(root / "x.vol0+1.par2" / "inner.bin", 5_000, seed=2)
+    else:
+        write(root / "x.par2" / "inner.bin", 5_000, seed=1)
+        scrub(job)
+        write(root / "x", 5_000)
+    result = scrub(job)
+    assert result.exit_code == 0 and result.status == "warning", result.summary
+    assert any(d.startswith("x: its parity file would have the name of the parity directory of x.par2")
+               for d in result.details), result.details
+    expected = {"x.par2/inner.bin", "x.vol0+1.par2/inner.bin"} if first == "file" else {"x.par2/inner.bin"}
+    assert set(catalog_rows(job)) == expected
+    assert scrub(job).exit_code == 0
+
+
+def test_a_directory_named_like_the_private_folder_is_left_out(tmp_path):
+    job = make_job(tmp_path)
+    job = ScrubJob(**{**job.__dict__, "database": str(tmp_path / "parity")})
+    write(Path(job.directory) / PRIVATE / "catalog.sqlite" / "f.bin", 5_000)
+    write(Path(job.directory) / "a.bin", 5_000, seed=1)
+    for _ in range(2):
+        result = scrub(job)
+        assert (result.status, result.exit_code, result.stats["skipped"]) == ("warning", 0, 1), result.summary
+        assert result.details == [(f"{PRIVATE}: its parity would be nasbox's private folder in DATABASE; "
+                                   "not protected (rename it)")]
+        assert set(catalog_rows(job)) == {"a.bin"}
+
+
+def test_parity_that_cannot_be_put_in_place_fails_that_file_only(tmp_path):
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "sub" / "a.bin", 5_000)
+    scrub(job)
+    write(Path(job.directory) / "sub" / "new.bin", 5_000, seed=1)
+    write(Path(job.directory) / "other.bin", 5_000, seed=2)
+    with chattr(Path(job.database) / "sub", "i"):  # its parity directory refuses the new set
+        result = scrub(job)
+    assert (result.status, result.exit_code, result.stats["failed"], result.stats["new"]) == ("error", 1, 1, 1)
+    assert any(d.startswith("sub/new.bin: its parity could not be put in place: Operation not permitted")
+               for d in result.details), result.details
+    assert set(catalog_rows(job)) == {"sub/a.bin", "other.bin"}
+    again = scrub(job)  # the next run catches up
+    assert (again.status, again.stats["new"]) == ("info", 1), again.details
+
+
+def test_a_journal_entry_that_cannot_be_finished_is_dropped(tmp_path):
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "x", 5_000)
+    scrub(job)
+    staging = "0" * 32
+    (Path(job.database) / PRIVATE / "staging" / staging).mkdir()
+    (Path(job.database) / PRIVATE / "staging" / staging / "parity.par2").write_bytes(b"staged")
+    db = catalog(job)
+    db.execute("INSERT INTO pending (dir, name, staging, size, mtime_ns, inode, md5, volumes) "
+               "SELECT dir, ?, ?, size, mtime_ns, inode, md5, ? FROM files",
+               (b"gone", staging.encode(), b"gone.vol0+1.par2"))
+    db.close()
+    (Path(job.database) / "gone.par2").mkdir()  # the set can never be moved there
+    (Path(job.database) / "gone.par2" / "keep").write_text("in the way")
+    result = scrub(job)
+    assert result.exit_code == 0 and result.status == "warning", result.summary
+    assert any(d.startswith("gone: the parity a stopped run made could not be installed") for d in result.details)
+    again = scrub(job)
+    assert again.status == "good", again.details
+
+
+# ---- links swapped in during a run are never followed --------------------------------
+
+def test_a_directory_swapped_for_a_link_during_the_walk_is_not_entered(tmp_path):
+    from nasbox.scrub.engine import Scrub
+    job = make_job(tmp_path)
+    write(Path(job.directory) / "a.bin", 5_000)
+    write(Path(job.directory) / "b" / "f.bin", 5_000, seed=1)
+    outside = tmp_path / "outside"
+    secret = write(outside / "secret.bin", 5_000, seed=2)
+
+    class SwappingScrub(Scrub):
+        def _list(self, catalog, relative, database_id, stack):
+            files = super()._list(catalog, relative, database_id, stack)
+            if relative == b"":  # listed as a directory, a link before its turn
+                shutil.rmtree(Path(job.directory) / "b")
+                os.symlink(outside, Path(job.directory) / "b")
+            return files
+
+    SwappingScrub(job).run()
+    assert set(catalog_rows(job)) == {"a.bin"}
+    assert os.listdir(outside) == ["secret.bin"] and (outside / "secret.bin").read_bytes() == secret
+
+
+def test_parity_of_another_file_read_through_a_swapped_link_is_discarded(tmp_path, monkeypatch):
+    """par2 opens the file by its path: a link swapped in while it runs makes it read another."""
+    job = make_job(tmp_path)
+    real = write(Path(job.directory) / "b" / "f.bin", 20_000, seed=1)
+    outside = tmp_path / "outside"
+    write(outside / "f.bin", 20_000, seed=2)
+    directory = Path(job.directory)
+    real_run = repair.commands.run
+
+    def run_through_a_link(argv, **kwargs):
+        os.rename(directory / "b", directory / "b-away")
+        os.symlink(outside, directory / "b")
+        try:
+            return real_run(argv, **kwargs)
+        finally:
+            os.unlink(directory / "b")
+            os.rename(directory / "b-away", directory / "b")
+
+    monkeypatch.setattr(repair.commands, "run", run_through_a_link)
+    result = scrub(job)
+    monkeypatch.undo()
+    assert "b/f.bin" not in catalog_rows(job), result.details
+    assert any(d.startswith("b/f.bin: par2 read other files than this one") for d in result.details)
+    result = scrub(job)
+    assert catalog_rows(job)["b/f.bin"][1] == hashlib.md5(real).digest()
+
+
+# ---- par2 sees only the file it is given ----------------------------------------------
+
+def test_par2_never_takes_a_name_in_its_working_directory_for_a_file(tmp_path, monkeypatch):
+    job = make_job(tmp_path)
+    root = Path(job.directory)
+    for name in ("--", "-r100", "a.bin", "sub/--", "sub/b.bin"):
+        write(root / name, 3_000, seed=len(name))
+    monkeypatch.chdir(root)  # scrub started from inside DIRECTORY
+    result = scrub(job)
+    assert result.stats["new"] == 5, result.details
+    for relative in ("--", "-r100", "a.bin", "sub/--", "sub/b.bin"):
+        described = set()
+        for parity in Path(job.database).glob(f"{relative}*.par2"):
+            if parity.name.startswith(Path(relative).name + ".") or parity.name == Path(relative).name + ".par2":
+                described |= {packet.body[56:].rstrip(b"\0") for packet in par2format.read_packets(str(parity))
+                              if packet.type == par2format.FILE_DESC}
+        assert described == {relative.encode()}, (relative, described)
+
+
+# ---- repairs change the bytes that were damaged, and nothing else ---------------------
+
+def test_a_repaired_hard_link_keeps_its_inode(tmp_path):
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "a.bin"
+    original = write(path, 200_000)
+    os.link(path, Path(job.directory) / "link.bin")
+    scrub(job)
+    inode = path.stat().st_ino
+    flip(path, [1000])
+    result = scrub(job)
+    assert result.stats["repaired"] >= 1 and result.status == "warning", result.details
+    assert path.stat().st_ino == inode and path.stat().st_nlink == 2
+    assert path.read_bytes() == original and (Path(job.directory) / "link.bin").read_bytes() == original
+    # Writing moved its change time: the catalog records the file as the repair left it.
+    db = catalog(job)
+    assert db.execute("SELECT ctime_ns FROM files WHERE name = ?", (b"a.bin",)).fetchone() == (path.stat().st_ctime_ns,)
+    db.close()
+    assert scrub(job).status == "good"
+
+
+def test_a_repaired_sparse_file_stays_sparse(tmp_path):
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "disk.img"
+    with open(path, "wb") as f:
+        f.write(write(tmp_path / "head", 8192))
+        f.seek(32 << 20)
+        f.write(b"tail" * 1024)
+    scrub(job)
+    original, blocks = path.read_bytes(), path.stat().st_blocks
+    flip(path, [100])
+    result = scrub(job)
+    assert result.stats["repaired"] == 1, result.details
+    assert path.read_bytes() == original
+    assert path.stat().st_blocks == blocks
+
+
+def test_a_repair_in_an_append_only_directory(tmp_path):
+    job = make_job(tmp_path)
+    folder = Path(job.directory) / "log"
+    path = folder / "a.bin"
+    original = write(path, 100_000)
+    scrub(job)
+    flip(path, [50])
+    with chattr(folder, "a"):
+        result = scrub(job)
+        assert (result.status, result.stats["repaired"]) == ("warning", 1), result.details
+        assert os.listdir(folder) == ["a.bin"]  # no temporary file left behind
+        assert path.read_bytes() == original
+        assert scrub(job).status == "good"
+
+
+def test_an_edit_during_a_repair_is_kept_and_reported_as_a_change(tmp_path, monkeypatch):
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "a.bin"
+    write(path, 3_000_000)
+    scrub(job)
+    flip(path, [10, 2_500_000])
+    real_run = repair.commands.run
+
+    def run_then_edit(argv, **kwargs):
+        result = real_run(argv, **kwargs)
+        if b"repair" not in argv:
+            return result
+        with open(path, "r+b") as f:  # the owner saves while par2 works
+            f.seek(2_500_000)
+            f.write(b"EDITED")
+        return result
+
+    monkeypatch.setattr(repair.commands, "run", run_then_edit)
+    result = scrub(job)
+    monkeypatch.undo()
+    edited = path.read_bytes()
+    assert edited[2_500_000:2_500_006] == b"EDITED"
+    assert (result.status, result.exit_code, result.stats["updated"], result.stats["repaired"]) == ("info", 0, 1, 0)
+    assert any("a.bin: changed during the repair; the edit is kept" in d for d in result.details), result.details
+    assert scrub(job).status == "good" and path.read_bytes() == edited  # its parity follows the edit
+
+
+def writes_to(path: Path, action) -> object:
+    """A stand-in for repair._pwrite_all that calls action(n) before the nth write to path."""
+    real = repair._pwrite_all
+    count = 0
+
+    def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+        nonlocal count
+        if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+            count += 1
+            action(count)
+        real(fd, data, offset)
+
+    return pwrite_all
+
+
+def test_a_repair_killed_midway_is_finished_by_the_next_run(tmp_path, monkeypatch):
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "a.bin"
+    original = write(path, 3_000_000)
+    scrub(job)
+    mtime = path.stat().st_mtime_ns
+    flip(path, [10, 2_500_000])  # two chunks to write back
+
+    def killed_before_the_second(n: int) -> None:
+        if n == 2:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(repair, "_pwrite_all", writes_to(path, killed_before_the_second))
+    with pytest.raises(KeyboardInterrupt):
+        scrub(job)
+    monkeypatch.undo()
+    assert path.read_bytes()[10] == original[10] and path.read_bytes()[2_500_000] != original[2_500_000]
+    assert path.stat().st_mtime_ns == mtime  # still looks unedited
+    result = scrub(job)
+    assert (result.stats["repaired"], result.stats["updated"]) == (1, 0), result.details
+    assert path.read_bytes() == original
+
+
+def test_an_edit_behind_the_repair_is_never_hidden(tmp_path, monkeypatch):
+    """The owner saves into a part the repair has written already: restoring the file's
+    times must not make that edit look like corruption to be reverted."""
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "a.bin"
+    write(path, 3_000_000)
+    scrub(job)
+    flip(path, [10, 2_500_000])
+
+    def edit_before_the_second(n: int) -> None:
+        if n == 2:
+            with open(path, "r+b") as f:
+                f.seek(20)
+                f.write(b"EDITED")
+
+    monkeypatch.setattr(repair, "_pwrite_all", writes_to(path, edit_before_the_second))
+    result = scrub(job)
+    monkeypatch.undo()
+    assert any("a.bin: changed during the repair; the edit is kept" in d for d in result.details), result.details
+    assert result.stats["repaired"] == 0
+    edited = path.read_bytes()
+    assert edited[20:26] == b"EDITED"
+    scrub(job)
+    assert path.read_bytes() == edited
+
+
+# ---- a repair that cannot be done is an error -----------------------------------------
+
+def test_corruption_in_an_immutable_file_is_an_error(tmp_path):
+    job = make_job(tmp_path)
+    path = Path(job.directory) / "a.bin"
+    write(path, 100_000)
+    with chattr(path, "i"):  # before its parity is made: chattr moves the change time, as an edit does
+        scrub(job)
+        flip(path, [5])
+        damaged = path.read_bytes()
+        result = scrub(job)
+    assert (result.status, result.exit_code, result.stats["failed"]) == ("error", 1, 1)
+    assert any(d == "a.bin: corrupt, and could not be repaired: Operation not permitted; left as it is"
+               for d in result.details), result.details
+    assert path.read_bytes() == damaged
+
+
+@pytest.mark.parametrize("room, reason", [
+    (256 << 10, "No space left on device"),  # for the catalog, not for the private copy
+    (6 << 20, "par2 exited"),  # for the copy, not for par2's repaired file beside it
+])
+def test_a_repair_without_space_for_its_work_is_an_error(tmp_path, room, reason):
+    with tmpfs(tmp_path / "parity", "16m") as database:
+        job = ScrubJob(**{**make_job(tmp_path).__dict__, "database": str(database)})
+        path = Path(job.directory) / "a.bin"
+        write(path, 4 << 20)
+        scrub(job)
+        flip(path, [5])
+        damaged = path.read_bytes()
+        free = os.statvfs(database).f_bavail * os.statvfs(database).f_frsize
+        (database / "filler").write_bytes(b"\1" * (free - room))
+        result = scrub(job)
+        assert (result.status, result.exit_code, result.stats["failed"]) == ("error", 1, 1), result.details
+        assert any(d.startswith(f"a.bin: corrupt, and could not be repaired: {reason}") for d in result.details), \
+            result.details
+        assert path.read_bytes() == damaged
+        assert not list((database / PRIVATE / "repair").iterdir())
+
+
+SCRUB_IN_CHILD = """
+import sys
+from nasbox.scrub.kind import ScrubJob
+from nasbox.scrub.engine import Scrub
+Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=100, schedule="daily")).run()
+"""
+
+
+def test_par2_dies_with_a_killed_scrub(tmp_path):
+    """Else it keeps writing into the staging directory the next run cleans up."""
+    job = make_job(tmp_path)
+    (Path(job.directory) / "big.bin").write_bytes(os.urandom(60 << 20))  # par2 needs seconds for it
+    child = subprocess.Popen([sys.executable, "-c", SCRUB_IN_CHILD, job.directory, job.database])
+    try:
+        deadline = time.monotonic() + 30
+        while not (par2s := [p for p in psutil.Process(child.pid).children(recursive=True)
+                             if "create" in p.cmdline()]):
+            assert time.monotonic() < deadline and child.poll() is None, "par2 never started"
+            time.sleep(0.02)
+        child.kill()
+        child.wait()
+        time.sleep(0.5)
+        assert not [p for p in par2s if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        child.kill()
+        for orphan in psutil.process_iter(["cmdline"]):
+            if job.directory in " ".join(orphan.info["cmdline"] or ()):
+                orphan.kill()
