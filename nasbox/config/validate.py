@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from nasbox import paths, state
@@ -23,6 +24,7 @@ from nasbox.config.model import (
 from nasbox.config.sources import KeyPath, Origins
 from nasbox.kinds import KINDS
 from nasbox.notify import TYPES
+from nasbox.samba.literal import not_literal
 from nasbox.samba.passwd import foreign_accounts
 
 # Section names Samba gives a meaning of its own.
@@ -174,14 +176,20 @@ def build_mounts(c: Checker) -> dict[str, Mount]:
 
 
 def check_databases_apart(c: Checker, config: Config) -> None:
-    """A scrub DATABASE is root's alone: Samba hides one that lies inside a share, but a share
-    whose path lies inside it would serve its parity and catalog, and a sync into it would
-    overwrite them."""
+    """A scrub DATABASE is root's alone: Samba hides one that lies inside a share (by its
+    name, which must reach Samba as written), but a share whose path lies inside it would
+    serve its parity and catalog, and a sync into it would overwrite them."""
     for job in config.scrub.values():
         for share in config.shares.values():
             if paths.inside(share.path, job.database):
                 c.problem(("scrub", job.name, "database"), f"share {share.name} serves {share.path}, inside this "
                           "database; expected a database no share reaches")
+                continue
+            where = paths.below(job.database, share.path)
+            problem = not_literal(PurePosixPath(where).name) if where else None
+            if problem:
+                c.problem(("scrub", job.name, "database"), f"share {share.name} holds this database, and Samba "
+                          f"cannot hide its name: it holds {problem}; expected another name")
         for sync in config.sync.values():
             if paths.inside(sync.destination, job.database):
                 c.problem(("sync", sync.name, "destination"), f"{sync.destination} lies inside the database of "

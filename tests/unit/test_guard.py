@@ -1,21 +1,39 @@
 """The login guard's reading of smbd's audit lines and its ban decisions."""
+import json
+
 from nasbox import guard
 
-WRONG = ("Auth: [SMB2,(null)] user [WORKGROUP]\\[alice] at [Fri, 27 Nov 2026 10:58:44.466392 UTC] with [NTLMv2] "
+
+def audit(status: str = "NT_STATUS_WRONG_PASSWORD", remote: str = "ipv4:172.17.0.1:51936",
+          account: str = "alice") -> str:
+    """A JSON audit line as smbd 4.22 writes it (auth_json_audit:2), shortened."""
+    return json.dumps({"timestamp": "2026-11-28T17:47:52.826962+0000", "type": "Authentication",
+                       "Authentication": {"version": {"major": 1, "minor": 3}, "eventId": 4625, "status": status,
+                                          "localAddress": "ipv4:172.17.0.5:445", "remoteAddress": remote,
+                                          "serviceDescription": "SMB2", "clientDomain": "WORKGROUP",
+                                          "clientAccount": account, "workstation": "VM",
+                                          "mappedAccount": account, "passwordType": "NTLMv2"}}) + "\n"
+
+
+HUMAN = ("Auth: [SMB2,(null)] user [WORKGROUP]\\[alice] at [Fri, 27 Nov 2026 10:58:44.466392 UTC] with [NTLMv2] "
          "status [NT_STATUS_WRONG_PASSWORD] workstation [VM] remote host [ipv4:172.17.0.1:51936] mapped to "
          "[WORKGROUP]\\[alice]. local host [ipv4:172.17.0.2:445] ")
-UNKNOWN = WRONG.replace("NT_STATUS_WRONG_PASSWORD", "NT_STATUS_NO_SUCH_USER").replace("172.17.0.1", "10.1.2.3")
-GOOD = WRONG.replace("NT_STATUS_WRONG_PASSWORD", "NT_STATUS_OK")
-IPV6 = WRONG.replace("ipv4:172.17.0.1:51936", "ipv6:fe80::1:51936")
 
 
-def test_failed_logins_are_read_from_audit_lines():
-    assert guard.failed_login(WRONG) == "172.17.0.1"
-    assert guard.failed_login(UNKNOWN) == "10.1.2.3"
-    assert guard.failed_login(IPV6) == "fe80::1"
-    assert guard.failed_login(GOOD) is None
+def test_failed_logins_are_read_from_json_audit_lines():
+    assert guard.failed_login(audit()) == "172.17.0.1"
+    assert guard.failed_login(audit("NT_STATUS_NO_SUCH_USER", "ipv4:10.1.2.3:4")) == "10.1.2.3"
+    assert guard.failed_login(audit(remote="ipv6:fe80::1:51936")) == "fe80::1"
+    assert guard.failed_login(audit("NT_STATUS_OK")) is None
     assert guard.failed_login("smbd version 4.22.11 started.") is None
+    assert guard.failed_login(HUMAN) is None  # the line for people is not parsed
     assert guard.iptables("fe80::1") == "ip6tables" and guard.iptables("10.1.2.3") == "iptables"
+
+
+def test_a_user_name_cannot_pose_as_the_address_or_the_status():
+    forged = "a] status [NT_STATUS_OK] workstation [x] remote host [ipv4:10.9.8.7:1] b"
+    assert guard.failed_login(audit(account=forged)) == "172.17.0.1"
+    assert guard.failed_login(audit(account='x", "remoteAddress": "ipv4:10.9.8.7:1')) == "172.17.0.1"
 
 
 def test_five_failures_within_the_window_ban_for_an_hour():
