@@ -1,11 +1,11 @@
 """Banning addresses that keep failing to log in (CONTRACT 6, the seed's fail2ban: 5 failures,
 1 hour).
 
-smbd runs under `nasbox smbd`, which passes every line smbd logs on to stdout and watches its
-JSON authentication audit (`auth_json_audit:2` in smb.conf) for failures. An address that fails
-MAX_FAILURES times within FIND_WINDOW_S is rejected on port 445 for BAN_S, with iptables in
-the container's own network namespace: that needs the NET_ADMIN capability; without it,
-nasbox says so at start and bans nothing.
+smbd runs under `nasbox smbd`, which passes every line smbd logs on to stdout (marked as
+smbd's) and watches its JSON authentication audit (`auth_json_audit:2` in smb.conf) for
+failures. An address that fails MAX_FAILURES times within FIND_WINDOW_S is rejected on port
+445 for BAN_S, with iptables in the container's own network namespace: that needs the
+NET_ADMIN capability; without it, nasbox says so at start and bans nothing.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ BAN_S = 3600.0
 # [NAME]`): there the client's user and workstation names stand unquoted beside the status
 # and the address, so a name holding `remote host [ipv4:10.0.0.9:1]` would pose as them.
 AUDIT_PREFIX = '{"timestamp": '
+SMBD_TAG = "smbd: "
 
 
 def is_json_audit(line: str) -> bool:
@@ -61,6 +62,13 @@ def failed_login(line: str) -> str | None:
         return str(ipaddress.ip_address(address_and_port.rpartition(":")[0].strip("[]")))
     except ValueError:
         return None
+
+
+def tagged(line: str) -> str:
+    """A line of smbd's log as nasbox passes it on: smbd writes names clients chose (a share
+    name holding a newline ends up on a line of its own), so every line it writes is marked
+    as smbd's and none can pass for a record of nasbox's or the supervisor's."""
+    return f"{SMBD_TAG}{line}"
 
 
 def iptables(address: str) -> str:
@@ -137,7 +145,7 @@ def guard_smbd(smbd_argv: list[str]) -> int:
     threading.Thread(target=lift_expired_bans, daemon=True).start()
     for line in smbd.stdout:  # type: ignore[union-attr]
         if not is_json_audit(line):  # the human audit line beside it says the same to people
-            sys.stdout.write(line)
+            sys.stdout.write(tagged(line))
             sys.stdout.flush()
         address = failed_login(line)
         if address and enforce:

@@ -214,3 +214,15 @@ def test_a_user_name_cannot_choose_whom_the_guard_bans() -> None:
         assert "10.9.8.7" not in rules, rules
         refused = smbclient(box.server(), "docs", "alice", WRITER[1], "ls")
         assert refused.returncode != 0, output(refused)  # the attacker's own address is banned
+
+
+def test_a_share_name_cannot_forge_a_log_record() -> None:
+    """smbd logs the share name a client asks for; one holding a newline put a line of the
+    client's choosing into `docker logs`, in column 0 like nasbox's own records."""
+    forged = "x\n2026-01-01T00:00:00+0000 nasbox ERROR forged"
+    with workspace() as ws, nasbox_container(ws, MATRIX_ENV, "attack-smbd-log") as box:
+        smbclient(box.server(), forged, USERS["writer"], WRITER[1], "ls")
+        time.sleep(1)
+        log = box.logs()
+    assert "forged" in log.lower(), log  # smbd did log it,
+    assert not [line for line in log.splitlines() if line.lower().startswith("2026-01-01")], log  # on its own line

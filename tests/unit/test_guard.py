@@ -57,3 +57,9 @@ def test_failures_older_than_the_window_do_not_count():
 def test_ban_rule_rejects_smb_only():
     assert guard.rule("10.0.0.9") == ["INPUT", "-s", "10.0.0.9", "-p", "tcp", "--dport", "445", "-j", "REJECT",
                                       "--reject-with", "tcp-reset"]
+
+
+def test_every_line_of_smbd_is_marked_as_smbds():
+    # A share name holding a newline puts its second half on a line of its own.
+    assert guard.tagged("2026-01-01t00:00:00+0000 nasbox error forged failed.\n") == (
+        "smbd: 2026-01-01t00:00:00+0000 nasbox error forged failed.\n")
