@@ -186,7 +186,7 @@ def check_databases_apart(c: Checker, config: Config) -> None:
                           "database; expected a database no share reaches")
                 continue
             where = paths.below(job.database, share.path)
-            problem = not_literal(PurePosixPath(where).name) if where else None
+            problem = hiding_problem(PurePosixPath(where).name) if where else None
             if problem:
                 c.problem(("scrub", job.name, "database"), f"share {share.name} holds this database, and Samba "
                           f"cannot hide its name: it holds {problem}; expected another name")
@@ -194,6 +194,12 @@ def check_databases_apart(c: Checker, config: Config) -> None:
             if paths.inside(sync.destination, job.database):
                 c.problem(("sync", sync.name, "destination"), f"{sync.destination} lies inside the database of "
                           f"scrub {job.name}; expected a destination outside every parity database")
+
+
+def hiding_problem(name: str) -> str | None:
+    """Why Samba's veto files could not hide exactly this name, or None: it must reach Samba
+    as written, and '*' and '?' are its wildcards (`.par*` would hide the users' own files)."""
+    return not_literal(name) or ("a wildcard ('*' or '?')" if {"*", "?"} & set(name) else None)
 
 
 def build_smtp(c: Checker) -> Smtp | None:

@@ -190,6 +190,10 @@ def test_a_database_name_samba_cannot_hide_is_refused(problems):
     assert problems({"SHARE_A": "write a /data/docs alice:pw", "SCRUB_A": "/data/docs 100%db 5% weekly"}) == [
         "env SCRUB_A: database: share a holds this database, and Samba cannot hide its name: it holds '%' "
         "(Samba expands %-macros); expected another name"]
+    # and reads * and ? as wildcards: a database `*` hid every file of the share.
+    assert problems({"SHARE_A": "write a /data/docs alice:pw", "SCRUB_A": "/data/docs '.par*' 5% weekly"}) == [
+        "env SCRUB_A: database: share a holds this database, and Samba cannot hide its name: it holds a "
+        "wildcard ('*' or '?'); expected another name"]
 
 
 @pytest.mark.parametrize("fields", [
