@@ -226,3 +226,26 @@ def test_a_share_name_cannot_forge_a_log_record() -> None:
         log = box.logs()
     assert "forged" in log.lower(), log  # smbd did log it,
     assert not [line for line in log.splitlines() if line.lower().startswith("2026-01-01")], log  # on its own line
+
+
+def test_state_left_readable_by_an_older_version_is_made_private() -> None:
+    """An older version wrote state and logs with mode 0644 in 0755 directories; they stayed so
+    after an upgrade. Links there are not followed."""
+    with workspace() as ws:
+        outside = ws.root / "not-nasbox.txt"
+        outside.write_text("someone else's\n")
+        outside.chmod(0o644)
+        for directory, files in {"state": ["history.sqlite", "sync-holds.json"], "state/scrub": ["docs.json"],
+                                 "logs": ["sync-docs.log.1"]}.items():
+            (ws.config / directory).mkdir(mode=0o755)
+            (ws.config / directory).chmod(0o755)
+            for name in files:
+                (ws.config / directory / name).write_text("{}" if name.endswith(".json") else "")
+                (ws.config / directory / name).chmod(0o644)
+        (ws.config / "logs" / "link").symlink_to(outside)
+        with nasbox_container(ws, MATRIX_ENV, "attack-legacy-state"):
+            readable = {str(p.relative_to(ws.config)): oct(p.stat().st_mode & 0o777)
+                        for p in [ws.config / "state", ws.config / "logs", *ws.config.rglob("*")]
+                        if not p.is_symlink() and p.stat().st_mode & 0o077}
+        assert readable == {}, readable
+        assert outside.stat().st_mode & 0o777 == 0o644
