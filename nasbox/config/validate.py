@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from nasbox import paths, state
+from nasbox import mount_cmds, paths, state
 from nasbox.config.checker import Checker
 from nasbox.config.model import (
     STATUSES,
@@ -167,6 +167,9 @@ def build_mounts(c: Checker) -> dict[str, Mount]:
         mountpoints[item["mountpoint"]] = name
         if password is None:
             continue
+        for key in sorted(mount_cmds.CREDENTIAL_OPTIONS & set(item.get("options", {}))):
+            c.problem(path + ("options", key), "credentials are not mount options (the command line and config "
+                      "show would reveal them); expected username and password or password_file")
         options = tuple(sorted((k, v if isinstance(v, bool) else str(v)) for k, v in item.get("options", {}).items()))
         mounts[name] = Mount(
             name=name, mountpoint=item["mountpoint"], host=item["host"], share=item["share"],

@@ -202,3 +202,15 @@ def test_a_database_name_samba_cannot_hide_is_refused(problems):
 def test_smb_conf_refuses_what_samba_would_rewrite(fields):
     with pytest.raises(smbconf.UnsafeValue):
         smbconf.render(model_with(**fields))
+
+
+@pytest.mark.parametrize("option", ["pass", "password", "user", "cred"])
+def test_credentials_are_never_mount_options(problems, option):
+    # `pass` put the password in mount's command line and `config show`; `user=u%secret` too.
+    mount = {"mountpoint": "/m", "host": "h", "share": "s", "username": "u", "password": "p",
+             "options": {option: "u%hunter2"}}
+    assert problems(yaml_data={"mounts": {"m": mount}}) == [
+        f"nasbox.yaml: mounts.m.options.{option}: credentials are not mount options (the command line and config "
+        "show would reveal them); expected username and password or password_file"]
+    with pytest.raises(ValueError):
+        mounts.options(Mount("m", "/m", "h", "s", "/", "u", "p", options=((option, "x"),)), Config(), Path("/x"))
