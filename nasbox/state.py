@@ -36,6 +36,11 @@ def run_dir() -> Path:
     return Path(os.environ.get("NASBOX_RUN_DIR", "/run/nasbox"))
 
 
+def own_directories() -> list[Path]:
+    """nasbox's alone: no sync may write into them (rsync --delete would wipe the history)."""
+    return [state_dir(), log_dir(), run_dir()]
+
+
 def read_json(path: Path, default: Any) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

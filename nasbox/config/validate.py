@@ -199,6 +199,15 @@ def check_databases_apart(c: Checker, config: Config) -> None:
                           f"scrub {job.name}; expected a destination outside every parity database")
 
 
+def check_syncs_outside_nasbox(c: Checker, config: Config) -> None:
+    """A sync into nasbox's state, logs or run directory would delete them (rsync --delete)."""
+    for sync in config.sync.values():
+        for own in map(str, state.own_directories()):
+            if paths.inside(sync.destination, own):
+                c.problem(("sync", sync.name, "destination"), f"{sync.destination} lies in nasbox's own {own}; "
+                          "expected a destination outside it")
+
+
 def hiding_problem(name: str) -> str | None:
     """Why Samba's veto files could not hide exactly this name, or None: it must reach Samba
     as written, and '*' and '?' are its wildcards (`.par*` would hide the users' own files)."""
@@ -248,4 +257,5 @@ def validate(raw: dict[str, Any], origins: Origins) -> tuple[Config | None, list
         jobs={kind.name: kind.build(c) for kind in KINDS.values()}, notify=build_notify(c, smtp), smtp=smtp,
     )
     check_databases_apart(c, config)
+    check_syncs_outside_nasbox(c, config)
     return (None, c.problems) if c.problems else (config, [])
