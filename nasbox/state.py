@@ -37,7 +37,8 @@ def run_dir() -> Path:
 
 
 def own_directories() -> list[Path]:
-    """nasbox's alone: no sync may write into them (rsync --delete would wipe the history)."""
+    """nasbox's alone: private (made so at every start), and no sync may write into them
+    (rsync --delete would wipe the history)."""
     return [state_dir(), log_dir(), run_dir()]
 
 
