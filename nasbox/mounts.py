@@ -59,11 +59,11 @@ def options(mount: Mount, config: Config, credentials: Path) -> str:
         "dir_mode": "0775",
         "iocharset": "utf8",
     }
-    chosen.update(dict(mount.options))
-    chosen["credentials"] = str(credentials)  # never overridden: the password stays in the file
-    for key, value in chosen.items():  # a ',' would add an option, an '=' in a name change one
-        if "," in f"{key}{value}" or "=" in key or not is_one_line(f"{key}{value}"):
+    for key, value in mount.options:  # a ',' would add an option, an '=' in a name change one
+        if (key in mount_cmds.CREDENTIAL_OPTIONS or "," in f"{key}{value}" or "=" in key
+                or not is_one_line(f"{key}{value}")):
             raise ValueError(f"mount {mount.name}: option {key!r} cannot be passed to mount.cifs")
+    chosen.update(dict(mount.options))
     return ",".join(k if v is True else f"{k}={v}" for k, v in chosen.items() if v is not False)
 
 

@@ -1,7 +1,7 @@
 """The container's gateways, read from the kernel's routing tables.
 
 Behind Docker's userland proxy (a port published on the host and reached through it) every
-client connects from the network's gateway address: the login guard must never ban it.
+client connects from the network's gateway address: the login ban must never ban it.
 """
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,12 @@ def log_dir() -> Path:
 
 def run_dir() -> Path:
     return Path(os.environ.get("NASBOX_RUN_DIR", "/run/nasbox"))
+
+
+def own_directories() -> list[Path]:
+    """nasbox's alone: private (made so at every start), and no sync may write into them
+    (rsync --delete would wipe the history)."""
+    return [state_dir(), log_dir(), run_dir()]
 
 
 def read_json(path: Path, default: Any) -> Any:
@@ -62,6 +69,21 @@ def keep_private(*paths: Path) -> None:
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             os.chmod(path, 0o600)
+
+
+def make_private(*roots: Path) -> None:
+    """Create roots with mode 0700, and make what is below them private: directories 0700,
+    files 0600. At every start, for what a version without the private umask left readable
+    by others. Links are left alone (chmod would change what they point to)."""
+    for root in roots:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for directory, _, files in os.walk(root):  # os.walk does not enter linked directories
+            if not os.path.islink(directory):
+                os.chmod(directory, 0o700)
+            for name in files:
+                path = os.path.join(directory, name)
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    os.chmod(path, 0o600)
 
 
 def public_directory(path: Path) -> None:

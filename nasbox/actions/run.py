@@ -20,8 +20,7 @@ def run() -> int:
     config = load_config()
     account_plan = accounts.plan(config, state.state_dir())
 
-    for directory in (state.state_dir(), state.log_dir(), state.run_dir()):
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    state.make_private(*state.own_directories())
     accounts.apply(config, account_plan, state.state_dir())
     mounts.mount_all(config)  # before the shares, which may lie on a mount; an offline one is retried
     shares.prepare(config, account_plan.uids, account_plan.gid)

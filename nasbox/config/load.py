@@ -28,6 +28,15 @@ for _first in "tTfF":
         ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")))
 
 
+def without_quotes(problem: str | None) -> str:
+    """A YAML parser's problem without the text it quotes, but for punctuation (`expected ','
+    or '}'`): the offending token may be a password (`password: *secret` is an undefined
+    alias 'secret', `password: !secret` an unknown tag '!secret'). Only the position and the
+    kind of problem are shown."""
+    return re.sub(r"'[^']*'", lambda quoted: quoted.group() if not any(c.isalnum() for c in quoted.group())
+                  else "'...'", problem or "syntax error")
+
+
 def read_yaml(path: Path, origins: Origins, required: bool) -> tuple[dict[str, Any], list[str]]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -38,10 +47,9 @@ def read_yaml(path: Path, origins: Origins, required: bool) -> tuple[dict[str, A
     try:
         data = yaml.load(text, Loader=YamlLoader)
     except yaml.YAMLError as e:
-        # Only the position and the problem: the offending line may hold a password.
         mark = getattr(e, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        return {}, [f"{origins.yaml_name}: {at}invalid YAML: {getattr(e, 'problem', None) or 'syntax error'}"]
+        return {}, [f"{origins.yaml_name}: {at}invalid YAML: {without_quotes(getattr(e, 'problem', None))}"]
     if data is None:
         return {}, []
     if not isinstance(data, dict):

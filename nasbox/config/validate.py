@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
-from nasbox import paths, state
+from nasbox import mount_cmds, paths, state
 from nasbox.config.checker import Checker
 from nasbox.config.model import (
     STATUSES,
@@ -23,6 +24,7 @@ from nasbox.config.model import (
 from nasbox.config.sources import KeyPath, Origins
 from nasbox.kinds import KINDS
 from nasbox.notify import TYPES
+from nasbox.samba.literal import not_literal
 from nasbox.samba.passwd import foreign_accounts
 
 # Section names Samba gives a meaning of its own.
@@ -165,6 +167,9 @@ def build_mounts(c: Checker) -> dict[str, Mount]:
         mountpoints[item["mountpoint"]] = name
         if password is None:
             continue
+        for key in sorted(mount_cmds.CREDENTIAL_OPTIONS & set(item.get("options", {}))):
+            c.problem(path + ("options", key), "credentials are not mount options (the command line and config "
+                      "show would reveal them); expected username and password or password_file")
         options = tuple(sorted((k, v if isinstance(v, bool) else str(v)) for k, v in item.get("options", {}).items()))
         mounts[name] = Mount(
             name=name, mountpoint=item["mountpoint"], host=item["host"], share=item["share"],
@@ -174,18 +179,39 @@ def build_mounts(c: Checker) -> dict[str, Mount]:
 
 
 def check_databases_apart(c: Checker, config: Config) -> None:
-    """A scrub DATABASE is root's alone: Samba hides one that lies inside a share, but a share
-    whose path lies inside it would serve its parity and catalog, and a sync into it would
-    overwrite them."""
+    """A scrub DATABASE is root's alone: Samba hides one that lies inside a share (by its
+    name, which must reach Samba as written), but a share whose path lies inside it would
+    serve its parity and catalog, and a sync into it would overwrite them."""
     for job in config.scrub.values():
         for share in config.shares.values():
             if paths.inside(share.path, job.database):
                 c.problem(("scrub", job.name, "database"), f"share {share.name} serves {share.path}, inside this "
                           "database; expected a database no share reaches")
+                continue
+            where = paths.below(job.database, share.path)
+            problem = hiding_problem(PurePosixPath(where).name) if where else None
+            if problem:
+                c.problem(("scrub", job.name, "database"), f"share {share.name} holds this database, and Samba "
+                          f"cannot hide its name: it holds {problem}; expected another name")
         for sync in config.sync.values():
             if paths.inside(sync.destination, job.database):
                 c.problem(("sync", sync.name, "destination"), f"{sync.destination} lies inside the database of "
                           f"scrub {job.name}; expected a destination outside every parity database")
+
+
+def check_syncs_outside_nasbox(c: Checker, config: Config) -> None:
+    """A sync into nasbox's state, logs or run directory would delete them (rsync --delete)."""
+    for sync in config.sync.values():
+        for own in map(str, state.own_directories()):
+            if paths.inside(sync.destination, own):
+                c.problem(("sync", sync.name, "destination"), f"{sync.destination} lies in nasbox's own {own}; "
+                          "expected a destination outside it")
+
+
+def hiding_problem(name: str) -> str | None:
+    """Why Samba's veto files could not hide exactly this name, or None: it must reach Samba
+    as written, and '*' and '?' are its wildcards (`.par*` would hide the users' own files)."""
+    return not_literal(name) or ("a wildcard ('*' or '?')" if {"*", "?"} & set(name) else None)
 
 
 def build_smtp(c: Checker) -> Smtp | None:
@@ -231,4 +257,5 @@ def validate(raw: dict[str, Any], origins: Origins) -> tuple[Config | None, list
         jobs={kind.name: kind.build(c) for kind in KINDS.values()}, notify=build_notify(c, smtp), smtp=smtp,
     )
     check_databases_apart(c, config)
+    check_syncs_outside_nasbox(c, config)
     return (None, c.problems) if c.problems else (config, [])

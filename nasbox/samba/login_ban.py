@@ -1,11 +1,11 @@
 """Banning addresses that keep failing to log in: 5 failures within 10 minutes, banned for an
 hour.
 
-smbd runs under `nasbox smbd`, which passes every line smbd logs on to stdout and watches the
-authentication audit lines (`auth_audit:2` in smb.conf) for failures. An address that fails
-MAX_FAILURES times within FIND_WINDOW_S is rejected on port 445 for BAN_S, with iptables in
-the container's own network namespace: that needs the NET_ADMIN capability; without it,
-nasbox says so at start and bans nothing.
+smbd runs under `nasbox smbd`, which passes every line smbd logs on to stdout (marked as
+smbd's) and watches its JSON authentication audit (`auth_json_audit:2` in smb.conf) for
+failures. An address that fails MAX_FAILURES times within FIND_WINDOW_S is rejected on port
+445 for BAN_S, with iptables in the container's own network namespace: that needs the
+NET_ADMIN capability; without it, nasbox says so at start and bans nothing.
 
 The container's gateways are never banned: behind Docker's userland proxy every client
 arrives from the gateway, so banning it would shut out everyone, the host included. Failures
@@ -15,8 +15,8 @@ clients' addresses. The ban keeps its state in STATE_FILE for `nasbox status`.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
-import re
 import signal
 import subprocess
 import sys
@@ -37,20 +37,47 @@ FIND_WINDOW_S = 600.0
 BAN_S = 3600.0
 STATE_FILE = "login-ban.json"
 
-# Auth: [SMB2,(null)] user [WG]\[alice] at [...] with [NTLMv2] status [NT_STATUS_WRONG_PASSWORD]
-#   workstation [VM] remote host [ipv4:172.17.0.1:51936] mapped to ...
-AUTH_LINE = re.compile(r"^Auth: \[.*\] status \[(NT_STATUS_\w+)\] .*remote host \[ipv[46]:([^\]]+):\d+\]")
+# {"timestamp": "...", "type": "Authentication", "Authentication": {..., "status":
+#   "NT_STATUS_WRONG_PASSWORD", "remoteAddress": "ipv4:172.17.0.1:51936", ...}}
+# The JSON line, not the human one (`Auth: ... user [NAME] ... remote host [ADDRESS] mapped to
+# [NAME]`): there the client's user and workstation names stand unquoted beside the status
+# and the address, so a name holding `remote host [ipv4:10.0.0.9:1]` would pose as them.
+AUDIT_PREFIX = '{"timestamp": '
+SMBD_TAG = "smbd: "
+
+
+def is_json_audit(line: str) -> bool:
+    return line.startswith(AUDIT_PREFIX)
 
 
 def failed_login(line: str) -> str | None:
-    """The address of a failed login that an audit line reports, else None."""
-    found = AUTH_LINE.match(line)
-    if not found or found.group(1) == "NT_STATUS_OK":
+    """The address of a failed login that a JSON audit line reports, else None."""
+    if not is_json_audit(line):
         return None
     try:
-        return plain_address(found.group(2).strip("[]"))
+        event = json.loads(line)
     except ValueError:
         return None
+    auth = event.get("Authentication")
+    if event.get("type") != "Authentication" or not isinstance(auth, dict):
+        return None
+    status, remote = auth.get("status"), auth.get("remoteAddress")
+    if not isinstance(status, str) or status == "NT_STATUS_OK" or not isinstance(remote, str):
+        return None
+    family, _, address_and_port = remote.partition(":")
+    if family not in ("ipv4", "ipv6"):
+        return None
+    try:
+        return plain_address(address_and_port.rpartition(":")[0].strip("[]"))
+    except ValueError:
+        return None
+
+
+def tagged(line: str) -> str:
+    """A line of smbd's log as nasbox passes it on: smbd writes names clients chose (a share
+    name holding a newline ends up on a line of its own), so every line it writes is marked
+    as smbd's and none can pass for a record of nasbox's or the supervisor's."""
+    return f"{SMBD_TAG}{line}"
 
 
 def plain_address(text: str) -> str:
@@ -189,8 +216,9 @@ def run_smbd(smbd_argv: list[str]) -> int:
 
     threading.Thread(target=lift_expired_bans, daemon=True).start()
     for line in smbd.stdout:  # type: ignore[union-attr]
-        sys.stdout.write(line)
-        sys.stdout.flush()
+        if not is_json_audit(line):  # the human audit line beside it says the same to people
+            sys.stdout.write(tagged(line))
+            sys.stdout.flush()
         address = failed_login(line)
         if address is None or not enforce:
             continue

@@ -1,8 +1,10 @@
 """Render smb.conf from the configuration and check it with testparm.
 
-Every value is written through `smb_value`, which refuses anything that could end its line
-(a control character) or continue it onto the next (a trailing backslash), so that no value
-can start another option or section, whatever validation let through.
+Every value is written through `smb_value`, which refuses anything Samba would not read as
+written (nasbox.samba.literal): a control character that would end its line, a trailing
+backslash that would join the next, a %-macro, spaces or quotes Samba strips. So no value
+can start another option or section, or name another path than the one nasbox checked,
+whatever validation let through.
 """
 from __future__ import annotations
 
@@ -13,13 +15,13 @@ from typing import Any
 
 import jinja2
 
-from nasbox import commands
+from nasbox import commands, paths
 from nasbox.config.model import Config, Share
 from nasbox.resources import templates_dir
 from nasbox.samba import samba_cmds
+from nasbox.samba.literal import not_literal
 from nasbox.scrub.trust import PRIVATE as SCRUB_PRIVATE
 from nasbox.sync.rsync_cmds import PARTIAL_DIR
-from nasbox.text import is_one_line
 
 LOG_LEVELS = {"debug": 3, "info": 1, "warning": 0, "error": 0}
 # nasbox's own folders, refused to clients in every share (a share may hold a scrub DATABASE
@@ -33,8 +35,9 @@ class UnsafeValue(ValueError):
 
 def smb_value(value: Any) -> str:
     text = str(value)
-    if not is_one_line(text) or text.endswith("\\"):
-        raise UnsafeValue(f"refusing to write {text!r} into smb.conf: it would start or join another line")
+    problem = not_literal(text)
+    if problem:
+        raise UnsafeValue(f"refusing to write {text!r} into smb.conf: it holds {problem}")
     return text
 
 
@@ -49,13 +52,13 @@ def environment(finalize: Callable[[Any], str] = smb_value) -> jinja2.Environmen
 
 def hidden_names(share: Share, config: Config) -> list[str]:
     """Names Samba hides and refuses in this share: nasbox's private folders, and every scrub
-    DATABASE that lies inside the share (its parity and catalog are root's alone)."""
-    root = PurePosixPath(os.path.realpath(share.path))
+    DATABASE that lies inside the share, however it is reached (a second mount of one
+    directory is the same place: paths.inside)."""
     names = set(PRIVATE_NAMES)
     for job in config.scrub.values():
-        database = PurePosixPath(os.path.realpath(job.database))
-        if database != root and database.is_relative_to(root):
-            names.add(database.name)
+        where = paths.below(job.database, share.path)  # its path as the share reaches it
+        if where not in (None, "."):
+            names.add(PurePosixPath(where).name)
     return sorted(names)
 
 

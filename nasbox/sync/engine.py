@@ -161,6 +161,10 @@ class Sync:
             if paths.inside(self.destination, scrub_job.database):
                 return (f"destination {job.destination} lies in the parity database {scrub_job.database} of "
                         f"scrub {scrub_job.name}{paths.resolved_note(job.destination, scrub_job.database)}")
+        for own in map(str, {*state.own_directories(), self.state_dir}):
+            if paths.inside(self.destination, own):
+                return (f"destination {job.destination} lies in nasbox's own {own}"
+                        f"{paths.resolved_note(job.destination, own)}")
         return None
 
     def _guard(self) -> str | None:

@@ -186,3 +186,18 @@ def assert_reader_can_read(box: Nasbox, tmp_path: Path, tag: str) -> None:
     result = smbclient(box.server(), SHARE, USERS["reader"], READER[1], f"lcd {target}; get hello.txt")
     assert result.returncode == 0, output(result) + box.logs()
     assert (target / "hello.txt").read_text() == "hello from nasbox\n"
+
+
+@contextmanager
+def client_netns() -> Iterator[str]:
+    """The network namespace of another container on Docker's default bridge: a client that
+    reaches nasbox by its own address, not through the published port's proxy."""
+    client = (DockerContainer(IMAGE).with_name(f"{NAME_PREFIX}client-{uuid.uuid4().hex[:8]}")
+              .with_kwargs(entrypoint=["sleep", "infinity"]))
+    try:
+        client.start()
+        wrapped = client.get_wrapped_container()
+        wrapped.reload()
+        yield f"/proc/{wrapped.attrs['State']['Pid']}/ns/net"
+    finally:
+        client.stop()

@@ -13,7 +13,17 @@ import yaml
 
 from tests.container.helpers import USERS, Nasbox, nasbox_container, workspace
 from tests.support.access_matrix import (
-    FOREIGN, OTHER_SHARE, OUTSIDER, READER, SHARE, WRITER, AccessMatrix, Matrix, matrix_env, refused, snapshot,
+    FOREIGN,
+    OTHER_SHARE,
+    OUTSIDER,
+    READER,
+    SHARE,
+    WRITER,
+    AccessMatrix,
+    Matrix,
+    matrix_env,
+    refused,
+    snapshot,
 )
 from tests.support.smbclient import output, raw_read, smbcacls, smbclient
 

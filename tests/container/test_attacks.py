@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.container.helpers import IMAGE, USERS, docker, nasbox_container, workspace
+from tests.container.helpers import CAPS, IMAGE, USERS, Nasbox, client_netns, docker, nasbox_container, workspace
 from tests.support.access_matrix import SHARE, WRITER, matrix_env
-from tests.support.smbclient import output, smbclient
+from tests.support.smbclient import Server, output, smbclient
 
 pytestmark = pytest.mark.container
 
@@ -125,3 +126,129 @@ def test_value_holding_a_newline_is_refused_by_config_check(tmp_path: Path, case
         assert field in result.stderr, f"{case}: {result.stderr}"
         assert "same" not in result.stdout + result.stderr
     assert os.listdir(config) == ["nasbox.yaml"]  # nothing changed on disk
+
+
+def loot_config(share: str) -> Callable[[Nasbox, Path], str | None]:
+    """An attack: what the share gave away of /config, if anything."""
+    def attack(box: Nasbox, tmp_path: Path) -> str | None:
+        answer = output(smbclient(box.server(), share, USERS["writer"], WRITER[1], f"lcd {tmp_path}; get nasbox.yaml"))
+        return answer if (tmp_path / "nasbox.yaml").exists() else None
+    return attack
+
+
+def write_to_read_only_share(box: Nasbox, tmp_path: Path) -> str | None:
+    (tmp_path / "note.txt").write_text("written where alice may only read\n")
+    answer = output(smbclient(box.server(), "ro", USERS["writer"], WRITER[1], f"lcd {tmp_path}; put note.txt"))
+    return answer if box.exec("test", "-e", "/data/ro/note.txt").returncode == 0 else None
+
+
+def rename_database(box: Nasbox, tmp_path: Path) -> str | None:
+    box.exec("scrub", "--now")
+    answer = output(smbclient(box.server(), SHARE, USERS["writer"], WRITER[1], "rename 100%db stolen"))
+    return answer if box.exec("test", "-d", "/data/docs/stolen").returncode == 0 else None
+
+
+ALICE = ["alice"]
+SAMBA_WOULD_REWRITE = {
+    # Samba strips the quotes around a value: the share served /config.
+    "quoted path": ({"shares": {"loot": {"access": "write", "paths": ['/config"'], "users": ALICE}}}, {},
+                    loot_config("loot"), "nasbox.yaml: shares.loot.paths[0]:"),
+    # %S is the share's name.
+    "macro in path": ({"shares": {"config": {"access": "write", "paths": ["/%S"], "users": ALICE}}}, {},
+                      loot_config("config"), "nasbox.yaml: shares.config.paths[0]:"),
+    # [global ] is [global]: the share's write list became the default of every share.
+    "share named 'global '": ({"shares": {"global ": {"access": "write", "paths": ["/data/other"], "users": ALICE},
+                                          "ro": {"access": "read", "paths": ["/data/ro"], "users": ALICE}}}, {},
+                              write_to_read_only_share, "nasbox.yaml: shares: 'global ':"),
+    # veto files expands %-macros too: `/100%db/` hid nothing, and alice renamed the database.
+    "macro in a database name": ({}, {"SCRUB_DOCS": "/data/docs 100%db 5% weekly"},
+                                 rename_database, "env SCRUB_DOCS: database:"),
+}
+
+
+@pytest.mark.parametrize("case", SAMBA_WOULD_REWRITE)
+def test_value_samba_reads_otherwise_is_refused(tmp_path: Path, case: str) -> None:
+    """Samba expands %-macros and strips spaces and quotes as it reads smb.conf: a value it
+    reads otherwise than nasbox checked served /config, a read-only share or the database."""
+    yaml_data, env, attack, field = SAMBA_WOULD_REWRITE[case]
+    with workspace() as ws:
+        (ws.config / "nasbox.yaml").write_text(yaml.safe_dump(yaml_data))
+        with nasbox_container(ws, {**MATRIX_ENV, **env}, "attack-literal", ready=False) as box:
+            exit_code = wait_for_exit_or_service(box)
+            if exit_code is None:  # it started: try what the attacker did
+                took = attack(box, tmp_path)
+                assert took is None, f"{case}: the attack worked: {took}"
+            log = box.logs()
+    assert exit_code == 78, f"{case}: {log}"
+    assert field in log, log
+
+
+def test_database_reached_through_a_second_mount_is_hidden(tmp_path: Path) -> None:
+    """A share can reach a scrub DATABASE through another mount of the same host folder (two
+    volumes of one directory): Samba must hide it there too."""
+    with workspace() as ws:
+        ws.root.chmod(0o755)  # alice passes it to reach /whole/docs
+        (ws.docs / "report.txt").write_text("quarterly numbers\n")
+        (ws.config / "nasbox.yaml").write_text(yaml.safe_dump(
+            {"shares": {"whole": {"access": "write", "paths": ["/whole/docs"], "users": ["alice"]}}}))
+        env = {**MATRIX_ENV, "SCRUB_DOCS": "/data/docs .pardatabase 5% weekly"}
+        with nasbox_container(ws, env, "attack-bind", extra_mounts={ws.root: "/whole"}) as box:
+            assert box.exec("scrub", "--now").returncode == 0
+            for command in ("ls", "rename .pardatabase old-db", "ls .pardatabase/*"):
+                answer = output(smbclient(box.server(), "whole", USERS["writer"], WRITER[1], command))
+                assert ".pardatabase  " not in answer, f"{command}: {answer}"
+            assert (ws.docs / ".pardatabase" / ".nasbox-scrub").is_dir()
+            assert not (ws.docs / "old-db").exists()
+
+
+def test_a_user_name_cannot_choose_whom_the_login_ban_bans() -> None:
+    """smbd's human audit line writes the client's user name beside the status and the address:
+    a name holding `remote host [ipv4:10.9.8.7:1]` had the ban hit 10.9.8.7 instead of the
+    attacker, who could then guess passwords for ever. The attacker here is a client of its
+    own on the bridge (not behind the published port's proxy, whose gateway is never banned)."""
+    forged = "a] status [NT_STATUS_WRONG_PASSWORD] workstation [x] remote host [ipv4:10.9.8.7:1] b"
+    env = {"USER_ALICE": f"alice:{WRITER[1]}", "SHARE_DOCS": "write docs /data/docs alice"}
+    with workspace() as ws, nasbox_container(ws, env, "attack-ban", caps=[*CAPS, "NET_ADMIN"]) as box, \
+            client_netns() as netns:
+        attacker = Server(box.address(), 445, netns=netns)
+        for _ in range(5):
+            assert smbclient(attacker, "docs", forged, "wrong", "ls").returncode != 0
+        rules = box.exec("iptables", "-S", "INPUT").stdout
+        assert "10.9.8.7" not in rules, rules
+        refused = smbclient(attacker, "docs", "alice", WRITER[1], "ls")
+        assert refused.returncode != 0, output(refused)  # the attacker's own address is banned
+
+
+def test_a_share_name_cannot_forge_a_log_record() -> None:
+    """smbd logs the share name a client asks for; one holding a newline put a line of the
+    client's choosing into `docker logs`, in column 0 like nasbox's own records."""
+    forged = "x\n2026-01-01T00:00:00+0000 nasbox ERROR forged"
+    with workspace() as ws, nasbox_container(ws, MATRIX_ENV, "attack-smbd-log") as box:
+        smbclient(box.server(), forged, USERS["writer"], WRITER[1], "ls")
+        time.sleep(1)
+        log = box.logs()
+    assert "forged" in log.lower(), log  # smbd did log it,
+    assert not [line for line in log.splitlines() if line.lower().startswith("2026-01-01")], log  # on its own line
+
+
+def test_state_left_readable_by_an_older_version_is_made_private() -> None:
+    """An older version wrote state and logs with mode 0644 in 0755 directories; they stayed so
+    after an upgrade. Links there are not followed."""
+    with workspace() as ws:
+        outside = ws.root / "not-nasbox.txt"
+        outside.write_text("someone else's\n")
+        outside.chmod(0o644)
+        for directory, files in {"state": ["history.sqlite", "sync-holds.json"], "state/scrub": ["docs.json"],
+                                 "logs": ["sync-docs.log.1"]}.items():
+            (ws.config / directory).mkdir(mode=0o755)
+            (ws.config / directory).chmod(0o755)
+            for name in files:
+                (ws.config / directory / name).write_text("{}" if name.endswith(".json") else "")
+                (ws.config / directory / name).chmod(0o644)
+        (ws.config / "logs" / "link").symlink_to(outside)
+        with nasbox_container(ws, MATRIX_ENV, "attack-legacy-state"):
+            readable = {str(p.relative_to(ws.config)): oct(p.stat().st_mode & 0o777)
+                        for p in [ws.config / "state", ws.config / "logs", *ws.config.rglob("*")]
+                        if not p.is_symlink() and p.stat().st_mode & 0o077}
+        assert readable == {}, readable
+        assert outside.stat().st_mode & 0o777 == 0o644

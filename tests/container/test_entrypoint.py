@@ -22,3 +22,14 @@ def test_a_verb_runs_nasbox_and_anything_else_runs_as_given() -> None:
     assert mounts.stdout.strip() == "old: //nas1/docs on /mnt/old: NOT MOUNTED  (not tried yet)", mounts.stdout
     other = docker("run", "--rm", IMAGE, "sh", "-c", "echo from a shell; id -u", timeout=60)
     assert other.returncode == 0 and other.stdout.split() == ["from", "a", "shell", "0"], other.stdout
+
+
+@pytest.mark.parametrize("argv, code, said", [
+    (["--help"], 0, "COMMAND"),  # an option is nasbox's
+    (["no-such-program"], 127, "entrypoint: 'no-such-program' is neither a nasbox command"),
+    ([""], 127, "entrypoint: '' is neither a nasbox command"),
+])
+def test_odd_arguments_get_an_answer_not_a_traceback(argv: list[str], code: int, said: str) -> None:
+    result = docker("run", "--rm", IMAGE, *argv, timeout=60)
+    assert result.returncode == code, result.stdout + result.stderr
+    assert said in result.stdout + result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 
 from tests.container.helpers import (
-    DEFAULT_UID, STOP_GRACE_S, USERS, Nasbox, assert_reader_can_read, assert_writer_can_write,
-    docker, nasbox_container, stop_container, workspace,
+    DEFAULT_UID,
+    STOP_GRACE_S,
+    USERS,
+    Nasbox,
+    assert_reader_can_read,
+    assert_writer_can_write,
+    docker,
+    nasbox_container,
+    stop_container,
+    workspace,
 )
 from tests.support.access_matrix import matrix_env
 

@@ -4,14 +4,10 @@ comes from behind Docker's userland proxy, is never banned."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from testcontainers.core.container import DockerContainer
 
-from tests.container.helpers import CAPS, IMAGE, NAME_PREFIX, Nasbox, nasbox_container, workspace
+from tests.container.helpers import CAPS, Nasbox, client_netns, nasbox_container, workspace
 from tests.support.smbclient import Server, output, smbclient
 
 pytestmark = pytest.mark.container
@@ -37,21 +33,6 @@ def login_ban(box: Nasbox) -> tuple[dict, str]:
     table = box.exec("nasbox", "status").stdout
     return json.loads(as_json.stdout)["login_ban"], next(
         line for line in table.splitlines() if line.startswith("login ban:"))
-
-
-@contextmanager
-def client_netns() -> Iterator[str]:
-    """The network namespace of another container on Docker's default bridge: a client that
-    reaches nasbox by its own address, not through the published port's proxy."""
-    client = (DockerContainer(IMAGE).with_name(f"{NAME_PREFIX}client-{uuid.uuid4().hex[:8]}")
-              .with_kwargs(entrypoint=["sleep", "infinity"]))
-    try:
-        client.start()
-        wrapped = client.get_wrapped_container()
-        wrapped.reload()
-        yield f"/proc/{wrapped.attrs['State']['Pid']}/ns/net"
-    finally:
-        client.stop()
 
 
 def test_an_address_is_banned_after_five_failed_logins() -> None:

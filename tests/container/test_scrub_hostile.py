@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.engine import Scrub
+from nasbox.scrub.kind import ScrubJob
 from tests.container.helpers import USERS, nasbox_container, workspace
 from tests.support.access_matrix import SHARE, WRITER, matrix_env
 from tests.support.smbclient import output, smbclient

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nasbox import mounts
-from nasbox.config import load_config
+from nasbox.config import ConfigError, load_config
 from tests.support.access_matrix import SHARE, WRITER, Matrix
 
 pytestmark = pytest.mark.host
@@ -58,13 +58,16 @@ mounts:
     share: docs
     username: backup
     password: pw
-    options: {{vers: "2.1", seal: true, iocharset: false, credentials: /etc/shadow}}
+    options: {{vers: "2.1", seal: true, iocharset: false}}
 """)
     config = load_config({"NASBOX_CONFIG": str(path)})
     options = mounts.options(config.mounts["nas"], config, Path("/dev/shm/c/nas"))
     assert options.split(",") == ["credentials=/dev/shm/c/nas", "vers=2.1", "uid=1000", "gid=1000",
                                   "file_mode=0664", "dir_mode=0775", "seal"]
     assert mounts.unc(config.mounts["nas"]) == "//nas.local/docs"
+    path.write_text(path.read_text().replace("iocharset: false", "credentials: /etc/shadow"))
+    with pytest.raises(ConfigError, match="mounts.nas.options.credentials: credentials are not mount options"):
+        load_config({"NASBOX_CONFIG": str(path)})
 
 
 def test_credentials_file_is_private_and_on_tmpfs(tmp_path, credentials_dir):

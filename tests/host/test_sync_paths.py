@@ -359,3 +359,21 @@ def test_a_parity_database_named_like_a_pattern_is_protected_as_named(tmp_path, 
     assert result.status == "good", result.summary
     assert snapshot(backup / database)["a.txt.par2"] == b"parity"
     assert not (backup / ".par1").exists() and not (backup / ".parX").exists()  # not protected: deleted
+
+
+def test_destination_in_nasbox_state_copies_nothing_even_forced(tmp_path, monkeypatch):
+    """A sync into /config/state was only held by the deletion limit: forced, rsync --delete
+    wiped the run history and the users' UIDs. Refused by config check, and by the run when
+    a link leads there after the check."""
+    monkeypatch.setenv("NASBOX_HOME", str(tmp_path / "config"))
+    source, own = tmp_path / "src", tmp_path / "config" / "state"
+    tree(source, {"a.txt": "a"})
+    tree(own, {"history.sqlite": "runs", "uids.json": "{}"})
+    config = env_config(SYNC_DOCS=f"{source} {tmp_path}/state-link daily")
+    (tmp_path / "state-link").symlink_to(own)  # after the check: the run checks again
+    kept = snapshot(own)
+    result = sync(config, own, force=True)
+    assert result.status == "error" and "lies in nasbox's own" in result.summary, result.summary
+    assert snapshot(own) == kept
+    with pytest.raises(ConfigError, match="env SYNC_DOCS: destination: .* lies in nasbox.s own"):
+        env_config(SYNC_DOCS=f"{source} {own}/backup daily")

@@ -155,3 +155,62 @@ def test_no_sync_writes_into_a_parity_database(problems):
     assert problems({"SYNC_A": "/data/src /backup/.db/copy daily", "SCRUB_B": "/backup .db 5% weekly"}) == [
         "env SYNC_A: destination: /backup/.db/copy lies inside the database of scrub b; "
         "expected a destination outside every parity database"]
+
+
+# ---- values Samba does not read as written ----------------------------------------------
+
+LITERAL_REFUSED = ("expected text Samba reads as written: no '%', no leading or trailing space or '\"', "
+                   "not ending in '\\'")
+
+
+@pytest.mark.parametrize("yaml_data, expected", [
+    # Samba strips the quotes around a value: this share served /config.
+    ({"shares": {"docs": {**SHARE, "paths": ['/config"']}}}, "shares.docs.paths[0]: " + LITERAL_REFUSED),
+    # %S is the share's name: a share `config` at /%S served /config.
+    ({"shares": {"config": {**SHARE, "paths": ["/%S"]}}}, "shares.config.paths[0]: " + LITERAL_REFUSED),
+    # Samba strips the spaces: nasbox checked and hid for "/data/docs ", Samba served /data/docs.
+    ({"shares": {"docs": {**SHARE, "paths": ["/data/docs "]}}}, "shares.docs.paths[0]: " + LITERAL_REFUSED),
+    ({"shares": {"docs": {**SHARE, "comment": "%$(SMTP_PASSWORD)"}}}, "shares.docs.comment: " + LITERAL_REFUSED),
+    ({"shares": {"docs": {**SHARE, "comment": '"quoted"'}}}, "shares.docs.comment: " + LITERAL_REFUSED),
+    # [global ] is [global] to Samba: the share's write list became every share's.
+    ({"shares": {"global ": SHARE}}, "shares: 'global ': expected a share name of letters, digits, spaces, '_', "
+     "'.' and '-' (at most 80), not ending in a space"),
+    ({"shares": {"docs": {**SHARE, "name": "homes "}}}, "shares.docs.name: expected a share name of letters, "
+     "digits, spaces, '_', '.' and '-' (at most 80), not ending in a space, got 'homes '"),
+    ({"server": {"hosts_allow": ["fe80::1%eth0"]}}, "server.hosts_allow[0]: expected an address, network or host "
+     "name (letters, digits and . : / _ * [ ] -), got 'fe80::1%eth0'"),
+])
+def test_value_samba_would_rewrite_is_refused(problems, yaml_data, expected):
+    found = problems(yaml_data=yaml_data)
+    assert any(p.startswith("nasbox.yaml: " + expected) for p in found), found
+
+
+def test_a_database_name_samba_cannot_hide_is_refused(problems):
+    # veto files expands %-macros too: `/100%db/` (%d, smbd's pid) hid nothing.
+    assert problems({"SHARE_A": "write a /data/docs alice:pw", "SCRUB_A": "/data/docs 100%db 5% weekly"}) == [
+        "env SCRUB_A: database: share a holds this database, and Samba cannot hide its name: it holds '%' "
+        "(Samba expands %-macros); expected another name"]
+    # and reads * and ? as wildcards: a database `*` hid every file of the share.
+    assert problems({"SHARE_A": "write a /data/docs alice:pw", "SCRUB_A": "/data/docs '.par*' 5% weekly"}) == [
+        "env SCRUB_A: database: share a holds this database, and Samba cannot hide its name: it holds a "
+        "wildcard ('*' or '?'); expected another name"]
+
+
+@pytest.mark.parametrize("fields", [
+    {"path": '/config"'}, {"path": "/%S"}, {"path": "/data/docs "}, {"comment": '"x"'}, {"name": "global "},
+])
+def test_smb_conf_refuses_what_samba_would_rewrite(fields):
+    with pytest.raises(smbconf.UnsafeValue):
+        smbconf.render(model_with(**fields))
+
+
+@pytest.mark.parametrize("option", ["pass", "password", "user", "cred"])
+def test_credentials_are_never_mount_options(problems, option):
+    # `pass` put the password in mount's command line and `config show`; `user=u%secret` too.
+    mount = {"mountpoint": "/m", "host": "h", "share": "s", "username": "u", "password": "p",
+             "options": {option: "u%hunter2"}}
+    assert problems(yaml_data={"mounts": {"m": mount}}) == [
+        f"nasbox.yaml: mounts.m.options.{option}: credentials are not mount options (the command line and config "
+        "show would reveal them); expected username and password or password_file"]
+    with pytest.raises(ValueError):
+        mounts.options(Mount("m", "/m", "h", "s", "/", "u", "p", options=((option, "x"),)), Config(), Path("/x"))

@@ -215,6 +215,18 @@ def test_yaml_syntax_error_gives_position(tmp_path):
     assert problem.startswith("nasbox.yaml: line 3, column 1: invalid YAML")
 
 
+@pytest.mark.parametrize("password, problem", [
+    ("*hunter2", "found undefined alias '...'"),  # YAML reads a leading * as an alias
+    ("!hunter2", "could not determine a constructor for the tag '...'"),
+])
+def test_yaml_syntax_error_never_quotes_a_password(tmp_path, password, problem):
+    path = tmp_path / "nasbox.yaml"
+    path.write_text(f"users:\n  alice:\n    password: {password}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config({"NASBOX_CONFIG": str(path)})
+    assert caught.value.problems == [f"nasbox.yaml: line 3, column 15: invalid YAML: {problem}"]
+
+
 def test_repr_hides_passwords(load):
     config = load({"SHARE_A": "write a /a alice:hunter2", "MOUNT_M": "/m h u:hunter2 s /",
                    "SMTP_HOST": "h", "SMTP_USER": "u", "SMTP_PASSWORD": "hunter2",

@@ -1,22 +1,45 @@
 """The login ban's reading of smbd's audit lines and its ban decisions."""
+import json
+
 from nasbox.samba import firewall_cmds, login_ban
 from nasbox.actions.status import login_ban_line
 
-WRONG = ("Auth: [SMB2,(null)] user [WORKGROUP]\\[alice] at [Fri, 27 Nov 2026 10:58:44.466392 UTC] with [NTLMv2] "
+def audit(status: str = "NT_STATUS_WRONG_PASSWORD", remote: str = "ipv4:172.17.0.1:51936",
+          account: str = "alice") -> str:
+    """A JSON audit line as smbd 4.22 writes it (auth_json_audit:2), shortened."""
+    return json.dumps({"timestamp": "2026-11-28T17:47:52.826962+0000", "type": "Authentication",
+                       "Authentication": {"version": {"major": 1, "minor": 3}, "eventId": 4625, "status": status,
+                                          "localAddress": "ipv4:172.17.0.5:445", "remoteAddress": remote,
+                                          "serviceDescription": "SMB2", "clientDomain": "WORKGROUP",
+                                          "clientAccount": account, "workstation": "VM",
+                                          "mappedAccount": account, "passwordType": "NTLMv2"}}) + "\n"
+
+
+HUMAN = ("Auth: [SMB2,(null)] user [WORKGROUP]\\[alice] at [Fri, 27 Nov 2026 10:58:44.466392 UTC] with [NTLMv2] "
          "status [NT_STATUS_WRONG_PASSWORD] workstation [VM] remote host [ipv4:172.17.0.1:51936] mapped to "
          "[WORKGROUP]\\[alice]. local host [ipv4:172.17.0.2:445] ")
-UNKNOWN = WRONG.replace("NT_STATUS_WRONG_PASSWORD", "NT_STATUS_NO_SUCH_USER").replace("172.17.0.1", "10.1.2.3")
-GOOD = WRONG.replace("NT_STATUS_WRONG_PASSWORD", "NT_STATUS_OK")
-IPV6 = WRONG.replace("ipv4:172.17.0.1:51936", "ipv6:fe80::1:51936")
 
 
-def test_failed_logins_are_read_from_audit_lines():
-    assert login_ban.failed_login(WRONG) == "172.17.0.1"
-    assert login_ban.failed_login(UNKNOWN) == "10.1.2.3"
-    assert login_ban.failed_login(IPV6) == "fe80::1"
-    assert login_ban.failed_login(GOOD) is None
+def test_failed_logins_are_read_from_json_audit_lines():
+    assert login_ban.failed_login(audit()) == "172.17.0.1"
+    assert login_ban.failed_login(audit("NT_STATUS_NO_SUCH_USER", "ipv4:10.1.2.3:4")) == "10.1.2.3"
+    assert login_ban.failed_login(audit(remote="ipv6:fe80::1:51936")) == "fe80::1"
+    assert login_ban.failed_login(audit("NT_STATUS_OK")) is None
     assert login_ban.failed_login("smbd version 4.22.11 started.") is None
+    assert login_ban.failed_login(HUMAN) is None  # the line for people is not parsed
     assert firewall_cmds.ban("fe80::1")[0] == "ip6tables" and firewall_cmds.ban("10.1.2.3")[0] == "iptables"
+
+
+def test_a_user_name_cannot_pose_as_the_address_or_the_status():
+    forged = "a] status [NT_STATUS_OK] workstation [x] remote host [ipv4:10.9.8.7:1] b"
+    assert login_ban.failed_login(audit(account=forged)) == "172.17.0.1"
+    assert login_ban.failed_login(audit(account='x", "remoteAddress": "ipv4:10.9.8.7:1')) == "172.17.0.1"
+
+
+def test_every_line_of_smbd_is_marked_as_smbds():
+    # A share name holding a newline puts its second half on a line of its own.
+    assert login_ban.tagged("2026-01-01t00:00:00+0000 nasbox error forged failed.\n") == (
+        "smbd: 2026-01-01t00:00:00+0000 nasbox error forged failed.\n")
 
 
 def test_five_failures_within_the_window_ban_for_an_hour():
@@ -46,8 +69,7 @@ def test_ban_rule_rejects_smb_only():
 def test_addresses_are_compared_without_zone_or_ipv4_mapping():
     assert login_ban.plain_address("::ffff:172.17.0.1") == "172.17.0.1"
     assert login_ban.plain_address("fe80::1%eth0") == "fe80::1"
-    mapped = WRONG.replace("ipv4:172.17.0.1:51936", "ipv6:::ffff:172.17.0.1:51936")
-    assert login_ban.failed_login(mapped) == "172.17.0.1"
+    assert login_ban.failed_login(audit(remote="ipv6:::ffff:172.17.0.1:51936")) == "172.17.0.1"
 
 
 def test_a_gateway_is_never_banned_and_reported_once_per_window():
