@@ -263,6 +263,8 @@ class Scrub:
             entry = known.pop(name, None)
             self.report.stats.files += 1
             self.report.stats.bytes += st.st_size
+            if entry is None:  # not in the total the progress began with
+                self.progress.found(files=1, nbytes=st.st_size)
             task = walk.need(worker, relative, name, st, entry, self.full and (selected is None or name in selected))
             if task is None:
                 self.progress.advance(files=1)
