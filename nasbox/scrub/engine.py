@@ -214,14 +214,14 @@ class Scrub:
         self.tree.begin()
         in_flight: set[Future[work.Done]] = set()
 
-        def submit(path: bytes, task: Task, *args: object) -> None:
+        def submit(path: bytes, task: Task) -> None:
             stop.check()
             while len(in_flight) >= 4 * self.workers:  # bounded memory
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
                     in_flight.discard(future)
                     self._apply(catalog, future.result())
-            in_flight.add(pool.submit(worker.guarded, path, task, *args))
+            in_flight.add(pool.submit(worker.guarded, path, task))
 
         with ThreadPoolExecutor(self.workers, thread_name_prefix="scrub", initializer=worker.lower_priority) as pool:
             stack = [b""]
@@ -255,7 +255,7 @@ class Scrub:
         return listing.files
 
     def _plan_directory(self, catalog: Catalog, relative: bytes, files: dict[bytes, os.stat_result],
-                        worker: Worker, submit: Callable[..., None]) -> None:
+                        worker: Worker, submit: Callable[[bytes, Task], None]) -> None:
         known = catalog.entries(relative)
         sampled = self.full and (self.job.verify_percent < 100 or self.job.verify_older_than_s)
         selected = catalog.selected(relative) if sampled else None
@@ -269,7 +269,7 @@ class Scrub:
             if task is None:
                 self.progress.advance(files=1)
             else:
-                submit(os.path.join(relative, name), task[0], *task[1])
+                submit(os.path.join(relative, name), task)
         self.vanished += known.values()
 
     def _remove_vanished(self, catalog: Catalog) -> None:

@@ -20,6 +20,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from nasbox.scrub import layout, rebuild
 from nasbox.scrub.catalog import Catalog, Entry
@@ -110,23 +111,23 @@ class Tree:
 
 
 def need(worker: Worker, relative: bytes, name: bytes, st: os.stat_result, entry: Entry | None,
-         verify: bool) -> tuple[Task, tuple[object, ...]] | None:
-    """The task a walked file needs and its arguments; None when it needs nothing this run
-    (verify: whether this run verifies it)."""
+         verify: bool) -> Task | None:
+    """The task a walked file needs; None when it needs nothing this run (verify: whether
+    this run verifies it)."""
     if entry is None:
-        return worker.create_new, (relative, name, st)
+        return partial(worker.create_new, relative, name, st)
     if entry.result == rebuild.REBUILT:
-        return worker.reconcile, (entry, st)
+        return partial(worker.reconcile, entry, st)
     if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
-        return worker.create, (relative, name, st, entry, "updated")
+        return partial(worker.create, relative, name, st, entry, "updated")
     if (st.st_ino, st.st_ctime_ns) != (entry.inode, entry.ctime_ns) or not entry.settled:
-        return worker.check_copy, (entry, st)
+        return partial(worker.check_copy, entry, st)
     if verify:
-        return worker.verify, (entry,)
+        return partial(worker.verify, entry)
     return None
 
 
-def excluded(patterns: tuple[str, ...] | list[str], relative: bytes, is_dir: bool) -> bool:
+def excluded(patterns: tuple[str, ...], relative: bytes, is_dir: bool) -> bool:
     """rsync-like: a pattern without '/' matches a name at any depth, one with '/' the
     path from DIRECTORY; a trailing '/' matches directories only."""
     path = os.fsdecode(relative)

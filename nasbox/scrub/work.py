@@ -84,7 +84,7 @@ class Problem:
 
 
 Done = Created | Verified | Repaired | Problem | None
-Task = Callable[..., Done]
+Task = Callable[[], Done]  # one of Worker's tasks, given its file
 
 
 class Worker:
@@ -107,12 +107,12 @@ class Worker:
                    "realtime": psutil.IOPRIO_CLASS_RT}[self.job.ionice]
         psutil.Process(thread).ionice(ioclass)
 
-    def guarded(self, relative: bytes, task: Task, *args: object) -> Done:
+    def guarded(self, relative: bytes, task: Task) -> Done:
         """Run a task; a file that became unreadable (or a link) is skipped, never fatal."""
         if stop.requested.is_set():
             return None  # queued before the stop: left for the next run
         try:
-            return task(*args)
+            return task()
         except (OSError, par2format.DamagedParity) as e:
             return Problem(relative, f"skipped: {getattr(e, 'strerror', None) or e}", "skipped")
 
