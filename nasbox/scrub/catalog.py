@@ -88,7 +88,7 @@ class Entry:
     result: str = "created"
     ctime_ns: int | None = None  # None: unknown
     # The recorded size, mtime and ctime were taken when no edit could hide behind them (see
-    # nasbox.scrub.engine); only then is a content mismatch taken for corruption.
+    # nasbox.scrub.work.settle); only then is a content mismatch taken for corruption.
     settled: bool = True
 
 

@@ -4,7 +4,8 @@ Each index file (<DATABASE>/<path>.par2) records the name par2 gave its file, th
 length and its MD5, so the parity itself says what the file was when it was protected. An
 entry recovered this way knows no mtime, ctime or inode of the file: its mtime_ns holds the
 index file's own mtime (when par2 wrote it, after reading the file), its result is REBUILT,
-and the engine reconciles it with the file before anything else (see Scrub._reconcile).
+and the engine reconciles it with the file before anything else (nasbox.scrub.work,
+Worker.reconcile).
 """
 from __future__ import annotations
 

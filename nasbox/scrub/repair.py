@@ -15,15 +15,13 @@ Nothing is ever created in the user's directory.
 Writing moves the file's ctime, which no one can set back, and a moved ctime reads as an
 edit (nasbox.scrub.timestamps). So while a repair writes, a note in the private folder's
 `repairing` directory names the file: a run killed midway leaves it, and the next run
-(Scrub._recover) takes that ctime as the repair's, not an edit's.
+(nasbox.scrub.install) takes that ctime as the repair's, not an edit's.
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import shutil
-import stat
 import uuid
 from dataclasses import dataclass
 from enum import Enum
@@ -31,12 +29,10 @@ from enum import Enum
 from nasbox import commands
 from nasbox.scrub import par2, par2format
 from nasbox.scrub.catalog import Entry, is_name, is_relative
+from nasbox.scrub.files import CHUNK, NOT_THIS_FILE, md5_of_fd, open_directory, same_file
 from nasbox.scrub.trust import REPAIRING
 
-CHUNK = 1 << 20
 ZEROS = bytes(CHUNK)
-# Errors that mean the path no longer leads to the verified file (gone, or a link now).
-NOT_THIS_FILE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
 
 
 class Result(Enum):
@@ -51,33 +47,6 @@ class Outcome:
     result: Result
     detail: str
     st: os.stat_result | None = None  # the file's metadata once repaired (its ctime moved)
-
-
-def open_directory(root: bytes, relative: bytes) -> int:
-    """A descriptor of root/relative reached without following any symlink below root."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        for part in [p for p in relative.split(b"/") if p]:
-            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def md5_of_fd(fd: int) -> bytes:
-    digest = hashlib.md5()
-    while chunk := os.read(fd, CHUNK):
-        digest.update(chunk)
-    return digest.digest()
-
-
-def same_file(st: os.stat_result, entry: Entry) -> bool:
-    """The file the entry recorded, not written since: the same size, mtime, inode and ctime."""
-    return stat.S_ISREG(st.st_mode) and (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) == (
-        entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns)
 
 
 def repair(directory: bytes, parity_dir: bytes, private: bytes, entry: Entry,

@@ -1,0 +1,110 @@
+"""DIRECTORY's files reached through descriptors, never following a link below DIRECTORY:
+a link swapped in for a directory or a file is never entered, read or written through.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import time
+from dataclasses import dataclass
+
+from nasbox.scrub import par2format
+from nasbox.scrub.catalog import Entry
+
+CHUNK = 1 << 20
+# Errors that mean the path no longer leads to the file that was walked (gone, or a link now).
+NOT_THIS_FILE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
+
+
+@dataclass(frozen=True)
+class Read:
+    """A file's MD5, its metadata while it was read, and when the read began."""
+    md5: bytes
+    st: os.stat_result
+    started_ns: int
+
+
+def open_directory(root: bytes, relative: bytes) -> int:
+    """A descriptor of root/relative reached without following any symlink below root."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in [p for p in relative.split(b"/") if p]:
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_directory(root: bytes, relative: bytes) -> list[tuple[bytes, os.stat_result]]:
+    """The names in root/relative with their lstat."""
+    fd = open_directory(root, relative)
+    try:
+        found = []
+        with os.scandir(fd) as listing:
+            for item in listing:
+                try:
+                    found.append((os.fsencode(item.name), item.stat(follow_symlinks=False)))
+                except FileNotFoundError:
+                    continue
+        return found
+    finally:
+        os.close(fd)
+
+
+def open_file(root: bytes, relative: bytes, name: bytes) -> int:
+    """root/relative/name for reading."""
+    dir_fd = open_directory(root, relative)
+    try:
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def stat_file(root: bytes, relative: bytes, name: bytes) -> os.stat_result:
+    """The metadata of root/relative/name."""
+    return stat_and_head(root, relative, name)[0]
+
+
+def stat_and_head(root: bytes, relative: bytes, name: bytes) -> tuple[os.stat_result, bytes]:
+    """The file's metadata and the MD5 of its first 16 KiB, as par2 records it."""
+    fd = open_file(root, relative, name)
+    try:
+        return os.fstat(fd), hashlib.md5(os.pread(fd, par2format.HEAD_BYTES, 0)).digest()
+    finally:
+        os.close(fd)
+
+
+def md5_of_fd(fd: int) -> bytes:
+    digest = hashlib.md5()
+    while chunk := os.read(fd, CHUNK):
+        digest.update(chunk)
+    return digest.digest()
+
+
+def metadata(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when a file is written, replaced, or has its mtime set back."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def same_file(st: os.stat_result, entry: Entry) -> bool:
+    """The file the entry recorded, not written since: the same size, mtime, inode and ctime."""
+    return stat.S_ISREG(st.st_mode) and (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) == (
+        entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns)
+
+
+def read(root: bytes, relative: bytes, name: bytes) -> Read | None:
+    """The file's MD5 and metadata; None when it changed while it was read."""
+    started = time.time_ns()
+    fd = open_file(root, relative, name)
+    try:
+        before = os.fstat(fd)
+        md5 = md5_of_fd(fd)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return Read(md5, after, started) if metadata(before) == metadata(after) else None
