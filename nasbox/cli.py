@@ -1,5 +1,6 @@
 """The `nasbox` command: parse arguments, set up logging, dispatch to nasbox.actions.
 Exit codes are nasbox.exits'."""
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,7 @@ def add_job_verb(verbs: argparse._SubParsersAction, kind: JobKind) -> argparse.A
     """`nasbox KIND [JOB...] --now [--no-wait]`: what every job kind's verb takes."""
     parser = verbs.add_parser(kind.name, help=kind.summary)
     parser.add_argument("jobs", nargs="*", metavar="JOB", help=f"{kind.name} jobs to run (default: all)")
-    parser.add_argument("--now", action="store_true", required=True,
-                        help="run now (scheduled runs need no command)")
+    parser.add_argument("--now", action="store_true", required=True, help="run now (scheduled runs need no command)")
     parser.add_argument("--no-wait", action="store_true", help="exit 75 at once when the job is running")
     # What started the run, for the history and notifications; set by the scheduler.
     parser.add_argument("--trigger", default="now", type=trigger_word, help=argparse.SUPPRESS)
@@ -81,8 +81,7 @@ def setup_logging() -> None:
     level = os.environ.get("LOG_LEVEL", "info").upper()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(OneLineFormatter("%(asctime)s nasbox %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
-    logging.basicConfig(level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
-                        handlers=[handler])
+    logging.basicConfig(level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO", handlers=[handler])
     # Their debug lines quote whole notification URLs, tokens included.
     for chatty in ("urllib3", "apprise"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -92,34 +91,44 @@ def dispatch(args: argparse.Namespace) -> int:
     # Imported here so that a quick command such as `health` loads only what it needs.
     if args.verb == "run":
         from nasbox.actions.run import run
+
         return run()
     if args.verb == "config":
         from nasbox.actions import config
+
         return config.check() if args.config_verb == "check" else config.show(args.json)
     if args.verb in KINDS:
         from nasbox.actions.jobs import run_now
+
         return run_now(KINDS[args.verb], args)
     if args.verb == "mount":
         from nasbox.actions import mount
+
         return mount.keep() if args.keep else mount.mount(args.status)
     if args.verb == "status":
         from nasbox.actions.status import status
+
         return status(args.json)
     if args.verb == "notify":
         from nasbox.actions.notify import notify_test
+
         return notify_test()
     if args.verb == "scheduler":
         from nasbox.actions.scheduler import scheduler
+
         return scheduler()
     if args.verb == "smbd":
         from nasbox.samba import samba_cmds
         from nasbox.samba.login_ban import run_smbd
+
         return run_smbd(samba_cmds.smbd())
     if args.verb == "health":
         from nasbox.actions.health import health
+
         return health(args.port)
     if args.verb == "supervisor-watchdog":
         from nasbox.supervisor import watchdog
+
         return watchdog()
     raise AssertionError(args.verb)
 

@@ -6,6 +6,7 @@ Command lines are argument lists (never a shell) and never hold secrets: passwor
 stdin or in files of mode 0600, so logging a command line is always safe. The programs get
 nasbox's environment without its secret-bearing variables.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -30,10 +31,17 @@ class CommandError(Exception):
         self.output = output
 
 
-def run(argv: Sequence[str | bytes], *, stdin: str | None = None, check: bool = True,
-        timeout: float | None = 120, separate_stderr: bool = False, cwd: bytes | None = None,
-        pass_fds: tuple[int, ...] = (),
-        on_output: Callable[[str], None] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str | bytes],
+    *,
+    stdin: str | None = None,
+    check: bool = True,
+    timeout: float | None = 120,
+    separate_stderr: bool = False,
+    cwd: bytes | None = None,
+    pass_fds: tuple[int, ...] = (),
+    on_output: Callable[[str], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run argv to completion, its output captured as text: stdout and stderr together, or
     apart with separate_stderr. Bytes arguments (file names need not be UTF-8) are fine.
     cwd and pass_fds: the working directory and the descriptors the program gets.
@@ -44,8 +52,17 @@ def run(argv: Sequence[str | bytes], *, stdin: str | None = None, check: bool = 
     stderr = subprocess.PIPE if separate_stderr else subprocess.STDOUT
     if on_output is None:
         result = subprocess.run(
-            list(argv), input=stdin, stdout=subprocess.PIPE, env=child_environment(os.environ), stderr=stderr,
-            text=True, errors="replace", timeout=timeout, check=False, cwd=cwd, pass_fds=pass_fds,
+            list(argv),
+            input=stdin,
+            stdout=subprocess.PIPE,
+            env=child_environment(os.environ),
+            stderr=stderr,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+            cwd=cwd,
+            pass_fds=pass_fds,
         )
     else:
         assert timeout is None and stdin is None and cwd is None and not pass_fds
@@ -55,10 +72,12 @@ def run(argv: Sequence[str | bytes], *, stdin: str | None = None, check: bool = 
     return result
 
 
-def _streamed(argv: list[str | bytes], stderr: int,
-              on_output: Callable[[str], None]) -> subprocess.CompletedProcess[str]:
-    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
-                          env=child_environment(os.environ)) as process:
+def _streamed(
+    argv: list[str | bytes], stderr: int, on_output: Callable[[str], None]
+) -> subprocess.CompletedProcess[str]:
+    with subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=child_environment(os.environ)
+    ) as process:
         out, err = process.stdout, process.stderr
         assert out is not None
         errors: list[bytes] = []

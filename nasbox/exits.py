@@ -1,4 +1,5 @@
 """The exit codes of every nasbox command (sysexits where one fits)."""
+
 from __future__ import annotations
 
 DONE = 0  # done; for a job: good, info or warning

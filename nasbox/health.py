@@ -1,4 +1,5 @@
 """The container's health: smbd answers an SMB2 NEGOTIATE on its port."""
+
 from __future__ import annotations
 
 import socket
@@ -11,9 +12,19 @@ SMB2_DIALECTS = {0x0202: "2.0.2", 0x0210: "2.1", 0x0300: "3.0", 0x0302: "3.0.2"}
 def negotiate_request() -> bytes:
     header = struct.pack(
         "<4sHHIHHIIQIIQ16s",
-        b"\xfeSMB", 64, 0, 0,  # protocol, structure size, credit charge, status
-        0, 1, 0, 0,  # command NEGOTIATE, credits requested, flags, next command
-        0, 0, 0, 0, b"\0" * 16,  # message id, reserved, tree id, session id, signature
+        b"\xfeSMB",
+        64,
+        0,
+        0,  # protocol, structure size, credit charge, status
+        0,
+        1,
+        0,
+        0,  # command NEGOTIATE, credits requested, flags, next command
+        0,
+        0,
+        0,
+        0,
+        b"\0" * 16,  # message id, reserved, tree id, session id, signature
     )
     body = struct.pack("<HHHHI16sQ", 36, len(SMB2_DIALECTS), 1, 0, 0, uuid.uuid4().bytes, 0)
     body += struct.pack(f"<{len(SMB2_DIALECTS)}H", *SMB2_DIALECTS.keys())

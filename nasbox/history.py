@@ -5,6 +5,7 @@ stats. A row without an end is a run that was killed. `schedule` remembers, per 
 entry, the last fire time handled, so that a run missed while the container was down runs
 once at start.
 """
+
 from __future__ import annotations
 
 import json
@@ -84,30 +85,46 @@ class History:
         self.db.close()
 
     def start(self, kind: str, job: str, trigger: str) -> int:
-        cursor = self.db.execute("INSERT INTO runs (kind, job, trigger, started) VALUES (?, ?, ?, ?)",
-                                 (kind, job, trigger, time.time()))
+        cursor = self.db.execute(
+            "INSERT INTO runs (kind, job, trigger, started) VALUES (?, ?, ?, ?)", (kind, job, trigger, time.time())
+        )
         assert cursor.lastrowid is not None  # an INSERT into a rowid table
         return cursor.lastrowid
 
     def finish(self, run_id: int, result: JobResult) -> None:
-        self.db.execute("UPDATE runs SET finished = ?, status = ?, summary = ?, details = ?, stats = ?, skipped = ? "
-                        "WHERE id = ?", (result.finished, result.status, result.summary, json.dumps(result.details),
-                                         json.dumps(result.stats), int(result.skipped), run_id))
+        self.db.execute(
+            "UPDATE runs SET finished = ?, status = ?, summary = ?, details = ?, stats = ?, skipped = ? WHERE id = ?",
+            (
+                result.finished,
+                result.status,
+                result.summary,
+                json.dumps(result.details),
+                json.dumps(result.stats),
+                int(result.skipped),
+                run_id,
+            ),
+        )
         self._prune(result.kind, result.job)
 
     def _prune(self, kind: str, job: str) -> None:
-        self.db.execute("DELETE FROM runs WHERE kind = ? AND job = ? AND id NOT IN "
-                        "(SELECT id FROM runs WHERE kind = ? AND job = ? ORDER BY started DESC LIMIT ?)",
-                        (kind, job, kind, job, KEEP_RUNS_PER_JOB))
+        self.db.execute(
+            "DELETE FROM runs WHERE kind = ? AND job = ? AND id NOT IN "
+            "(SELECT id FROM runs WHERE kind = ? AND job = ? ORDER BY started DESC LIMIT ?)",
+            (kind, job, kind, job, KEEP_RUNS_PER_JOB),
+        )
 
     def close_unfinished(self, summary: str) -> int:
         """Runs left without an end (their process was killed) become interrupted."""
-        return self.db.execute("UPDATE runs SET finished = started, status = 'warning', summary = ? "
-                               "WHERE finished IS NULL", (summary,)).rowcount
+        return self.db.execute(
+            "UPDATE runs SET finished = started, status = 'warning', summary = ? WHERE finished IS NULL", (summary,)
+        ).rowcount
 
     def last(self, kind: str, job: str) -> Run | None:
-        row = self.db.execute("SELECT kind, job, trigger, started, finished, status, summary FROM runs "
-                              "WHERE kind = ? AND job = ? ORDER BY started DESC LIMIT 1", (kind, job)).fetchone()
+        row = self.db.execute(
+            "SELECT kind, job, trigger, started, finished, status, summary FROM runs "
+            "WHERE kind = ? AND job = ? ORDER BY started DESC LIMIT 1",
+            (kind, job),
+        ).fetchone()
         return Run(*row) if row else None
 
     def count(self, kind: str, job: str) -> int:
@@ -133,8 +150,15 @@ def record_run(kind: str, name: str, trigger: str, action: Callable[[], JobResul
         try:
             result = action()
         except stop.Interrupted:
-            result = JobResult(name, kind, "warning", "interrupted by a stop; the next run completes it",
-                               started, time.time(), skipped=True)
+            result = JobResult(
+                name,
+                kind,
+                "warning",
+                "interrupted by a stop; the next run completes it",
+                started,
+                time.time(),
+                skipped=True,
+            )
         except Exception as e:  # a bug or an unexpected failure is an error run, not a crash
             log.exception("%s %s failed", kind, name)
             result = JobResult(name, kind, "error", f"failed: {e}", started, time.time())

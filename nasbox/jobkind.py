@@ -5,6 +5,7 @@ A kind is one package whose `kind.py` holds its configuration model (a frozen da
 at least `name` and `schedule`), a JobKind subclass, and the instance `KIND`, which
 nasbox.kinds lists. See README "Adding a job kind".
 """
+
 from __future__ import annotations
 
 import argparse

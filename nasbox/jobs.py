@@ -9,6 +9,7 @@ Coordination:
 Without waiting (--no-wait) a busy lock is Busy, exit 75. Then the run is recorded in the
 history, logged to stdout and /config/logs/<kind>-<job>.log, and notified.
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,8 +66,12 @@ def wait_for_memory(minimum_mb: int, wait: bool, label: str) -> None:
         if not wait:
             raise Busy(f"{label}: only {available >> 20} MiB of memory available")
         if not logged:
-            log.warning("%s waits: %d MiB of memory available, min_available_memory_mb is %d",
-                        label, available >> 20, minimum_mb)
+            log.warning(
+                "%s waits: %d MiB of memory available, min_available_memory_mb is %d",
+                label,
+                available >> 20,
+                minimum_mb,
+            )
             logged = True
         stop.check()
         time.sleep(MEMORY_POLL_S)
@@ -88,8 +93,9 @@ def job_log(kind: str, name: str) -> Iterator[None]:
     directory = state.log_dir()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     state.keep_private(directory / f"{kind}-{name}.log")
-    handler = logging.handlers.RotatingFileHandler(directory / f"{kind}-{name}.log", maxBytes=LOG_FILE_BYTES,
-                                                   backupCount=LOG_FILE_BACKUPS)
+    handler = logging.handlers.RotatingFileHandler(
+        directory / f"{kind}-{name}.log", maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS
+    )
     handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
     logging.getLogger().addHandler(handler)
     try:
@@ -99,13 +105,15 @@ def job_log(kind: str, name: str) -> Iterator[None]:
         handler.close()
 
 
-def run_job(config: Config, kind: str, name: str, trigger: str, wait: bool,
-            action: Callable[[], JobResult]) -> JobResult:
+def run_job(
+    config: Config, kind: str, name: str, trigger: str, wait: bool, action: Callable[[], JobResult]
+) -> JobResult:
     """Run action under the job's locks, record and log it, and notify. Busy when not waiting."""
     with coordinated(config, kind, name, wait), job_log(kind, name):
         # The start ping goes out beside the job, so a slow target cannot delay it.
-        start_event = Event("start", JobResult(name, kind, "info", "started", time.time(), time.time()),
-                            trigger, config.server.name)
+        start_event = Event(
+            "start", JobResult(name, kind, "info", "started", time.time(), time.time()), trigger, config.server.name
+        )
         announcing = threading.Thread(target=deliver, args=(config, start_event), daemon=True)
         announcing.start()
         result = record_run(kind, name, trigger, action)
@@ -114,16 +122,23 @@ def run_job(config: Config, kind: str, name: str, trigger: str, wait: bool,
     return result
 
 
-def run_named(config: Config, kind: JobKind, names: list[str], wait: bool, trigger: str,
-              make_action: Callable[[Any], Callable[[], JobResult]]) -> int:
+def run_named(
+    config: Config,
+    kind: JobKind,
+    names: list[str],
+    wait: bool,
+    trigger: str,
+    make_action: Callable[[Any], Callable[[], JobResult]],
+) -> int:
     """`nasbox KIND [JOB...] --now`: run the named jobs (all when none is named) one after
     another; make_action gives a job's run from its model. The exit code: an error wins over
     a skip (75), a skip over success; 2 for a job that is not configured."""
     configured = kind.jobs(config)
     unknown = sorted(set(names) - set(configured))
     if unknown:
-        log.error("no %s job named %s; configured: %s", kind.name, ", ".join(unknown),
-                  ", ".join(sorted(configured)) or "none")
+        log.error(
+            "no %s job named %s; configured: %s", kind.name, ", ".join(unknown), ", ".join(sorted(configured)) or "none"
+        )
         return exits.USAGE
     stop.install_handler()
     results: list[JobResult] = []

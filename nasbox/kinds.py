@@ -1,5 +1,6 @@
 """The job kinds nasbox knows, in the order the scheduler prefers when runs are due together
 (a sync before the scrub of its destination). Adding a kind: its package, and one line here."""
+
 from __future__ import annotations
 
 from nasbox.jobkind import JobKind

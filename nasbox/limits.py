@@ -1,4 +1,5 @@
 """How many deletions a run may make at once: the rule sync's and scrub's `max_delete` share."""
+
 from __future__ import annotations
 
 DEFAULT_PERCENT = 50

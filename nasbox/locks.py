@@ -6,6 +6,7 @@ process at a time.
 Locks are flock()s on files of mode 0600, released when the process ends, however it ends.
 Waiting polls, so that a stop reaches a run still waiting for its turn.
 """
+
 from __future__ import annotations
 
 import fcntl

@@ -1,5 +1,6 @@
 """The one place mount command lines are built. Never a password in them: mount.cifs reads
 it from a credentials file."""
+
 from __future__ import annotations
 
 # mount.cifs options that carry credentials (`user=name%password` included): they live in the

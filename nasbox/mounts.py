@@ -5,6 +5,7 @@ environment of a child or a log. A mountpoint must be an empty directory or alre
 share: nasbox never mounts over data. A share that is offline does not stop anything: it is
 retried, and jobs that need it are skipped until it is back.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,12 @@ def options(mount: Mount, config: Config, credentials: Path) -> str:
         "iocharset": "utf8",
     }
     for key, value in mount.options:  # a ',' would add an option, an '=' in a name change one
-        if (key in mount_cmds.CREDENTIAL_OPTIONS or "," in f"{key}{value}" or "=" in key
-                or not is_one_line(f"{key}{value}")):
+        if (
+            key in mount_cmds.CREDENTIAL_OPTIONS
+            or "," in f"{key}{value}"
+            or "=" in key
+            or not is_one_line(f"{key}{value}")
+        ):
             raise ValueError(f"mount {mount.name}: option {key!r} cannot be passed to mount.cifs")
     chosen.update(dict(mount.options))
     return ",".join(k if v is True else f"{k}={v}" for k, v in chosen.items() if v is not False)
@@ -111,8 +116,9 @@ def mount_one(mount: Mount, config: Config) -> MountState:
     point = Path(mount.mountpoint)
     state.public_directory(point)
     if any(point.iterdir()):
-        return MountState(mount.name, mount.mountpoint, source, False,
-                          f"{point} is not empty; nasbox does not mount over data", now)
+        return MountState(
+            mount.name, mount.mountpoint, source, False, f"{point} is not empty; nasbox does not mount over data", now
+        )
     try:
         credentials = write_credentials(mount)
         commands.run(mount_command(mount, config, credentials), timeout=60)

@@ -1,5 +1,6 @@
 """What is mounted where, read from /proc/self/mountinfo: the one parser of the mount table,
 for the overlap rule (nasbox.paths), CIFS mount state and the tmpfs check (nasbox.mounts)."""
+
 from __future__ import annotations
 
 import re
@@ -38,8 +39,15 @@ def mount_table() -> list[Mounted]:
         fields, _, tail = line.partition(" - ")
         head, rest = fields.split(" "), tail.split(" ")
         if len(head) > 4 and len(rest) > 1:
-            table.append(Mounted(PurePosixPath(unescape(head[4])), head[2], PurePosixPath(unescape(head[3])),
-                                 rest[0], unescape(rest[1])))
+            table.append(
+                Mounted(
+                    PurePosixPath(unescape(head[4])),
+                    head[2],
+                    PurePosixPath(unescape(head[3])),
+                    rest[0],
+                    unescape(rest[1]),
+                )
+            )
     return table
 
 
@@ -49,6 +57,7 @@ def holding(path: PurePosixPath, table: list[Mounted]) -> Mounted | None:
     best: Mounted | None = None
     for mounted in table:
         if path.is_relative_to(mounted.mountpoint) and (
-                best is None or len(mounted.mountpoint.parts) >= len(best.mountpoint.parts)):
+            best is None or len(mounted.mountpoint.parts) >= len(best.mountpoint.parts)
+        ):
             best = mounted
     return best

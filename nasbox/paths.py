@@ -7,6 +7,7 @@ prefix has been resolved), and a directory mounted at a second place (a bind mou
 a container volume) is the same place at both. Links and mounts can change after a check:
 callers resolve again right before they act.
 """
+
 from __future__ import annotations
 
 import os

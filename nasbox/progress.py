@@ -6,6 +6,7 @@ throttled log lines, which is where most runs go (scheduled jobs); this does bot
 A scrub counts its work from what it knows before it starts and corrects the total as it
 walks; a sync shows what rsync's own overall progress (--info=progress2) says.
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,8 +68,9 @@ class Display:
 class Progress:
     """Files and bytes done of a total: the total may grow as the work finds more."""
 
-    def __init__(self, label: str, total_files: int, total_bytes: int, stream: TextIO = sys.stderr,
-                 interval_s: float = 10.0):
+    def __init__(
+        self, label: str, total_files: int, total_bytes: int, stream: TextIO = sys.stderr, interval_s: float = 10.0
+    ):
         self.display = Display(label, stream, interval_s)
         self.total_files, self.total_bytes = total_files, total_bytes
         self.files = self.bytes = 0

@@ -4,6 +4,7 @@ and services/ (the templates of smb.conf and of the supervisor's configuration).
 They stand beside the package in a source checkout; the image copies them to
 /usr/share/nasbox and names that place in NASBOX_RESOURCES.
 """
+
 from __future__ import annotations
 
 import os

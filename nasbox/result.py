@@ -1,6 +1,7 @@
 """What a job run reports: its status (good, info, warning or error), a one-line summary,
 details and stats.
 The CLI turns it into an exit code; notifications and the run history send and keep it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

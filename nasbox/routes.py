@@ -3,6 +3,7 @@
 Behind Docker's userland proxy (a port published on the host and reached through it) every
 client connects from the network's gateway address: the login ban must never ban it.
 """
+
 from __future__ import annotations
 
 import ipaddress

@@ -10,6 +10,7 @@ at once. Each kind says its schedule entries (nasbox.schedules). A fire time mis
 the container was down runs once at start ("catch-up"); a new job waits for its first fire
 time.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,8 +40,12 @@ STOP_WAIT_S = 20.0
 
 def entries(config: Config) -> list[ScheduleEntry]:
     tz = ZoneInfo(config.server.timezone)
-    return [entry for kind in KINDS.values() for _, job in sorted(kind.jobs(config).items())
-            for entry in kind.schedule(job, tz)]
+    return [
+        entry
+        for kind in KINDS.values()
+        for _, job in sorted(kind.jobs(config).items())
+        for entry in kind.schedule(job, tz)
+    ]
 
 
 @dataclass
@@ -150,13 +155,18 @@ class Scheduler:
         signal.signal(signal.SIGTERM, on_sigterm)
         interrupted = self.history.close_unfinished("interrupted: nasbox stopped during the run")
         if interrupted:
-            log.warning("%d run(s) were cut short by the last stop; their jobs complete the work next time",
-                        interrupted)
+            log.warning(
+                "%d run(s) were cut short by the last stop; their jobs complete the work next time", interrupted
+            )
         log.info("scheduler: %d schedule entries, time zone %s", len(self.entries), self.config.server.timezone)
         for entry in self.entries:
-            log.info("%s %s%s: next at %s", entry.kind, entry.name,
-                     "" if entry.purpose == "run" else f" ({entry.purpose})",
-                     next_fire(entry.cron, datetime.now(self.tz)).isoformat(timespec="minutes"))
+            log.info(
+                "%s %s%s: next at %s",
+                entry.kind,
+                entry.name,
+                "" if entry.purpose == "run" else f" ({entry.purpose})",
+                next_fire(entry.cron, datetime.now(self.tz)).isoformat(timespec="minutes"),
+            )
         self.tick(starting=True)
         while not self.stopping:
             time.sleep(TICK_S)

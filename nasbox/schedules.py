@@ -6,6 +6,7 @@ Named schedules have fixed times: hourly at minute 0, daily at 02:30, weekly on 
 04:00, monthly on the 1st at 05:00. On the day clocks go back, a schedule with a fixed hour
 runs once, not twice.
 """
+
 from __future__ import annotations
 
 import sys
@@ -69,5 +70,4 @@ class ScheduleEntry:
         return "catch-up" if catching_up else "scheduled"
 
     def argv(self, trigger: str) -> list[str]:
-        return [sys.executable, "-m", "nasbox", self.kind, self.name, "--now", "--trigger", trigger,
-                *self.extra_args]
+        return [sys.executable, "-m", "nasbox", self.kind, self.name, "--now", "--trigger", trigger, *self.extra_args]

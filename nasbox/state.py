@@ -7,6 +7,7 @@ Both are read at each call so that tests and development runs can point them els
 Every nasbox process runs with umask 077 (PRIVATE_UMASK), so whatever it creates (history,
 logs, locks, parity) is its own; the few directories meant for others (a share's path, a
 mountpoint) are made with `public_directory`."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,6 +1,7 @@
 """The status document: the login ban, shares, mounts, and every job with its schedule, next
 and last run and any hold. `nasbox status --json` prints it as it is; the table, and any page or metrics,
 render it."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -27,21 +28,34 @@ def document(config: Config, history: History) -> dict[str, Any]:
         for name, job in sorted(kind.jobs(config).items()):
             last = history.last(kind.name, name)
             nexts = upcoming[(kind.name, name)]
-            jobs.append({
-                "kind": kind.name, "name": name, "schedule": job.schedule,
-                "next_run": nexts["run"].isoformat(timespec="minutes"),
-                "next_parity_update": nexts["update"].isoformat(timespec="minutes") if "update" in nexts else None,
-                **kind.status(config, job),
-                "last_run": None if last is None else {
-                    "trigger": last.trigger, "started": when(last.started, tz), "duration_s": last.duration_s,
-                    "status": last.status or "running", "summary": last.summary,
-                },
-            })
+            jobs.append(
+                {
+                    "kind": kind.name,
+                    "name": name,
+                    "schedule": job.schedule,
+                    "next_run": nexts["run"].isoformat(timespec="minutes"),
+                    "next_parity_update": nexts["update"].isoformat(timespec="minutes") if "update" in nexts else None,
+                    **kind.status(config, job),
+                    "last_run": None
+                    if last is None
+                    else {
+                        "trigger": last.trigger,
+                        "started": when(last.started, tz),
+                        "duration_s": last.duration_s,
+                        "status": last.status or "running",
+                        "summary": last.summary,
+                    },
+                }
+            )
     return {
         "login_ban": login_ban.status(),
-        "shares": [{"name": s.name, "path": s.path, "read_users": list(s.read_users),
-                    "write_users": list(s.write_users)} for s in config.shares.values()],
-        "mounts": [{"name": m.name, "source": mounts.unc(m), "mountpoint": m.mountpoint,
-                    "mounted": mounts.is_mounted(m)} for m in config.mounts.values()],
+        "shares": [
+            {"name": s.name, "path": s.path, "read_users": list(s.read_users), "write_users": list(s.write_users)}
+            for s in config.shares.values()
+        ],
+        "mounts": [
+            {"name": m.name, "source": mounts.unc(m), "mountpoint": m.mountpoint, "mounted": mounts.is_mounted(m)}
+            for m in config.mounts.values()
+        ],
         "jobs": jobs,
     }

@@ -4,6 +4,7 @@ The handler only sets a flag and terminates the job's child processes (rsync, pa
 engines look at the flag at safe points (between files, after rsync) and raise Interrupted,
 so no parity set or catalog entry is left half-written and the run is recorded as
 interrupted."""
+
 from __future__ import annotations
 
 import contextlib

@@ -3,6 +3,7 @@
 PID 1 is tini; it starts `nasbox run`, which prepares everything and then becomes
 supervisord. supervisord runs the services in the foreground with their logs on stdout.
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,11 +66,15 @@ def supervisor_value(value: object) -> str:
 
 
 def render(services: list[Program], run_dir: Path, log_level: str) -> str:
-    return environment(supervisor_value).get_template("supervisord.conf.j2").render(
-        programs=services,
-        run_dir=run_dir,
-        log_level=log_level.replace("warning", "warn"),
-        watchdog=shlex.join([str(NASBOX), "supervisor-watchdog"]),
+    return (
+        environment(supervisor_value)
+        .get_template("supervisord.conf.j2")
+        .render(
+            programs=services,
+            run_dir=run_dir,
+            log_level=log_level.replace("warning", "warn"),
+            watchdog=shlex.join([str(NASBOX), "supervisor-watchdog"]),
+        )
     )
 
 
@@ -89,8 +94,11 @@ def watchdog(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
         header = dict(field.split(":", 1) for field in header_line.split())
         payload = stdin.read(int(header["len"]))
         body = dict(field.split(":", 1) for field in payload.split())
-        print(f"nasbox: {body.get('processname')} cannot be kept running; stopping the container",
-              file=sys.stderr, flush=True)
+        print(
+            f"nasbox: {body.get('processname')} cannot be kept running; stopping the container",
+            file=sys.stderr,
+            flush=True,
+        )
         stdout.write("RESULT 2\nOK")
         stdout.flush()
         os.kill(os.getppid(), signal.SIGTERM)

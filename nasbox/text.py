@@ -4,6 +4,7 @@ file's value and a log message may hold, and how a log keeps every record on its
 smb.conf, the supervisor's configuration, mount options, credentials files and logs are all
 line-based: a newline in a value would start a new option, section or log record there.
 """
+
 from __future__ import annotations
 
 import logging

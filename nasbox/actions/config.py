@@ -1,4 +1,5 @@
 """`nasbox config check` and `nasbox config show [--json]`."""
+
 from __future__ import annotations
 
 import json

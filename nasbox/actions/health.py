@@ -1,4 +1,5 @@
 """`nasbox health`: the image's HEALTHCHECK: smbd answers and the scheduler is alive."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """`nasbox mount [--status]`, and the supervised keeper that retries and unmounts on stop."""
+
 from __future__ import annotations
 
 import logging

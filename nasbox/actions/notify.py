@@ -1,4 +1,5 @@
 """`nasbox notify --test`: a test notification to every target, whatever its `on` list."""
+
 from __future__ import annotations
 
 from nasbox.config import load_config

@@ -4,6 +4,7 @@ Validate everything first and change nothing when the configuration is bad; then
 accounts and Samba passwords, render smb.conf and the supervisor's configuration, and hand
 the process over to supervisord.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,9 @@ def run() -> int:
     shares.prepare(config, account_plan.uids, account_plan.gid)
     smbconf.write(config, Path(samba_cmds.SMB_CONF))
     conf = state.run_dir() / "supervisord.conf"
-    conf.write_text(supervisor.render(supervisor.programs(config), state.run_dir(), config.server.log_level),
-                    encoding="utf-8")
+    conf.write_text(
+        supervisor.render(supervisor.programs(config), state.run_dir(), config.server.log_level), encoding="utf-8"
+    )
     login_ban.start_notice()
     log.info("starting: %d users, %d shares", len(config.users), len(config.shares))
     supervisor.exec_supervisord(conf)

@@ -1,4 +1,5 @@
 """`nasbox scheduler`: the supervised scheduler daemon (not for people to run)."""
+
 from __future__ import annotations
 
 from nasbox.config import load_config

@@ -1,4 +1,5 @@
 """`nasbox status [--json]`: the status document (nasbox.status) as JSON or as tables."""
+
 from __future__ import annotations
 
 import json
@@ -23,22 +24,41 @@ def login_ban_line(ban: dict[str, Any]) -> str:
 def render(data: dict[str, Any]) -> str:
     parts = [login_ban_line(data["login_ban"])]
     if data["shares"]:
-        parts.append(table([["SHARE", "PATH", "WRITE", "READ"]] + [
-            [s["name"], s["path"], ",".join(s["write_users"]) or "-", ",".join(s["read_users"]) or "-"]
-            for s in data["shares"]]))
+        parts.append(
+            table(
+                [["SHARE", "PATH", "WRITE", "READ"]]
+                + [
+                    [s["name"], s["path"], ",".join(s["write_users"]) or "-", ",".join(s["read_users"]) or "-"]
+                    for s in data["shares"]
+                ]
+            )
+        )
     if data["mounts"]:
-        parts.append(table([["MOUNT", "SOURCE", "MOUNTPOINT", "STATE"]] + [
-            [m["name"], m["source"], m["mountpoint"], "mounted" if m["mounted"] else "NOT MOUNTED"]
-            for m in data["mounts"]]))
+        parts.append(
+            table(
+                [["MOUNT", "SOURCE", "MOUNTPOINT", "STATE"]]
+                + [
+                    [m["name"], m["source"], m["mountpoint"], "mounted" if m["mounted"] else "NOT MOUNTED"]
+                    for m in data["mounts"]
+                ]
+            )
+        )
     if data["jobs"]:
         rows = [["JOB", "SCHEDULE", "NEXT RUN", "LAST RUN", "TOOK", "STATUS", "SUMMARY"]]
         for j in data["jobs"]:
             last = j["last_run"] or {}
             status = "HELD" if j["held"] else last.get("status", "never run")
-            rows.append([f"{j['kind']} {j['name']}", j["schedule"], j["next_run"].replace("T", " "),
-                         (last.get("started") or "-").replace("T", " ")[:16],
-                         f"{last['duration_s']} s" if last.get("duration_s") is not None else "-",
-                         status, (j["held"] or last.get("summary") or "")[:70]])
+            rows.append(
+                [
+                    f"{j['kind']} {j['name']}",
+                    j["schedule"],
+                    j["next_run"].replace("T", " "),
+                    (last.get("started") or "-").replace("T", " ")[:16],
+                    f"{last['duration_s']} s" if last.get("duration_s") is not None else "-",
+                    status,
+                    (j["held"] or last.get("summary") or "")[:70],
+                ]
+            )
         parts.append(table(rows))
     return "\n\n".join(parts)
 

@@ -1,4 +1,5 @@
 """Configuration: read (load), check and build the model (validate), print it masked (show)."""
+
 from __future__ import annotations
 
 import os

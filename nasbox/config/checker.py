@@ -2,6 +2,7 @@
 every key and value, and the Checker that collects every problem, each naming where its
 value came from. The rules of each section use it (nasbox.config.validate, and each job
 kind's own `build`)."""
+
 from __future__ import annotations
 
 import json
@@ -98,14 +99,14 @@ class Checker:
             return
         if isinstance(value, str):
             if not is_one_line(value):
-                self.problem(path, "expected text without control characters (newline, tab, ...) "
-                             "and in UTF-8")
+                self.problem(path, "expected text without control characters (newline, tab, ...) and in UTF-8")
                 self.broken.add(path[:2])
         elif isinstance(value, dict):
             for key, item in value.items():
                 if isinstance(key, str) and not is_one_line(key):
-                    self.problem(path + (key,), "expected a name without control characters (newline, tab, ...) "
-                                 "and in UTF-8")
+                    self.problem(
+                        path + (key,), "expected a name without control characters (newline, tab, ...) and in UTF-8"
+                    )
                     self.broken.add((path + (key,))[:2])
                 else:
                     self.check_text(item, path + (key,))

@@ -4,6 +4,7 @@ Item variables (SHARE_, USER_, MOUNT_, NOTIFY_, and one per job kind: SYNC_, SCR
 hold spec strings, split into words as a shell would. Any variable may be given as X_FILE
 instead (docker secrets). Values are never echoed in errors: they may hold passwords.
 """
+
 from __future__ import annotations
 
 import re
@@ -52,8 +53,11 @@ def is_nasbox_variable(name: str) -> bool:
 def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """environ without the variables that may hold secrets (items, SMTP), for the programs
     nasbox runs: they need none of them."""
-    return {name: value for name, value in environ.items()
-            if not (ITEM_VARIABLE.match(name.removesuffix("_FILE")) or name.startswith("SMTP_"))}
+    return {
+        name: value
+        for name, value in environ.items()
+        if not (ITEM_VARIABLE.match(name.removesuffix("_FILE")) or name.startswith("SMTP_"))
+    }
 
 
 def resolve_files(environ: Mapping[str, str]) -> tuple[dict[str, tuple[str, str]], list[str]]:
@@ -121,9 +125,7 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
         required = [w for w in words if not w.startswith("[")]
         if not len(required) <= len(parts) <= len(words):
             hint = " (quote a cron expression: '0 2 * * *')" if "SCHEDULE" in words else ""
-            problems.append(
-                f"{label}: expected {len(required)} words {' '.join(words)}, got {len(parts)}{hint}"
-            )
+            problems.append(f"{label}: expected {len(required)} words {' '.join(words)}, got {len(parts)}{hint}")
             continue
         build = ITEM_BUILDERS.get(kind)
         # A job kind's item: each word under its name, lower-cased (SOURCE -> source).
@@ -146,7 +148,11 @@ def _mount(parts: list[str], values: dict, ident: str) -> dict[str, Any]:
     mountpoint, host, credentials, share, subdir = parts
     username, sep, password = credentials.partition(":")
     item: dict[str, Any] = {
-        "mountpoint": mountpoint, "host": host, "share": share, "subdir": subdir, "username": username,
+        "mountpoint": mountpoint,
+        "host": host,
+        "share": share,
+        "subdir": subdir,
+        "username": username,
     }
     if sep:
         item["password"] = password

@@ -1,4 +1,5 @@
 """Read the YAML file and the environment and merge them into one YAML-shaped dictionary."""
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,8 @@ YamlLoader.yaml_implicit_resolvers = {
 }
 for _first in "tTfF":
     YamlLoader.yaml_implicit_resolvers.setdefault(_first, []).append(
-        ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")))
+        ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"))
+    )
 
 
 def without_quotes(problem: str | None) -> str:
@@ -33,8 +35,11 @@ def without_quotes(problem: str | None) -> str:
     or '}'`): the offending token may be a password (`password: *secret` is an undefined
     alias 'secret', `password: !secret` an unknown tag '!secret'). Only the position and the
     kind of problem are shown."""
-    return re.sub(r"'[^']*'", lambda quoted: quoted.group() if not any(c.isalnum() for c in quoted.group())
-                  else "'...'", problem or "syntax error")
+    return re.sub(
+        r"'[^']*'",
+        lambda quoted: quoted.group() if not any(c.isalnum() for c in quoted.group()) else "'...'",
+        problem or "syntax error",
+    )
 
 
 def read_yaml(path: Path, origins: Origins, required: bool) -> tuple[dict[str, Any], list[str]]:

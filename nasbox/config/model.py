@@ -3,6 +3,7 @@
 Built only by nasbox.config.validate; every value here has been checked.
 Passwords are kept out of repr() so a stray log line cannot print them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -101,4 +102,3 @@ class Config:
     @property
     def scrub(self) -> dict[str, ScrubJob]:
         return self.jobs.get("scrub", {})
-

@@ -1,4 +1,5 @@
 """The effective configuration as plain data for `nasbox config show`, secrets masked."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -3,6 +3,7 @@
 An error about `shares.docs.access` reads `env SHARE_DOCS: access: ...` when the share came
 from the environment and `nasbox.yaml: shares.docs.access: ...` when it came from the file.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -2,6 +2,7 @@
 the model: server, users and shares, mounts, notifications here; each job kind's section in
 its own package (nasbox.kinds). Every problem is collected, so the user sees all of them at
 once."""
+
 from __future__ import annotations
 
 import os
@@ -93,8 +94,11 @@ def read_share_items(c: Checker, image_accounts: dict[str, int], passwords: Pass
             if has_password:
                 given = passwords.setdefault(user, (password, where + ("users", i)))
                 if given[0] != password:
-                    c.problem(where + ("users", i), f"user {user} has another password in "
-                              f"{c.origins.where(given[1]).rstrip(': ')}; expected one password per user")
+                    c.problem(
+                        where + ("users", i),
+                        f"user {user} has another password in "
+                        f"{c.origins.where(given[1]).rstrip(': ')}; expected one password per user",
+                    )
         check_share_paths(c, where, fields["paths"])
         items.append(ShareItem(where, fields, members))
     return items
@@ -105,8 +109,10 @@ def check_share_paths(c: Checker, where: KeyPath, directories: list[str]) -> Non
         if os.path.lexists(directory) and not os.path.isdir(directory):
             c.problem(where + ("paths", i), f"{directory} exists but is not a directory; expected a directory")
         if paths.inside(str(state.home()), directory):
-            c.problem(where + ("paths", i), f"{directory} holds nasbox's own state ({state.home()}); "
-                      "expected a directory that does not")
+            c.problem(
+                where + ("paths", i),
+                f"{directory} holds nasbox's own state ({state.home()}); expected a directory that does not",
+            )
 
 
 def check_every_member_has_a_password(c: Checker, items: list[ShareItem], passwords: Passwords) -> None:
@@ -114,8 +120,11 @@ def check_every_member_has_a_password(c: Checker, items: list[ShareItem], passwo
     for item in items:
         for i, user in enumerate(item.members):
             if user not in passwords and user not in declared:
-                c.problem(item.where + ("users", i), f"user {user} has no password: expected "
-                          f"USER_<ID>={user}:PASSWORD, users.{user}.password or {user}:PASSWORD here")
+                c.problem(
+                    item.where + ("users", i),
+                    f"user {user} has no password: expected "
+                    f"USER_<ID>={user}:PASSWORD, users.{user}.password or {user}:PASSWORD here",
+                )
 
 
 def merge_shares(c: Checker, items: list[ShareItem]) -> dict[str, Share]:
@@ -128,8 +137,11 @@ def merge_shares(c: Checker, items: list[ShareItem]) -> dict[str, Share]:
     for first, *others in groups.values():
         for other in others:
             if other.fields["paths"] != first.fields["paths"]:
-                c.problem(other.where + ("paths",), f"expected the same paths as the share of the same name "
-                          f"in {c.origins.where(first.where).rstrip(': ')}")
+                c.problem(
+                    other.where + ("paths",),
+                    f"expected the same paths as the share of the same name "
+                    f"in {c.origins.where(first.where).rstrip(': ')}",
+                )
         group = [first, *others]
         readers = {u for item in group if item.fields["access"] == "read" for u in item.members}
         writers = {u for item in group if item.fields["access"] == "write" for u in item.members}
@@ -159,21 +171,36 @@ def build_mounts(c: Checker) -> dict[str, Mount]:
     mountpoints: dict[str, str] = {}
     for name, item in c.clean("mounts").items():
         path: KeyPath = ("mounts", name)
-        password = c.secret(item, path, f"no password: expected password or password_file "
-                            f"(env: CREDENTIALS user:password or MOUNT_{name.upper()}_PASSWORD)")
+        password = c.secret(
+            item,
+            path,
+            f"no password: expected password or password_file "
+            f"(env: CREDENTIALS user:password or MOUNT_{name.upper()}_PASSWORD)",
+        )
         if item["mountpoint"] in mountpoints:
-            c.problem(path + ("mountpoint",), f"already used by mount {mountpoints[item['mountpoint']]}; "
-                      "expected a mountpoint of its own")
+            c.problem(
+                path + ("mountpoint",),
+                f"already used by mount {mountpoints[item['mountpoint']]}; expected a mountpoint of its own",
+            )
         mountpoints[item["mountpoint"]] = name
         if password is None:
             continue
         for key in sorted(mount_cmds.CREDENTIAL_OPTIONS & set(item.get("options", {}))):
-            c.problem(path + ("options", key), "credentials are not mount options (the command line and config "
-                      "show would reveal them); expected username and password or password_file")
+            c.problem(
+                path + ("options", key),
+                "credentials are not mount options (the command line and config "
+                "show would reveal them); expected username and password or password_file",
+            )
         options = tuple(sorted((k, v if isinstance(v, bool) else str(v)) for k, v in item.get("options", {}).items()))
         mounts[name] = Mount(
-            name=name, mountpoint=item["mountpoint"], host=item["host"], share=item["share"],
-            subdir=item.get("subdir", "/"), username=item["username"], password=password, options=options,
+            name=name,
+            mountpoint=item["mountpoint"],
+            host=item["host"],
+            share=item["share"],
+            subdir=item.get("subdir", "/"),
+            username=item["username"],
+            password=password,
+            options=options,
         )
     return mounts
 
@@ -185,18 +212,27 @@ def check_databases_apart(c: Checker, config: Config) -> None:
     for job in config.scrub.values():
         for share in config.shares.values():
             if paths.inside(share.path, job.database):
-                c.problem(("scrub", job.name, "database"), f"share {share.name} serves {share.path}, inside this "
-                          "database; expected a database no share reaches")
+                c.problem(
+                    ("scrub", job.name, "database"),
+                    f"share {share.name} serves {share.path}, inside this "
+                    "database; expected a database no share reaches",
+                )
                 continue
             where = paths.below(job.database, share.path)
             problem = hiding_problem(PurePosixPath(where).name) if where else None
             if problem:
-                c.problem(("scrub", job.name, "database"), f"share {share.name} holds this database, and Samba "
-                          f"cannot hide its name: it holds {problem}; expected another name")
+                c.problem(
+                    ("scrub", job.name, "database"),
+                    f"share {share.name} holds this database, and Samba "
+                    f"cannot hide its name: it holds {problem}; expected another name",
+                )
         for sync in config.sync.values():
             if paths.inside(sync.destination, job.database):
-                c.problem(("sync", sync.name, "destination"), f"{sync.destination} lies inside the database of "
-                          f"scrub {job.name}; expected a destination outside every parity database")
+                c.problem(
+                    ("sync", sync.name, "destination"),
+                    f"{sync.destination} lies inside the database of "
+                    f"scrub {job.name}; expected a destination outside every parity database",
+                )
 
 
 def check_syncs_outside_nasbox(c: Checker, config: Config) -> None:
@@ -204,8 +240,10 @@ def check_syncs_outside_nasbox(c: Checker, config: Config) -> None:
     for sync in config.sync.values():
         for own in map(str, state.own_directories()):
             if paths.inside(sync.destination, own):
-                c.problem(("sync", sync.name, "destination"), f"{sync.destination} lies in nasbox's own {own}; "
-                          "expected a destination outside it")
+                c.problem(
+                    ("sync", sync.name, "destination"),
+                    f"{sync.destination} lies in nasbox's own {own}; expected a destination outside it",
+                )
 
 
 def hiding_problem(name: str) -> str | None:
@@ -220,12 +258,19 @@ def build_smtp(c: Checker) -> Smtp | None:
     fields = c.clean("smtp")
     if "host" not in fields:
         return None  # the schema has reported it
-    password = c.secret(fields, ("smtp",), "username given without a password: expected "
-                        "SMTP_PASSWORD or smtp.password" if "username" in fields else None)
+    password = c.secret(
+        fields,
+        ("smtp",),
+        "username given without a password: expected SMTP_PASSWORD or smtp.password" if "username" in fields else None,
+    )
     security = fields.get("security", "starttls")
     return Smtp(
-        host=fields["host"], port=fields.get("port", SMTP_DEFAULT_PORTS[security]),
-        username=fields.get("username"), password=password, sender=fields.get("from"), security=security,
+        host=fields["host"],
+        port=fields.get("port", SMTP_DEFAULT_PORTS[security]),
+        username=fields.get("username"),
+        password=password,
+        sender=fields.get("from"),
+        security=security,
     )
 
 
@@ -253,8 +298,13 @@ def validate(raw: dict[str, Any], origins: Origins) -> tuple[Config | None, list
     users, shares = build_users_and_shares(c)
     smtp = build_smtp(c)
     config = Config(
-        server=server, users=users, shares=shares, mounts=build_mounts(c),
-        jobs={kind.name: kind.build(c) for kind in KINDS.values()}, notify=build_notify(c, smtp), smtp=smtp,
+        server=server,
+        users=users,
+        shares=shares,
+        mounts=build_mounts(c),
+        jobs={kind.name: kind.build(c) for kind in KINDS.values()},
+        notify=build_notify(c, smtp),
+        smtp=smtp,
     )
     check_databases_apart(c, config)
     check_syncs_outside_nasbox(c, config)

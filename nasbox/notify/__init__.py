@@ -11,6 +11,7 @@ everything about its type, through the same interface (TargetType):
 deliver() picks the targets, retries, logs failures and never raises: a failed delivery
 never fails or blocks a job beyond its bounded retries.
 """
+
 from __future__ import annotations
 
 from typing import Protocol

@@ -1,4 +1,5 @@
 """apprise: any Apprise URL (100+ services) when a job finishes."""
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,9 @@ def send(target: NotifyTarget, event: Event, config: Config) -> None:
         raise RuntimeError("Apprise does not accept this URL")
     # notify() returns only success or failure; Apprise's log warnings say why.
     with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
-        sent = notifier.notify(title=event.subject, body=event.body_text(),
-                               notify_type=NOTIFY_TYPES[event.result.status])
+        sent = notifier.notify(
+            title=event.subject, body=event.body_text(), notify_type=NOTIFY_TYPES[event.result.status]
+        )
     if not sent:
         why = captured.getvalue().strip().splitlines()
         raise RuntimeError(why[-1] if why else "Apprise reported a failed delivery")

@@ -1,4 +1,5 @@
 """Which targets hear of an event, and delivery with retries that never fails a job."""
+
 from __future__ import annotations
 
 import logging
@@ -54,8 +55,14 @@ def attempt(target: NotifyTarget, event: Event, config: Config) -> str | None:
         where = f"{label(target)} at {kind.redact(target.target)}"
         if number < ATTEMPTS:
             wait = BACKOFF_S * 2 ** (number - 1)
-            log.warning("notification to %s failed (attempt %d of %d, retrying in %g s): %s",
-                        where, number, ATTEMPTS, wait, reason)
+            log.warning(
+                "notification to %s failed (attempt %d of %d, retrying in %g s): %s",
+                where,
+                number,
+                ATTEMPTS,
+                wait,
+                reason,
+            )
             time.sleep(wait)
         else:
             log.error("notification to %s failed after %d attempts: %s", where, ATTEMPTS, reason)
@@ -76,6 +83,7 @@ def masked_reason(reason: str, target: NotifyTarget) -> str:
 def test_event(config: Config) -> Event:
     """What `nasbox notify --test` sends."""
     now = time.time()
-    result = JobResult(job="test", kind="notify", status="info", summary="nasbox test notification",
-                       started=now, finished=now)
+    result = JobResult(
+        job="test", kind="notify", status="info", summary="nasbox test notification", started=now, finished=now
+    )
     return Event(phase="finish", result=result, trigger="test", host=config.server.name)

@@ -1,4 +1,5 @@
 """What a notification is about: a job run that starts or finishes, or a test."""
+
 from __future__ import annotations
 
 import socket
@@ -51,8 +52,13 @@ class Event:
     def body_text(self) -> str:
         """Plain text for mail, Apprise and healthchecks: job, status, message, details."""
         r = self.result
-        lines = [f"Job: {self.label}", f"Status: {r.status}", f"Message: {r.summary}",
-                 f"Started: {iso(r.started)}", f"Duration: {r.duration_s} s"]
+        lines = [
+            f"Job: {self.label}",
+            f"Status: {r.status}",
+            f"Message: {r.summary}",
+            f"Started: {iso(r.started)}",
+            f"Duration: {r.duration_s} s",
+        ]
         if r.details:
             lines += ["", "Details:", self.details_text]
         return "\n".join(lines) + "\n"

@@ -1,6 +1,7 @@
 """healthchecks: pings URL/start when a job starts, URL when it finishes well, URL/fail when
 it fails or was skipped, the summary as body, so healthchecks.io can also alert on a job
 that never ran or never finished. As a dead man's switch it hears every event."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit

@@ -1,4 +1,5 @@
 """mailbox: an email through the SMTP_* settings when a job finishes."""
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,6 @@
 """What the URL-based target types share: the check of an http(s) URL, and which parts of a
 URL may hold a token (services put them in the path, the query, or the host part)."""
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,6 @@
 """webhook: the event as JSON, POSTed to a URL when a job finishes. Also holds the HTTP POST
 that healthchecks shares."""
+
 from __future__ import annotations
 
 from typing import Any

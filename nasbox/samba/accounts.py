@@ -5,6 +5,7 @@ the configured `uid`, else the one it was given before (remembered in /config/st
 file ownership on the host stays right across restarts and re-creations), else the first
 free UID from PUID. A UID once given is never handed to another user.
 """
+
 from __future__ import annotations
 
 import grp
@@ -32,8 +33,9 @@ class Plan:
     gid: int
 
 
-def assign_uids(explicit: Mapping[str, int | None], remembered: Mapping[str, int],
-                foreign: set[int], first: int) -> dict[str, int]:
+def assign_uids(
+    explicit: Mapping[str, int | None], remembered: Mapping[str, int], foreign: set[int], first: int
+) -> dict[str, int]:
     """UIDs for the users in explicit (name -> configured uid or None)."""
     taken = foreign | {u for u in explicit.values() if u is not None}
     uids: dict[str, int] = {}
@@ -57,8 +59,9 @@ def plan(config: Config, state_dir: Path) -> Plan:
     image's own accounts)."""
     foreign = foreign_accounts()
     remembered: dict[str, int] = state.read_json(state_dir / UIDS_FILE, {})
-    uids = assign_uids({n: u.uid for n, u in config.users.items()}, remembered,
-                       set(foreign.values()), config.server.puid)
+    uids = assign_uids(
+        {n: u.uid for n, u in config.users.items()}, remembered, set(foreign.values()), config.server.puid
+    )
     for name, uid in uids.items():
         if name in remembered and remembered[name] != uid:
             log.warning("user %s: uid changes from %d to %d", name, remembered[name], uid)

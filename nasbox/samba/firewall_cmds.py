@@ -1,5 +1,6 @@
 """The one place firewall command lines are built: the login ban rejects an address on
 port 445 with iptables (ip6tables for IPv6) in the container's own network namespace."""
+
 from __future__ import annotations
 
 import ipaddress

@@ -7,6 +7,7 @@ name that Samba reads otherwise than nasbox checked it would serve or hide anoth
 than the one checked (`/config"` serves /config, a share named `global ` writes its options
 into [global]). Samba has no escape for any of these, so such values are refused.
 """
+
 from __future__ import annotations
 
 from nasbox.text import is_one_line

@@ -12,6 +12,7 @@ arrives from the gateway, so banning it would shut out everyone, the host includ
 from there are reported instead, and `nasbox status` shows that the ban cannot see the
 clients' addresses. The ban keeps its state in STATE_FILE for `nasbox status`.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -147,25 +148,36 @@ def unban(address: str) -> None:
 
 
 def warn_gateway(address: str) -> None:
-    log.warning("failed logins come from %s, the container's gateway: clients reach smbd through "
-                "Docker's proxy, so their real addresses are unknown and nobody is banned for them "
-                "(the ban needs real client addresses: host networking, or Docker's userland proxy "
-                "disabled)", address)
+    log.warning(
+        "failed logins come from %s, the container's gateway: clients reach smbd through "
+        "Docker's proxy, so their real addresses are unknown and nobody is banned for them "
+        "(the ban needs real client addresses: host networking, or Docker's userland proxy "
+        "disabled)",
+        address,
+    )
 
 
 def start_notice() -> None:
     """Said once at the container's start: what the ban can and cannot do here."""
     if not firewall_available():
-        log.warning("no NET_ADMIN capability: addresses that keep failing to log in are not banned "
-                    "(add NET_ADMIN to cap_add)")
+        log.warning(
+            "no NET_ADMIN capability: addresses that keep failing to log in are not banned (add NET_ADMIN to cap_add)"
+        )
         return
-    log.info("login ban: %d failed logins within %d minutes ban an address for %d minutes",
-             MAX_FAILURES, FIND_WINDOW_S // 60, BAN_S // 60)
+    log.info(
+        "login ban: %d failed logins within %d minutes ban an address for %d minutes",
+        MAX_FAILURES,
+        FIND_WINDOW_S // 60,
+        BAN_S // 60,
+    )
     gateways = routes.gateways()
     if gateways:
-        log.info("login ban: never bans the gateway %s; behind Docker's userland proxy every client "
-                 "comes from there, so the ban needs real client addresses (host networking, or the "
-                 "userland proxy disabled)", ", ".join(sorted(gateways)))
+        log.info(
+            "login ban: never bans the gateway %s; behind Docker's userland proxy every client "
+            "comes from there, so the ban needs real client addresses (host networking, or the "
+            "userland proxy disabled)",
+            ", ".join(sorted(gateways)),
+        )
 
 
 def state_file() -> Path:
@@ -173,8 +185,15 @@ def state_file() -> Path:
 
 
 def save_state(enforce: bool, banner: Banner) -> None:
-    state.write_json(state_file(), {"enforcing": enforce, "gateways": sorted(banner.gateways),
-                                    "banned": banner.banned, "gateway_warned_at": banner.gateway_warned_at})
+    state.write_json(
+        state_file(),
+        {
+            "enforcing": enforce,
+            "gateways": sorted(banner.gateways),
+            "banned": banner.banned,
+            "gateway_warned_at": banner.gateway_warned_at,
+        },
+    )
 
 
 def status() -> dict[str, Any]:
@@ -186,8 +205,10 @@ def status() -> dict[str, Any]:
     if not saved["enforcing"]:
         words, detail = "inactive", "no NET_ADMIN capability"
     elif saved["gateway_warned_at"] is not None:
-        words, detail = "cannot see client addresses", (
-            f"behind Docker's proxy: failed logins arrive from the gateway {gateways}, which is never banned")
+        words, detail = (
+            "cannot see client addresses",
+            (f"behind Docker's proxy: failed logins arrive from the gateway {gateways}, which is never banned"),
+        )
     else:
         words, detail = "active", f"never bans the gateway {gateways}" if gateways else ""
     return {"state": words, "detail": detail, "gateways": saved["gateways"], "banned": sorted(saved["banned"])}
@@ -200,8 +221,9 @@ def run_smbd(smbd_argv: list[str]) -> int:
     lock = threading.Lock()
     save_state(enforce, banner)
     # Files clients create get their modes from the share's masks, not from nasbox's private umask.
-    smbd = subprocess.Popen(smbd_argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace", bufsize=1, umask=0o022)
+    smbd = subprocess.Popen(
+        smbd_argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1, umask=0o022
+    )
     signal.signal(signal.SIGTERM, lambda *_: smbd.terminate())
 
     def lift_expired_bans() -> None:

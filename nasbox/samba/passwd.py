@@ -1,4 +1,5 @@
 """The container's own accounts, as opposed to those nasbox made for configured users."""
+
 from __future__ import annotations
 
 import pwd

@@ -1,4 +1,5 @@
 """The one place Samba command lines are built."""
+
 from __future__ import annotations
 
 SMB_CONF = "/etc/samba/smb.conf"

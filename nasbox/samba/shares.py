@@ -2,6 +2,7 @@
 
 Nothing here changes the ownership of existing data: it warns, naming the fix, instead.
 """
+
 from __future__ import annotations
 
 import errno
@@ -50,15 +51,31 @@ def prepare(config: Config, uids: dict[str, int], gid: int) -> None:
                 state.public_directory(path)
                 os.chown(path, 0, gid)
                 path.chmod(0o2775)
-                log.warning("share %s: %s did not exist and was created inside the container; "
-                            "mount a host directory there to keep its data", share.name, path)
+                log.warning(
+                    "share %s: %s did not exist and was created inside the container; "
+                    "mount a host directory there to keep its data",
+                    share.name,
+                    path,
+                )
         st = os.stat(share.path)
         for user in share.write_users:
             if not can_write(uids[user], gid, st):
-                log.warning("share %s: user %s (uid %d, gid %d) cannot write %s (owner %d:%d, mode %o); "
-                            "set users.%s.uid to the owner's UID, or change the directory's owner on the host",
-                            share.name, user, uids[user], gid, share.path, st.st_uid, st.st_gid,
-                            stat.S_IMODE(st.st_mode), user)
+                log.warning(
+                    "share %s: user %s (uid %d, gid %d) cannot write %s (owner %d:%d, mode %o); "
+                    "set users.%s.uid to the owner's UID, or change the directory's owner on the host",
+                    share.name,
+                    user,
+                    uids[user],
+                    gid,
+                    share.path,
+                    st.st_uid,
+                    st.st_gid,
+                    stat.S_IMODE(st.st_mode),
+                    user,
+                )
         if not supports_user_xattrs(Path(share.path)):
-            log.warning("share %s: %s has no extended attributes; macOS clients will fail to copy "
-                        "some files", share.name, share.path)
+            log.warning(
+                "share %s: %s has no extended attributes; macOS clients will fail to copy some files",
+                share.name,
+                share.path,
+            )

@@ -6,6 +6,7 @@ backslash that would join the next, a %-macro, spaces or quotes Samba strips. So
 can start another option or section, or name another path than the one nasbox checked,
 whatever validation let through.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,8 +46,11 @@ def environment(finalize: Callable[[Any], str] = smb_value) -> jinja2.Environmen
     """Templates of nasbox's generated files; finalize is the last word on every value."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined, finalize=finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=finalize,
     )
 
 
@@ -65,13 +69,17 @@ def hidden_names(share: Share, config: Config) -> list[str]:
 def render(config: Config, port: int = 445, state_paths: Mapping[str, str] | None = None) -> str:
     """smb.conf text; state_paths overrides Samba's directories (private dir, lock directory,
     ...) for an smbd that runs outside the image, as the host tests do."""
-    return environment().get_template("smb.conf.j2").render(
-        server=config.server,
-        shares=sorted(config.shares.values(), key=lambda s: s.name.lower()),
-        hidden={share.name: hidden_names(share, config) for share in config.shares.values()},
-        port=port,
-        log_level=LOG_LEVELS[config.server.log_level],
-        paths=dict(state_paths or {}),
+    return (
+        environment()
+        .get_template("smb.conf.j2")
+        .render(
+            server=config.server,
+            shares=sorted(config.shares.values(), key=lambda s: s.name.lower()),
+            hidden={share.name: hidden_names(share, config) for share in config.shares.values()},
+            port=port,
+            log_level=LOG_LEVELS[config.server.log_level],
+            paths=dict(state_paths or {}),
+        )
     )
 
 

@@ -11,6 +11,7 @@ A catalog that sqlite finds damaged is renamed aside (catalog.sqlite.damaged-<ti
 new one is made; the engine then recovers the entries from the parity files, whose rows
 pass the same rule.
 """
+
 from __future__ import annotations
 
 import os
@@ -121,9 +122,12 @@ def untrusted(row: tuple, staging: object = None) -> str | None:
     """What makes a catalog or journal row (dir, name, size, mtime_ns, inode, md5, volumes,
     ctime_ns, settled) unsafe to act upon, or None when it is sound."""
     directory, name, size, mtime_ns, inode, md5, raw_volumes, ctime_ns, settled = row
-    if not all(isinstance(v, bytes) for v in (directory, name, md5, raw_volumes)) or not all(
-            isinstance(v, int) for v in (size, mtime_ns, inode)) or not isinstance(staging, (bytes, type(None))) or (
-            not isinstance(ctime_ns, (int, type(None))) or settled not in (0, 1)):
+    if (
+        not all(isinstance(v, bytes) for v in (directory, name, md5, raw_volumes))
+        or not all(isinstance(v, int) for v in (size, mtime_ns, inode))
+        or not isinstance(staging, (bytes, type(None)))
+        or (not isinstance(ctime_ns, (int, type(None))) or settled not in (0, 1))
+    ):
         return "it holds values of the wrong type"
     volumes = _volumes(raw_volumes)
     if not is_relative(directory):
@@ -132,7 +136,7 @@ def untrusted(row: tuple, staging: object = None) -> str | None:
         return "its parity would be inside nasbox's private folder"
     if not is_name(name):
         return "its name is not a plain file name"
-    if not all(v.startswith(name) and VOLUME_SUFFIX.fullmatch(v[len(name):]) for v in volumes):
+    if not all(v.startswith(name) and VOLUME_SUFFIX.fullmatch(v[len(name) :]) for v in volumes):
         return "its recovery files are not named after it"
     if staging is not None and not STAGING_NAME.fullmatch(staging):
         return "its staging directory is not one nasbox makes"
@@ -141,8 +145,19 @@ def untrusted(row: tuple, staging: object = None) -> str | None:
 
 def untrusted_entry(entry: Entry) -> str | None:
     """untrusted() for an entry made outside the catalog (one recovered from parity files)."""
-    return untrusted((entry.dir, entry.name, entry.size, entry.mtime_ns, entry.inode, entry.md5,
-                      b"/".join(entry.volumes), entry.ctime_ns, int(entry.settled)))
+    return untrusted(
+        (
+            entry.dir,
+            entry.name,
+            entry.size,
+            entry.mtime_ns,
+            entry.inode,
+            entry.md5,
+            b"/".join(entry.volumes),
+            entry.ctime_ns,
+            int(entry.settled),
+        )
+    )
 
 
 class Catalog:
@@ -198,8 +213,9 @@ class Catalog:
         for r in rows:
             why = untrusted((*r[:7], *r[10:]))
             if why is None:
-                found[r[1]] = Entry(r[0], r[1], r[2], r[3], r[4], r[5], _volumes(r[6]), r[7], r[8], r[9], r[10],
-                                    bool(r[11]))
+                found[r[1]] = Entry(
+                    r[0], r[1], r[2], r[3], r[4], r[5], _volumes(r[6]), r[7], r[8], r[9], r[10], bool(r[11])
+                )
             else:
                 self._drop("files", r[0], r[1], why)
         return found
@@ -209,17 +225,40 @@ class Catalog:
         self.reject(os.path.join(_as_bytes(directory), _as_bytes(name)), why)
 
     def put(self, entry: Entry) -> None:
-        self._write(f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (entry.dir, entry.name, entry.size, entry.mtime_ns, entry.inode, entry.md5,
-                     b"/".join(entry.volumes), entry.parity_at, entry.verified_at, entry.result,
-                     entry.ctime_ns, entry.settled))
+        self._write(
+            f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                entry.dir,
+                entry.name,
+                entry.size,
+                entry.mtime_ns,
+                entry.inode,
+                entry.md5,
+                b"/".join(entry.volumes),
+                entry.parity_at,
+                entry.verified_at,
+                entry.result,
+                entry.ctime_ns,
+                entry.settled,
+            ),
+        )
 
     def mark_verified(self, entry: Entry, result: str, inode: int | None = None) -> None:
         """The content matched (or was repaired): entry's metadata is what was found."""
-        self._write("UPDATE files SET verified_at = ?, result = ?, inode = ?, mtime_ns = ?, ctime_ns = ?, "
-                    "settled = ? WHERE dir = ? AND name = ?",
-                    (time.time(), result, entry.inode if inode is None else inode, entry.mtime_ns,
-                     entry.ctime_ns, entry.settled, entry.dir, entry.name))
+        self._write(
+            "UPDATE files SET verified_at = ?, result = ?, inode = ?, mtime_ns = ?, ctime_ns = ?, "
+            "settled = ? WHERE dir = ? AND name = ?",
+            (
+                time.time(),
+                result,
+                entry.inode if inode is None else inode,
+                entry.mtime_ns,
+                entry.ctime_ns,
+                entry.settled,
+                entry.dir,
+                entry.name,
+            ),
+        )
 
     def mark_settled(self, entry: Entry) -> None:
         self._write("UPDATE files SET settled = 1 WHERE dir = ? AND name = ?", (entry.dir, entry.name))
@@ -230,9 +269,21 @@ class Catalog:
     # The journal of parity sets being moved into place; committed at once, not batched.
     def begin_move(self, staging: bytes, entry: Entry) -> None:
         self.commit()
-        self.db.execute(f"INSERT OR REPLACE INTO pending ({PENDING_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (entry.dir, entry.name, staging, entry.size, entry.mtime_ns, entry.inode,
-                         entry.md5, b"/".join(entry.volumes), entry.ctime_ns, entry.settled))
+        self.db.execute(
+            f"INSERT OR REPLACE INTO pending ({PENDING_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                entry.dir,
+                entry.name,
+                staging,
+                entry.size,
+                entry.mtime_ns,
+                entry.inode,
+                entry.md5,
+                b"/".join(entry.volumes),
+                entry.ctime_ns,
+                entry.settled,
+            ),
+        )
 
     def end_move(self, entry: Entry) -> None:
         self.db.execute("BEGIN")
@@ -250,8 +301,23 @@ class Catalog:
         for r in self.db.execute(f"SELECT {PENDING_COLUMNS} FROM pending").fetchall():
             why = untrusted((r[0], r[1], *r[3:]), r[2])
             if why is None:
-                found.append((r[2], Entry(r[0], r[1], r[3], r[4], r[5], r[6], _volumes(r[7]), parity_at=time.time(),
-                                          ctime_ns=r[8], settled=bool(r[9]))))
+                found.append(
+                    (
+                        r[2],
+                        Entry(
+                            r[0],
+                            r[1],
+                            r[3],
+                            r[4],
+                            r[5],
+                            r[6],
+                            _volumes(r[7]),
+                            parity_at=time.time(),
+                            ctime_ns=r[8],
+                            settled=bool(r[9]),
+                        ),
+                    )
+                )
             else:
                 self._drop("pending", r[0], r[1], why)
         self.commit()
@@ -284,7 +350,8 @@ class Catalog:
         self.db.execute(
             "INSERT INTO selected SELECT dir, name FROM files WHERE verified_at IS NULL OR verified_at < ? "
             "ORDER BY verified_at IS NOT NULL, verified_at LIMIT ?",
-            (time.time() - older_than_s, limit))
+            (time.time() - older_than_s, limit),
+        )
 
     def selected(self, directory: bytes) -> set[bytes]:
         return {r[0] for r in self.db.execute("SELECT name FROM selected WHERE dir = ?", (directory,))}

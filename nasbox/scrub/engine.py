@@ -18,6 +18,7 @@ Every problem with one file (a name the parity layout cannot hold, a failed par2
 set that cannot be put in place) is that file's problem, reported and counted, never the
 job's.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -51,8 +52,14 @@ class Scrub:
     directories; the catalog, the counters, the progress and the parity in place are written
     by the main thread alone (_apply, and what it calls), so none of them needs a lock."""
 
-    def __init__(self, job: ScrubJob, update_only: bool = False, workers: int | None = None,
-                 databases: Iterable[str] = (), force: bool = False):
+    def __init__(
+        self,
+        job: ScrubJob,
+        update_only: bool = False,
+        workers: int | None = None,
+        databases: Iterable[str] = (),
+        force: bool = False,
+    ):
         """databases: those of the other scrub jobs (scrub_databases); force: run although a
         mount point is no longer mounted or DATABASE is missing, and remove parity beyond
         max_delete."""
@@ -113,8 +120,13 @@ class Scrub:
                 own = os.fstat(folders.database_fd)
                 self.database_ids = {(own.st_dev, own.st_ino)} | {_identity(d) for d in self.databases} - {(-1, -1)}
                 if self.protected and not self._has_data():
-                    return result(started, "warning", f"skipped: {self.job.directory} is empty but "
-                                  f"{self.protected} files are protected (not mounted?)", skipped=True)
+                    return result(
+                        started,
+                        "warning",
+                        f"skipped: {self.job.directory} is empty but "
+                        f"{self.protected} files are protected (not mounted?)",
+                        skipped=True,
+                    )
                 if self.full and (self.job.verify_percent < 100 or self.job.verify_older_than_s):
                     catalog.select_for_verify(self.job.verify_percent, self.job.verify_older_than_s)
                 self.progress = Progress(f"{kind} {self.job.name}", self.protected, protected_bytes)
@@ -125,8 +137,12 @@ class Scrub:
                 catalog.close()
         status, summary = self.report.status()
         if self.held:
-            return result(started, status if status == "error" else "warning",
-                          f"held: {self.held}; {summary}", skipped=status != "error")
+            return result(
+                started,
+                status if status == "error" else "warning",
+                f"held: {self.held}; {summary}",
+                skipped=status != "error",
+            )
         self._remember()
         return result(started, status, summary)
 
@@ -136,9 +152,11 @@ class Scrub:
         lost = guards.unmounted(seen) if seen and not self.force else []
         if not lost:
             return None
-        return (f"{', '.join(map(show, map(os.fsencode, lost)))} was a mount point at the last scrub and is "
-                f"not one now (not mounted?); parity is kept. Mount it, or if it is gone for good run "
-                f"`scrub {self.job.name} --now --force`")
+        return (
+            f"{', '.join(map(show, map(os.fsencode, lost)))} was a mount point at the last scrub and is "
+            f"not one now (not mounted?); parity is kept. Mount it, or if it is gone for good run "
+            f"`scrub {self.job.name} --now --force`"
+        )
 
     def _open_folders(self, seen: guards.Seen | None) -> Folders:
         """DATABASE and its private folder (nasbox.scrub.trust), made on a job's first run; a
@@ -150,9 +168,11 @@ class Scrub:
         except Missing:
             if may_create:
                 raise
-            raise Missing(f"DATABASE {self.job.database} is missing or empty (not mounted?); earlier runs kept "
-                          f"parity there. Mount it, or to start a new DATABASE run "
-                          f"`scrub {self.job.name} --now --force`") from None
+            raise Missing(
+                f"DATABASE {self.job.database} is missing or empty (not mounted?); earlier runs kept "
+                f"parity there. Mount it, or to start a new DATABASE run "
+                f"`scrub {self.job.name} --now --force`"
+            ) from None
 
     def _has_data(self) -> bool:
         """Whether DIRECTORY holds anything besides scrub databases."""
@@ -168,8 +188,9 @@ class Scrub:
         directory = os.path.realpath(self.job.directory)
         inside = [os.path.join(directory, os.fsdecode(relative)) for relative in self.tree.mount_points]
         above = guards.mount_points_above(self.job.directory) + guards.mount_points_above(self.job.database)
-        self.memory.put(self.job.name, guards.Seen(self.job.directory, self.job.database,
-                                                   tuple(sorted({*above, *inside}))))
+        self.memory.put(
+            self.job.name, guards.Seen(self.job.directory, self.job.database, tuple(sorted({*above, *inside})))
+        )
 
     @contextmanager
     def _lock(self, folders: Folders) -> Iterator[Parity]:
@@ -178,8 +199,9 @@ class Scrub:
         processes of a killed run, which hold it too). Leaving it closes the database's
         folders, which the run is over with."""
         try:
-            fd = os.open(b"lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                         dir_fd=folders.private_fd)
+            fd = os.open(
+                b"lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=folders.private_fd
+            )
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 self.parity = Parity(folders, fd)
@@ -202,8 +224,10 @@ class Scrub:
             recovered += 1
         catalog.commit()
         if recovered:
-            self.report.warn(f"the catalog was missing or empty: {recovered} entries recovered from the parity "
-                             "files; each file is checked against its parity")
+            self.report.warn(
+                f"the catalog was missing or empty: {recovered} entries recovered from the parity "
+                "files; each file is checked against its parity"
+            )
 
     def _rejected(self, relative: bytes, why: str) -> None:
         self._problem(relative, f"an entry of the catalog was unsafe and has been dropped: {why}", "skipped")
@@ -239,8 +263,9 @@ class Scrub:
             self.vanished_directories.append(relative)
         self._remove_vanished(catalog)
 
-    def _list(self, catalog: Catalog, relative: bytes, database_ids: set[tuple[int, int]],
-              stack: list[bytes]) -> dict[bytes, os.stat_result] | None:
+    def _list(
+        self, catalog: Catalog, relative: bytes, database_ids: set[tuple[int, int]], stack: list[bytes]
+    ) -> dict[bytes, os.stat_result] | None:
         """The regular files of one directory; its subdirectories go on the stack. A file the
         parity layout cannot hold loses its parity at once."""
         listing = self.tree.list_directory(relative, database_ids)
@@ -254,8 +279,14 @@ class Scrub:
         stack.extend(reversed(listing.subdirectories))
         return listing.files
 
-    def _plan_directory(self, catalog: Catalog, relative: bytes, files: dict[bytes, os.stat_result],
-                        worker: Worker, submit: Callable[[bytes, Task], None]) -> None:
+    def _plan_directory(
+        self,
+        catalog: Catalog,
+        relative: bytes,
+        files: dict[bytes, os.stat_result],
+        worker: Worker,
+        submit: Callable[[bytes, Task], None],
+    ) -> None:
         known = catalog.entries(relative)
         sampled = self.full and (self.job.verify_percent < 100 or self.job.verify_older_than_s)
         selected = catalog.selected(relative) if sampled else None
@@ -277,9 +308,11 @@ class Scrub:
         allows: a disk that did not mount, or a subdirectory on one, looks like this."""
         limit = deletion_limit(self.job.max_delete, self.protected)
         if len(self.vanished) > limit and not self.force:
-            self.held = (f"{len(self.vanished)} of {self.protected} protected files are gone, more than max_delete "
-                         f"allows ({limit}; not mounted?); their parity is kept. If they were deleted on purpose, "
-                         f"run `scrub {self.job.name} --now --force`")
+            self.held = (
+                f"{len(self.vanished)} of {self.protected} protected files are gone, more than max_delete "
+                f"allows ({limit}; not mounted?); their parity is kept. If they were deleted on purpose, "
+                f"run `scrub {self.job.name} --now --force`"
+            )
             return
         for entry in self.vanished:
             self._remove(catalog, entry)
@@ -332,8 +365,9 @@ class Scrub:
         try:
             install.remove(catalog, self._held(), entry)
         except OSError as e:  # kept in the catalog, so the next run tries again
-            self._problem(os.path.join(entry.dir, entry.name), f"its parity could not be removed: {e.strerror}",
-                          "failed")
+            self._problem(
+                os.path.join(entry.dir, entry.name), f"its parity could not be removed: {e.strerror}", "failed"
+            )
             return
         self.report.stats.removed += 1
 

@@ -1,6 +1,7 @@
 """DIRECTORY's files reached through descriptors, never following a link below DIRECTORY:
 a link swapped in for a directory or a file is never entered, read or written through.
 """
+
 from __future__ import annotations
 
 import errno
@@ -21,6 +22,7 @@ NOT_THIS_FILE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
 @dataclass(frozen=True)
 class Read:
     """A file's MD5, its metadata while it was read, and when the read began."""
+
     md5: bytes
     st: os.stat_result
     started_ns: int
@@ -94,7 +96,11 @@ def metadata(st: os.stat_result) -> tuple[int, int, int, int]:
 def same_file(st: os.stat_result, entry: Entry) -> bool:
     """The file the entry recorded, not written since: the same size, mtime, inode and ctime."""
     return stat.S_ISREG(st.st_mode) and (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) == (
-        entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns)
+        entry.size,
+        entry.mtime_ns,
+        entry.inode,
+        entry.ctime_ns,
+    )
 
 
 def read(root: bytes, relative: bytes, name: bytes) -> Read | None:

@@ -10,6 +10,7 @@
 What a run saw is remembered per job in the state directory, not in DATABASE, which may be
 what is missing.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,7 @@ def database_problem(directory: str, database: str) -> str | None:
     """Why DATABASE may not be used for DIRECTORY, or None."""
     real_directory, real_database = os.path.realpath(directory), os.path.realpath(database)
     if PurePosixPath(real_directory).is_relative_to(real_database):
-        return (f"{database} is {directory} or above it (resolved: {real_database}); "
-                "expected a directory of its own")
+        return f"{database} is {directory} or above it (resolved: {real_database}); expected a directory of its own"
     if os.path.lexists(database) and not os.path.isdir(database):
         return f"{database} exists and is not a directory; expected a directory"
     try:
@@ -37,8 +37,10 @@ def database_problem(directory: str, database: str) -> str | None:
         return f"cannot read {database}: {e.strerror}"
     if foreign:
         shown = ", ".join(map(os.fsdecode, sorted(foreign)[:3])) + (", ..." if len(foreign) > 3 else "")
-        return (f"{database} holds files nasbox did not write ({shown}); expected a new or empty "
-                f"directory, or the database of this job (with its {os.fsdecode(PRIVATE)} folder)")
+        return (
+            f"{database} holds files nasbox did not write ({shown}); expected a new or empty "
+            f"directory, or the database of this job (with its {os.fsdecode(PRIVATE)} folder)"
+        )
     return None
 
 
@@ -72,6 +74,7 @@ def mount_points_above(path: str) -> list[str]:
 @dataclass(frozen=True)
 class Seen:
     """What the last complete run of a job saw."""
+
     directory: str
     database: str
     mount_points: tuple[str, ...]

@@ -8,6 +8,7 @@ run began (recover). A repair a killed run began left a note (nasbox.scrub.repai
 recover takes in. Every directory in DATABASE is reached through Parity.dir, proven to have
 no link on the way.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,6 +37,7 @@ Move = Callable[[bytes | None, Entry, Entry | None], None]
 @dataclass(frozen=True)
 class Parity:
     """DATABASE while a run holds its lock, reached through its checked folders' descriptors."""
+
     folders: Folders
     lock_fd: int
 
@@ -73,7 +75,7 @@ def move_into_place(parity: Parity, staging: bytes | None, entry: Entry, old: En
     index = entry.name + b".par2"
     if staging is not None:
         for name in entry.volumes:
-            staged = STAGED + name[len(entry.name):]
+            staged = STAGED + name[len(entry.name) :]
             _replace_if_present(os.path.join(staging, staged), os.path.join(parity_dir, name))
     stale = set(old.volumes if old else ()) - set(entry.volumes)
     for name in stale | ({index} if staging is None else set()):
@@ -83,8 +85,9 @@ def move_into_place(parity: Parity, staging: bytes | None, entry: Entry, old: En
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def install(catalog: Catalog, parity: Parity, staging_name: bytes | None, entry: Entry, old: Entry | None,
-            move: Move) -> None:
+def install(
+    catalog: Catalog, parity: Parity, staging_name: bytes | None, entry: Entry, old: Entry | None, move: Move
+) -> None:
     """Put a new parity set in place under a journal entry; one that cannot be is dropped
     (OSError), the file keeping its old entry (so the next run tries again)."""
     if staging_name is None:
@@ -133,12 +136,17 @@ def recover(catalog: Catalog, parity: Parity, directory: bytes, move: Move, repo
             move(parity.staging(staging_name), entry, old)
         except OSError as e:
             catalog.abandon_move(entry)
-            report.problem(os.path.join(entry.dir, entry.name), "the parity a stopped run made could not be "
-                           f"installed ({e.strerror}) and was dropped; made again when needed", "skipped")
+            report.problem(
+                os.path.join(entry.dir, entry.name),
+                "the parity a stopped run made could not be "
+                f"installed ({e.strerror}) and was dropped; made again when needed",
+                "skipped",
+            )
             continue
         catalog.end_move(entry)
-        log.info("scrub %s: finished installing the parity of %s", report.job,
-                 show(os.path.join(entry.dir, entry.name)))
+        log.info(
+            "scrub %s: finished installing the parity of %s", report.job, show(os.path.join(entry.dir, entry.name))
+        )
     _recover_repairs(catalog, parity, directory, report)
     for leftover in (b"staging", b"repair"):
         shutil.rmtree(leftover, ignore_errors=True, dir_fd=parity.folders.private_fd)
@@ -179,8 +187,11 @@ def _repair_was_begun(catalog: Catalog, directory: bytes, relative: bytes, name:
         return  # gone, or a link now: the walk finds out
     if (st.st_size, st.st_mtime_ns, st.st_ino) == (entry.size, entry.mtime_ns, entry.inode):
         catalog.put(replace(entry, ctime_ns=st.st_ctime_ns))
-        log.info("scrub %s: a stopped run began repairing %s; finished when it is next verified",
-                 job, show(os.path.join(relative, name)))
+        log.info(
+            "scrub %s: a stopped run began repairing %s; finished when it is next verified",
+            job,
+            show(os.path.join(relative, name)),
+        )
 
 
 def _replace_if_present(source: bytes, target: bytes) -> None:

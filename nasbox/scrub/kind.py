@@ -1,6 +1,7 @@
 """The scrub job kind: its model, its validation, and how nasbox runs it. A scrub scheduled
 less often than hourly also gets a parity update (`--update-only`) every hour at minute 15,
 so that new files are protected within the hour."""
+
 from __future__ import annotations
 
 import argparse
@@ -51,21 +52,28 @@ class ScrubKind(JobKind):
             directory = PurePosixPath(item["directory"])
             database = directory / item["database"]  # an absolute DATABASE replaces directory
             if ".." in database.parts or directory.is_relative_to(database):
-                c.problem(where + ("database",), "expected a directory of its own (not DIRECTORY or above it, "
-                          "no '..')")
+                c.problem(where + ("database",), "expected a directory of its own (not DIRECTORY or above it, no '..')")
             elif str(database) in databases:
-                c.problem(where + ("database",), f"already the database of scrub {databases[str(database)]}; "
-                          "expected one database per job")
+                c.problem(
+                    where + ("database",),
+                    f"already the database of scrub {databases[str(database)]}; expected one database per job",
+                )
             elif refused := database_problem(str(directory), str(database)):
                 c.problem(where + ("database",), refused)
             databases[str(database)] = name
             older = item.get("verify_older_than", "0s")
             jobs[name] = ScrubJob(
-                name=name, directory=str(directory), database=str(database),
-                redundancy=int(item["redundancy"].rstrip("%")), schedule=item["schedule"],
-                exclude=tuple(item.get("exclude", ())), verify_percent=item.get("verify_percent", 100),
+                name=name,
+                directory=str(directory),
+                database=str(database),
+                redundancy=int(item["redundancy"].rstrip("%")),
+                schedule=item["schedule"],
+                exclude=tuple(item.get("exclude", ())),
+                verify_percent=item.get("verify_percent", 100),
                 verify_older_than_s=int(older[:-1]) * DURATION_UNITS[older[-1]],
-                nice=item.get("nice", 10), ionice=item.get("ionice", "idle"), max_delete=item.get("max_delete"),
+                nice=item.get("nice", 10),
+                ionice=item.get("ionice", "idle"),
+                max_delete=item.get("max_delete"),
             )
         return jobs
 
@@ -79,11 +87,16 @@ class ScrubKind(JobKind):
         return entries
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--update-only", action="store_true",
-                            help="parity for new and changed files, remove orphans; no verification")
-        parser.add_argument("--force", action="store_true",
-                            help="pass a safety skip: a mount point no longer mounted, DATABASE missing, "
-                                 "removals over max_delete")
+        parser.add_argument(
+            "--update-only",
+            action="store_true",
+            help="parity for new and changed files, remove orphans; no verification",
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="pass a safety skip: a mount point no longer mounted, DATABASE missing, removals over max_delete",
+        )
 
     def runner(self, config: Config, job: ScrubJob, args: argparse.Namespace) -> Callable[[], JobResult]:
         # The engine only when a run needs it: loading the configuration stays light.

@@ -12,6 +12,7 @@ unprotected with a warning each, never failing the job:
   (the directory's files keep their protection), or of a sibling file's recovery file;
 - at the top, a directory named like nasbox's private folder, where its parity would go.
 """
+
 from __future__ import annotations
 
 from collections.abc import Container
@@ -30,8 +31,11 @@ REPAIR_PREFIX = len(b"/proc/self/fd/2147483647/repair/") + 32 + 1
 def _longest_path(directory: bytes, relative: bytes, seen_by_par2: bytes) -> int:
     """The longest path nasbox or par2 builds for relative (under DIRECTORY, in DATABASE
     through its descriptor, or as a repair's copy, named as par2 sees it)."""
-    return max(len(directory) + 1 + len(relative), REPAIR_PREFIX + len(seen_by_par2),
-               len(b"/proc/self/fd/2147483647/") + len(relative) + LONGEST_VOLUME_SUFFIX)
+    return max(
+        len(directory) + 1 + len(relative),
+        REPAIR_PREFIX + len(seen_by_par2),
+        len(b"/proc/self/fd/2147483647/") + len(relative) + LONGEST_VOLUME_SUFFIX,
+    )
 
 
 def directory_problem(directory: bytes, relative: bytes) -> str | None:
@@ -49,7 +53,7 @@ def taken_parity_names(subdirectories: set[bytes]) -> dict[bytes, bytes]:
     taken = {}
     for subdirectory in sorted(subdirectories, reverse=True):  # the first in order wins
         if subdirectory.endswith(b".par2"):
-            stem = subdirectory[:-len(b".par2")]
+            stem = subdirectory[: -len(b".par2")]
             volume = par2.VOLUME_NAME.fullmatch(stem)
             taken[stem] = subdirectory
             if volume:
@@ -57,8 +61,15 @@ def taken_parity_names(subdirectories: set[bytes]) -> dict[bytes, bytes]:
     return taken
 
 
-def file_problem(directory: bytes, parent: bytes, name: bytes, size: int, redundancy: int,
-                 files: Container[bytes], taken: dict[bytes, bytes]) -> str | None:
+def file_problem(
+    directory: bytes,
+    parent: bytes,
+    name: bytes,
+    size: int,
+    redundancy: int,
+    files: Container[bytes],
+    taken: dict[bytes, bytes],
+) -> str | None:
     """Why the file parent/name (parent relative to DIRECTORY) of size bytes cannot be
     protected at redundancy%, or None; files are the other files in parent, taken what
     taken_parity_names says of its subdirectories."""
@@ -66,9 +77,10 @@ def file_problem(directory: bytes, parent: bytes, name: bytes, size: int, redund
     seen_by_par2 = par2.path_as_par2_reads_it(relative)
     if seen_by_par2 != relative and not is_relative(seen_by_par2):
         return "not protected: par2 would read it elsewhere (it takes a backslash for a directory separator)"
-    if (len(name) + LONGEST_VOLUME_SUFFIX > NAME_MAX
-            and len(name + par2.volume_suffix(max(size, 1), redundancy)) > NAME_MAX) or (
-            seen_by_par2 != relative and any(len(part) > NAME_MAX for part in seen_by_par2.split(b"/"))):
+    if (
+        len(name) + LONGEST_VOLUME_SUFFIX > NAME_MAX
+        and len(name + par2.volume_suffix(max(size, 1), redundancy)) > NAME_MAX
+    ) or (seen_by_par2 != relative and any(len(part) > NAME_MAX for part in seen_by_par2.split(b"/"))):
         return f"name too long to protect: its parity file's name would exceed {NAME_MAX} bytes"
     if _longest_path(directory, relative, seen_by_par2) >= PATH_MAX:
         return f"path too long to protect: it exceeds what the system allows ({PATH_MAX} bytes)"

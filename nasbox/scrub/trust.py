@@ -9,6 +9,7 @@ descriptors (as /proc/self/fd/N), so renaming or replacing them afterwards chang
 They are made only on a job's first run: once earlier runs kept parity there, a missing one
 is on a disk that did not mount, and is never made again on the disk below.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -65,8 +66,9 @@ def open_folders(database: bytes, may_create: bool) -> Folders:
         raise Missing(f"the parent directory of DATABASE {os.fsdecode(database)} is missing")
     database_fd = _open_directory(database, None, 0o755, os.fsdecode(database), may_create)
     try:
-        private_fd = _open_directory(PRIVATE, database_fd, 0o700, os.fsdecode(os.path.join(database, PRIVATE)),
-                                     may_create)
+        private_fd = _open_directory(
+            PRIVATE, database_fd, 0o700, os.fsdecode(os.path.join(database, PRIVATE)), may_create
+        )
     except BaseException:
         os.close(database_fd)
         raise
@@ -110,8 +112,12 @@ def _open_directory(path: bytes, dir_fd: int | None, mode: int, shown: str, may_
 
 def _check_owner(st: os.stat_result, shown: str) -> None:
     if st.st_uid != os.geteuid():
-        raise Untrusted(f"{shown} is owned by uid {st.st_uid}, not by uid {os.geteuid()} (nasbox); "
-                        "it must be writable only by nasbox")
+        raise Untrusted(
+            f"{shown} is owned by uid {st.st_uid}, not by uid {os.geteuid()} (nasbox); "
+            "it must be writable only by nasbox"
+        )
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise Untrusted(f"{shown} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
-                        "it must be writable only by nasbox")
+        raise Untrusted(
+            f"{shown} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
+            "it must be writable only by nasbox"
+        )

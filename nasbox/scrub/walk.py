@@ -13,6 +13,7 @@ decides, from a file's metadata and its catalog entry, which worker task it gets
   the content decides;
 - otherwise, when this run verifies it: hashed and compared with its parity.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -41,6 +42,7 @@ class Listing:
 class Tree:
     """DIRECTORY as this run lists it: the directories it could not read (their parity is
     kept) and the mount points it crossed (for the guards of the next run)."""
+
     job: ScrubJob
     directory: bytes
     report: Report
@@ -79,8 +81,9 @@ class Tree:
         left_out = self._leave_out_unprotectable(relative, files, subdirectories)
         return Listing(files, [os.path.join(relative, name) for name in sorted(subdirectories)], left_out)
 
-    def _leave_out_unprotectable(self, relative: bytes, files: dict[bytes, os.stat_result],
-                                 subdirectories: set[bytes]) -> list[bytes]:
+    def _leave_out_unprotectable(
+        self, relative: bytes, files: dict[bytes, os.stat_result], subdirectories: set[bytes]
+    ) -> list[bytes]:
         """Drop the files and subdirectories the parity layout cannot hold, each with a warning;
         a directory left out keeps whatever parity it has, a file left out loses its parity at
         once (not a file gone, within max_delete: its parity's name is another's now)."""
@@ -94,8 +97,9 @@ class Tree:
         taken = layout.taken_parity_names(subdirectories)
         left_out = []
         for name in sorted(files):
-            why = layout.file_problem(self.directory, relative, name, files[name].st_size, self.job.redundancy,
-                                      files, taken)
+            why = layout.file_problem(
+                self.directory, relative, name, files[name].st_size, self.job.redundancy, files, taken
+            )
             if why:
                 del files[name]
                 self.report.problem(os.path.join(relative, name), why, "skipped")
@@ -110,8 +114,9 @@ class Tree:
                 yield relative
 
 
-def need(worker: Worker, relative: bytes, name: bytes, st: os.stat_result, entry: Entry | None,
-         verify: bool) -> Task | None:
+def need(
+    worker: Worker, relative: bytes, name: bytes, st: os.stat_result, entry: Entry | None, verify: bool
+) -> Task | None:
     """The task a walked file needs; None when it needs nothing this run (verify: whether
     this run verifies it)."""
     if entry is None:

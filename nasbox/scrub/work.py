@@ -16,6 +16,7 @@ the main thread applies what they bring back (nasbox.scrub.engine). Tasks:
   since is an edit.
 settle reads again, once a timestamp tick is over, what was recorded within one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -103,8 +104,11 @@ class Worker:
         it starts; on Linux both are per thread, so the caller's own priority is untouched."""
         thread = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, thread, max(self.job.nice, os.getpriority(os.PRIO_PROCESS, thread)))
-        ioclass = {"idle": psutil.IOPRIO_CLASS_IDLE, "best-effort": psutil.IOPRIO_CLASS_BE,
-                   "realtime": psutil.IOPRIO_CLASS_RT}[self.job.ionice]
+        ioclass = {
+            "idle": psutil.IOPRIO_CLASS_IDLE,
+            "best-effort": psutil.IOPRIO_CLASS_BE,
+            "realtime": psutil.IOPRIO_CLASS_RT,
+        }[self.job.ionice]
         psutil.Process(thread).ionice(ioclass)
 
     def guarded(self, relative: bytes, task: Task) -> Done:
@@ -118,8 +122,18 @@ class Worker:
 
     def create(self, relative: bytes, name: bytes, st: os.stat_result, old: Entry | None, reason: str) -> Done:
         read_started = time.time_ns()
-        entry = Entry(relative, name, st.st_size, st.st_mtime_ns, st.st_ino, EMPTY_MD5, (), parity_at=time.time(),
-                      ctime_ns=st.st_ctime_ns, settled=timestamps.settled(st, read_started))
+        entry = Entry(
+            relative,
+            name,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ino,
+            EMPTY_MD5,
+            (),
+            parity_at=time.time(),
+            ctime_ns=st.st_ctime_ns,
+            settled=timestamps.settled(st, read_started),
+        )
         if st.st_size == 0:
             return Created(entry, None, old, reason)  # par2 cannot protect nothing
         staging_name = uuid.uuid4().hex.encode()
@@ -127,8 +141,9 @@ class Worker:
         os.mkdir(staging, 0o700)
         data = os.path.join(self.directory, relative, name)
         large = st.st_size >= LARGE_FILE
-        argv = par2.create(self.directory, STAGED + b".par2", data, st.st_size, self.job.redundancy,
-                           self.cores if large else 1)  # into its working directory, staging
+        argv = par2.create(
+            self.directory, STAGED + b".par2", data, st.st_size, self.job.redundancy, self.cores if large else 1
+        )  # into its working directory, staging
         with self.large_file_lock if large else _no_lock():
             result = commands.run(argv, check=False, timeout=None, cwd=staging, pass_fds=self.parity.inherit())
         # par2 opened the file by its path: it must have read the file that was walked.
@@ -148,15 +163,16 @@ class Worker:
         index = par2format.read_packets(os.path.join(staging, STAGED + b".par2"))
         if par2format.file_names(index) != {os.path.join(relative, name)} or par2format.head_md5(index) != head:
             shutil.rmtree(staging)
-            return Problem(os.path.join(relative, name), "par2 read other files than this one; again next run",
-                           "skipped")
+            return Problem(
+                os.path.join(relative, name), "par2 read other files than this one; again next run", "skipped"
+            )
         md5, length = par2format.file_md5(index)
         staged_volumes = sorted(v for v in os.listdir(staging) if v != STAGED + b".par2")
         for volume in staged_volumes:
             path = os.path.join(staging, volume)
             if os.path.getsize(path) < COMPACT_BELOW:  # beyond, the repeats cost under 1%
                 par2format.compact(path)
-        volumes = tuple(name + v[len(STAGED):] for v in staged_volumes)
+        volumes = tuple(name + v[len(STAGED) :] for v in staged_volumes)
         return Created(replace(entry, md5=md5, volumes=volumes, size=length), staging_name, old, reason)
 
     def create_new(self, relative: bytes, name: bytes, st: os.stat_result) -> Done:
@@ -217,23 +233,29 @@ class Worker:
             note = "differs from its parity set, which is older than its last change: taken for an edit"
             return replace(done, note=note, warns=True) if isinstance(done, Created) else done
         if found.st.st_size != entry.size:
-            return Problem(relative, f"its size ({found.st.st_size}) differs from the {entry.size} bytes its parity "
-                           "records, though it has not changed since its parity was written: left as it is, "
-                           "parity kept (if this is an edit, touch the file)", "unrepairable")
-        return self._repair(replace(entry, mtime_ns=found.st.st_mtime_ns, inode=found.st.st_ino,
-                                    ctime_ns=found.st.st_ctime_ns), found.started_ns)
+            return Problem(
+                relative,
+                f"its size ({found.st.st_size}) differs from the {entry.size} bytes its parity "
+                "records, though it has not changed since its parity was written: left as it is, "
+                "parity kept (if this is an edit, touch the file)",
+                "unrepairable",
+            )
+        return self._repair(
+            replace(entry, mtime_ns=found.st.st_mtime_ns, inode=found.st.st_ino, ctime_ns=found.st.st_ctime_ns),
+            found.started_ns,
+        )
 
     def _repair(self, entry: Entry, read_started: int) -> Done:
         """Corruption: a mismatch in a file whose recorded metadata proves it unchanged. A
         repair writes into the file, so the entry records its metadata afterwards."""
         relative = os.path.join(entry.dir, entry.name)
-        outcome = repair(self.directory, self.parity.dir(entry.dir), self.parity.private, entry,
-                         self.parity.inherit())
+        outcome = repair(self.directory, self.parity.dir(entry.dir), self.parity.private, entry, self.parity.inherit())
         if outcome.result is Result.REPAIRED and outcome.st is not None:
             return Repaired(recorded(entry, Read(entry.md5, outcome.st, read_started)), outcome.st.st_ino)
         if outcome.result is Result.CHANGED:
-            done = self.create(entry.dir, entry.name, stat_file(self.directory, entry.dir, entry.name), entry,
-                               "updated")
+            done = self.create(
+                entry.dir, entry.name, stat_file(self.directory, entry.dir, entry.name), entry, "updated"
+            )
             return replace(done, note=outcome.detail) if isinstance(done, Created) else done
         return Problem(relative, outcome.detail, "unrepairable" if outcome.result is Result.BEYOND_REPAIR else "failed")
 
@@ -254,8 +276,14 @@ class Worker:
 
 def recorded(entry: Entry, found: Read) -> Entry:
     """entry with the metadata of the file as it was read."""
-    return replace(entry, size=found.st.st_size, mtime_ns=found.st.st_mtime_ns, inode=found.st.st_ino,
-                   ctime_ns=found.st.st_ctime_ns, settled=timestamps.settled(found.st, found.started_ns))
+    return replace(
+        entry,
+        size=found.st.st_size,
+        mtime_ns=found.st.st_mtime_ns,
+        inode=found.st.st_ino,
+        ctime_ns=found.st.st_ctime_ns,
+        settled=timestamps.settled(found.st, found.started_ns),
+    )
 
 
 def settle(catalog: Catalog, directory: bytes, unsettled: list[Entry]) -> None:
@@ -271,8 +299,12 @@ def settle(catalog: Catalog, directory: bytes, unsettled: list[Entry]) -> None:
     for entry in unsettled:
         stop.check()
         found = read(directory, entry.dir, entry.name)
-        if (found is not None and found.md5 == entry.md5 and same_file(found.st, entry)
-                and timestamps.settled(found.st, found.started_ns)):
+        if (
+            found is not None
+            and found.md5 == entry.md5
+            and same_file(found.st, entry)
+            and timestamps.settled(found.st, found.started_ns)
+        ):
             catalog.mark_settled(entry)
 
 

@@ -16,6 +16,7 @@ Parity databases of scrub jobs and nasbox's own state inside DESTINATION are exc
 --delete never touches them; the copy carries --max-delete set to the deletions the preview
 counted, a second fence against a source that shrinks in between.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -81,8 +82,9 @@ def has_entries(directory: str, ignore: set[str]) -> bool:
 
 
 class Sync:
-    def __init__(self, job: SyncJob, config: Config, state_dir: Path | None = None,
-                 dry_run: bool = False, force: bool = False):
+    def __init__(
+        self, job: SyncJob, config: Config, state_dir: Path | None = None, dry_run: bool = False, force: bool = False
+    ):
         self.job, self.config = job, config
         self.dry_run, self.force = dry_run, force
         self.state_dir = state_dir or state.state_dir()
@@ -133,15 +135,17 @@ class Sync:
             present = planned.files - planned.created + planned.deleted  # files in DESTINATION now
             allowed = deletion_limit(self.job.max_delete, present)
             if planned.deleted > allowed:
-                reason = (f"it would delete {planned.deleted} of {present} files in {self.job.destination} "
-                          f"(limit {allowed})")
+                reason = (
+                    f"it would delete {planned.deleted} of {present} files in {self.job.destination} (limit {allowed})"
+                )
                 result = self._classify(preview, dry_run=True)  # its details: what would change
                 if self.dry_run:  # a dry run holds nothing
                     result.summary = f"held: {reason}; {result.summary}"
                 else:
                     self.holds.hold(self.job.name, reason)
-                    result.summary = (f"held: {reason}; check the source, then run "
-                                      f"`nasbox sync {self.job.name} --now --force`")
+                    result.summary = (
+                        f"held: {reason}; check the source, then run `nasbox sync {self.job.name} --now --force`"
+                    )
                 result.status, result.skipped = "warning", True
                 return result
             if self.dry_run or not rsync_cmds.changes_listed(preview.stdout):
@@ -155,16 +159,22 @@ class Sync:
         """Why this run may not touch DESTINATION, checked on the paths as they are now."""
         job = self.job
         if paths.overlap(self.source, self.destination):
-            return (f"source {job.source} and destination {job.destination} are the same place or one holds "
-                    f"the other{paths.resolved_note(job.source, job.destination)}")
+            return (
+                f"source {job.source} and destination {job.destination} are the same place or one holds "
+                f"the other{paths.resolved_note(job.source, job.destination)}"
+            )
         for scrub_job in self.config.scrub.values():
             if paths.inside(self.destination, scrub_job.database):
-                return (f"destination {job.destination} lies in the parity database {scrub_job.database} of "
-                        f"scrub {scrub_job.name}{paths.resolved_note(job.destination, scrub_job.database)}")
+                return (
+                    f"destination {job.destination} lies in the parity database {scrub_job.database} of "
+                    f"scrub {scrub_job.name}{paths.resolved_note(job.destination, scrub_job.database)}"
+                )
         for own in map(str, {*state.own_directories(), self.state_dir}):
             if paths.inside(self.destination, own):
-                return (f"destination {job.destination} lies in nasbox's own {own}"
-                        f"{paths.resolved_note(job.destination, own)}")
+                return (
+                    f"destination {job.destination} lies in nasbox's own {own}"
+                    f"{paths.resolved_note(job.destination, own)}"
+                )
         return None
 
     def _guard(self) -> str | None:
@@ -180,8 +190,11 @@ class Sync:
         if job.require_marker and not os.path.exists(os.path.join(self.source, job.require_marker)):
             return f"the marker {job.require_marker} is missing from {job.source} (disk absent?)"
         ignored = {rsync_cmds.PARTIAL_DIR, *self.protected()}  # a source with only its parity is empty
-        if not has_entries(self.source, ignored) and os.path.isdir(self.destination) and has_entries(
-                self.destination, ignored):
+        if (
+            not has_entries(self.source, ignored)
+            and os.path.isdir(self.destination)
+            and has_entries(self.destination, ignored)
+        ):
             return f"source {job.source} is empty but {job.destination} is not (not mounted?)"
         return None
 
@@ -204,8 +217,7 @@ class Sync:
         else:
             argv = rsync_cmds.sync(resolved, protected, max_delete=max_delete, progress=True)
             transfer = TransferProgress(f"sync {self.job.name}")
-            completed = commands.run(argv, check=False, timeout=None, separate_stderr=True,
-                                     on_output=transfer.output)
+            completed = commands.run(argv, check=False, timeout=None, separate_stderr=True, on_output=transfer.output)
             transfer.finish()
         stop.check()  # rsync was terminated: its partial file waits in the partial dir
         return completed
@@ -215,16 +227,19 @@ class Sync:
         errors = [line for line in completed.stderr.splitlines() if line.strip()]
         details = errors + rsync_cmds.changes(completed.stdout) * dry_run  # a preview shows what would change
         what = "would transfer" if dry_run else "transferred"
-        summary = (f"{stats.transferred} files {what} ({human_bytes(stats.bytes_transferred)}), "
-                   f"{stats.deleted} deleted, {human_bytes(stats.bytes_per_s)}/s")
+        summary = (
+            f"{stats.transferred} files {what} ({human_bytes(stats.bytes_transferred)}), "
+            f"{stats.deleted} deleted, {human_bytes(stats.bytes_per_s)}/s"
+        )
         code = completed.returncode
         if code == 25 or DELETIONS_STOPPED in completed.stderr:
             reason = "rsync's --max-delete stopped deletions (more than the preview planned: the source changed)"
             self.holds.hold(self.job.name, reason)
             return self._result("warning", f"held: {reason}; {summary}", stats, details, skipped=True)
         if code == 0:
-            return self._result("info" if dry_run else "good", ("dry run: " if dry_run else "") + summary, stats,
-                                details)
+            return self._result(
+                "info" if dry_run else "good", ("dry run: " if dry_run else "") + summary, stats, details
+            )
         if code == 24:
             return self._result("warning", f"{summary}; some files vanished while copying", stats, details)
         if code == 23:
@@ -243,13 +258,28 @@ class Sync:
                 lines.append(f"parity update of scrub {scrub_job.name}: {update.status}: {update.summary}")
         return lines
 
-    def _result(self, status: str, summary: str, stats: rsync_cmds.Stats | None = None,
-                details: list[str] | None = None, skipped: bool = False) -> JobResult:
+    def _result(
+        self,
+        status: str,
+        summary: str,
+        stats: rsync_cmds.Stats | None = None,
+        details: list[str] | None = None,
+        skipped: bool = False,
+    ) -> JobResult:
         lines = list(details or [])
         if len(lines) > MAX_DETAIL_LINES:
             lines = lines[:MAX_DETAIL_LINES] + [f"... and {len(lines) - MAX_DETAIL_LINES} more"]
         finished = time.time()
         numbers = dict((stats or rsync_cmds.Stats()).__dict__)
         numbers["duration_s"] = round(finished - self.started, 3)
-        return JobResult(job=self.job.name, kind="sync", status=status, summary=summary,
-                         started=self.started, finished=finished, details=lines, stats=numbers, skipped=skipped)
+        return JobResult(
+            job=self.job.name,
+            kind="sync",
+            status=status,
+            summary=summary,
+            started=self.started,
+            finished=finished,
+            details=lines,
+            stats=numbers,
+            skipped=skipped,
+        )

@@ -1,4 +1,5 @@
 """The sync job kind: its model, its validation, and how nasbox runs it."""
+
 from __future__ import annotations
 
 import argparse
@@ -43,17 +44,27 @@ class SyncKind(JobKind):
         for name, item in c.clean("sync").items():
             where = ("sync", name)
             if paths.overlap(item["source"], item["destination"]):
-                c.problem(where + ("destination",), "expected a path outside the source (and the source outside "
-                          "it)" + paths.resolved_note(item["source"], item["destination"]))
+                c.problem(
+                    where + ("destination",),
+                    "expected a path outside the source (and the source outside "
+                    "it)" + paths.resolved_note(item["source"], item["destination"]),
+                )
             marker = item.get("require_marker")
             if marker is not None and ".." in PurePosixPath(marker).parts:
                 c.problem(where + ("require_marker",), "expected a file name inside the source, without '..'")
             jobs[name] = SyncJob(
-                name=name, source=item["source"], destination=item["destination"], schedule=item["schedule"],
-                exclude=tuple(item.get("exclude", ())), bwlimit=item.get("bwlimit"),
-                max_delete=item.get("max_delete"), hard_links=item.get("hard_links", False),
-                acls=item.get("acls", False), xattrs=item.get("xattrs", False),
-                require_marker=marker, partial_is_error=item.get("partial_is_error", False),
+                name=name,
+                source=item["source"],
+                destination=item["destination"],
+                schedule=item["schedule"],
+                exclude=tuple(item.get("exclude", ())),
+                bwlimit=item.get("bwlimit"),
+                max_delete=item.get("max_delete"),
+                hard_links=item.get("hard_links", False),
+                acls=item.get("acls", False),
+                xattrs=item.get("xattrs", False),
+                require_marker=marker,
+                partial_is_error=item.get("partial_is_error", False),
             )
         return jobs
 

@@ -1,4 +1,5 @@
 """The one place rsync command lines are built, and the parser of its --stats output."""
+
 from __future__ import annotations
 
 import re
@@ -9,8 +10,9 @@ from nasbox.sync.kind import SyncJob
 PARTIAL_DIR = ".nasbox-partial"  # interrupted transfers wait here, out of sight
 
 
-def sync(job: SyncJob, protected: list[str], dry_run: bool = False, max_delete: int | None = None,
-         progress: bool = False) -> list[str]:
+def sync(
+    job: SyncJob, protected: list[str], dry_run: bool = False, max_delete: int | None = None, progress: bool = False
+) -> list[str]:
     """rsync -a --delete --partial of SOURCE's contents into DESTINATION.
 
     protected: paths relative to DESTINATION that must be neither deleted nor overwritten
@@ -69,17 +71,19 @@ RATE = re.compile(r"^sent [\d,]+ bytes\s+received [\d,]+ bytes\s+([\d,.]+) bytes
 # Lines naming a file that rsync counts as transferred ("Number of regular files transferred"
 # counts attempts) but did not store: it vanished or could not be read before it was sent, or
 # the receiver could not create it. The [sender]/[receiver] tags are rsync 3.2 and later.
-FAILED_FILE = [re.compile(pattern) for pattern in (
-    r'^file has vanished: "(.+)"',
-    r'^rsync: (?:\[sender\] )?send_files failed to open "(.+)": ',
-    r'^rsync: (?:\[receiver\] )?mkstemp "(.+)" failed: ',
-)]
+FAILED_FILE = [
+    re.compile(pattern)
+    for pattern in (
+        r'^file has vanished: "(.+)"',
+        r'^rsync: (?:\[sender\] )?send_files failed to open "(.+)": ',
+        r'^rsync: (?:\[receiver\] )?mkstemp "(.+)" failed: ',
+    )
+]
 
 
 def failed_files(errors: str) -> set[str]:
     """The files rsync's stderr reports as not transferred after all."""
-    return {found.group(1) for line in errors.splitlines() for pattern in FAILED_FILE
-            if (found := pattern.match(line))}
+    return {found.group(1) for line in errors.splitlines() for pattern in FAILED_FILE if (found := pattern.match(line))}
 
 
 # --itemize-changes lines: "*deleting name", or YXcstpoguax and a name (">f+++++++++ a.txt").
