@@ -18,18 +18,9 @@ from nasbox import jobs
 from nasbox.config import ConfigError, load_config
 from nasbox.scrub.engine import Scrub
 from nasbox.sync.engine import Sync
+from tests.support.files import snapshot, tree
 
 pytestmark = pytest.mark.host
-
-
-def tree(root: Path, files: dict[str, str]) -> None:
-    for name, content in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(content)
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def depth(root: Path) -> int:
