@@ -197,7 +197,9 @@ class Scrub:
         """The database's own lock: whoever runs the engine (nasbox.jobs coordinates runs,
         so this only waits when something else scrubs the same database, or for the par2
         processes of a killed run, which hold it too). Leaving it closes the database's
-        folders, which the run is over with."""
+        folders, which the run is over with. Not nasbox.locks: the lock file is opened through
+        the private folder's descriptor, never by a path a link could redirect, and its
+        descriptor is handed to par2."""
         try:
             fd = os.open(
                 b"lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=folders.private_fd

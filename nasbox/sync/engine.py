@@ -262,7 +262,7 @@ class Sync:
         self,
         status: str,
         summary: str,
-        stats: rsync_cmds.Stats | None = None,
+        stats: rsync_cmds.TransferStats | None = None,
         details: list[str] | None = None,
         skipped: bool = False,
     ) -> JobResult:
@@ -270,7 +270,7 @@ class Sync:
         if len(lines) > MAX_DETAIL_LINES:
             lines = lines[:MAX_DETAIL_LINES] + [f"... and {len(lines) - MAX_DETAIL_LINES} more"]
         finished = time.time()
-        numbers = dict((stats or rsync_cmds.Stats()).__dict__)
+        numbers = dict((stats or rsync_cmds.TransferStats()).__dict__)
         numbers["duration_s"] = round(finished - self.started, 3)
         return JobResult(
             job=self.job.name,

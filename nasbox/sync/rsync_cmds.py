@@ -40,7 +40,7 @@ def literal(path: str) -> str:
 
 
 @dataclass(frozen=True)
-class Stats:
+class TransferStats:
     # Files are everything but directories (regular files, links, devices), as rsync's
     # "Number of ... files: N (reg: .., dir: ..)" lines count them less their "dir:" part.
     files: int = 0  # in SOURCE
@@ -100,7 +100,7 @@ def changes(output: str) -> list[str]:
     return [line for line in output.splitlines() if ITEMIZED.match(line)]
 
 
-def parse_stats(output: str, errors: str = "") -> Stats:
+def parse_stats(output: str, errors: str = "") -> TransferStats:
     """The counts of `--stats` (rsync 3.1 and later wording); 0 where a line is absent.
     errors: rsync's stderr, whose failed and vanished files are not counted as transferred."""
     values: dict[str, int | float] = {}
@@ -117,7 +117,7 @@ def parse_stats(output: str, errors: str = "") -> Stats:
     values["transferred"] = max(0, int(values["transferred"]) - len(failed_files(errors)))
     rate = RATE.search(output)
     values["bytes_per_s"] = float(rate.group(1).replace(",", "")) if rate else 0.0
-    return Stats(**values)  # type: ignore[arg-type]
+    return TransferStats(**values)  # type: ignore[arg-type]
 
 
 def number(text: str) -> int:
