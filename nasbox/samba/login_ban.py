@@ -220,7 +220,9 @@ def run_smbd(smbd_argv: list[str]) -> int:
     banner = Banner(gateways=frozenset(routes.gateways()))
     lock = threading.Lock()
     save_state(enforce, banner)
-    # Files clients create get their modes from the share's masks, not from nasbox's private umask.
+    # Not commands.run, which waits for the end: smbd runs for as long as the container, its
+    # log read line by line. Files clients create get their modes from the share's masks,
+    # not from nasbox's private umask.
     smbd = subprocess.Popen(
         smbd_argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1, umask=0o022
     )

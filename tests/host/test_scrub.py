@@ -1,4 +1,4 @@
-"""The scrub engine against real par2 on real files (CONTRACT 4, issue: scrub).
+"""The scrub engine against real par2 on real files.
 
 Every test that damages, edits or deletes something checks the bytes and metadata that
 must survive, so that a scrub which reverts an edit or writes through a link fails here.
