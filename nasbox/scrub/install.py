@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from nasbox.scrub.catalog import Catalog, Entry, show
 from nasbox.scrub.files import open_directory, stat_file
-from nasbox.scrub.repair import read_repairing_note
+from nasbox.scrub.repair import RepairNote, interrupted_write_back, read_repairing_note
 from nasbox.scrub.report import Report
 from nasbox.scrub.trust import PRIVATE, REPAIRING, Folders
 
@@ -171,26 +171,28 @@ def _recover_repairs(catalog: Catalog, parity: Parity, directory: bytes, report:
         if named is None:
             report.warn(f"{show(os.path.join(PRIVATE, REPAIRING, note))}: not a note nasbox writes; removed")
         else:
-            _repair_was_begun(catalog, directory, *named, job=report.job)
+            _repair_was_begun(catalog, directory, parity.private, named, job=report.job)
         with suppress(OSError):
             os.unlink(path)
     catalog.commit()
 
 
-def _repair_was_begun(catalog: Catalog, directory: bytes, relative: bytes, name: bytes, job: str) -> None:
-    entry = catalog.entries(relative).get(name)
+def _repair_was_begun(catalog: Catalog, directory: bytes, private: bytes, note: RepairNote, job: str) -> None:
+    entry = catalog.entries(note.dir).get(note.name)
     if entry is None:
         return
     try:
-        st = stat_file(directory, relative, name)
+        st: os.stat_result | None = stat_file(directory, note.dir, note.name)
+        if st is not None and (st.st_size, st.st_mtime_ns, st.st_ino) != (entry.size, entry.mtime_ns, entry.inode):
+            st = interrupted_write_back(directory, private, note, entry)
     except OSError:
         return  # gone, or a link now: the walk finds out
-    if (st.st_size, st.st_mtime_ns, st.st_ino) == (entry.size, entry.mtime_ns, entry.inode):
+    if st is not None:
         catalog.put(replace(entry, ctime_ns=st.st_ctime_ns))
         log.info(
             "scrub %s: a stopped run began repairing %s; finished when it is next verified",
             job,
-            show(os.path.join(relative, name)),
+            show(os.path.join(note.dir, note.name)),
         )
 
 
