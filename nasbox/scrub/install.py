@@ -154,9 +154,10 @@ def recover(catalog: Catalog, parity: Parity, directory: bytes, move: Move, repo
 
 
 def _recover_repairs(catalog: Catalog, parity: Parity, directory: bytes, report: Report) -> None:
-    """A repair a killed run began wrote part of the file and so moved its ctime; while the
-    file keeps its recorded size, mtime and inode, that ctime is the repair's, and the
-    rest of the damage is repaired when it is next verified."""
+    """A repair a killed run began wrote part of the file and so moved its ctime (and its
+    mtime, when killed before it set the times back); while the file holds nothing but the
+    damage and the repair's own writes (nasbox.scrub.repair.interrupted_write_back), that
+    ctime is the repair's, and the rest of the damage is repaired when it is next verified."""
     journal = os.path.join(parity.private, REPAIRING)
     try:
         notes = os.listdir(journal)
@@ -183,8 +184,10 @@ def _repair_was_begun(catalog: Catalog, directory: bytes, private: bytes, note: 
         return
     try:
         st: os.stat_result | None = stat_file(directory, note.dir, note.name)
-        if st is not None and (st.st_size, st.st_mtime_ns, st.st_ino) != (entry.size, entry.mtime_ns, entry.inode):
+        if note.work is not None:  # a note that proves which writes were the repair's
             st = interrupted_write_back(directory, private, note, entry)
+        elif st is not None and (st.st_size, st.st_mtime_ns, st.st_ino) != (entry.size, entry.mtime_ns, entry.inode):
+            st = None
     except OSError:
         return  # gone, or a link now: the walk finds out
     if st is not None:

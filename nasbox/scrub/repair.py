@@ -200,12 +200,12 @@ def read_repairing_note(path: bytes) -> RepairNote | None:
 
 
 def interrupted_write_back(directory: bytes, private: bytes, note: RepairNote, entry: Entry) -> os.stat_result | None:
-    """A repair killed between writing a block and setting the times back left its file with
-    a new mtime, and damage perhaps in other blocks. When every block that differs from the
-    repaired copy is one the repair was to write and still holds its damaged bytes, the file
-    holds nothing but the damage and the repair's writes: its times are set back (its
-    metadata returned) so that it is not taken for an edit, and its next verify finishes the
-    repair. None when that is not proven: an edit since is kept."""
+    """The file a killed repair was writing into, when it holds nothing but the damage and
+    the repair's own writes: every block that differs from the repaired copy is one the
+    repair was to write and still holds its damaged bytes. Its times are set back if the
+    repair was killed before it did (its mtime is new), and its metadata returned, so that
+    it is not taken for an edit and its next verify finishes the repair. None when that is
+    not proven: an edit since, even one that set the times back, is kept."""
     if note.work is None or note.times is None or note.times[1] != entry.mtime_ns:
         return None
     relative = os.path.join(note.dir, note.name)
@@ -230,7 +230,8 @@ def interrupted_write_back(directory: bytes, private: bytes, note: RepairNote, e
                         hashlib.md5(block).digest() != note.damaged.get(offset + start)
                     ):
                         return None
-            os.utime(fd, ns=note.times)
+            if st.st_mtime_ns != note.times[1]:
+                os.utime(fd, ns=note.times)
             return os.fstat(fd)
         finally:
             os.close(fd)

@@ -33,6 +33,26 @@ os.utime = killed
 Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=5, schedule="weekly")).run()
 """
 
+# The same, killed when the repair flushes the file it wrote into: every block written and
+# the times set back, its note not yet removed.
+KILLED_AT_THE_FLUSH = KILLED_AT_THE_TIMES_RESTORE.replace("""utime = os.utime
+def killed(target, *args, **kwargs):
+    if isinstance(target, int):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return utime(target, *args, **kwargs)
+os.utime = killed""", """fsync = os.fsync
+def killed(fd):
+    if os.readlink(f"/proc/self/fd/{fd}").startswith(sys.argv[1] + "/"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return fsync(fd)
+os.fsync = killed""")
+
+
+def kill_a_repair(script: str, directory: Path, database: Path) -> None:
+    killed = subprocess.run([sys.executable, "-c", script, str(directory), str(database)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+
 
 def test_repair_killed_between_a_block_write_and_the_times_restore_is_finished(tmp_path: Path) -> None:
     """Killed between writing a block and setting the file's times back, a repair leaves a
@@ -46,9 +66,7 @@ def test_repair_killed_between_a_block_write_and_the_times_restore_is_finished(t
         assert Scrub(job).run().status in ("ok", "info")
         path = directory / "big.bin"
         rot(path, [100, 2 * CHUNK + 100])
-        killed = subprocess.run([sys.executable, "-c", KILLED_AT_THE_TIMES_RESTORE, str(directory), str(database)],
-                                env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
-        assert killed.returncode == -9, killed.stderr
+        kill_a_repair(KILLED_AT_THE_TIMES_RESTORE, directory, database)
         assert path.read_bytes()[:4096] == original[:4096]  # the first block was written back
         result = Scrub(job).run()
         assert path.read_bytes() == original, result.summary
@@ -67,12 +85,36 @@ def test_edit_after_a_repair_was_killed_is_kept(tmp_path: Path) -> None:
         assert Scrub(job).run().status in ("ok", "info")
         path = directory / "big.bin"
         rot(path, [100, 2 * CHUNK + 100])
-        killed = subprocess.run([sys.executable, "-c", KILLED_AT_THE_TIMES_RESTORE, str(directory), str(database)],
-                                env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
-        assert killed.returncode == -9, killed.stderr
+        kill_a_repair(KILLED_AT_THE_TIMES_RESTORE, directory, database)
         with open(path, "r+b") as f:
             f.seek(CHUNK + 10)
             f.write(b"the user's edit")
+        edited = path.read_bytes()
+        result = Scrub(job).run()
+        assert path.read_bytes() == edited, result.details
+        assert stock_par2_verifies(job, "big.bin")
+
+
+def test_edit_that_sets_the_times_back_after_a_repair_was_killed_is_kept(tmp_path: Path) -> None:
+    """A repair killed once it had written everything and set the times back, then an edit
+    in place that keeps size and mtime (rsync --inplace of an older version, a program that
+    restores the times): the file no longer holds only the repair's writes, and the edit is
+    kept, not reverted as the rest of the damage."""
+    with loop_mount(tmp_path / "disk"):
+        directory, database = tmp_path / "disk" / "data", tmp_path / "disk" / "db"
+        original = write(directory / "big.bin", 3 * CHUNK, seed=1)
+        job = job_for(directory, database)
+        settle()
+        assert Scrub(job).run().status in ("ok", "info")
+        path = directory / "big.bin"
+        rot(path, [100])
+        kill_a_repair(KILLED_AT_THE_FLUSH, directory, database)
+        assert path.read_bytes() == original  # repaired, times set back, note left
+        before = path.stat()
+        with open(path, "r+b") as f:
+            f.seek(CHUNK + 10)
+            f.write(b"the user's edit")
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
         edited = path.read_bytes()
         result = Scrub(job).run()
         assert path.read_bytes() == edited, result.details
