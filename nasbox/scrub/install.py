@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from nasbox.scrub.catalog import Catalog, Entry, show
 from nasbox.scrub.files import open_directory, stat_file
-from nasbox.scrub.repair import RepairNote, interrupted_write_back, read_repairing_note
+from nasbox.scrub.repair import RepairNote, interrupted_write_back, read_repairing_note, repaired_copy
 from nasbox.scrub.report import Report
 from nasbox.scrub.trust import PRIVATE, REPAIRING, Folders
 
@@ -184,7 +184,7 @@ def _repair_was_begun(catalog: Catalog, directory: bytes, private: bytes, note: 
         return
     try:
         st: os.stat_result | None = stat_file(directory, note.dir, note.name)
-        if note.work is not None:  # a note that proves which writes were the repair's
+        if repaired_copy(private, note) is not None:  # it proves which writes were the repair's
             st = interrupted_write_back(directory, private, note, entry)
         elif st is not None and (st.st_size, st.st_mtime_ns, st.st_ino) != (entry.size, entry.mtime_ns, entry.inode):
             st = None

@@ -92,7 +92,8 @@ def repair(directory: bytes, parity_dir: bytes, private: bytes, entry: Entry, in
         return _failed(e)
     finally:
         os.close(fd)
-        shutil.rmtree(work, ignore_errors=True)
+        if not os.path.lexists(os.path.join(private, REPAIRING, os.path.basename(work))):
+            shutil.rmtree(work, ignore_errors=True)  # else its repaired copy proves the note (install.recover)
 
 
 def _failed(error: OSError) -> Outcome:
@@ -168,8 +169,8 @@ def _repair_in(
 def _note_repairing(journal: bytes, note: RepairNote) -> bytes:
     """The note (dir, NUL, name, NUL, work, NUL, times and blocks), on disk before the repair writes."""
     os.makedirs(journal, 0o700, exist_ok=True)
-    path = os.path.join(journal, uuid.uuid4().hex.encode())
     assert note.work is not None and note.times is not None
+    path = os.path.join(journal, note.work)  # named after the working directory it keeps
     data = b"\0".join((note.dir, note.name, note.work, NOTE_TIMES.pack(*note.times, note.block)))
     data += b"".join(NOTE_BLOCK.pack(offset, md5) for offset, md5 in sorted(note.damaged.items()))
     out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -206,10 +207,9 @@ def interrupted_write_back(directory: bytes, private: bytes, note: RepairNote, e
     repair was killed before it did (its mtime is new), and its metadata returned, so that
     it is not taken for an edit and its next verify finishes the repair. None when that is
     not proven: an edit since, even one that set the times back, is kept."""
-    if note.work is None or note.times is None or note.times[1] != entry.mtime_ns:
+    copy = repaired_copy(private, note)
+    if copy is None or note.times is None or note.times[1] != entry.mtime_ns:
         return None
-    relative = os.path.join(note.dir, note.name)
-    copy = os.path.join(private, b"repair", note.work, par2.path_as_par2_reads_it(relative))
     try:
         repaired = os.open(copy, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -237,6 +237,15 @@ def interrupted_write_back(directory: bytes, private: bytes, note: RepairNote, e
             os.close(fd)
     finally:
         os.close(repaired)
+
+
+def repaired_copy(private: bytes, note: RepairNote) -> bytes | None:
+    """The repaired copy the note's repair left in its working directory, if it is there."""
+    if note.work is None:
+        return None
+    relative = os.path.join(note.dir, note.name)
+    copy = os.path.join(private, b"repair", note.work, par2.path_as_par2_reads_it(relative))
+    return copy if os.path.isfile(copy) and not os.path.islink(copy) else None
 
 
 def _blocks_to_write(fd: int, repaired: int, size: int, block: int) -> dict[int, bytes]:
