@@ -307,14 +307,18 @@ class Scrub:
 
     def _remove_vanished(self, catalog: Catalog) -> None:
         """Remove the parity of the files that are gone, unless there are more than max_delete
-        allows: a disk that did not mount, or a subdirectory on one, looks like this."""
+        allows: a disk that did not mount, or a subdirectory on one, looks like this. --force
+        approves as many as the held run counted, no more: more may have gone since."""
         limit = deletion_limit(self.job.max_delete, self.protected)
-        if len(self.vanished) > limit and not self.force:
+        approved = self.memory.held_removals(self.job.name) if self.force else None
+        if len(self.vanished) > limit and (not self.force or (approved is not None and len(self.vanished) > approved)):
+            since = f"; the hold --force passes counted {approved}: more are gone since" if approved is not None else ""
             self.held = (
                 f"{len(self.vanished)} of {self.protected} protected files are gone, more than max_delete "
-                f"allows ({limit}; not mounted?); their parity is kept. If they were deleted on purpose, "
+                f"allows ({limit}{since}; not mounted?); their parity is kept. If they were deleted on purpose, "
                 f"run `scrub {self.job.name} --now --force`"
             )
+            self.memory.hold_removals(self.job.name, len(self.vanished))
             return
         for entry in self.vanished:
             self._remove(catalog, entry)

@@ -8,7 +8,8 @@
 - A DATABASE that earlier runs made and that is now missing is on a disk that did not
   mount: it is not made again on the disk below.
 What a run saw is remembered per job in the state directory, not in DATABASE, which may be
-what is missing.
+what is missing, and so is how many removals held a run: --force approves that many and no
+more.
 """
 
 from __future__ import annotations
@@ -97,7 +98,17 @@ class Memory:
         return Seen(directory, database, tuple(data.get("mount_points", ())))
 
     def put(self, job: str, seen: Seen) -> None:
+        """A complete run's view; it ends a hold on removals."""
         state.write_json(self._path(job), asdict(seen))
+
+    def held_removals(self, job: str) -> int | None:
+        """How many removals of parity held the last run: all that --force approves."""
+        count = state.read_json(self._path(job), {}).get("held_removals")
+        return count if isinstance(count, int) else None
+
+    def hold_removals(self, job: str, count: int) -> None:
+        data = state.read_json(self._path(job), {})
+        state.write_json(self._path(job), {**data, "held_removals": count})
 
 
 def unmounted(seen: Seen) -> list[str]:

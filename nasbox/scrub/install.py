@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from nasbox.scrub.catalog import Catalog, Entry, show
 from nasbox.scrub.files import open_directory, stat_file
-from nasbox.scrub.repair import read_repairing_note
+from nasbox.scrub.repair import RepairNote, interrupted_write_back, read_repairing_note, repaired_copy
 from nasbox.scrub.report import Report
 from nasbox.scrub.trust import PRIVATE, REPAIRING, Folders
 
@@ -154,9 +154,10 @@ def recover(catalog: Catalog, parity: Parity, directory: bytes, move: Move, repo
 
 
 def _recover_repairs(catalog: Catalog, parity: Parity, directory: bytes, report: Report) -> None:
-    """A repair a killed run began wrote part of the file and so moved its ctime; while the
-    file keeps its recorded size, mtime and inode, that ctime is the repair's, and the
-    rest of the damage is repaired when it is next verified."""
+    """A repair a killed run began wrote part of the file and so moved its ctime (and its
+    mtime, when killed before it set the times back); while the file holds nothing but the
+    damage and the repair's own writes (nasbox.scrub.repair.interrupted_write_back), that
+    ctime is the repair's, and the rest of the damage is repaired when it is next verified."""
     journal = os.path.join(parity.private, REPAIRING)
     try:
         notes = os.listdir(journal)
@@ -171,26 +172,30 @@ def _recover_repairs(catalog: Catalog, parity: Parity, directory: bytes, report:
         if named is None:
             report.warn(f"{show(os.path.join(PRIVATE, REPAIRING, note))}: not a note nasbox writes; removed")
         else:
-            _repair_was_begun(catalog, directory, *named, job=report.job)
+            _repair_was_begun(catalog, directory, parity.private, named, job=report.job)
         with suppress(OSError):
             os.unlink(path)
     catalog.commit()
 
 
-def _repair_was_begun(catalog: Catalog, directory: bytes, relative: bytes, name: bytes, job: str) -> None:
-    entry = catalog.entries(relative).get(name)
+def _repair_was_begun(catalog: Catalog, directory: bytes, private: bytes, note: RepairNote, job: str) -> None:
+    entry = catalog.entries(note.dir).get(note.name)
     if entry is None:
         return
     try:
-        st = stat_file(directory, relative, name)
+        st: os.stat_result | None = stat_file(directory, note.dir, note.name)
+        if repaired_copy(private, note) is not None:  # it proves which writes were the repair's
+            st = interrupted_write_back(directory, private, note, entry)
+        elif st is not None and (st.st_size, st.st_mtime_ns, st.st_ino) != (entry.size, entry.mtime_ns, entry.inode):
+            st = None
     except OSError:
         return  # gone, or a link now: the walk finds out
-    if (st.st_size, st.st_mtime_ns, st.st_ino) == (entry.size, entry.mtime_ns, entry.inode):
+    if st is not None:
         catalog.put(replace(entry, ctime_ns=st.st_ctime_ns))
         log.info(
             "scrub %s: a stopped run began repairing %s; finished when it is next verified",
             job,
-            show(os.path.join(relative, name)),
+            show(os.path.join(note.dir, note.name)),
         )
 
 

@@ -14,8 +14,12 @@ Nothing is ever created in the user's directory.
 
 Writing moves the file's ctime, which no one can set back, and a moved ctime reads as an
 edit (nasbox.scrub.timestamps). So while a repair writes, a note in the private folder's
-`repairing` directory names the file: a run killed midway leaves it, and the next run
-(nasbox.scrub.install) takes that ctime as the repair's, not an edit's.
+`repairing` directory names the file, the times it had, its repair's working directory and
+each block the repair will write with the MD5 of its damaged bytes: a run killed midway
+leaves it, and the next run (nasbox.scrub.install) takes that ctime as the repair's, not an
+edit's. Killed between writing a block and setting the times back, the repair leaves a new
+mtime too: the file is then proven to hold nothing but the damage and the repair's own
+writes (interrupted_write_back) before its times are set back.
 """
 
 from __future__ import annotations
@@ -23,17 +27,20 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import struct
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from nasbox import commands
 from nasbox.scrub import par2, par2format
-from nasbox.scrub.catalog import Entry, is_name, is_relative
-from nasbox.scrub.files import CHUNK, NOT_THIS_FILE, md5_of_fd, open_directory, same_file
+from nasbox.scrub.catalog import STAGING_NAME, Entry, is_name, is_relative
+from nasbox.scrub.files import CHUNK, NOT_THIS_FILE, md5_of_fd, open_directory, open_file, same_file
 from nasbox.scrub.trust import REPAIRING
 
 ZEROS = bytes(CHUNK)
+NOTE_TIMES = struct.Struct("=qqq")  # the file's atime and mtime (ns), the block size written in
+NOTE_BLOCK = struct.Struct("=q16s")  # a block the repair writes: its offset, the MD5 of its damaged bytes
 
 
 class Result(Enum):
@@ -41,6 +48,18 @@ class Result(Enum):
     CHANGED = "changed"  # edited since it was verified: the edit is kept
     BEYOND_REPAIR = "beyond repair"  # the parity cannot rebuild it
     FAILED = "failed"  # the parity could, but the repair could not be done (read-only, full, ...)
+
+
+@dataclass(frozen=True)
+class RepairNote:
+    """What a repair writes down before it writes into a file (older notes name the file only)."""
+
+    dir: bytes
+    name: bytes
+    work: bytes | None = None  # its working directory in `repair`, holding the repaired copy
+    times: tuple[int, int] | None = None  # the file's atime and mtime before the repair
+    block: int = 0
+    damaged: dict[int, bytes] = field(default_factory=dict)  # offset: MD5 of the block's damaged bytes
 
 
 @dataclass(frozen=True)
@@ -73,7 +92,8 @@ def repair(directory: bytes, parity_dir: bytes, private: bytes, entry: Entry, in
         return _failed(e)
     finally:
         os.close(fd)
-        shutil.rmtree(work, ignore_errors=True)
+        if not os.path.lexists(os.path.join(private, REPAIRING, os.path.basename(work))):
+            shutil.rmtree(work, ignore_errors=True)  # else its repaired copy proves the note (install.recover)
 
 
 def _failed(error: OSError) -> Outcome:
@@ -127,7 +147,18 @@ def _repair_in(
         if os.fstat(repaired).st_size != entry.size or md5_of_fd(repaired) != entry.md5:
             return Outcome(Result.BEYOND_REPAIR, "par2's result does not match the recorded checksum; left as it is")
         # 3. Into the original, where it differs and still holds the damaged bytes.
-        note = _note_repairing(journal, entry)
+        block = original.st_blksize
+        note = _note_repairing(
+            journal,
+            RepairNote(
+                entry.dir,
+                entry.name,
+                os.path.basename(work),
+                (original.st_atime_ns, original.st_mtime_ns),
+                block,
+                _blocks_to_write(fd, repaired, original.st_size, block),
+            ),
+        )
         outcome = _write_back(fd, repaired, damaged, original, entry.md5)
         os.unlink(note)  # not when the write-back failed: the file's ctime moved all the same
         return outcome
@@ -135,26 +166,97 @@ def _repair_in(
         os.close(repaired)
 
 
-def _note_repairing(journal: bytes, entry: Entry) -> bytes:
-    """A note naming the file a repair writes into (dir, NUL, name), on disk before it writes."""
+def _note_repairing(journal: bytes, note: RepairNote) -> bytes:
+    """The note (dir, NUL, name, NUL, work, NUL, times and blocks), on disk before the repair writes."""
     os.makedirs(journal, 0o700, exist_ok=True)
-    note = os.path.join(journal, uuid.uuid4().hex.encode())
-    out = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    assert note.work is not None and note.times is not None
+    path = os.path.join(journal, note.work)  # named after the working directory it keeps
+    data = b"\0".join((note.dir, note.name, note.work, NOTE_TIMES.pack(*note.times, note.block)))
+    data += b"".join(NOTE_BLOCK.pack(offset, md5) for offset, md5 in sorted(note.damaged.items()))
+    out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        _pwrite_all(out, entry.dir + b"\0" + entry.name, 0)
+        _pwrite_all(out, data, 0)
         os.fsync(out)
     finally:
         os.close(out)
-    return note
+    return path
 
 
-def read_repairing_note(path: bytes) -> tuple[bytes, bytes] | None:
-    """(dir, name) of a note _note_repairing wrote; None when it is not one."""
+def read_repairing_note(path: bytes) -> RepairNote | None:
+    """The note _note_repairing wrote; None when it is not one."""
     with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
-        parts = f.read().split(b"\0")
-    if len(parts) != 2 or not is_relative(parts[0]) or not is_name(parts[1]):
+        parts = f.read().split(b"\0", 3)
+    if len(parts) < 2 or not is_relative(parts[0]) or not is_name(parts[1]):
         return None
-    return parts[0], parts[1]
+    if len(parts) == 2:
+        return RepairNote(parts[0], parts[1])
+    if len(parts) != 4 or not STAGING_NAME.fullmatch(parts[2]) or len(parts[3]) < NOTE_TIMES.size:
+        return None
+    atime, mtime, block = NOTE_TIMES.unpack_from(parts[3])
+    blocks = parts[3][NOTE_TIMES.size :]
+    if block <= 0 or len(blocks) % NOTE_BLOCK.size:
+        return None
+    damaged = dict(NOTE_BLOCK.iter_unpack(blocks))
+    return RepairNote(parts[0], parts[1], parts[2], (atime, mtime), block, damaged)
+
+
+def interrupted_write_back(directory: bytes, private: bytes, note: RepairNote, entry: Entry) -> os.stat_result | None:
+    """The file a killed repair was writing into, when it holds nothing but the damage and
+    the repair's own writes: every block that differs from the repaired copy is one the
+    repair was to write and still holds its damaged bytes. Its times are set back if the
+    repair was killed before it did (its mtime is new), and its metadata returned, so that
+    it is not taken for an edit and its next verify finishes the repair. None when that is
+    not proven: an edit since, even one that set the times back, is kept."""
+    copy = repaired_copy(private, note)
+    if copy is None or note.times is None or note.times[1] != entry.mtime_ns:
+        return None
+    try:
+        repaired = os.open(copy, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if os.fstat(repaired).st_size != entry.size or md5_of_fd(repaired) != entry.md5:
+            return None
+        fd = open_file(directory, note.dir, note.name)
+        try:
+            st = os.fstat(fd)
+            if (st.st_size, st.st_ino) != (entry.size, entry.inode):
+                return None
+            for offset in range(0, st.st_size, CHUNK):
+                current, wanted = os.pread(fd, CHUNK, offset), os.pread(repaired, CHUNK, offset)
+                for start in range(0, len(current), note.block) if current != wanted else ():
+                    block = current[start : start + note.block]
+                    if block != wanted[start : start + note.block] and (
+                        hashlib.md5(block).digest() != note.damaged.get(offset + start)
+                    ):
+                        return None
+            if st.st_mtime_ns != note.times[1]:
+                os.utime(fd, ns=note.times)
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(repaired)
+
+
+def repaired_copy(private: bytes, note: RepairNote) -> bytes | None:
+    """The repaired copy the note's repair left in its working directory, if it is there."""
+    if note.work is None:
+        return None
+    relative = os.path.join(note.dir, note.name)
+    copy = os.path.join(private, b"repair", note.work, par2.path_as_par2_reads_it(relative))
+    return copy if os.path.isfile(copy) and not os.path.islink(copy) else None
+
+
+def _blocks_to_write(fd: int, repaired: int, size: int, block: int) -> dict[int, bytes]:
+    """{offset: MD5 of the damaged bytes} of each block where the file differs from its repair."""
+    blocks = {}
+    for offset in range(0, size, CHUNK):
+        current, wanted = os.pread(fd, CHUNK, offset), os.pread(repaired, CHUNK, offset)
+        for start in range(0, len(current), block) if current != wanted else ():
+            if current[start : start + block] != wanted[start : start + block]:
+                blocks[offset + start] = hashlib.md5(current[start : start + block]).digest()
+    return blocks
 
 
 def _sparse_copy(fd: int, target: bytes, size: int) -> list[bytes]:

@@ -7,7 +7,9 @@ Guards, in order, each skipping the run (exit 75, status warning) rather than ri
 1. SOURCE missing, DESTINATION's parent missing, or either on a configured mount that is down;
    the marker file (`require_marker`) missing from SOURCE;
 2. SOURCE empty while DESTINATION is not (a disk that did not mount looks like this);
-3. the job is held (below), unless --force; a dry run still shows its preview;
+3. the job is held (below), unless --force, which approves the deletions the hold counted
+   and no more (a source that lost more since holds the job anew); a dry run still shows its
+   preview;
 4. a dry run counts the deletions first; more than `max_delete` (default half the files in
    DESTINATION, directories not counted) holds the job, across restarts, until a run with --force. When the dry run
    lists nothing to change, it is the whole run; a first copy into an empty DESTINATION
@@ -63,9 +65,13 @@ class Holds:
     def get(self, job: str) -> dict | None:
         return state.read_json(self.path, {}).get(job)
 
-    def hold(self, job: str, reason: str) -> None:
+    def hold(self, job: str, reason: str, deletions: int | None = None) -> None:
+        """deletions: the files the held run would have deleted, all that --force approves."""
         with self._locked() as holds:
-            holds.setdefault(job, {"since": time.time(), "reason": reason})
+            hold: dict = {"since": time.time(), "reason": reason}
+            if deletions is not None:
+                hold["deletions"] = deletions
+            holds.setdefault(job, hold)
 
     def release(self, job: str) -> None:
         with self._locked() as holds:
@@ -106,12 +112,13 @@ class Sync:
         why_not = self._guard()
         if why_not:
             return self._result("warning", f"skipped: {why_not}", skipped=True)
-        hold = None if self.force else self.holds.get(job.name)
+        existing = self.holds.get(job.name)
+        hold = None if self.force else existing
         if hold and not self.dry_run:
             return self._result("warning", f"skipped: {held_since(job.name, hold)}", skipped=True)
         os.makedirs(self.destination, exist_ok=True)
         protected = self.protected()
-        result = self._copy(protected)
+        result = self._copy(protected, existing.get("deletions") if self.force and existing else None)
         if hold:  # a dry run of a held job: the preview, and that the job stays held
             result.summary = f"{held_since(job.name, hold)}; {result.summary}"
             if result.status != "error":  # a failed preview stays an error
@@ -123,26 +130,34 @@ class Sync:
             result.details += self._update_parity()
         return result
 
-    def _copy(self, protected: list[str]) -> JobResult:
-        """The preview, the guard on its deletions, and the copy (or only the preview)."""
+    def _copy(self, protected: list[str], approved: int | None = None) -> JobResult:
+        """The preview, the guard on its deletions, and the copy (or only the preview).
+        approved: the deletions a hold counted, which --force releases; no more than these
+        (or max_delete) may go, since the source may have changed after the hold."""
         limit: int | None = None
-        # A preview counts deletions, unless nothing can be deleted (a first copy) or --force.
-        if not self.force and has_entries(self.destination, {rsync_cmds.PARTIAL_DIR, *protected}):
+        # A preview counts deletions, unless nothing can be deleted (a first copy) or --force
+        # passes a hold that counted none.
+        previewed = not self.force or approved is not None
+        if previewed and has_entries(self.destination, {rsync_cmds.PARTIAL_DIR, *protected}):
             preview = self._rsync(protected, dry_run=True)
             if preview.returncode not in (0, 24):
                 return self._classify(preview, dry_run=True)
             planned = rsync_cmds.parse_stats(preview.stdout)
             present = planned.files - planned.created + planned.deleted  # files in DESTINATION now
-            allowed = deletion_limit(self.job.max_delete, present)
+            allowed = max(deletion_limit(self.job.max_delete, present), approved or 0)
             if planned.deleted > allowed:
                 reason = (
                     f"it would delete {planned.deleted} of {present} files in {self.job.destination} (limit {allowed})"
                 )
+                if approved is not None:
+                    reason += f"; the hold --force releases counted {approved}: the source changed since"
                 result = self._classify(preview, dry_run=True)  # its details: what would change
                 if self.dry_run:  # a dry run holds nothing
                     result.summary = f"held: {reason}; {result.summary}"
                 else:
-                    self.holds.hold(self.job.name, reason)
+                    if approved is not None:  # held anew, for what the source holds now
+                        self.holds.release(self.job.name)
+                    self.holds.hold(self.job.name, reason, planned.deleted)
                     result.summary = (
                         f"held: {reason}; check the source, then run `nasbox sync {self.job.name} --now --force`"
                     )

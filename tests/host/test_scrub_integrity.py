@@ -452,3 +452,31 @@ def test_lost_catalog_and_a_size_changed_below_the_filesystem_keeps_file_and_par
     assert (mountpoint / "f1.bin").read_bytes() == truncated
     assert all(p.read_bytes() == data for p, data in parity.items())
     assert all(path.read_bytes() == data for path, data in contents.items() if path.name != "f1.bin")
+
+
+
+def test_force_removes_only_as_many_parity_sets_as_the_hold_counted(tmp_path):
+    """Held because 6 of 10 files are gone; before the admin, having checked, runs --force,
+    the disk holding the rest is not mounted: --force approves the 6 it was shown, not the
+    removal of the parity of the files on the missing disk. Held anew with the new count,
+    which the next --force approves."""
+    directory = tmp_path / "data"
+    with loop_mount(directory / "photos", image=tmp_path / "photos.img") as image:
+        contents = populate(directory, 6) | populate(directory / "photos", 4, first_seed=100)
+        job = job_for(directory, tmp_path / "db")
+        settle()
+        Scrub(job).run()
+        for path in list(contents)[:6]:
+            path.unlink()
+        held = Scrub(job).run()
+        assert held.skipped and "6 of 10 protected files are gone" in held.summary, held.summary
+        before = snapshot(Path(job.database))
+        unmount(directory / "photos")  # the admin's --force comes later
+        forced = Scrub(job, force=True).run()  # --force passes the mount guard: the disk is gone for good?
+        assert (forced.skipped, forced.stats["removed"]) == (True, 0), forced.summary
+        assert "10 of 10 protected files are gone" in forced.summary and "counted 6" in forced.summary
+        assert snapshot(Path(job.database)) == before
+        mount_again(image, directory / "photos")
+        again = Scrub(job, force=True).run()
+        assert (again.skipped, again.stats["removed"]) == (False, 6), again.summary
+        assert all(stock_par2_verifies(job, f"photos/f{i}.bin") for i in range(4))

@@ -337,3 +337,26 @@ def test_a_sync_on_a_terminal_shows_its_progress(tmp_path):
     drawn = [line for line in screen.decode(errors="replace").split("\r") if line.startswith("sync docs [")]
     assert drawn, screen
     assert any("%" in line and "/s" in line and "ETA 0:" in line for line in drawn), drawn
+
+
+def test_force_releases_only_the_deletions_the_hold_counted(paths):
+    """Held for 6 deletions; before the admin, having checked the source, runs --force, the
+    source loses more (its disk half unmounted, a user's mistake): --force approves the 6 it
+    was shown, not whatever the source holds now. The job is held anew, with the new count,
+    which the next --force approves."""
+    tree(paths["source"], {f"f{i}": str(i) for i in range(10)})
+    config = config_for(paths)
+    run(config, paths)
+    for i in range(6):
+        (paths["source"] / f"f{i}").unlink()
+    assert "held: it would delete 6 of 10 files" in run(config, paths).summary
+    backup = snapshot(paths["destination"])
+    for i in range(6, 9):  # after the hold, before --force
+        (paths["source"] / f"f{i}").unlink()
+    forced = run(config, paths, force=True)
+    assert (forced.exit_code, forced.status) == (75, "warning"), forced.summary
+    assert "it would delete 9 of 10 files" in forced.summary and "counted 6" in forced.summary
+    assert snapshot(paths["destination"]) == backup
+    again = run(config, paths, force=True)  # the admin checked again: the 9 are meant
+    assert again.status == "good" and "the hold was released (--force)" in again.details
+    assert snapshot(paths["destination"]) == snapshot(paths["source"])
