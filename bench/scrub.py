@@ -507,6 +507,8 @@ def main() -> None:
 
     started = time.perf_counter()
     with scratch(args.dir) as root:
+        # nasbox's own state (what each run saw) in the scratch directory, not the machine's /config.
+        os.environ["NASBOX_HOME"], os.environ["NASBOX_RUN_DIR"] = str(root / "home"), str(root / "run")
         s = Setup(args, root, nasbox_par2.binary(), [])
         print(describe(s), flush=True)
         for name in chosen:

@@ -447,10 +447,10 @@ def test_a_run_killed_while_moving_parity_into_place_is_finished_by_the_next(tmp
             os.replace(staged, os.path.join(os.fsencode(job.database), name))
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(Scrub, "_move_into_place", die_after_moving_volumes)
-    with pytest.raises(KeyboardInterrupt):
-        scrub(job)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # only this; the test's own home stays
+        patched.setattr(Scrub, "_move_into_place", die_after_moving_volumes)
+        with pytest.raises(KeyboardInterrupt):
+            scrub(job)
     result = scrub(job)
     assert path.read_bytes() == edited
     assert stock_par2_verifies(par2.binary(), job, "a.bin")

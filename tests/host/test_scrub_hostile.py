@@ -418,9 +418,9 @@ def test_parity_of_another_file_read_through_a_swapped_link_is_discarded(tmp_pat
             os.unlink(directory / "b")
             os.rename(directory / "b-away", directory / "b")
 
-    monkeypatch.setattr(repair.commands, "run", run_through_a_link)
-    result = scrub(job)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # only this; the test's own home stays
+        patched.setattr(repair.commands, "run", run_through_a_link)
+        result = scrub(job)
     assert "b/f.bin" not in catalog_rows(job), result.details
     assert any(d.startswith("b/f.bin: par2 read other files than this one") for d in result.details)
     result = scrub(job)
@@ -515,9 +515,9 @@ def test_an_edit_during_a_repair_is_kept_and_reported_as_a_change(tmp_path, monk
             f.write(b"EDITED")
         return result
 
-    monkeypatch.setattr(repair.commands, "run", run_then_edit)
-    result = scrub(job)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # only this; the test's own home stays
+        patched.setattr(repair.commands, "run", run_then_edit)
+        result = scrub(job)
     edited = path.read_bytes()
     assert edited[2_500_000:2_500_006] == b"EDITED"
     assert (result.status, result.exit_code, result.stats["updated"], result.stats["repaired"]) == ("info", 0, 1, 0)
@@ -552,10 +552,10 @@ def test_a_repair_killed_midway_is_finished_by_the_next_run(tmp_path, monkeypatc
         if n == 2:
             raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(repair, "_pwrite_all", writes_to(path, killed_before_the_second))
-    with pytest.raises(KeyboardInterrupt):
-        scrub(job)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # only this; the test's own home stays
+        patched.setattr(repair, "_pwrite_all", writes_to(path, killed_before_the_second))
+        with pytest.raises(KeyboardInterrupt):
+            scrub(job)
     assert path.read_bytes()[10] == original[10] and path.read_bytes()[2_500_000] != original[2_500_000]
     assert path.stat().st_mtime_ns == mtime  # still looks unedited
     result = scrub(job)
@@ -578,9 +578,9 @@ def test_an_edit_behind_the_repair_is_never_hidden(tmp_path, monkeypatch):
                 f.seek(20)
                 f.write(b"EDITED")
 
-    monkeypatch.setattr(repair, "_pwrite_all", writes_to(path, edit_before_the_second))
-    result = scrub(job)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # only this; the test's own home stays
+        patched.setattr(repair, "_pwrite_all", writes_to(path, edit_before_the_second))
+        result = scrub(job)
     assert any("a.bin: changed during the repair; the edit is kept" in d for d in result.details), result.details
     assert result.stats["repaired"] == 0
     edited = path.read_bytes()
