@@ -6,7 +6,6 @@ import json
 import os
 import pty
 import select
-import shutil
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from nasbox.scrub.engine import Scrub
 from nasbox.sync import rsync_cmds
 from nasbox.sync.engine import Sync
 from tests.support.files import snapshot, tree
+from tests.support.unprivileged import rsync_as_nobody
 
 pytestmark = pytest.mark.host
 
@@ -217,16 +217,7 @@ def test_unreadable_files_are_listed(paths, tmp_path, monkeypatch, partial_is_er
     tree(paths["source"], {"ok.txt": "fine", "secret.txt": "no"})
     (paths["source"] / "secret.txt").chmod(0)
     paths["destination"].mkdir()
-    for path in (tmp_path, *tmp_path.rglob("*")):
-        os.chown(path, 65534, 65534)  # nobody
-    for parent in tmp_path.parents:
-        parent.chmod(parent.stat().st_mode | 0o005)
-    wrappers = tmp_path / "bin"
-    wrappers.mkdir()
-    (wrappers / "rsync").write_text(f'#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups '
-                                    f'{shutil.which("rsync")} "$@"\n')
-    (wrappers / "rsync").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{wrappers}:{os.environ['PATH']}")
+    rsync_as_nobody(tmp_path, monkeypatch)
     config = config_for(paths, partial_is_error=partial_is_error)
     result = Sync(config.sync["docs"], config, state_dir=paths["state"]).run()
     assert (result.status, result.exit_code) == (status, code), result.summary

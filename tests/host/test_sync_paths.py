@@ -4,7 +4,6 @@ can change in between); the fence the preview sets for the copy; what a summary 
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import subprocess
 import threading
@@ -19,6 +18,7 @@ from nasbox.config import ConfigError, load_config
 from nasbox.scrub.engine import Scrub
 from nasbox.sync.engine import Sync
 from tests.support.files import snapshot, tree
+from tests.support.unprivileged import rsync_as_nobody
 
 pytestmark = pytest.mark.host
 
@@ -318,16 +318,7 @@ def test_unreadable_files_are_not_counted_as_transferred(tmp_path, monkeypatch):
     (source / "secret.txt").chmod(0)
     (source / "sub" / "private.txt").chmod(0)
     backup.mkdir()
-    for path in (tmp_path, *tmp_path.rglob("*")):
-        os.chown(path, 65534, 65534)  # nobody
-    for parent in tmp_path.parents:
-        parent.chmod(parent.stat().st_mode | 0o005)
-    wrappers = tmp_path / "bin"
-    wrappers.mkdir()
-    (wrappers / "rsync").write_text(f'#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups '
-                                    f'{shutil.which("rsync")} "$@"\n')
-    (wrappers / "rsync").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{wrappers}:{os.environ['PATH']}")
+    rsync_as_nobody(tmp_path, monkeypatch)
     config = env_config(SYNC_DOCS=f"{source} {backup} daily")
     result = sync(config, tmp_path / "state")
     assert (result.status, result.exit_code) == ("warning", 0), result.summary
