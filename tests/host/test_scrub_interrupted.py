@@ -11,6 +11,7 @@ import pytest
 
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.files import CHUNK
+from nasbox.scrub.kind import ScrubJob
 from tests.host.test_scrub_integrity import job_for, settle, stock_par2_verifies, write
 from tests.support.rawdisk import loop_mount, rot
 
@@ -54,17 +55,23 @@ def kill_a_repair(script: str, directory: Path, database: Path) -> None:
     assert killed.returncode == -9, killed.stderr
 
 
+def protected_file(tmp_path: Path) -> tuple[Path, Path, ScrubJob, Path, bytes]:
+    """A file of three chunks with its parity, on the loop-mounted disk at tmp_path/disk:
+    (directory, database, job, the file, its content)."""
+    directory, database = tmp_path / "disk" / "data", tmp_path / "disk" / "db"
+    original = write(directory / "big.bin", 3 * CHUNK, seed=1)
+    job = job_for(directory, database)
+    settle()
+    assert Scrub(job).run().status == "info"  # parity made
+    return directory, database, job, directory / "big.bin", original
+
+
 def test_repair_killed_between_a_block_write_and_the_times_restore_is_finished(tmp_path: Path) -> None:
     """Killed between writing a block and setting the file's times back, a repair leaves a
     file with a new mtime and damage still in its other chunks: the next run must finish the
     repair, not take the file for an edit and make parity of the damage."""
     with loop_mount(tmp_path / "disk"):
-        directory, database = tmp_path / "disk" / "data", tmp_path / "disk" / "db"
-        original = write(directory / "big.bin", 3 * CHUNK, seed=1)
-        job = job_for(directory, database)
-        settle()
-        assert Scrub(job).run().status in ("ok", "info")
-        path = directory / "big.bin"
+        directory, database, job, path, original = protected_file(tmp_path)
         rot(path, [100, 2 * CHUNK + 100])
         kill_a_repair(KILLED_AT_THE_TIMES_RESTORE, directory, database)
         assert path.read_bytes()[:4096] == original[:4096]  # the first block was written back
@@ -78,12 +85,7 @@ def test_edit_after_a_repair_was_killed_is_kept(tmp_path: Path) -> None:
     """The same killed repair, then an edit elsewhere in the file before the next run: the
     file no longer holds only damage and the repair's writes, and the edit is kept."""
     with loop_mount(tmp_path / "disk"):
-        directory, database = tmp_path / "disk" / "data", tmp_path / "disk" / "db"
-        write(directory / "big.bin", 3 * CHUNK, seed=1)
-        job = job_for(directory, database)
-        settle()
-        assert Scrub(job).run().status in ("ok", "info")
-        path = directory / "big.bin"
+        directory, database, job, path, _ = protected_file(tmp_path)
         rot(path, [100, 2 * CHUNK + 100])
         kill_a_repair(KILLED_AT_THE_TIMES_RESTORE, directory, database)
         with open(path, "r+b") as f:
@@ -101,12 +103,7 @@ def test_edit_that_sets_the_times_back_after_a_repair_was_killed_is_kept(tmp_pat
     restores the times): the file no longer holds only the repair's writes, and the edit is
     kept, not reverted as the rest of the damage."""
     with loop_mount(tmp_path / "disk"):
-        directory, database = tmp_path / "disk" / "data", tmp_path / "disk" / "db"
-        original = write(directory / "big.bin", 3 * CHUNK, seed=1)
-        job = job_for(directory, database)
-        settle()
-        assert Scrub(job).run().status in ("ok", "info")
-        path = directory / "big.bin"
+        directory, database, job, path, original = protected_file(tmp_path)
         rot(path, [100])
         kill_a_repair(KILLED_AT_THE_FLUSH, directory, database)
         assert path.read_bytes() == original  # repaired, times set back, note left
