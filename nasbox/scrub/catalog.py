@@ -1,8 +1,14 @@
 """The scrub state kept inside DATABASE, so that parity and its state travel together.
 
-<DATABASE>/.nasbox-scrub/ holds catalog.sqlite (a row per protected file), the lock, and the
-staging and repair working directories. Paths are bytes (Linux names need not be UTF-8);
-`dir` is the directory relative to DIRECTORY, b"" for the top.
+<DATABASE>/.nasbox-scrub/ holds catalog.sqlite (a row per protected file, a row per parity
+set), the parity sets (nasbox.scrub.sets), the lock, and the staging and repair working
+directories. Paths are bytes (Linux names need not be UTF-8); `dir` is the directory
+relative to DIRECTORY, b"" for the top.
+
+Each protected file names its parity set (set_id). A row without a set is an empty file (no
+parity) or, in a catalog made before sets existed, a file whose parity is still its own set
+beside its mirrored path in DATABASE (`volumes` names its recovery files): such a row is
+LEGACY, and the next run moves it into a set (nasbox.scrub.engine).
 
 Nothing read from the catalog is acted upon before `untrusted` has passed it: a row whose
 paths could leave DIRECTORY or DATABASE is deleted with a warning, never used.
@@ -19,15 +25,15 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 from nasbox.scrub.trust import PRIVATE
 
 _COMPONENT = rb"(?!\.\.?(?:/|\Z))[^/\0]+"  # not '.' or '..', no '/' or NUL
 NAME = re.compile(_COMPONENT)
 RELATIVE = re.compile(_COMPONENT + rb"(?:/" + _COMPONENT + rb")*")
-STAGING_NAME = re.compile(rb"[0-9a-f]{32}")  # a staging directory's name: a uuid4's hex
-VOLUME_SUFFIX = re.compile(rb"\.vol[0-9]+\+[0-9]+\.par2")  # after the file's name
+STAGING_NAME = re.compile(rb"[0-9a-f]{32}")  # a staging directory's or a set's name: a uuid4's hex
+VOLUME_SUFFIX = re.compile(rb"\.vol[0-9]+\+[0-9]+\.par2")  # after the file's (or set's) name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -37,35 +43,33 @@ CREATE TABLE IF NOT EXISTS files (
     mtime_ns INTEGER NOT NULL,
     inode INTEGER NOT NULL,
     md5 BLOB NOT NULL,              -- of the whole file, as par2 recorded it
-    volumes BLOB NOT NULL,          -- recovery file names, '/'-separated (b'' for empty files)
+    volumes BLOB NOT NULL,          -- LEGACY rows only: recovery file names, '/'-separated
     parity_at REAL NOT NULL,
     verified_at REAL,
     result TEXT NOT NULL,
     ctime_ns INTEGER,               -- NULL: unknown (a row of an older catalog, or rebuilt)
     settled INTEGER NOT NULL DEFAULT 0,  -- 1: size, mtime and ctime prove the content unchanged
+    set_id BLOB,                    -- its parity set; NULL: an empty file, or LEGACY
     PRIMARY KEY (dir, name)
 ) WITHOUT ROWID;
--- A new parity set staged and about to be moved into place: finished by the next run
--- when a run dies while moving it.
-CREATE TABLE IF NOT EXISTS pending (
-    dir BLOB NOT NULL,
-    name BLOB NOT NULL,
-    staging BLOB NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    inode INTEGER NOT NULL,
-    md5 BLOB NOT NULL,
-    volumes BLOB NOT NULL,
-    ctime_ns INTEGER,
-    settled INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (dir, name)
+CREATE INDEX IF NOT EXISTS files_by_set ON files (set_id);
+CREATE TABLE IF NOT EXISTS sets (
+    id BLOB PRIMARY KEY,
+    volumes BLOB NOT NULL,          -- its recovery file names, '/'-separated
+    files INTEGER NOT NULL,         -- how many files it was made for
+    made_at REAL NOT NULL
 ) WITHOUT ROWID;
 """
 # Columns added since the first catalogs; an older catalog gets them with the defaults, so
 # its rows count as unsettled: hashed once, and a mismatch taken for an edit.
-ADDED_COLUMNS = {"ctime_ns": "INTEGER", "settled": "INTEGER NOT NULL DEFAULT 0"}
-FILE_COLUMNS = "dir, name, size, mtime_ns, inode, md5, volumes, parity_at, verified_at, result, ctime_ns, settled"
-PENDING_COLUMNS = "dir, name, staging, size, mtime_ns, inode, md5, volumes, ctime_ns, settled"
+ADDED_COLUMNS = {"ctime_ns": "INTEGER", "settled": "INTEGER NOT NULL DEFAULT 0", "set_id": "BLOB"}
+FILE_COLUMNS = (
+    "dir, name, size, mtime_ns, inode, md5, volumes, parity_at, verified_at, result, ctime_ns, settled, set_id"
+)
+# Catalogs before sets journalled each file's parity move here; that journal is dropped: the
+# file keeps its old row and parity, and the walk gives it a set.
+DROPPED_TABLES = ("pending",)
+LAYOUT_VERSION = 2  # PRAGMA user_version once no parity is left in the per-file layout
 
 
 DAMAGE_ERRORS = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
@@ -83,7 +87,7 @@ class Entry:
     mtime_ns: int
     inode: int
     md5: bytes
-    volumes: tuple[bytes, ...]
+    volumes: tuple[bytes, ...] = ()  # LEGACY rows only
     parity_at: float = 0.0
     verified_at: float | None = None
     result: str = "created"
@@ -91,6 +95,31 @@ class Entry:
     # The recorded size, mtime and ctime were taken when no edit could hide behind them (see
     # nasbox.scrub.work.settle); only then is a content mismatch taken for corruption.
     settled: bool = True
+    set_id: bytes | None = None
+
+    @property
+    def relative(self) -> bytes:
+        return os.path.join(self.dir, self.name)
+
+    @property
+    def legacy(self) -> bool:
+        """Its parity is still its own set in the per-file layout."""
+        return self.set_id is None and self.size > 0
+
+    def row(self) -> tuple:
+        """The values of FILE_COLUMNS."""
+        values = astuple(self)
+        return (*values[:6], b"/".join(self.volumes), *values[7:])
+
+
+@dataclass(frozen=True)
+class SetRow:
+    """A parity set: <id>.par2 and its recovery files in the private folder's sets/."""
+
+    id: bytes
+    volumes: tuple[bytes, ...]
+    files: int  # the files it was made for; fewer rows naming it: some left it
+    made_at: float
 
 
 def show(path: bytes) -> str:
@@ -118,46 +147,33 @@ def is_relative(path: bytes) -> bool:
     return path == b"" or RELATIVE.fullmatch(path) is not None
 
 
-def untrusted(row: tuple, staging: object = None) -> str | None:
-    """What makes a catalog or journal row (dir, name, size, mtime_ns, inode, md5, volumes,
-    ctime_ns, settled) unsafe to act upon, or None when it is sound."""
-    directory, name, size, mtime_ns, inode, md5, raw_volumes, ctime_ns, settled = row
+def named_after(volumes: tuple[bytes, ...], stem: bytes) -> bool:
+    """Every recovery file is <stem>.vol<first>+<count>.par2."""
+    return all(v.startswith(stem) and VOLUME_SUFFIX.fullmatch(v[len(stem) :]) for v in volumes)
+
+
+def untrusted(row: tuple) -> str | None:
+    """What makes a catalog row (the values of FILE_COLUMNS) unsafe to act upon, or None
+    when it is sound."""
+    directory, name, size, mtime_ns, inode, md5, raw_volumes, _at, _verified, _result, ctime_ns, settled, set_id = row
     if (
         not all(isinstance(v, bytes) for v in (directory, name, md5, raw_volumes))
         or not all(isinstance(v, int) for v in (size, mtime_ns, inode))
-        or not isinstance(staging, (bytes, type(None)))
         or (not isinstance(ctime_ns, (int, type(None))) or settled not in (0, 1))
+        or not isinstance(set_id, (bytes, type(None)))
     ):
         return "it holds values of the wrong type"
-    volumes = _volumes(raw_volumes)
     if not is_relative(directory):
         return "its directory is not a relative path inside the job"
-    if directory.split(b"/")[0] == PRIVATE:
+    if directory.split(b"/")[0] == PRIVATE and set_id is None:
         return "its parity would be inside nasbox's private folder"
     if not is_name(name):
         return "its name is not a plain file name"
-    if not all(v.startswith(name) and VOLUME_SUFFIX.fullmatch(v[len(name) :]) for v in volumes):
+    if set_id is not None and not STAGING_NAME.fullmatch(set_id):
+        return "its parity set is not one nasbox names"
+    if not named_after(_volumes(raw_volumes), name):
         return "its recovery files are not named after it"
-    if staging is not None and not STAGING_NAME.fullmatch(staging):
-        return "its staging directory is not one nasbox makes"
     return None
-
-
-def untrusted_entry(entry: Entry) -> str | None:
-    """untrusted() for an entry made outside the catalog (one recovered from parity files)."""
-    return untrusted(
-        (
-            entry.dir,
-            entry.name,
-            entry.size,
-            entry.mtime_ns,
-            entry.inode,
-            entry.md5,
-            b"/".join(entry.volumes),
-            entry.ctime_ns,
-            int(entry.settled),
-        )
-    )
 
 
 class Catalog:
@@ -170,12 +186,14 @@ class Catalog:
             self.db.execute("PRAGMA synchronous=NORMAL")
             if self.db.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
                 raise CatalogDamaged("sqlite's quick_check failed")
-            self.db.executescript(SCHEMA)
-            for table in ("files", "pending"):
-                present = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            present = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
+            if present:  # a catalog of an earlier version gains the columns added since
                 for column, kind in ADDED_COLUMNS.items():
                     if column not in present:
-                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                        self.db.execute(f"ALTER TABLE files ADD COLUMN {column} {kind}")
+            self.db.executescript(SCHEMA)
+            for table in DROPPED_TABLES:
+                self.db.execute(f"DROP TABLE IF EXISTS {table}")
         except sqlite3.DatabaseError as e:
             self.db.close()
             # Only what sqlite calls corrupt: a busy, unreadable or full disk is not damage.
@@ -207,41 +225,30 @@ class Catalog:
             self.db.execute("COMMIT")
         self._batch = 0
 
-    def entries(self, directory: bytes) -> dict[bytes, Entry]:
-        rows = self.db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE dir = ?", (directory,)).fetchall()
-        found = {}
-        for r in rows:
-            why = untrusted((*r[:7], *r[10:]))
+    def _entries(self, where: str, args: tuple) -> list[Entry]:
+        found = []
+        for r in self.db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE {where}", args).fetchall():
+            why = untrusted(r)
             if why is None:
-                found[r[1]] = Entry(
-                    r[0], r[1], r[2], r[3], r[4], r[5], _volumes(r[6]), r[7], r[8], r[9], r[10], bool(r[11])
-                )
+                found.append(Entry(*r[:6], _volumes(r[6]), *r[7:11], bool(r[11]), r[12]))  # type: ignore[call-arg, misc]
             else:
-                self._drop("files", r[0], r[1], why)
+                self._write("DELETE FROM files WHERE dir = ? AND name = ?", (r[0], r[1]))
+                self.reject(os.path.join(_as_bytes(r[0]), _as_bytes(r[1])), why)
         return found
 
-    def _drop(self, table: str, directory: object, name: object, why: str) -> None:
-        self._write(f"DELETE FROM {table} WHERE dir = ? AND name = ?", (directory, name))
-        self.reject(os.path.join(_as_bytes(directory), _as_bytes(name)), why)
+    def entries(self, directory: bytes) -> dict[bytes, Entry]:
+        return {e.name: e for e in self._entries("dir = ?", (directory,))}
+
+    def entry(self, directory: bytes, name: bytes) -> Entry | None:
+        found = self._entries("dir = ? AND name = ?", (directory, name))
+        return found[0] if found else None
+
+    def members(self, set_id: bytes) -> list[Entry]:
+        """The files whose parity is the set."""
+        return self._entries("set_id = ?", (set_id,))
 
     def put(self, entry: Entry) -> None:
-        self._write(
-            f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                entry.dir,
-                entry.name,
-                entry.size,
-                entry.mtime_ns,
-                entry.inode,
-                entry.md5,
-                b"/".join(entry.volumes),
-                entry.parity_at,
-                entry.verified_at,
-                entry.result,
-                entry.ctime_ns,
-                entry.settled,
-            ),
-        )
+        self._write(f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES ({','.join('?' * 13)})", entry.row())
 
     def mark_verified(self, entry: Entry, result: str, inode: int | None = None) -> None:
         """The content matched (or was repaired): entry's metadata is what was found."""
@@ -266,62 +273,65 @@ class Catalog:
     def delete(self, directory: bytes, name: bytes) -> None:
         self._write("DELETE FROM files WHERE dir = ? AND name = ?", (directory, name))
 
-    # The journal of parity sets being moved into place; committed at once, not batched.
-    def begin_move(self, staging: bytes, entry: Entry) -> None:
+    # ---- parity sets ---------------------------------------------------------------------
+
+    def add_set(self, made: SetRow, members: list[Entry]) -> None:
+        """A set put in place and the files it protects now, in one transaction."""
         self.commit()
+        self.db.execute("BEGIN")
         self.db.execute(
-            f"INSERT OR REPLACE INTO pending ({PENDING_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                entry.dir,
-                entry.name,
-                staging,
-                entry.size,
-                entry.mtime_ns,
-                entry.inode,
-                entry.md5,
-                b"/".join(entry.volumes),
-                entry.ctime_ns,
-                entry.settled,
-            ),
+            "INSERT OR REPLACE INTO sets (id, volumes, files, made_at) VALUES (?,?,?,?)",
+            (made.id, b"/".join(made.volumes), made.files, made.made_at),
+        )
+        for entry in members:
+            self.put(entry)
+        self.commit()
+
+    def sets(self, where: str = "1", args: tuple = ()) -> list[SetRow]:
+        """Sets whose row is sound (an unsound row is deleted: its files are orphans then)."""
+        found = []
+        for r in self.db.execute(f"SELECT id, volumes, files, made_at FROM sets WHERE {where}", args).fetchall():
+            volumes = _volumes(r[1]) if isinstance(r[1], bytes) else None
+            sound = isinstance(r[0], bytes) and STAGING_NAME.fullmatch(r[0]) and isinstance(r[2], int)
+            if sound and volumes is not None and named_after(volumes, r[0]):
+                found.append(SetRow(r[0], volumes, r[2], float(r[3] or 0)))
+                continue
+            self._write("DELETE FROM sets WHERE id = ?", (r[0],))
+            self.reject(b"parity set " + _as_bytes(r[0]), "its row is not one nasbox writes")
+        return found
+
+    def set_row(self, set_id: bytes) -> SetRow | None:
+        found = self.sets("id = ?", (set_id,))
+        return found[0] if found else None
+
+    def set_ids(self) -> set[bytes]:
+        return {r[0] for r in self.db.execute("SELECT id FROM sets")}
+
+    def unused_sets(self) -> list[SetRow]:
+        """Sets no file names any more: their parity files can go."""
+        return self.sets("id NOT IN (SELECT set_id FROM files WHERE set_id IS NOT NULL)")
+
+    def short_sets(self) -> list[SetRow]:
+        """Sets that fewer files name than they were made for: some left (edited, gone, or
+        changed while it was made), so the set spends recovery on what is no longer there."""
+        return self.sets(
+            "files > (SELECT count(*) FROM files WHERE files.set_id = sets.id) "
+            "AND id IN (SELECT set_id FROM files WHERE set_id IS NOT NULL)"
         )
 
-    def end_move(self, entry: Entry) -> None:
-        self.db.execute("BEGIN")
-        self.put(entry)
-        self.db.execute("DELETE FROM pending WHERE dir = ? AND name = ?", (entry.dir, entry.name))
-        self.commit()
+    def delete_set(self, set_id: bytes) -> None:
+        self._write("DELETE FROM sets WHERE id = ?", (set_id,))
 
-    def abandon_move(self, entry: Entry) -> None:
-        """Forget a move that cannot be finished: the file keeps its old entry, if any."""
-        self.db.execute("DELETE FROM pending WHERE dir = ? AND name = ?", (entry.dir, entry.name))
+    def legacy_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM files WHERE set_id IS NULL AND size > 0").fetchone()[0]
 
-    def pending(self) -> list[tuple[bytes, Entry]]:
-        """(staging directory name, entry) of each move a killed run began."""
-        found = []
-        for r in self.db.execute(f"SELECT {PENDING_COLUMNS} FROM pending").fetchall():
-            why = untrusted((r[0], r[1], *r[3:]), r[2])
-            if why is None:
-                found.append(
-                    (
-                        r[2],
-                        Entry(
-                            r[0],
-                            r[1],
-                            r[3],
-                            r[4],
-                            r[5],
-                            r[6],
-                            _volumes(r[7]),
-                            parity_at=time.time(),
-                            ctime_ns=r[8],
-                            settled=bool(r[9]),
-                        ),
-                    )
-                )
-            else:
-                self._drop("pending", r[0], r[1], why)
+    @property
+    def layout_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def set_layout_version(self) -> None:
         self.commit()
-        return found
+        self.db.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
 
     # Directories seen by this run, to find the entries of directories that are gone.
     def saw(self, directory: bytes) -> None:

@@ -4,29 +4,34 @@ Scrub.run is the whole run, in order: the guards (nasbox.scrub.guards: DATABASE,
 the job depends on; nasbox.scrub.trust: DATABASE and its private folder are used only when
 nobody but nasbox can write them, through descriptors), the database's lock, the catalog
 (nasbox.scrub.catalog; recovered from the parity files when lost, nasbox.scrub.rebuild),
-what a killed run left (nasbox.scrub.install), the walk, the removal of the parity of files
-that are gone (after the whole walk and only within max_delete), a second read of what was
-recorded within a timestamp tick (nasbox.scrub.work.settle), and the result.
+what a killed run left (nasbox.scrub.install), the walk, and then, in _settle_sets:
+1. the sets of the files that need parity (new, edited, or in the per-file layout of older
+   catalogs) made as the walk finds them (nasbox.scrub.sets packs them);
+2. the rows of files that are gone removed (after the whole walk, only within max_delete);
+3. the parity files of every set with a file verified this run checked;
+4. corrupt files repaired from their sets, before any set is made again;
+5. the sets some files left (edited, gone, damaged parity) made again from the files still
+   in them: a member whose content is not what its row records is never put in the new set
+   (nasbox.scrub.work), it is repaired from the old one first;
+6. the sets no file names any more removed;
+then a second read of what was recorded within a timestamp tick (nasbox.scrub.work.settle),
+and the result.
 
-Where the rest lives: nasbox.scrub.walk lists DIRECTORY and decides what each file needs;
-nasbox.scrub.work holds the tasks the worker threads run (create, verify, check a copy,
-reconcile, repair: one par2 per file, both cores); nasbox.scrub.install moves parity into
-place under a journal, removes it, and finishes a killed run's moves and repairs;
-nasbox.scrub.report keeps the counters and detail lines and makes the status and summary.
-
-Every problem with one file (a name the parity layout cannot hold, a failed par2, a parity
-set that cannot be put in place) is that file's problem, reported and counted, never the
-job's.
+Every problem with one file (a name parity cannot be given, a failed par2, a set that
+cannot be put in place) is that file's problem, reported and counted, never the job's.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 
 from nasbox import stop
 from nasbox.config.model import Config
@@ -34,12 +39,34 @@ from nasbox.limits import deletion_limit
 from nasbox.progress import Progress
 from nasbox.result import JobResult
 from nasbox.scrub import guards, install, rebuild, walk, work
-from nasbox.scrub.catalog import Catalog, Entry, open_catalog, show, untrusted_entry
+from nasbox.scrub.catalog import LAYOUT_VERSION, Catalog, Entry, open_catalog, show, untrusted
+from nasbox.scrub.files import NOT_THIS_FILE, same_file, stat_file
 from nasbox.scrub.install import Parity
 from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.report import Report
+from nasbox.scrub.sets import Candidate, Packer, Plan
+from nasbox.scrub.tasks import Tasks
 from nasbox.scrub.trust import PRIVATE, Folders, Missing, Untrusted, open_folders
-from nasbox.scrub.work import Created, Problem, Repaired, Task, Verified, Worker
+from nasbox.scrub.walk import Need
+from nasbox.scrub.work import (
+    Changed,
+    Corrupt,
+    Done,
+    Mode,
+    Problem,
+    Repaired,
+    SetChecked,
+    SetMade,
+    Verified,
+    Worker,
+)
+
+log = logging.getLogger(__name__)
+
+EMPTY_MD5 = hashlib.md5(b"").digest()
+BATCH_FILES = 64  # files of one directory read by one task
+BATCH_BYTES = 16 << 20
+REPAIR_ROUNDS = 2  # a member found corrupt while its set is made again is repaired, then regrouped
 
 
 def scrub_databases(config: Config) -> tuple[str, ...]:
@@ -49,8 +76,9 @@ def scrub_databases(config: Config) -> tuple[str, ...]:
 
 class Scrub:
     """One run of a scrub job. Worker threads only read files and make parity in staging
-    directories; the catalog, the counters, the progress and the parity in place are written
-    by the main thread alone (_apply, and what it calls), so none of them needs a lock."""
+    directories; the catalog, the counters, the progress, the packer and the parity in place
+    are written by the main thread alone (_apply, and what it calls), so none of them needs a
+    lock."""
 
     def __init__(
         self,
@@ -78,9 +106,15 @@ class Scrub:
         self.protected = 0  # files with parity when the walk began
         self.database_ids: set[tuple[int, int]] = set()
         self.vanished: list[Entry] = []  # removed after the walk, within max_delete
-        self.vanished_directories: list[bytes] = []
         self.unsettled: list[Entry] = []  # recorded by this run too recently to be trusted
         self.held: str | None = None
+        self.packer = Packer()
+        self.plans: list[Plan] = []  # sets to make, submitted by the main thread
+        self.corrupt: dict[bytes, list[Corrupt]] = {}  # by set id (a LEGACY row: by its path)
+        self.left: set[bytes] = set()  # sets some file left this run: made again
+        self.verified_sets: set[bytes] = set()  # sets with a file verified this run
+        self.unrepaired: set[bytes] = set()  # corrupt files that keep their old set
+        self.converted = 0  # LEGACY rows given a set
 
     @property
     def unreadable(self) -> list[bytes]:
@@ -113,7 +147,7 @@ class Scrub:
             try:
                 if damage:
                     self.report.warn(damage)
-                install.recover(catalog, parity, self.directory, self._move_into_place, self.report)
+                install.recover(catalog, parity, self.directory, self.report)
                 if not catalog.totals()[0]:
                     self._rebuild(catalog, parity)
                 self.protected, protected_bytes = catalog.totals()
@@ -217,19 +251,28 @@ class Scrub:
     def _rebuild(self, catalog: Catalog, parity: Parity) -> None:
         """An empty catalog beside parity files: the catalog was lost; recover it from them."""
         recovered = 0
-        for entry in rebuild.entries(parity.root, PRIVATE):
-            why = untrusted_entry(entry)
-            if why:
-                self._rejected(os.path.join(entry.dir, entry.name), why)
-                continue
-            catalog.put(entry)
-            recovered += 1
+        claimed: set[bytes] = set()
+        for row, members in rebuild.recovered_sets(parity.private):
+            sound = [m for m in members if self._sound(m)]
+            catalog.add_set(row, sound)
+            claimed |= {m.relative for m in sound}
+            recovered += len(sound)
+        for entry in rebuild.legacy_entries(parity.root, PRIVATE):
+            if entry.relative not in claimed and self._sound(entry):
+                catalog.put(entry)
+                recovered += 1
         catalog.commit()
         if recovered:
             self.report.warn(
                 f"the catalog was missing or empty: {recovered} entries recovered from the parity "
                 "files; each file is checked against its parity"
             )
+
+    def _sound(self, entry: Entry) -> bool:
+        why = untrusted(entry.row())
+        if why:
+            self._rejected(entry.relative, why)
+        return why is None
 
     def _rejected(self, relative: bytes, why: str) -> None:
         self._problem(relative, f"an entry of the catalog was unsafe and has been dropped: {why}", "skipped")
@@ -238,75 +281,174 @@ class Scrub:
 
     def _scan(self, catalog: Catalog, worker: Worker) -> None:
         self.tree.begin()
-        in_flight: set[Future[work.Done]] = set()
-
-        def submit(path: bytes, task: Task) -> None:
-            stop.check()
-            while len(in_flight) >= 4 * self.workers:  # bounded memory
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    in_flight.discard(future)
-                    self._apply(catalog, future.result())
-            in_flight.add(pool.submit(worker.guarded, path, task))
-
         with ThreadPoolExecutor(self.workers, thread_name_prefix="scrub", initializer=worker.lower_priority) as pool:
+            tasks = Tasks(pool, worker, partial(self._apply, catalog), 4 * self.workers)
             stack = [b""]
             while stack:
                 stop.check()
                 relative = stack.pop()
                 files = self._list(catalog, relative, self.database_ids, stack)
                 if files is not None:
-                    self._plan_directory(catalog, relative, files, worker, submit)
-            for future in in_flight:
-                self._apply(catalog, future.result())
-        stop.check()  # a stopped run must not take unlisted directories for vanished ones
-        for relative in self.tree.unseen_directories(catalog):
-            self.vanished += catalog.entries(relative).values()
-            self.vanished_directories.append(relative)
-        self._remove_vanished(catalog)
+                    self._plan_directory(catalog, relative, files, worker, tasks)
+                self._submit_plans(worker, tasks)
+            stop.check()  # a stopped run must not take unlisted directories for vanished ones
+            for relative in self.tree.unseen_directories(catalog):
+                self.vanished += catalog.entries(relative).values()
+            self._settle_sets(catalog, worker, tasks)
 
     def _list(
         self, catalog: Catalog, relative: bytes, database_ids: set[tuple[int, int]], stack: list[bytes]
     ) -> dict[bytes, os.stat_result] | None:
-        """The regular files of one directory; its subdirectories go on the stack. A file the
-        parity layout cannot hold loses its parity at once."""
+        """The regular files of one directory; its subdirectories go on the stack. A file
+        parity cannot be given loses its row at once."""
         listing = self.tree.list_directory(relative, database_ids)
         if listing is None:
             return None
         catalog.saw(relative)
         for name in listing.left_out:
-            old = catalog.entries(relative).get(name)
+            old = catalog.entry(relative, name)
             if old is not None:
                 self._remove(catalog, old)
         stack.extend(reversed(listing.subdirectories))
         return listing.files
 
     def _plan_directory(
-        self,
-        catalog: Catalog,
-        relative: bytes,
-        files: dict[bytes, os.stat_result],
-        worker: Worker,
-        submit: Callable[[bytes, Task], None],
+        self, catalog: Catalog, relative: bytes, files: dict[bytes, os.stat_result], worker: Worker, tasks: Tasks
     ) -> None:
         known = catalog.entries(relative)
         sampled = self.full and (self.job.verify_percent < 100 or self.job.verify_older_than_s)
         selected = catalog.selected(relative) if sampled else None
+        reads: list[tuple[Entry, os.stat_result, Mode]] = []
         for name, st in sorted(files.items()):
             entry = known.pop(name, None)
             self.report.stats.files += 1
             self.report.stats.bytes += st.st_size
             if entry is None:  # not in the total the progress began with
                 self.progress.found(files=1, nbytes=st.st_size)
-            task = walk.need(worker, relative, name, st, entry, self.full and (selected is None or name in selected))
-            if task is None:
+            need, mode = walk.need(st, entry, self.full and (selected is None or name in selected))
+            if need is Need.NEW:
+                self._give_parity(catalog, Candidate(relative, name, st, None, "new"))
+            elif need is Need.EDITED:
+                assert entry is not None
+                self._give_parity(catalog, Candidate(relative, name, st, entry, "updated"))
+            elif need is Need.CONVERT:
+                assert entry is not None
+                self._give_parity(catalog, Candidate(relative, name, st, entry, None, expected=entry.md5))
                 self.progress.advance(files=1)
+            elif need is Need.READ:
+                assert entry is not None and mode is not None
+                reads.append((entry, st, mode))
             else:
-                submit(os.path.join(relative, name), task)
+                self.progress.advance(files=1)
+        for batch in _batches(reads):
+            tasks.submit([e.relative for e, _, _ in batch], partial(worker.check, relative, batch))
         self.vanished += known.values()
 
+    def _give_parity(self, catalog: Catalog, candidate: Candidate) -> None:
+        """Queue a file for a set (an empty file needs none: it is recorded at once)."""
+        old, st = candidate.old, candidate.st
+        if old is not None and old.set_id is not None:
+            self.left.add(old.set_id)  # it leaves its set, which is made again without it
+        if st.st_size == 0:
+            entry = Entry(
+                candidate.dir,
+                candidate.name,
+                0,
+                st.st_mtime_ns,
+                st.st_ino,
+                EMPTY_MD5,
+                parity_at=time.time(),
+                ctime_ns=st.st_ctime_ns,
+                settled=False,
+            )
+            catalog.put(entry)
+            self._recorded(entry)
+            self._installed(candidate)
+            return
+        self.plans += self.packer.add(candidate)
+
+    def _submit_plans(self, worker: Worker, tasks: Tasks) -> None:
+        while self.plans:
+            plan = self.plans.pop(0)
+            tasks.submit([m.relative for m in plan.members], partial(worker.make_set, plan))
+
+    def _settle_sets(self, catalog: Catalog, worker: Worker, tasks: Tasks) -> None:
+        """After the walk: steps 1 to 6 of the run (see the module's docstring)."""
+        self._flush(worker, tasks)
+        self._remove_vanished(catalog)
+        if self.full:
+            for set_id in sorted(self.verified_sets):
+                row = catalog.set_row(set_id)
+                if row is not None:
+                    tasks.submit([], partial(worker.check_set, row, catalog.members(set_id)))
+            tasks.drain()
+        for _round in range(REPAIR_ROUNDS):
+            self._repair(catalog, worker, tasks)
+            self._regroup(catalog)
+            self._flush(worker, tasks)
+        removed = install.collect(catalog, self._held())
+        if removed:
+            log.info("scrub %s: removed %d parity sets no file needs", self.job.name, removed)
+        self._retire_legacy_layout(catalog)
+
+    def _flush(self, worker: Worker, tasks: Tasks) -> None:
+        """Make every set the packer holds, and what their making sends back to it."""
+        while True:
+            self.plans += self.packer.flush()
+            if not self.plans:
+                return
+            self._submit_plans(worker, tasks)
+            tasks.drain()
+
+    def _repair(self, catalog: Catalog, worker: Worker, tasks: Tasks) -> None:
+        """Repair the corrupt files found so far, each set's from that set."""
+        corrupt, self.corrupt = self.corrupt, {}
+        for _set, targets in sorted(corrupt.items()):
+            first = targets[0].entry
+            if first.set_id is None:  # LEGACY: its own set in the per-file layout
+                files, members = install.legacy_files(self._held(), first), [first]
+            else:
+                row = catalog.set_row(first.set_id)
+                if row is None:
+                    for target in targets:
+                        self._problem(target.entry.relative, "corrupt, and its parity set is gone", "unrepairable")
+                    continue
+                files, members = self._held().set_files(row), catalog.members(row.id)
+            tasks.submit([t.entry.relative for t in targets], partial(worker.repair, files, targets, members))
+        tasks.drain()
+
+    def _regroup(self, catalog: Catalog) -> None:
+        """Queue the files still in the sets some file left, to be made again without it."""
+        for row in catalog.short_sets():
+            self.left.add(row.id)
+        left, self.left = self.left, set()
+        for set_id in sorted(left):
+            for member in catalog.members(set_id):
+                if member.relative in self.unrepaired:
+                    continue  # it keeps the old set
+                try:
+                    st = stat_file(self.directory, member.dir, member.name)
+                except OSError as e:
+                    if e.errno not in NOT_THIS_FILE:
+                        raise
+                    continue  # gone since the walk: the next run removes its row
+                if same_file(st, member):
+                    self.plans += self.packer.add(Candidate(member.dir, member.name, st, member, None, member.md5))
+                else:
+                    self.plans += self.packer.add(Candidate(member.dir, member.name, st, member, "updated"))
+                    self.progress.found(files=1, nbytes=st.st_size)
+
+    def _retire_legacy_layout(self, catalog: Catalog) -> None:
+        if self.converted:
+            log.info("scrub %s: %d files moved from per-file parity into parity sets", self.job.name, self.converted)
+        if catalog.legacy_count() == 0 and catalog.layout_version < LAYOUT_VERSION:
+            swept = install.sweep_legacy(self._held())
+            catalog.set_layout_version()
+            if swept:
+                log.info("scrub %s: removed %d parity files of the per-file layout", self.job.name, swept)
+
     def _remove_vanished(self, catalog: Catalog) -> None:
-        """Remove the parity of the files that are gone, unless there are more than max_delete
+        """Remove the rows of the files that are gone, unless there are more than max_delete
         allows: a disk that did not mount, or a subdirectory on one, looks like this. --force
         approves as many as the held run counted, no more: more may have gone since."""
         limit = deletion_limit(self.job.max_delete, self.protected)
@@ -322,59 +464,91 @@ class Scrub:
             return
         for entry in self.vanished:
             self._remove(catalog, entry)
-        for relative in self.vanished_directories:
-            install.remove_empty_directories(self._held(), relative)
+        catalog.commit()
 
-    # ---- main thread: catalog and parity in place (nasbox.scrub.install) ------------------
+    # ---- main thread: what the workers bring back --------------------------------------
 
-    def _apply(self, catalog: Catalog, done: work.Done) -> None:
-        """What a worker brought back, into the catalog, the parity in place and the counters."""
+    def _apply(self, catalog: Catalog, done: Done) -> None:
         stats = self.report.stats
-        if isinstance(done, (Created, Verified, Repaired)) and not done.entry.settled:
-            self.unsettled.append(done.entry)
-        if isinstance(done, Created):
-            relative = os.path.join(done.entry.dir, done.entry.name)
-            try:
-                install.install(catalog, self._held(), done.staging, done.entry, done.old, self._move_into_place)
-            except OSError as e:
-                self._problem(relative, f"its parity could not be put in place: {e.strerror}; again next run", "failed")
-                self.progress.advance(files=1)
-                return
-            stats.count(done.reason)
-            if done.reason == "parity_rebuilt":
-                self._problem(relative, "parity was damaged and was rebuilt", None)
-            if done.note:
-                self._problem(relative, done.note, None)
-                self.report.warned |= done.warns
-            self.progress.advance(files=1, nbytes=done.entry.size)
-        elif isinstance(done, Verified):
-            catalog.mark_verified(done.entry, "good", done.inode)
+        if isinstance(done, Verified):
+            catalog.mark_verified(done.entry, "good")
             stats.verified += 1
             stats.bytes_verified += done.entry.size
             self.progress.advance(files=1, nbytes=done.entry.size)
+            self._recorded(done.entry)
+            if done.entry.set_id is not None:
+                self.verified_sets.add(done.entry.set_id)
+            elif done.entry.legacy:
+                candidate = Candidate(done.entry.dir, done.entry.name, done.st, done.entry, None, done.entry.md5)
+                self._give_parity(catalog, candidate)
         elif isinstance(done, Repaired):
-            catalog.mark_verified(done.entry, "repaired", done.inode)
+            catalog.mark_verified(done.entry, "repaired")
             stats.verified += 1
             stats.repaired += 1
             stats.bytes_verified += done.entry.size
-            self._problem(os.path.join(done.entry.dir, done.entry.name), "was corrupt and has been repaired", None)
+            self._problem(done.entry.relative, "was corrupt and has been repaired", None)
             self.progress.advance(files=1, nbytes=done.entry.size)
+            self._recorded(done.entry)
+            if done.entry.legacy:  # repaired from its per-file parity: now into a set
+                candidate = Candidate(done.entry.dir, done.entry.name, done.st, done.entry, None, done.entry.md5)
+                self._give_parity(catalog, candidate)
+        elif isinstance(done, Changed):
+            if done.note:
+                self._problem(done.candidate.relative, done.note, None)
+                self.report.warned |= done.warns
+            self._give_parity(catalog, done.candidate)
+        elif isinstance(done, Corrupt):
+            key = done.entry.set_id or b"/" + done.entry.relative
+            self.corrupt.setdefault(key, []).append(done)
         elif isinstance(done, Problem):
             self._problem(done.relative, done.detail, done.counter)
             self.progress.advance(files=1)
+            if done.counter in ("unrepairable", "failed"):
+                self.unrepaired.add(done.relative)
+        elif isinstance(done, SetMade):
+            self._install(catalog, done)
+        elif isinstance(done, SetChecked) and not done.intact:
+            members = catalog.members(done.set_id)
+            self.report.stats.parity_rebuilt += len(members)
+            self.report.warn(f"the parity set {show(done.set_id)} ({len(members)} files) was damaged; it is made again")
+            self.left.add(done.set_id)
 
-    def _move_into_place(self, staging: bytes | None, entry: Entry, old: Entry | None) -> None:
-        """Every move of a parity set into place, by the run or by the recovery of a killed one."""
-        install.move_into_place(self._held(), staging, entry, old)
+    def _install(self, catalog: Catalog, made: SetMade) -> None:
+        entries = [entry for entry, _ in made.members]
+        try:
+            install.install(catalog, self._held(), made.row, made.staging, entries)
+        except OSError as e:
+            for entry in entries:
+                self._problem(
+                    entry.relative, f"its parity could not be put in place: {e.strerror}; again next run", "failed"
+                )
+                self.progress.advance(files=1)
+        else:
+            for entry, candidate in made.members:
+                if candidate.old is not None and candidate.old.legacy:
+                    install.remove_legacy(self._held(), candidate.old)
+                    self.converted += 1
+                self._recorded(entry)
+                self._installed(candidate)
+
+    def _installed(self, candidate: Candidate) -> None:
+        """A file given parity: counted as new or updated (a file only regrouped is neither)."""
+        if candidate.reason:
+            self.report.stats.count(candidate.reason)
+            self.progress.advance(files=1, nbytes=candidate.st.st_size)
+
+    def _recorded(self, entry: Entry) -> None:
+        if not entry.settled:
+            self.unsettled.append(entry)
 
     def _remove(self, catalog: Catalog, entry: Entry) -> None:
         try:
             install.remove(catalog, self._held(), entry)
         except OSError as e:  # kept in the catalog, so the next run tries again
-            self._problem(
-                os.path.join(entry.dir, entry.name), f"its parity could not be removed: {e.strerror}", "failed"
-            )
+            self._problem(entry.relative, f"its parity could not be removed: {e.strerror}", "failed")
             return
+        if entry.set_id is not None:
+            self.left.add(entry.set_id)
         self.report.stats.removed += 1
 
     def _held(self) -> Parity:
@@ -384,6 +558,21 @@ class Scrub:
 
     def _problem(self, relative: bytes, detail: str, counter: str | None) -> None:
         self.report.problem(relative, detail, counter)
+
+
+def _batches(reads: list[tuple[Entry, os.stat_result, Mode]]) -> Iterator[list[tuple[Entry, os.stat_result, Mode]]]:
+    """Reads of one directory in tasks of up to BATCH_FILES files and BATCH_BYTES bytes (a
+    large file alone), so both cores work and a task costs little beside its files."""
+    batch: list[tuple[Entry, os.stat_result, Mode]] = []
+    nbytes = 0
+    for item in reads:
+        if batch and (len(batch) >= BATCH_FILES or nbytes + item[1].st_size > BATCH_BYTES):
+            yield batch
+            batch, nbytes = [], 0
+        batch.append(item)
+        nbytes += item[1].st_size
+    if batch:
+        yield batch
 
 
 def _identity(path: bytes) -> tuple[int, int]:

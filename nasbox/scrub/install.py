@@ -1,12 +1,18 @@
-"""Putting parity sets in place in DATABASE, taking away those of files that are gone, and
-finishing what a killed run left.
+"""Putting parity sets in place in DATABASE, taking away those no file needs, and finishing
+what a killed run left.
 
-A worker makes a file's parity set in a staging directory of the private folder (under the
-name STAGED: par2 reads wildcards in parity file names); the main thread moves it into
-place under a journal entry in the catalog, so that the next run finishes a move a killed
-run began (recover). A repair a killed run began left a note (nasbox.scrub.repair), which
-recover takes in. Every directory in DATABASE is reached through Parity.dir, proven to have
-no link on the way.
+A worker makes a set in a staging directory of the private folder (under the name STAGED:
+par2 reads wildcards in parity file names); the main thread moves its files into the
+private folder's sets/ under the set's new id, then records the set and its members in one
+transaction. A run killed before that transaction leaves set files no row names (orphans,
+removed by the next run); one killed after it leaves the sets its members left behind,
+which no row names any more (removed by collect, as every run does). A repair a killed run
+began left a note (nasbox.scrub.repair), which recover takes in. Every directory outside the
+private folder is reached through Parity.dir, proven to have no link on the way.
+
+Catalogs made before sets kept each file's parity beside its mirrored path in DATABASE
+(LEGACY rows); that parity goes once the file is in a set, and sweep_legacy takes away what
+is left of that layout once no row uses it.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable
+import stat
 from contextlib import suppress
 from dataclasses import dataclass, replace
 
-from nasbox.scrub.catalog import Catalog, Entry, show
+from nasbox.scrub import par2format, sets
+from nasbox.scrub.catalog import STAGING_NAME, VOLUME_SUFFIX, Catalog, Entry, SetRow, show
 from nasbox.scrub.files import open_directory, stat_file
 from nasbox.scrub.repair import RepairNote, interrupted_write_back, read_repairing_note, repaired_copy
 from nasbox.scrub.report import Report
@@ -26,12 +33,9 @@ from nasbox.scrub.trust import PRIVATE, REPAIRING, Folders
 
 log = logging.getLogger(__name__)
 
-# A set is made and repaired under this name and renamed: <STAGED>.par2 becomes
-# <file name>.par2, <STAGED>.vol0+1.par2 <file name>.vol0+1.par2.
+# A set is made under this name and renamed: <STAGED>.par2 becomes <id>.par2,
+# <STAGED>.vol0+1.par2 <id>.vol0+1.par2.
 STAGED = b"parity"
-
-# Puts a staged set (or none, for an empty file) in place of an entry's old one.
-Move = Callable[[bytes | None, Entry, Entry | None], None]
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,12 @@ class Parity:
         """DATABASE/relative, proven to have no link on the way (OSError otherwise): only
         nasbox writes in DATABASE, but a link planted before it was nasbox's must not lead
         parity out of it."""
-        with suppress(FileNotFoundError):  # what is missing holds no link; makedirs makes real ones
+        with suppress(FileNotFoundError):  # what is missing holds no link
             os.close(open_directory(self.root, relative))
         return os.path.join(self.root, relative)
+
+    def set_files(self, row: SetRow) -> list[bytes]:
+        return sets.set_files(self.private, row.id, row.volumes)
 
     def inherit(self) -> tuple[int, ...]:
         """What a par2 process needs to reach the private folder through its descriptor, and
@@ -67,90 +74,136 @@ class Parity:
         return (self.folders.private_fd, self.lock_fd)
 
 
-def move_into_place(parity: Parity, staging: bytes | None, entry: Entry, old: Entry | None) -> None:
-    """Install a new parity set (or none, for an empty file) over the old one. Safe to
-    repeat after a crash: what was moved already is skipped."""
+def legacy_files(parity: Parity, entry: Entry) -> list[bytes]:
+    """The parity files of a LEGACY row, index first."""
     parity_dir = parity.dir(entry.dir)
-    os.makedirs(parity_dir, exist_ok=True)
-    index = entry.name + b".par2"
-    if staging is not None:
-        for name in entry.volumes:
-            staged = STAGED + name[len(entry.name) :]
-            _replace_if_present(os.path.join(staging, staged), os.path.join(parity_dir, name))
-    stale = set(old.volumes if old else ()) - set(entry.volumes)
-    for name in stale | ({index} if staging is None else set()):
-        _unlink_if_present(os.path.join(parity_dir, name))
-    if staging is not None:
-        _replace_if_present(os.path.join(staging, STAGED + b".par2"), os.path.join(parity_dir, index))
-        shutil.rmtree(staging, ignore_errors=True)
+    return [os.path.join(parity_dir, name) for name in (entry.name + b".par2", *entry.volumes)]
 
 
-def install(
-    catalog: Catalog, parity: Parity, staging_name: bytes | None, entry: Entry, old: Entry | None, move: Move
-) -> None:
-    """Put a new parity set in place under a journal entry; one that cannot be is dropped
-    (OSError), the file keeping its old entry (so the next run tries again)."""
-    if staging_name is None:
-        move(None, entry, old)
-        catalog.put(entry)
-        return
+def install(catalog: Catalog, parity: Parity, row: SetRow, staging_name: bytes, members: list[Entry]) -> None:
+    """Move a staged set into place and record it with its members; on OSError nothing is
+    recorded (the members keep their rows and old parity; the next run tries again)."""
     staging = parity.staging(staging_name)
-    catalog.begin_move(staging_name, entry)
+    target = sets.set_dir(parity.private, row.id)
+    placed = []
     try:
-        move(staging, entry, old)
+        os.makedirs(target, 0o700, exist_ok=True)
+        for staged, final in [(STAGED + v[len(row.id) :], v) for v in row.volumes] + [
+            (STAGED + sets.INDEX_SUFFIX, row.id + sets.INDEX_SUFFIX)
+        ]:  # the index last: an index is never in place without its recovery file
+            os.replace(os.path.join(staging, staged), os.path.join(target, final))
+            placed.append(os.path.join(target, final))
     except OSError:
-        catalog.abandon_move(entry)
-        shutil.rmtree(staging, ignore_errors=True)
+        for path in placed:
+            _unlink_if_present(path)
         raise
-    catalog.end_move(entry)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    catalog.add_set(row, members)
+
+
+def remove_legacy(parity: Parity, entry: Entry) -> None:
+    """The per-file parity of a row that no longer needs it."""
+    if entry.legacy:
+        for path in legacy_files(parity, entry):
+            _unlink_if_present(path)
 
 
 def remove(catalog: Catalog, parity: Parity, entry: Entry) -> None:
-    """Remove a file's parity set, then its entry (kept on OSError, so the next run tries again)."""
-    parity_dir = parity.dir(entry.dir)
-    for name in (entry.name + b".par2", *entry.volumes):
-        _unlink_if_present(os.path.join(parity_dir, name))
+    """A file that is gone: its row goes (its set is made again without it), and its parity
+    when it had its own (the row is kept on OSError, so the next run tries again)."""
+    remove_legacy(parity, entry)
     catalog.delete(entry.dir, entry.name)
 
 
-def remove_empty_directories(parity: Parity, relative: bytes) -> None:
-    """Remove the parity directory of a vanished directory, and its parents, while empty."""
-    try:
-        parity.dir(relative)  # and so its parents: none is a link
-    except OSError:
-        return
-    while relative:
+def collect(catalog: Catalog, parity: Parity) -> int:
+    """Remove the sets no file names any more; how many went."""
+    removed = 0
+    for row in catalog.unused_sets():
         try:
-            os.rmdir(os.path.join(parity.root, relative))
-        except OSError:
-            return
-        relative = os.path.dirname(relative)
-
-
-def recover(catalog: Catalog, parity: Parity, directory: bytes, move: Move, report: Report) -> None:
-    """Finish the moves a killed run began (a move that cannot be finished is dropped),
-    take note of the repairs it began, and drop what it left half-done."""
-    for staging_name, entry in catalog.pending():
-        old = catalog.entries(entry.dir).get(entry.name)
-        try:
-            move(parity.staging(staging_name), entry, old)
+            for path in parity.set_files(row):
+                _unlink_if_present(path)
         except OSError as e:
-            catalog.abandon_move(entry)
-            report.problem(
-                os.path.join(entry.dir, entry.name),
-                "the parity a stopped run made could not be "
-                f"installed ({e.strerror}) and was dropped; made again when needed",
-                "skipped",
-            )
+            log.warning("cannot remove the parity set %s: %s; again next run", show(row.id), e.strerror)
             continue
-        catalog.end_move(entry)
-        log.info(
-            "scrub %s: finished installing the parity of %s", report.job, show(os.path.join(entry.dir, entry.name))
-        )
+        catalog.delete_set(row.id)
+        removed += 1
+    catalog.commit()
+    return removed
+
+
+def remove_orphans(catalog: Catalog, parity: Parity) -> None:
+    """Set files that no set row names: left by a run killed before it recorded its set."""
+    known = catalog.set_ids()
+    top = os.path.join(parity.private, sets.SETS)
+    os.makedirs(top, 0o700, exist_ok=True)
+    with os.scandir(top) as fanout:
+        folders = [f.name for f in fanout if f.is_dir(follow_symlinks=False)]
+    for folder in folders:
+        where = os.path.join(top, os.fsencode(folder))
+        for name in os.listdir(where):
+            set_id = name[:32]
+            if STAGING_NAME.fullmatch(set_id) and set_id not in known and _is_set_file(name[32:]):
+                _unlink_if_present(os.path.join(where, name))
+        with suppress(OSError):
+            os.rmdir(where)  # only when empty
+
+
+def _is_set_file(suffix: bytes) -> bool:
+    return suffix == sets.INDEX_SUFFIX or VOLUME_SUFFIX.fullmatch(suffix) is not None
+
+
+def sweep_legacy(parity: Parity) -> int:
+    """Remove what is left of the per-file layout outside the private folder: regular files
+    named *.par2 that begin like a PAR2 file, then the directories left empty. Anything else
+    stays. How many files went."""
+    removed = 0
+    stack: list[tuple[bytes, bool]] = [(b"", False)]
+    while stack:
+        relative, listed = stack.pop()
+        if listed:  # its subdirectories were swept: it goes when empty
+            with suppress(OSError):
+                os.rmdir(os.path.join(parity.dir(os.path.dirname(relative)), os.path.basename(relative)))
+            continue
+        try:
+            fd = open_directory(parity.root, relative)
+        except OSError:
+            continue
+        try:
+            if relative:
+                stack.append((relative, True))
+            for name in map(os.fsencode, os.listdir(fd)):
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode) and not (relative == b"" and name == PRIVATE):
+                    stack.append((os.path.join(relative, name), False))
+                elif stat.S_ISREG(st.st_mode) and name.endswith(b".par2") and _begins_like_par2(fd, name):
+                    os.unlink(name, dir_fd=fd)
+                    removed += 1
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _begins_like_par2(dir_fd: int, name: bytes) -> bool:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        return os.read(fd, len(par2format.MAGIC)) == par2format.MAGIC
+    finally:
+        os.close(fd)
+
+
+def recover(catalog: Catalog, parity: Parity, directory: bytes, report: Report) -> None:
+    """Take note of the repairs a killed run began, and drop what it left half-done: its
+    working directories, set files it never recorded, and sets it left unused."""
     _recover_repairs(catalog, parity, directory, report)
     for leftover in (b"staging", b"repair"):
         shutil.rmtree(leftover, ignore_errors=True, dir_fd=parity.folders.private_fd)
         os.makedirs(os.path.join(parity.private, leftover), 0o700, exist_ok=True)
+    remove_orphans(catalog, parity)
+    collect(catalog, parity)
 
 
 def _recover_repairs(catalog: Catalog, parity: Parity, directory: bytes, report: Report) -> None:
@@ -179,7 +232,7 @@ def _recover_repairs(catalog: Catalog, parity: Parity, directory: bytes, report:
 
 
 def _repair_was_begun(catalog: Catalog, directory: bytes, private: bytes, note: RepairNote, job: str) -> None:
-    entry = catalog.entries(note.dir).get(note.name)
+    entry = catalog.entry(note.dir, note.name)
     if entry is None:
         return
     try:
@@ -197,11 +250,6 @@ def _repair_was_begun(catalog: Catalog, directory: bytes, private: bytes, note: 
             job,
             show(os.path.join(note.dir, note.name)),
         )
-
-
-def _replace_if_present(source: bytes, target: bytes) -> None:
-    with suppress(FileNotFoundError):
-        os.replace(source, target)
 
 
 def _unlink_if_present(path: bytes) -> None:

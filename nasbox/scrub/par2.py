@@ -66,37 +66,29 @@ def sizing(size: int, redundancy: int) -> tuple[int, int]:
     return block_size, recovery
 
 
-def volume_suffix(size: int, redundancy: int) -> bytes:
-    """What follows a file's name in the name of its recovery file: par2 pads the first
-    block number to the width of the count (.vol0+1.par2, .vol00+10.par2)."""
-    count = sizing(size, redundancy)[1]
-    return b".vol%s+%d.par2" % (b"0" * len(str(count)), count)
-
-
-def create(base: bytes, index: bytes, data: bytes, size: int, redundancy: int, threads: int) -> list[bytes]:
-    """Parity for data (a path under base) into index and one recovery file beside it; index
-    may be a name in par2's working directory (then a par2 outliving a killed run cannot
+def create(base: bytes, index: bytes, data: list[bytes], slice_size: int, recovery: int, threads: int) -> list[bytes]:
+    """A parity set for data (paths under base) into index and one recovery file beside it;
+    index may be a name in par2's working directory (then a par2 outliving a killed run cannot
     make that directory again once it is removed: par2 makes the directories it writes in)."""
-    block_size, recovery = sizing(size, redundancy)
     return [
         *_launcher(),
         binary().encode(),
         b"create",
         b"-q",
         b"-q",
-        b"-s%d" % block_size,
+        b"-s%d" % slice_size,
         b"-c%d" % recovery,
         b"-n1",
         b"-t%d" % threads,
         b"-B",
-        *_paths(base, index, data),
+        *_paths(base, index, *data),
     ]
 
 
-def repair(base: bytes, index: bytes) -> list[bytes]:
-    """Repair the file index describes, found under base (a private working directory)."""
+def repair(base: bytes, index: bytes, threads: int = 1) -> list[bytes]:
+    """Repair the files index describes, found under base (a private working directory)."""
     # One -q: with -qq, par2cmdline-turbo 1.4.0 fails to repair a file whose name it rewrites.
-    return [*_launcher(), binary().encode(), b"repair", b"-q", b"-t1", b"-B", *_paths(base, index)]
+    return [*_launcher(), binary().encode(), b"repair", b"-q", b"-t%d" % threads, b"-B", *_paths(base, index)]
 
 
 def _paths(*paths: bytes) -> list[bytes]:

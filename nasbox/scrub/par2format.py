@@ -1,4 +1,4 @@
-"""Reading and compacting PAR2 files (the packet format of the PAR 2.0 specification).
+"""Reading and stripping PAR2 files (the packet format of the PAR 2.0 specification).
 
 A PAR2 file is a sequence of packets, each with a header carrying its length and the MD5 of
 its body, so every packet checks itself. nasbox uses this to read the file MD5 that par2
@@ -83,18 +83,14 @@ def file_names(found: list[Packet]) -> set[bytes]:
     return {packet.body[56:].rstrip(b"\0") for packet in found if packet.type == FILE_DESC}
 
 
-def compact(path: str | bytes) -> None:
-    """Rewrite a recovery file keeping one copy of each packet: par2 repeats the critical
-    packets in every recovery file, which for a small file costs more than its data.
+def strip(path: str | bytes) -> None:
+    """Rewrite a recovery file keeping its recovery slices only: par2 repeats every file's
+    description and slice checksums in each recovery file, which in a set of small files
+    costs more than the recovery data; the index file holds them once, and par2 reads a set's
+    packets from all its files together.
     No fsync, as par2 does none: parity lost to a power cut fails its packet checksums at the
-    next verify and is rebuilt from the verified data."""
-    seen: set[bytes] = set()
-    kept: list[bytes] = []
-    for packet in read_packets(path):
-        key = packet.raw[16:32]  # packet MD5: identical packets are duplicates
-        if key not in seen:
-            seen.add(key)
-            kept.append(packet.raw)
+    next verify and is made again from the verified data."""
+    kept = [packet.raw for packet in read_packets(path) if packet.type == RECOVERY_SLICE]
     with open(path, "wb") as f:
         f.write(b"".join(kept))
 
@@ -104,15 +100,26 @@ class FileDescription:
     md5: bytes  # of the whole file
     length: int
     name: bytes  # as par2 wrote it, relative to its base directory
+    head: bytes = b""  # the MD5 of its first HEAD_BYTES
 
 
 def file_description(index: list[Packet]) -> FileDescription:
     """What par2 recorded of the file a parity set protects (its FileDesc packet)."""
-    for packet in index:
+    found = descriptions(index)
+    if not found:
+        raise DamagedParity("no file description packet")
+    return next(iter(found.values()))
+
+
+def descriptions(found: list[Packet]) -> dict[bytes, FileDescription]:
+    """{name: description} of every file the packets describe (each once)."""
+    described = {}
+    for packet in found:
         if packet.type == FILE_DESC:
-            _file_id, md5, _md5_16k, length = struct.unpack_from("<16s16s16sQ", packet.body)
-            return FileDescription(md5, length, packet.body[56:].rstrip(b"\0"))
-    raise DamagedParity("no file description packet")
+            _file_id, md5, head, length = struct.unpack_from("<16s16s16sQ", packet.body)
+            name = packet.body[56:].rstrip(b"\0")
+            described[name] = FileDescription(md5, length, name, head)
+    return described
 
 
 def first_packet(path: str | bytes) -> tuple[bytes, bytes]:

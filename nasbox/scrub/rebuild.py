@@ -1,11 +1,15 @@
-"""Catalog entries recovered from the parity files, when the catalog is lost or damaged.
+"""Catalog rows recovered from the parity files, when the catalog is lost or damaged.
 
-Each index file (<DATABASE>/<path>.par2) records the name par2 gave its file, the file's
-length and its MD5, so the parity itself says what the file was when it was protected. An
-entry recovered this way knows no mtime, ctime or inode of the file: its mtime_ns holds the
-index file's own mtime (when par2 wrote it, after reading the file), its result is REBUILT,
-and the engine reconciles it with the file before anything else (nasbox.scrub.work,
-Worker.reconcile).
+Each set's index file (nasbox.scrub.sets) records, for every file it protects, the name par2
+gave it, its length and its MD5, so the parity itself says what the files were when they
+were protected. A row recovered this way knows no mtime, ctime or inode of the file: its
+mtime_ns holds the index file's own mtime (when par2 wrote it, after reading the files), its
+result is REBUILT, and the engine reconciles it with the file before anything else
+(nasbox.scrub.work, Mode.RECONCILE). A file two sets describe (a killed run made the newer)
+belongs to the newer.
+
+Parity in the per-file layout of catalogs made before sets (<DATABASE>/<path>.par2) is
+recovered as LEGACY rows, for files no set describes.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ import os
 import stat
 from collections.abc import Iterator
 
-from nasbox.scrub import par2, par2format
-from nasbox.scrub.catalog import Entry
+from nasbox.scrub import par2, par2format, sets
+from nasbox.scrub.catalog import STAGING_NAME, Entry, SetRow
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +28,73 @@ REBUILT = "rebuilt"
 INDEX_SUFFIX = b".par2"
 
 
-def parity_entry(database: bytes, directory: bytes, name: bytes, siblings: list[bytes] | None = None) -> Entry | None:
-    """The entry the parity set of DIRECTORY/directory/name records; None when it has no
+def recovered_sets(private: bytes) -> Iterator[tuple[SetRow, list[Entry]]]:
+    """Every set in the private folder's sets/ with the rows of the files it protects, the
+    newest first; a file is given to the first set that describes it."""
+    found = []
+    top = os.path.join(private, sets.SETS)
+    for folder in _listing(top):
+        where = os.path.join(top, folder)
+        names = _listing(where)
+        for name in names:
+            set_id = name[: -len(INDEX_SUFFIX)]
+            if name.endswith(INDEX_SUFFIX) and STAGING_NAME.fullmatch(set_id):
+                recovered = _set_of_index(where, set_id, names)
+                if recovered is not None:
+                    found.append(recovered)
+    claimed: set[bytes] = set()
+    for row, described in sorted(found, key=lambda pair: -pair[0].made_at):
+        members = []
+        for description in described:
+            if description.name not in claimed:
+                claimed.add(description.name)
+                members.append(_row(description, row))
+        yield row, members
+
+
+def _set_of_index(
+    where: bytes, set_id: bytes, siblings: list[bytes]
+) -> tuple[SetRow, list[par2format.FileDescription]] | None:
+    index = os.path.join(where, set_id + INDEX_SUFFIX)
+    try:
+        st = os.lstat(index)
+        if not stat.S_ISREG(st.st_mode) or par2format.first_packet(index)[0] == par2format.RECOVERY_SLICE:
+            return None
+        packets = par2format.read_packets(index)
+    except (OSError, par2format.DamagedParity):
+        return None
+    described = list(par2format.descriptions(packets).values())
+    if not described:
+        return None
+    volumes = tuple(sorted(v for v in siblings if _is_volume_of(v, set_id)))
+    return SetRow(set_id, volumes, len(described), st.st_mtime), described
+
+
+def _row(description: par2format.FileDescription, row: SetRow) -> Entry:
+    return Entry(
+        os.path.dirname(description.name),
+        os.path.basename(description.name),
+        description.length,
+        int(row.made_at * 1e9),
+        0,
+        description.md5,
+        parity_at=row.made_at,
+        result=REBUILT,
+        ctime_ns=None,
+        settled=False,
+        set_id=row.id,
+    )
+
+
+def _listing(path: bytes) -> list[bytes]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
+def _legacy_entry(database: bytes, directory: bytes, name: bytes, siblings: list[bytes]) -> Entry | None:
+    """The LEGACY row the per-file parity of DIRECTORY/directory/name records; None when it has no
     index, or one that is damaged, a recovery file, or made for another file."""
     parity_dir = os.path.join(database, directory)
     index = os.path.join(parity_dir, name + INDEX_SUFFIX)
@@ -39,8 +108,6 @@ def parity_entry(database: bytes, directory: bytes, name: bytes, siblings: list[
         return None
     if described.name != par2.path_as_par2_reads_it(os.path.join(directory, name)):
         return None  # not the parity of this file
-    if siblings is None:
-        siblings = os.listdir(parity_dir)
     set_id = packets[0].set_id
     # A recovery file of another set is a leftover; a damaged one is kept, to be found and rebuilt.
     volumes = tuple(
@@ -61,8 +128,8 @@ def parity_entry(database: bytes, directory: bytes, name: bytes, siblings: list[
     )
 
 
-def entries(database: bytes, private: bytes) -> Iterator[Entry]:
-    """Every entry the parity files in DATABASE record (its private folder left out)."""
+def legacy_entries(database: bytes, private: bytes) -> Iterator[Entry]:
+    """Every LEGACY row the per-file parity in DATABASE records (its private folder left out)."""
     stack = [b""]
     while stack:
         directory = stack.pop()
@@ -78,7 +145,7 @@ def entries(database: bytes, private: bytes) -> Iterator[Entry]:
             if is_dir and path != private:
                 stack.append(path)
             elif not is_dir and name.endswith(INDEX_SUFFIX):
-                entry = parity_entry(database, directory, name[: -len(INDEX_SUFFIX)], names)
+                entry = _legacy_entry(database, directory, name[: -len(INDEX_SUFFIX)], names)
                 if entry is not None:
                     yield entry
 

@@ -1,8 +1,10 @@
-"""Repairing a corrupt file in place, without ever writing through a symlink or reverting an edit.
+"""Repairing corrupt files in place, without ever writing through a symlink or reverting an edit.
 
-par2 works on a copy in a private directory inside DATABASE, so it never sees a link and its
-backups (`file.1`) never reach DIRECTORY; the parity it is given must describe exactly this
-file. The repaired copy must match the MD5 par2 recorded when the parity was made. It is
+par2 works on copies in a private directory inside DATABASE (the corrupt files and the other
+files of their parity set, read through descriptors), so it never sees a link and its
+backups (`file.1`) never reach DIRECTORY; every file the parity describes must be inside
+DIRECTORY. A file of the set that changed since is just more damage to par2, never written
+back. Each repaired copy must match the MD5 par2 recorded when the parity was made. It is
 then written back into the original file itself: the same inode (hard links see the repair;
 owner, mode and extended attributes are untouched), only the chunks that differ (holes stay
 holes), each chunk first checked to still hold the damaged bytes read at the start, so an
@@ -27,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import struct
 import uuid
 from dataclasses import dataclass, field
@@ -69,31 +72,68 @@ class Outcome:
     st: os.stat_result | None = None  # the file's metadata once repaired (its ctime moved)
 
 
-def repair(directory: bytes, parity_dir: bytes, private: bytes, entry: Entry, inherit: tuple[int, ...] = ()) -> Outcome:
-    """Repair DIRECTORY/entry.dir/entry.name from its parity in parity_dir, par2 working in
-    a new directory in the private folder's `repair` (inherit: the descriptors par2 needs to
-    reach it). OSError when the path no longer leads to that file (it vanished, or a link
-    replaced a directory)."""
-    dir_fd = open_directory(directory, entry.dir)
+def repair(
+    directory: bytes,
+    parity_files: list[bytes],
+    private: bytes,
+    targets: list[Entry],
+    members: list[Entry],
+    inherit: tuple[int, ...] = (),
+) -> dict[bytes, Outcome]:
+    """Repair the corrupt files targets (of DIRECTORY) from the parity set parity_files
+    (index first), par2 working in a new directory in the private folder's `repair`
+    (inherit: the descriptors par2 needs to reach it); members: every file the set protects,
+    targets among them, copied beside the targets for par2 to read. {relative: outcome}."""
+    outcomes: dict[bytes, Outcome] = {}
+    opened: dict[bytes, tuple[int, Entry]] = {}
     try:
+        for entry in targets:
+            fd_or_outcome = _open_target(directory, entry)
+            if isinstance(fd_or_outcome, Outcome):
+                outcomes[entry.relative] = fd_or_outcome
+            else:
+                opened[entry.relative] = (fd_or_outcome, entry)
+        if not opened:
+            return outcomes
+        work = os.path.join(private, b"repair", uuid.uuid4().hex.encode())
+        journal = os.path.join(private, REPAIRING)
         try:
-            fd = os.open(entry.name, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            os.mkdir(work, 0o700)
+            outcomes |= _repair_in(work, journal, directory, opened, parity_files, members, inherit)
         except OSError as e:
-            if e.errno in NOT_THIS_FILE:
-                raise
-            return _failed(e)  # immutable, a read-only mount, ...
+            outcomes |= {relative: _failed(e) for relative in opened if relative not in outcomes}
+        finally:
+            if not _notes_of(journal, os.path.basename(work)):
+                shutil.rmtree(work, ignore_errors=True)  # else its repaired copy proves the note (install.recover)
+        return outcomes
     finally:
-        os.close(dir_fd)
-    work = os.path.join(private, b"repair", uuid.uuid4().hex.encode())
+        for fd, _ in opened.values():
+            os.close(fd)
+
+
+def _open_target(directory: bytes, entry: Entry) -> int | Outcome:
+    """The corrupt file, open for writing, while it is still the file that was verified."""
     try:
-        os.mkdir(work, 0o700)
-        return _repair_in(work, os.path.join(private, REPAIRING), fd, parity_dir, entry, inherit)
+        dir_fd = open_directory(directory, entry.dir)
+        try:
+            fd = os.open(entry.name, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
     except OSError as e:
-        return _failed(e)
-    finally:
+        if e.errno in NOT_THIS_FILE:
+            return Outcome(Result.CHANGED, "changed since it was verified; the edit is kept")
+        return _failed(e)  # immutable, a read-only mount, ...
+    if not same_file(os.fstat(fd), entry):
         os.close(fd)
-        if not os.path.lexists(os.path.join(private, REPAIRING, os.path.basename(work))):
-            shutil.rmtree(work, ignore_errors=True)  # else its repaired copy proves the note (install.recover)
+        return Outcome(Result.CHANGED, "changed since it was verified; the edit is kept")
+    return fd
+
+
+def _notes_of(journal: bytes, work: bytes) -> bool:
+    try:
+        return any(note.startswith(work) for note in os.listdir(journal))
+    except FileNotFoundError:
+        return False
 
 
 def _failed(error: OSError) -> Outcome:
@@ -101,55 +141,113 @@ def _failed(error: OSError) -> Outcome:
 
 
 def _repair_in(
-    work: bytes, journal: bytes, fd: int, parity_dir: bytes, entry: Entry, inherit: tuple[int, ...]
-) -> Outcome:
-    relative = os.path.join(entry.dir, entry.name)
-    original = os.fstat(fd)
-    if not same_file(original, entry):
-        return Outcome(Result.CHANGED, "changed since it was verified; the edit is kept")
+    work: bytes,
+    journal: bytes,
+    directory: bytes,
+    opened: dict[bytes, tuple[int, Entry]],
+    parity_files: list[bytes],
+    members: list[Entry],
+    inherit: tuple[int, ...],
+) -> dict[bytes, Outcome]:
+    def every(outcome: Outcome) -> dict[bytes, Outcome]:
+        return dict.fromkeys(opened, outcome)
 
-    # 1. Copy the damaged file (sparse) and its parity into the private directory, where
-    # par2 will look for it: a place that must be inside that directory.
-    seen_by_par2 = par2.path_as_par2_reads_it(relative)
-    if not is_relative(seen_by_par2):
-        return Outcome(Result.BEYOND_REPAIR, "corrupt, and par2 would look for it elsewhere; left as it is")
-    copy = os.path.join(work, seen_by_par2)
-    os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
-    damaged = _sparse_copy(fd, copy, entry.size)
+    # 1. The parity, copied under names without wildcards; what it describes must be inside.
     parity_copy = os.path.join(work, b".parity")
     os.mkdir(parity_copy, 0o700)
-    for name in (entry.name + b".par2", *entry.volumes):  # under a name without wildcards
-        target = os.path.join(parity_copy, b"p" + name[len(entry.name) :])
+    stem = os.path.basename(parity_files[0])[: -len(b".par2")]
+    described: set[bytes] = set()
+    for path in parity_files:
+        target = os.path.join(parity_copy, b"p" + os.path.basename(path)[len(stem) :])
         try:
-            _copy_file(os.path.join(parity_dir, name), target)
+            _copy_file(path, target)
         except FileNotFoundError:
-            return Outcome(Result.BEYOND_REPAIR, "corrupt, and its parity is missing; left as it is")
+            return every(Outcome(Result.BEYOND_REPAIR, "corrupt, and its parity is missing; left as it is"))
         try:
-            described = par2format.file_names(par2format.read_packets(target))
+            described |= set(par2format.descriptions(par2format.read_packets(target)))
         except par2format.DamagedParity:
             continue  # par2 skips damaged packets itself; what it can read is checked
-        if described - {relative}:
-            return Outcome(Result.BEYOND_REPAIR, "corrupt, and its parity describes another file; left as it is")
+    if not all(is_relative(name) for name in described):
+        return every(Outcome(Result.BEYOND_REPAIR, "corrupt, and its parity describes files elsewhere; left as it is"))
+    outcomes: dict[bytes, Outcome] = {}
+    for relative in opened:
+        seen_by_par2 = par2.path_as_par2_reads_it(relative)
+        if not is_relative(seen_by_par2):
+            outcomes[relative] = Outcome(Result.BEYOND_REPAIR, "corrupt, and par2 would look for it elsewhere")
+        elif seen_by_par2 not in described:
+            outcomes[relative] = Outcome(Result.BEYOND_REPAIR, "corrupt, and its parity does not describe it")
+    if len(outcomes) == len(opened):
+        return outcomes
 
-    # 2. par2 repairs the copy; the result must match what par2 recorded at creation.
+    # 2. Every file of the set beside it, where par2 will look for it (a place inside work).
+    damaged: dict[bytes, list[bytes]] = {}
+    for member in members:
+        seen_by_par2 = par2.path_as_par2_reads_it(member.relative)
+        if seen_by_par2 not in described:
+            continue
+        copy = os.path.join(work, seen_by_par2)
+        os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
+        if member.relative in opened:
+            damaged[member.relative] = _sparse_copy(opened[member.relative][0], copy, member.size)
+        else:
+            _copy_neighbour(directory, member, copy)
+
+    # 3. par2 repairs the copies.
     result = commands.run(
         par2.repair(work, os.path.join(parity_copy, b"p.par2")), check=False, timeout=None, cwd=work, pass_fds=inherit
     )
     if result.returncode in par2.NOT_REPAIRABLE:
-        return Outcome(Result.BEYOND_REPAIR, f"beyond repair (par2 exited {result.returncode}); left as it is")
+        why = Outcome(Result.BEYOND_REPAIR, f"beyond repair (par2 exited {result.returncode}); left as it is")
+        return {relative: outcomes.get(relative, why) for relative in opened}
     if result.returncode != 0:
         tail = (result.stdout.strip().splitlines() or [""])[-1]
-        return Outcome(
+        why = Outcome(
             Result.FAILED, f"corrupt, and could not be repaired: par2 exited {result.returncode}: {tail}; left as it is"
         )
-    repaired = os.open(copy, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return {relative: outcomes.get(relative, why) for relative in opened}
+
+    # 4. Each repaired copy into its original, where it differs and still holds the damaged bytes.
+    for number, (relative, (fd, entry)) in enumerate(opened.items()):
+        if relative not in outcomes:
+            copy = os.path.join(work, par2.path_as_par2_reads_it(relative))
+            note_name = os.path.basename(work) + b".%d" % number
+            outcomes[relative] = _write_back_copy(journal, note_name, work, fd, entry, copy, damaged[relative])
+    return outcomes
+
+
+def _copy_neighbour(directory: bytes, member: Entry, copy: bytes) -> None:
+    """Another file of the set, as it is now (par2 takes what no longer matches for damage)."""
+    try:
+        fd = open_file(directory, member.dir, member.name)
+    except OSError as e:
+        if e.errno in NOT_THIS_FILE:
+            return  # gone: par2 counts it as missing
+        raise
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode):
+            _sparse_copy(fd, copy, st.st_size)
+    finally:
+        os.close(fd)
+
+
+def _write_back_copy(
+    journal: bytes, note_name: bytes, work: bytes, fd: int, entry: Entry, copy: bytes, damaged: list[bytes]
+) -> Outcome:
+    original = os.fstat(fd)
+    if not same_file(original, entry):
+        return Outcome(Result.CHANGED, "changed since it was verified; the edit is kept")
+    try:
+        repaired = os.open(copy, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return Outcome(Result.BEYOND_REPAIR, "par2 left no repaired copy; left as it is")
     try:
         if os.fstat(repaired).st_size != entry.size or md5_of_fd(repaired) != entry.md5:
             return Outcome(Result.BEYOND_REPAIR, "par2's result does not match the recorded checksum; left as it is")
-        # 3. Into the original, where it differs and still holds the damaged bytes.
         block = original.st_blksize
         note = _note_repairing(
             journal,
+            note_name,
             RepairNote(
                 entry.dir,
                 entry.name,
@@ -166,11 +264,12 @@ def _repair_in(
         os.close(repaired)
 
 
-def _note_repairing(journal: bytes, note: RepairNote) -> bytes:
-    """The note (dir, NUL, name, NUL, work, NUL, times and blocks), on disk before the repair writes."""
+def _note_repairing(journal: bytes, note_name: bytes, note: RepairNote) -> bytes:
+    """The note (dir, NUL, name, NUL, work, NUL, times and blocks), on disk before the repair
+    writes; its name begins with the working directory's, which it keeps."""
     os.makedirs(journal, 0o700, exist_ok=True)
     assert note.work is not None and note.times is not None
-    path = os.path.join(journal, note.work)  # named after the working directory it keeps
+    path = os.path.join(journal, note_name)
     data = b"\0".join((note.dir, note.name, note.work, NOTE_TIMES.pack(*note.times, note.block)))
     data += b"".join(NOTE_BLOCK.pack(offset, md5) for offset, md5 in sorted(note.damaged.items()))
     out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)

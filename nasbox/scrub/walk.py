@@ -2,16 +2,16 @@
 
 Directories are listed through descriptors (nasbox.scrub.files); symlinks, special files,
 the DATABASEs of scrub jobs (known by identity) and excluded names are left out, and so are
-the names the parity layout cannot hold (nasbox.scrub.layout), each with a warning. need()
-decides, from a file's metadata and its catalog entry, which worker task it gets
-(nasbox.scrub.work):
-- no entry: new parity, or its parity set reconciled with it if one is there (a catalog lost);
-- an entry recovered from its parity set (nasbox.scrub.rebuild): reconciled;
+the names parity cannot be given (nasbox.scrub.layout), each with a warning. need() decides,
+from a file's metadata and its catalog row, what it needs (Need):
+- no row: parity (NEW);
+- a row recovered from its parity set (nasbox.scrub.rebuild): read and reconciled;
 - another size or mtime than recorded: an edit: new parity (never a repair);
 - the same size and mtime but another inode or ctime (replaced by a copy, or written and its
   mtime set back), or recorded too recently to prove anything (nasbox.scrub.timestamps):
   the content decides;
-- otherwise, when this run verifies it: hashed and compared with its parity.
+- otherwise, when this run verifies it: read and compared with its row;
+- and a LEGACY row, once the rest is settled, a set (CONVERT).
 """
 
 from __future__ import annotations
@@ -21,14 +21,22 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
+from enum import Enum
 
 from nasbox.scrub import layout, rebuild
 from nasbox.scrub.catalog import Catalog, Entry
 from nasbox.scrub.files import NOT_THIS_FILE, read_directory
 from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.report import Report
-from nasbox.scrub.work import Task, Worker
+from nasbox.scrub.work import Mode
+
+
+class Need(Enum):
+    NOTHING = "nothing"
+    NEW = "new"
+    EDITED = "edited"
+    CONVERT = "convert"  # a LEGACY row of a file that is as recorded: into a set
+    READ = "read"  # read, with the Mode need() gives
 
 
 @dataclass(frozen=True)
@@ -84,9 +92,9 @@ class Tree:
     def _leave_out_unprotectable(
         self, relative: bytes, files: dict[bytes, os.stat_result], subdirectories: set[bytes]
     ) -> list[bytes]:
-        """Drop the files and subdirectories the parity layout cannot hold, each with a warning;
-        a directory left out keeps whatever parity it has, a file left out loses its parity at
-        once (not a file gone, within max_delete: its parity's name is another's now)."""
+        """Drop the files and subdirectories parity cannot be given, each with a warning; a
+        directory left out keeps whatever parity it has, a file left out loses its parity at
+        once."""
         for name in sorted(subdirectories):
             path = os.path.join(relative, name)
             why = layout.directory_problem(self.directory, path)
@@ -94,12 +102,9 @@ class Tree:
                 subdirectories.discard(name)
                 self.unreadable.append(path)
                 self.report.problem(path, why, "skipped")
-        taken = layout.taken_parity_names(subdirectories)
         left_out = []
         for name in sorted(files):
-            why = layout.file_problem(
-                self.directory, relative, name, files[name].st_size, self.job.redundancy, files, taken
-            )
+            why = layout.file_problem(self.directory, relative, name)
             if why:
                 del files[name]
                 self.report.problem(os.path.join(relative, name), why, "skipped")
@@ -114,22 +119,22 @@ class Tree:
                 yield relative
 
 
-def need(
-    worker: Worker, relative: bytes, name: bytes, st: os.stat_result, entry: Entry | None, verify: bool
-) -> Task | None:
-    """The task a walked file needs; None when it needs nothing this run (verify: whether
-    this run verifies it)."""
+def need(st: os.stat_result, entry: Entry | None, verify: bool) -> tuple[Need, Mode | None]:
+    """What a walked file needs this run (verify: whether this run verifies it), and for
+    Need.READ how a mismatch is taken."""
     if entry is None:
-        return partial(worker.create_new, relative, name, st)
+        return Need.NEW, None
     if entry.result == rebuild.REBUILT:
-        return partial(worker.reconcile, entry, st)
+        return Need.READ, Mode.RECONCILE
     if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
-        return partial(worker.create, relative, name, st, entry, "updated")
+        return Need.EDITED, None
     if (st.st_ino, st.st_ctime_ns) != (entry.inode, entry.ctime_ns) or not entry.settled:
-        return partial(worker.check_copy, entry, st)
+        return Need.READ, Mode.COPY
     if verify:
-        return partial(worker.verify, entry)
-    return None
+        return Need.READ, Mode.VERIFY
+    if entry.legacy:
+        return Need.CONVERT, None
+    return Need.NOTHING, None
 
 
 def excluded(patterns: tuple[str, ...], relative: bytes, is_dir: bool) -> bool:

@@ -1,95 +1,115 @@
-"""What the worker threads do to one file, and what they bring back.
+"""What the worker threads do, and what they bring back.
 
-Each task reads one file and returns what it found (Done): new parity made in a staging
-directory (Created), its content matching its parity (Verified), a corruption repaired
-(Repaired) or that file's problem (Problem). No task writes the catalog or the counters:
-the main thread applies what they bring back (nasbox.scrub.engine). Tasks:
-- create: a new parity set, staged (nasbox.scrub.install puts it in place);
-- create_new: a file without an entry, reconciled instead when a parity set of it is
-  already there (a catalog lost);
-- check_copy: the same size and mtime but another inode or ctime: the content decides;
-- verify: hashed and compared with the MD5 par2 recorded. A match checks the parity files'
-  own checksums (damaged parity is rebuilt); a mismatch with unchanged metadata is
-  corruption, repaired (nasbox.scrub.repair);
-- reconcile: a file known only from its parity set (nasbox.scrub.rebuild): a match is good;
-  a mismatch in a file not changed since its parity was written is corruption, one changed
-  since is an edit.
+No task writes the catalog or the counters: the main thread applies what they bring back
+(nasbox.scrub.engine). Tasks:
+- check: files of one directory read and compared with their rows (Mode says what a
+  mismatch means): a match is Verified; a mismatch is an edit (Changed: new parity) or, in a
+  file whose recorded metadata proves it unchanged, corruption (Corrupt: to repair);
+- make_set: a parity set for a Plan of files, staged (SetMade; nasbox.scrub.install puts it
+  in place). par2 reads each file by its path, so afterwards every member must still be the
+  file that was walked; a member whose content par2 found other than its row says (Candidate
+  .expected) is left out of the set (Mismatch): a corrupt neighbour is never blessed;
+- check_set: a set's parity files read and their packets checked, and every member
+  described as its row says;
+- repair: corrupt members of one set repaired (nasbox.scrub.repair).
 settle reads again, once a timestamp tick is over, what was recorded within one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
+import stat
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from enum import Enum
 
 import psutil
 
 from nasbox import commands, stop
-from nasbox.scrub import par2, par2format, rebuild, timestamps
-from nasbox.scrub.catalog import Catalog, Entry, untrusted_entry
+from nasbox.scrub import par2, par2format, sets, timestamps
+from nasbox.scrub.catalog import Catalog, Entry, SetRow
 from nasbox.scrub.files import (
+    FILE_FLAGS,
     NOT_THIS_FILE,
     Read,
     md5_of_fd,
     metadata,
-    open_file,
+    open_directory,
     read,
     same_file,
     stat_and_head,
-    stat_file,
 )
 from nasbox.scrub.install import STAGED, Parity
 from nasbox.scrub.kind import ScrubJob
-from nasbox.scrub.repair import Result, repair
+from nasbox.scrub.repair import Outcome, Result, repair
+from nasbox.scrub.sets import Candidate, Plan
 
-EMPTY_MD5 = hashlib.md5(b"").digest()
 LARGE_FILE = 64 << 20  # from this size par2 gets every core, one file at a time
 MAX_SETTLE_WAIT_S = 4.0  # longer than a coarse timestamp tick (nasbox.scrub.timestamps)
-COMPACT_BELOW = 1 << 20  # recovery files smaller than this lose par2's repeated packets
+ATTEMPTS = 2  # a set is made again once without the members that changed while it was made
+
+
+class Mode(Enum):
+    VERIFY = "verify"  # a mismatch in a file whose metadata is as recorded: corruption
+    COPY = "copy"  # another inode or ctime, or recorded too recently: a mismatch is an edit
+    RECONCILE = "reconcile"  # a row recovered from its parity set (nasbox.scrub.rebuild)
 
 
 @dataclass(frozen=True)
-class Created:
-    entry: Entry
-    staging: bytes | None  # the staging directory's name; None for an empty file: no parity
-    old: Entry | None
-    reason: str  # new, updated, parity_rebuilt
+class Verified:
+    entry: Entry  # with the metadata the file had when it was read
+    st: os.stat_result
+
+
+@dataclass(frozen=True)
+class Changed:
+    candidate: Candidate
     note: str | None = None  # a detail line to report with it
     warns: bool = False  # the note makes the run a warning
 
 
 @dataclass(frozen=True)
-class Verified:
-    entry: Entry
-    inode: int
+class Corrupt:
+    entry: Entry  # the row, with the metadata the file has
+    read_started: int
 
 
 @dataclass(frozen=True)
 class Repaired:
     entry: Entry
-    inode: int
+    st: os.stat_result
 
 
 @dataclass(frozen=True)
 class Problem:
     relative: bytes
     detail: str
-    counter: str  # the Stats field it counts in
+    counter: str | None  # the Stats field it counts in
 
 
-Done = Created | Verified | Repaired | Problem | None
-Task = Callable[[], Done]  # one of Worker's tasks, given its file
+@dataclass(frozen=True)
+class SetMade:
+    row: SetRow
+    staging: bytes  # the staging directory's name
+    members: tuple[tuple[Entry, Candidate], ...]
+
+
+@dataclass(frozen=True)
+class SetChecked:
+    set_id: bytes
+    intact: bool
+
+
+Done = Verified | Changed | Corrupt | Repaired | Problem | SetMade | SetChecked
+Task = Callable[[], list[Done]]
 
 
 class Worker:
-    """The tasks of one run, for its pool's threads: par2 gets one core per file, a large
+    """The tasks of one run, for its pool's threads: par2 gets one core per set, a large
     file every core, one large file at a time."""
 
     def __init__(self, job: ScrubJob, directory: bytes, parity: Parity, cores: int):
@@ -111,167 +131,256 @@ class Worker:
         }[self.job.ionice]
         psutil.Process(thread).ionice(ioclass)
 
-    def guarded(self, relative: bytes, task: Task) -> Done:
-        """Run a task; a file that became unreadable (or a link) is skipped, never fatal."""
+    def guarded(self, relatives: list[bytes], task: Task) -> list[Done]:
+        """Run a task; files that became unreadable (or links) are skipped, never fatal."""
         if stop.requested.is_set():
-            return None  # queued before the stop: left for the next run
+            return []  # queued before the stop: left for the next run
         try:
             return task()
         except (OSError, par2format.DamagedParity) as e:
-            return Problem(relative, f"skipped: {getattr(e, 'strerror', None) or e}", "skipped")
+            why = f"skipped: {getattr(e, 'strerror', None) or e}"
+            return [Problem(relative, why, "skipped") for relative in relatives]
 
-    def create(self, relative: bytes, name: bytes, st: os.stat_result, old: Entry | None, reason: str) -> Done:
-        read_started = time.time_ns()
-        entry = Entry(
-            relative,
-            name,
-            st.st_size,
-            st.st_mtime_ns,
-            st.st_ino,
-            EMPTY_MD5,
-            (),
-            parity_at=time.time(),
-            ctime_ns=st.st_ctime_ns,
-            settled=timestamps.settled(st, read_started),
-        )
-        if st.st_size == 0:
-            return Created(entry, None, old, reason)  # par2 cannot protect nothing
-        staging_name = uuid.uuid4().hex.encode()
-        staging = self.parity.staging(staging_name)
-        os.mkdir(staging, 0o700)
-        data = os.path.join(self.directory, relative, name)
-        large = st.st_size >= LARGE_FILE
-        argv = par2.create(
-            self.directory, STAGED + b".par2", data, st.st_size, self.job.redundancy, self.cores if large else 1
-        )  # into its working directory, staging
-        with self.large_file_lock if large else _no_lock():
-            result = commands.run(argv, check=False, timeout=None, cwd=staging, pass_fds=self.parity.inherit())
-        # par2 opened the file by its path: it must have read the file that was walked.
+    # ---- reading files against their rows ------------------------------------------------
+
+    def check(self, directory: bytes, items: list[tuple[Entry, os.stat_result, Mode]]) -> list[Done]:
+        """Files of one directory, read through one descriptor of it."""
         try:
-            after, head = stat_and_head(self.directory, relative, name)
+            dir_fd = open_directory(self.directory, directory)
         except OSError as e:
             if e.errno not in NOT_THIS_FILE:
                 raise
-            after, head = None, b""
-        if after is None or metadata(after) != metadata(st):
-            shutil.rmtree(staging)
-            return Problem(os.path.join(relative, name), "changed while its parity was made; again next run", "skipped")
-        if result.returncode != 0:
-            shutil.rmtree(staging)
-            tail = result.stdout.strip().splitlines()[-1:] or [""]
-            return Problem(os.path.join(relative, name), f"par2 create exited {result.returncode}: {tail[0]}", "failed")
-        index = par2format.read_packets(os.path.join(staging, STAGED + b".par2"))
-        if par2format.file_names(index) != {os.path.join(relative, name)} or par2format.head_md5(index) != head:
-            shutil.rmtree(staging)
-            return Problem(
-                os.path.join(relative, name), "par2 read other files than this one; again next run", "skipped"
-            )
-        md5, length = par2format.file_md5(index)
-        staged_volumes = sorted(v for v in os.listdir(staging) if v != STAGED + b".par2")
-        for volume in staged_volumes:
-            path = os.path.join(staging, volume)
-            if os.path.getsize(path) < COMPACT_BELOW:  # beyond, the repeats cost under 1%
-                par2format.compact(path)
-        volumes = tuple(name + v[len(STAGED) :] for v in staged_volumes)
-        return Created(replace(entry, md5=md5, volumes=volumes, size=length), staging_name, old, reason)
+            return [Problem(entry.relative, "vanished during the scrub", "skipped") for entry, _, _ in items]
+        try:
+            return [self._check_one(dir_fd, entry, walked, mode) for entry, walked, mode in items if not _stopped()]
+        finally:
+            os.close(dir_fd)
 
-    def create_new(self, relative: bytes, name: bytes, st: os.stat_result) -> Done:
-        """A file without an entry: new parity, unless a parity set of it is already there
-        (an entry the catalog lost), which must not be overwritten unseen."""
-        self.parity.dir(relative)  # no link on the way
-        existing = rebuild.parity_entry(self.parity.root, relative, name)
-        if existing is None or untrusted_entry(existing):
-            return self.create(relative, name, st, None, "new")
-        return self.reconcile(existing, st)
-
-    def check_copy(self, entry: Entry, st: os.stat_result) -> Done:
-        """Same size and mtime, but another inode (a copy: a restore, rsync's rename) or ctime
-        (written, and its mtime set back), or recorded too recently to prove anything: the
-        content decides; a mismatch is an edit, never corruption."""
-        found = read(self.directory, entry.dir, entry.name)
-        if found is not None and found.md5 == entry.md5 and metadata(found.st) == metadata(st):
-            return Verified(recorded(entry, found), st.st_ino)
-        return self.create(entry.dir, entry.name, st, entry, "updated")
-
-    def verify(self, entry: Entry) -> Done:
+    def _check_one(self, dir_fd: int, entry: Entry, walked: os.stat_result, mode: Mode) -> Done:
         read_started = time.time_ns()
         try:
-            fd = open_file(self.directory, entry.dir, entry.name)
+            fd = os.open(entry.name, FILE_FLAGS, dir_fd=dir_fd)
         except OSError as e:
             if e.errno not in NOT_THIS_FILE:
                 raise
-            return Problem(os.path.join(entry.dir, entry.name), "vanished during the scrub", "skipped")
+            return Problem(entry.relative, "vanished during the scrub", "skipped")
         try:
-            st = os.fstat(fd)
-            md5 = md5_of_fd(fd) if same_file(st, entry) else None
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                return Problem(entry.relative, "skipped: no longer a regular file", "skipped")
+            if mode is Mode.VERIFY and not same_file(before, entry):
+                return _edited(entry, before)  # edited since the walk
+            md5 = md5_of_fd(fd)
             after = os.fstat(fd)
         finally:
             os.close(fd)
-        if md5 is None:  # edited since the walk
-            return self.create(entry.dir, entry.name, st, entry, "updated")
-        if md5 == entry.md5:
-            if self._parity_intact(entry):
-                return Verified(recorded(entry, Read(md5, st, read_started)), entry.inode)
-            return self.create(entry.dir, entry.name, st, entry, "parity_rebuilt")
-        if not same_file(after, entry):
-            return self.create(entry.dir, entry.name, after, entry, "updated")
-        return self._repair(entry, read_started)
+        if metadata(before) != metadata(after):
+            return _edited(entry, after)
+        found = Read(md5, after, read_started)
+        if md5 == entry.md5 and after.st_size == entry.size:
+            if mode is Mode.COPY and metadata(after) != metadata(walked):
+                return _edited(entry, after)
+            return Verified(recorded(entry, found), after)
+        if mode is Mode.COPY:
+            return _edited(entry, after)
+        if mode is Mode.RECONCILE:
+            return _reconcile_mismatch(entry, found)
+        return Corrupt(entry, read_started)
 
-    def reconcile(self, entry: Entry, st: os.stat_result) -> Done:
-        """A file known only from its parity set (nasbox.scrub.rebuild), whose entry holds the
-        time the parity was written as its mtime: the content and the file's times decide."""
-        relative = os.path.join(entry.dir, entry.name)
-        found = read(self.directory, entry.dir, entry.name)
-        if found is None:
-            return Problem(relative, "changed while it was checked against its parity; again next run", "skipped")
-        if (found.md5, found.st.st_size) == (entry.md5, entry.size):
-            if self._parity_intact(entry):
-                return Verified(recorded(entry, found), found.st.st_ino)
-            return self.create(entry.dir, entry.name, found.st, entry, "parity_rebuilt")
-        if timestamps.settled_at(found.st.st_mtime_ns, found.st.st_ctime_ns) >= entry.mtime_ns:
-            done = self.create(entry.dir, entry.name, found.st, entry, "updated")
-            note = "differs from its parity set, which is older than its last change: taken for an edit"
-            return replace(done, note=note, warns=True) if isinstance(done, Created) else done
-        if found.st.st_size != entry.size:
-            return Problem(
-                relative,
-                f"its size ({found.st.st_size}) differs from the {entry.size} bytes its parity "
-                "records, though it has not changed since its parity was written: left as it is, "
-                "parity kept (if this is an edit, touch the file)",
-                "unrepairable",
-            )
-        return self._repair(
-            replace(entry, mtime_ns=found.st.st_mtime_ns, inode=found.st.st_ino, ctime_ns=found.st.st_ctime_ns),
-            found.started_ns,
+    # ---- making a set --------------------------------------------------------------------
+
+    def make_set(self, plan: Plan) -> list[Done]:
+        members: list[Candidate] = list(plan.members)
+        left_out: list[Done] = []
+        for _attempt in range(ATTEMPTS):
+            made, dropped = self._try_set(members, plan.slice_size)
+            left_out += dropped
+            if made is not None:
+                return [made, *left_out]
+            gone = {done_relative(d) for d in dropped}
+            members = [m for m in members if m.relative not in gone]
+            if not members:
+                break
+        return [*left_out, *(_again(m, "changed while its parity was made; again next run") for m in members)]
+
+    def _try_set(self, members: list[Candidate], slice_size: int | None) -> tuple[SetMade | None, list[Done]]:
+        """A set of members, staged; or None and the members to leave out before trying again
+        (all of them, with the reason, when par2 failed for another reason)."""
+        read_started = time.time_ns()
+        set_id = sets.new_id()
+        staging = self.parity.staging(set_id)
+        os.mkdir(staging, 0o700)
+        try:
+            made, dropped = self._create(staging, set_id, members, slice_size, read_started)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if made is None:
+            shutil.rmtree(staging, ignore_errors=True)
+        return made, dropped
+
+    def _create(
+        self, staging: bytes, set_id: bytes, members: list[Candidate], slice_size: int | None, read_started: int
+    ) -> tuple[SetMade | None, list[Done]]:
+        if slice_size is None:
+            slice_size, recovery = par2.sizing(members[0].st.st_size, self.job.redundancy)
+        else:
+            slices = sum(max(1, -(-m.st.st_size // slice_size)) for m in members)
+            recovery = sets.recovery_slices(slices, self.job.redundancy)
+        large = sum(m.st.st_size for m in members) >= LARGE_FILE
+        data = [os.path.join(self.directory, m.relative) for m in members]
+        argv = par2.create(
+            self.directory, STAGED + b".par2", data, slice_size, recovery, self.cores if large else 1
+        )  # into its working directory, staging
+        with self.large_file_lock if large else _no_lock():
+            result = commands.run(argv, check=False, timeout=None, cwd=staging, pass_fds=self.parity.inherit())
+        # par2 opened each file by its path: it must have read the file that was walked.
+        heads, changed = self._heads(members)
+        if changed:
+            return None, changed
+        if result.returncode != 0:
+            tail = (result.stdout.strip().splitlines() or [""])[-1]
+            why = f"par2 create exited {result.returncode}: {tail}"
+            failed: list[Done] = [Problem(m.relative, why, "failed") for m in members]
+            return None, failed
+        index = par2format.read_packets(os.path.join(staging, STAGED + b".par2"))
+        described = par2format.descriptions(index)
+        kept: list[tuple[Entry, Candidate]] = []
+        dropped: list[Done] = []
+        for member in members:
+            found = described.get(par2.path_as_par2_reads_it(member.relative))
+            if found is None or found.length != member.st.st_size or found.head != heads[member.relative]:
+                dropped.append(_again(member, "par2 read another file than this one; again next run"))
+            elif member.expected is not None and found.md5 != member.expected:
+                dropped.append(self._mismatch(member))
+            else:
+                kept.append((self._entry(member, found.md5, set_id, read_started), member))
+        if dropped or len(described) != len(members):
+            return None, dropped or [_again(m, "par2 described other files; again next run") for m in members]
+        staged = sorted(v for v in os.listdir(staging) if v != STAGED + b".par2")
+        for volume in staged:
+            par2format.strip(os.path.join(staging, volume))
+        volumes = tuple(set_id + v[len(STAGED) :] for v in staged)
+        return SetMade(SetRow(set_id, volumes, len(members), time.time()), set_id, tuple(kept)), []
+
+    def _heads(self, members: list[Candidate]) -> tuple[dict[bytes, bytes], list[Done]]:
+        """{relative: MD5 of its first 16 KiB} of the members that are still the files the
+        walk saw, and what to do instead with the others."""
+        heads: dict[bytes, bytes] = {}
+        changed: list[Done] = []
+        for member in members:
+            try:
+                now, head = stat_and_head(self.directory, member.dir, member.name)
+            except OSError as e:
+                if e.errno not in NOT_THIS_FILE:
+                    raise
+                changed.append(Problem(member.relative, "vanished while its parity was made", "skipped"))
+                continue
+            if metadata(now) != metadata(member.st):
+                changed.append(_again(member, "changed while its parity was made; again next run"))
+            else:
+                heads[member.relative] = head
+        return heads, changed
+
+    def _mismatch(self, member: Candidate) -> Done:
+        """par2 read other content than the member's row records, with its metadata unchanged."""
+        old = member.old
+        if old is not None and old.settled and same_file(member.st, old):
+            return Corrupt(old, time.time_ns())
+        return Changed(replace(member, expected=None, reason=member.reason or "updated"))
+
+    def _entry(self, member: Candidate, md5: bytes, set_id: bytes, read_started: int) -> Entry:
+        st = member.st
+        return Entry(
+            member.dir,
+            member.name,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ino,
+            md5,
+            parity_at=time.time(),
+            verified_at=member.old.verified_at if member.old else None,
+            result=member.old.result if member.old and member.expected else "created",
+            ctime_ns=st.st_ctime_ns,
+            settled=timestamps.settled(st, read_started),
+            set_id=set_id,
         )
 
-    def _repair(self, entry: Entry, read_started: int) -> Done:
-        """Corruption: a mismatch in a file whose recorded metadata proves it unchanged. A
-        repair writes into the file, so the entry records its metadata afterwards."""
-        relative = os.path.join(entry.dir, entry.name)
-        outcome = repair(self.directory, self.parity.dir(entry.dir), self.parity.private, entry, self.parity.inherit())
-        if outcome.result is Result.REPAIRED and outcome.st is not None:
-            return Repaired(recorded(entry, Read(entry.md5, outcome.st, read_started)), outcome.st.st_ino)
-        if outcome.result is Result.CHANGED:
-            done = self.create(
-                entry.dir, entry.name, stat_file(self.directory, entry.dir, entry.name), entry, "updated"
-            )
-            return replace(done, note=outcome.detail) if isinstance(done, Created) else done
-        return Problem(relative, outcome.detail, "unrepairable" if outcome.result is Result.BEYOND_REPAIR else "failed")
+    # ---- parity ------------------------------------------------------------------------
 
-    def _parity_intact(self, entry: Entry) -> bool:
-        if entry.size == 0:
-            return True  # an empty file has no parity
-        described = {os.path.join(entry.dir, entry.name)}
+    def check_set(self, row: SetRow, members: list[Entry]) -> list[Done]:
+        """Whether the set's files are whole and describe its members as their rows say."""
         try:
-            parity_dir = self.parity.dir(entry.dir)
-            index = par2format.read_packets(os.path.join(parity_dir, entry.name + b".par2"))
-            for volume in entry.volumes:
-                if par2format.file_names(par2format.read_packets(os.path.join(parity_dir, volume))) - described:
-                    return False
-            return par2format.file_names(index) == described and par2format.file_md5(index)[0] == entry.md5
-        except (OSError, par2format.DamagedParity):
-            return False
+            found: list[par2format.Packet] = []
+            for path in sets.set_files(self.parity.private, row.id, row.volumes):
+                found += par2format.read_packets(path)
+        except par2format.DamagedParity:
+            return [SetChecked(row.id, False)]
+        described = par2format.descriptions(found)
+        intact = len(described) == row.files and all(
+            (d := described.get(par2.path_as_par2_reads_it(m.relative))) is not None
+            and (d.md5, d.length) == (m.md5, m.size)
+            for m in members
+        )
+        recovery = sum(p.type == par2format.RECOVERY_SLICE for p in found)
+        return [SetChecked(row.id, intact and recovery > 0 and len({p.set_id for p in found}) == 1)]
+
+    def repair(self, parity_files: list[bytes], targets: list[Corrupt], members: list[Entry]) -> list[Done]:
+        """Corrupt files that share the parity set parity_files (index first), which protects members."""
+        entries = [t.entry for t in targets]
+        outcomes = repair(self.directory, parity_files, self.parity.private, entries, members, self.parity.inherit())
+        return [self._repaired(t, outcomes[t.entry.relative]) for t in targets]
+
+    def _repaired(self, target: Corrupt, outcome: Outcome) -> Done:
+        entry = target.entry
+        if outcome.result is Result.REPAIRED and outcome.st is not None:
+            return Repaired(recorded(entry, Read(entry.md5, outcome.st, target.read_started)), outcome.st)
+        if outcome.result is Result.CHANGED:
+            try:
+                now = stat_and_head(self.directory, entry.dir, entry.name)[0]
+            except OSError as e:
+                if e.errno not in NOT_THIS_FILE:
+                    raise
+                return Problem(entry.relative, "vanished during its repair", "skipped")
+            return replace(_edited(entry, now), note=outcome.detail)
+        counter = "unrepairable" if outcome.result is Result.BEYOND_REPAIR else "failed"
+        return Problem(entry.relative, outcome.detail, counter)
+
+
+def done_relative(done: Done) -> bytes:
+    if isinstance(done, Changed):
+        return done.candidate.relative
+    if isinstance(done, Problem):
+        return done.relative
+    if isinstance(done, (Corrupt, Verified, Repaired)):
+        return done.entry.relative
+    raise TypeError(done)
+
+
+def _edited(entry: Entry, now: os.stat_result) -> Changed:
+    return Changed(Candidate(entry.dir, entry.name, now, entry, "updated"))
+
+
+def _again(member: Candidate, why: str) -> Problem:
+    return Problem(member.relative, why, "skipped")
+
+
+def _reconcile_mismatch(entry: Entry, found: Read) -> Done:
+    """A file known only from its parity set, whose row holds the time the parity was written
+    as its mtime, differs from it: its times decide between an edit and corruption."""
+    st = found.st
+    if timestamps.settled_at(st.st_mtime_ns, st.st_ctime_ns) >= entry.mtime_ns:
+        note = "differs from its parity set, which is older than its last change: taken for an edit"
+        return Changed(Candidate(entry.dir, entry.name, st, entry, "updated"), note, warns=True)
+    if st.st_size != entry.size:
+        return Problem(
+            entry.relative,
+            f"its size ({st.st_size}) differs from the {entry.size} bytes its parity "
+            "records, though it has not changed since its parity was written: left as it is, "
+            "parity kept (if this is an edit, touch the file)",
+            "unrepairable",
+        )
+    return Corrupt(replace(entry, mtime_ns=st.st_mtime_ns, inode=st.st_ino, ctime_ns=st.st_ctime_ns), found.started_ns)
 
 
 def recorded(entry: Entry, found: Read) -> Entry:
@@ -306,6 +415,10 @@ def settle(catalog: Catalog, directory: bytes, unsettled: list[Entry]) -> None:
             and timestamps.settled(found.st, found.started_ns)
         ):
             catalog.mark_settled(entry)
+
+
+def _stopped() -> bool:
+    return stop.requested.is_set()
 
 
 @contextmanager
