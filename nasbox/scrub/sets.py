@@ -9,8 +9,9 @@ Stock par2 verifies and repairs a set on its own:
 
 A file of LARGE bytes or more has a set of its own, sized by nasbox.scrub.par2.sizing. Smaller
 files share sets, so that a tree of small files costs parity in proportion to its bytes, not
-its files: files of a similar size (one SIZE_CLASSES row: the slice size pads each file to
-whole slices, so it is chosen near the files' own size) are packed in the order the walk
+its files: files of a similar size (one SIZE_CLASSES row: each file is padded to whole
+slices, and a set repairs as many damaged slices as it has recovery slices, so slices are
+small beside the files) are packed in the order the walk
 finds them, up to MAX_SLICES slices (the Reed-Solomon work per byte grows with the recovery
 slices of a set), MAX_SET_BYTES (what an edit of one member costs: the set is checked and
 made again) and MAX_ARGUMENT_BYTES of paths (par2 takes them on its command line).
@@ -29,7 +30,7 @@ from nasbox.scrub.catalog import Entry
 KIB, MIB = 1 << 10, 1 << 20
 LARGE = 1 * MIB
 # (files smaller than this, slice size)
-SIZE_CLASSES = ((32 * KIB, 4 * KIB), (256 * KIB, 16 * KIB), (LARGE, 64 * KIB))
+SIZE_CLASSES = ((256 * KIB, 4 * KIB), (LARGE, 16 * KIB))
 MAX_SLICES = 2048
 MAX_SET_BYTES = 32 * MIB
 MAX_ARGUMENT_BYTES = 256 * KIB  # well under Linux's 2 MiB for arguments and environment
