@@ -26,6 +26,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import astuple, dataclass
+from functools import lru_cache
 
 from nasbox.scrub.trust import PRIVATE
 
@@ -156,24 +157,36 @@ def untrusted(row: tuple) -> str | None:
     """What makes a catalog row (the values of FILE_COLUMNS) unsafe to act upon, or None
     when it is sound."""
     directory, name, size, mtime_ns, inode, md5, raw_volumes, _at, _verified, _result, ctime_ns, settled, set_id = row
-    if (
-        not all(isinstance(v, bytes) for v in (directory, name, md5, raw_volumes))
-        or not all(isinstance(v, int) for v in (size, mtime_ns, inode))
-        or (not isinstance(ctime_ns, (int, type(None))) or settled not in (0, 1))
-        or not isinstance(set_id, (bytes, type(None)))
+    if not (
+        type(directory) is type(name) is type(md5) is type(raw_volumes) is bytes
+        and type(size) is type(mtime_ns) is type(inode) is int
+        and (ctime_ns is None or type(ctime_ns) is int)
+        and settled in (0, 1)
+        and (set_id is None or type(set_id) is bytes)
     ):
         return "it holds values of the wrong type"
-    if not is_relative(directory):
+    if not _sound_directory(directory):
         return "its directory is not a relative path inside the job"
-    if directory.split(b"/")[0] == PRIVATE and set_id is None:
+    if set_id is None and directory.split(b"/")[0] == PRIVATE:
         return "its parity would be inside nasbox's private folder"
     if not is_name(name):
         return "its name is not a plain file name"
-    if set_id is not None and not STAGING_NAME.fullmatch(set_id):
+    if set_id is not None and not _sound_set_id(set_id):
         return "its parity set is not one nasbox names"
-    if not named_after(_volumes(raw_volumes), name):
+    if raw_volumes and not named_after(_volumes(raw_volumes), name):
         return "its recovery files are not named after it"
     return None
+
+
+@lru_cache(maxsize=4096)
+def _sound_directory(directory: bytes) -> bool:
+    """is_relative, remembered: the rows of one directory share it."""
+    return is_relative(directory)
+
+
+@lru_cache(maxsize=4096)
+def _sound_set_id(set_id: bytes) -> bool:
+    return STAGING_NAME.fullmatch(set_id) is not None
 
 
 class Catalog:
@@ -206,6 +219,7 @@ class Catalog:
         self.db.execute("CREATE TEMP TABLE seen (dir BLOB PRIMARY KEY) WITHOUT ROWID")
         self.db.execute("CREATE TEMP TABLE selected (dir BLOB, name BLOB, PRIMARY KEY (dir, name)) WITHOUT ROWID")
         self._batch = 0
+        self._verified: list[tuple] = []
 
     def close(self) -> None:
         self.commit()
@@ -213,6 +227,8 @@ class Catalog:
 
     # Writes are batched in transactions of up to 1,000 changes; commit() ends one.
     def _write(self, sql: str, args: tuple) -> None:
+        if self._verified:
+            self._write_verified()
         if not self.db.in_transaction:
             self.db.execute("BEGIN")
         self.db.execute(sql, args)
@@ -221,6 +237,8 @@ class Catalog:
             self.commit()
 
     def commit(self) -> None:
+        if self._verified:
+            self._write_verified()
         if self.db.in_transaction:
             self.db.execute("COMMIT")
         self._batch = 0
@@ -250,22 +268,25 @@ class Catalog:
     def put(self, entry: Entry) -> None:
         self._write(f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES ({','.join('?' * 13)})", entry.row())
 
-    def mark_verified(self, entry: Entry, result: str, inode: int | None = None) -> None:
-        """The content matched (or was repaired): entry's metadata is what was found."""
-        self._write(
+    def mark_verified(self, entry: Entry, result: str) -> None:
+        """The content matched (or was repaired): entry's metadata is what was found. Gathered
+        and written together (a full scrub marks every file), before any other write."""
+        self._verified.append(
+            (time.time(), result, entry.inode, entry.mtime_ns, entry.ctime_ns, entry.settled, entry.dir, entry.name)
+        )
+        if len(self._verified) >= 1000:
+            self._write_verified()
+
+    def _write_verified(self) -> None:
+        marks, self._verified = self._verified, []
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN")
+        self.db.executemany(
             "UPDATE files SET verified_at = ?, result = ?, inode = ?, mtime_ns = ?, ctime_ns = ?, "
             "settled = ? WHERE dir = ? AND name = ?",
-            (
-                time.time(),
-                result,
-                entry.inode if inode is None else inode,
-                entry.mtime_ns,
-                entry.ctime_ns,
-                entry.settled,
-                entry.dir,
-                entry.name,
-            ),
+            marks,
         )
+        self._batch += len(marks)
 
     def mark_settled(self, entry: Entry) -> None:
         self._write("UPDATE files SET settled = 1 WHERE dir = ? AND name = ?", (entry.dir, entry.name))

@@ -38,7 +38,7 @@ from nasbox.config.model import Config
 from nasbox.limits import deletion_limit
 from nasbox.progress import Progress
 from nasbox.result import JobResult
-from nasbox.scrub import guards, install, rebuild, walk, work
+from nasbox.scrub import guards, install, readers, rebuild, walk, work
 from nasbox.scrub.catalog import LAYOUT_VERSION, Catalog, Entry, open_catalog, show, untrusted
 from nasbox.scrub.files import NOT_THIS_FILE, same_file, stat_file
 from nasbox.scrub.install import Parity
@@ -164,7 +164,9 @@ class Scrub:
                 if self.full and (self.job.verify_percent < 100 or self.job.verify_older_than_s):
                     catalog.select_for_verify(self.job.verify_percent, self.job.verify_older_than_s)
                 self.progress = Progress(f"{kind} {self.job.name}", self.protected, protected_bytes)
-                self._scan(catalog, Worker(self.job, self.directory, parity, self.workers))
+                wanted = self.full and self.protected >= readers.PROCESSES_FROM
+                with readers.Readers(self.workers, self.job.nice, self.job.ionice, wanted) as reading:
+                    self._scan(catalog, Worker(self.job, self.directory, parity, self.workers, reading))
                 work.settle(catalog, self.directory, self.unsettled)
                 self.progress.finish()
             finally:

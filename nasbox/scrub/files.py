@@ -90,11 +90,12 @@ def md5_of_fd(fd: int) -> bytes:
     digest = hashlib.md5()
     first = os.read(fd, FIRST_READ)
     digest.update(first)
-    if not first:
+    if len(first) < FIRST_READ:  # most files: the end is next
+        while more := os.read(fd, FIRST_READ):
+            digest.update(more)
         return digest.digest()
-    if len(first) == FIRST_READ:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-    buffer = bytearray(READ_SIZE if len(first) == FIRST_READ else FIRST_READ)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+    buffer = bytearray(READ_SIZE)
     view = memoryview(buffer)
     while read := os.readv(fd, [buffer]):
         digest.update(view[:read])

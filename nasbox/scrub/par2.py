@@ -21,6 +21,7 @@ MAX_BLOCKS = 2000
 # read or write error) is a repair that could not be done, not damage beyond repair.
 NOT_REPAIRABLE = (2, 4)
 CONTROL = re.compile(rb"[\x00-\x1f]")  # bytes par2 writes as %XX in the names it records
+REWRITTEN = re.compile(rb"[\x00-\x1f\\]")  # bytes that make par2 read a name otherwise
 # A recovery file of <name> is <name>.vol<first>+<count>.par2; this fullmatches it without .par2.
 VOLUME_NAME = re.compile(rb"(.*)\.vol[0-9]+\+[0-9]+", re.DOTALL)
 

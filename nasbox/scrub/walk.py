@@ -140,6 +140,8 @@ def need(st: os.stat_result, entry: Entry | None, verify: bool) -> tuple[Need, M
 def excluded(patterns: tuple[str, ...], relative: bytes, is_dir: bool) -> bool:
     """rsync-like: a pattern without '/' matches a name at any depth, one with '/' the
     path from DIRECTORY; a trailing '/' matches directories only."""
+    if not patterns:
+        return False
     path = os.fsdecode(relative)
     name = path.rsplit("/", 1)[-1]
     for pattern in patterns:

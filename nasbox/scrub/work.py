@@ -32,19 +32,10 @@ import psutil
 from nasbox import commands, stop
 from nasbox.scrub import par2, par2format, sets, timestamps
 from nasbox.scrub.catalog import Catalog, Entry, SetRow
-from nasbox.scrub.files import (
-    FILE_FLAGS,
-    NOT_THIS_FILE,
-    Read,
-    md5_of_fd,
-    metadata,
-    open_directory,
-    read,
-    same_file,
-    stat_and_head,
-)
+from nasbox.scrub.files import NOT_THIS_FILE, Read, metadata, read, same_file, stat_and_head
 from nasbox.scrub.install import STAGED, Parity
 from nasbox.scrub.kind import ScrubJob
+from nasbox.scrub.readers import IOPRIO_CLASSES, FileRead, Readers
 from nasbox.scrub.repair import Outcome, Result, repair
 from nasbox.scrub.sets import Candidate, Plan
 
@@ -112,11 +103,12 @@ class Worker:
     """The tasks of one run, for its pool's threads: par2 gets one core per set, a large
     file every core, one large file at a time."""
 
-    def __init__(self, job: ScrubJob, directory: bytes, parity: Parity, cores: int):
+    def __init__(self, job: ScrubJob, directory: bytes, parity: Parity, cores: int, readers: Readers):
         self.job = job
         self.directory = directory
         self.parity = parity
         self.cores = cores
+        self.readers = readers
         self.large_file_lock = threading.Lock()
 
     def lower_priority(self) -> None:
@@ -124,12 +116,7 @@ class Worker:
         it starts; on Linux both are per thread, so the caller's own priority is untouched."""
         thread = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, thread, max(self.job.nice, os.getpriority(os.PRIO_PROCESS, thread)))
-        ioclass = {
-            "idle": psutil.IOPRIO_CLASS_IDLE,
-            "best-effort": psutil.IOPRIO_CLASS_BE,
-            "realtime": psutil.IOPRIO_CLASS_RT,
-        }[self.job.ionice]
-        psutil.Process(thread).ionice(ioclass)
+        psutil.Process(thread).ionice(IOPRIO_CLASSES[self.job.ionice])
 
     def guarded(self, relatives: list[bytes], task: Task) -> list[Done]:
         """Run a task; files that became unreadable (or links) are skipped, never fatal."""
@@ -144,48 +131,17 @@ class Worker:
     # ---- reading files against their rows ------------------------------------------------
 
     def check(self, directory: bytes, items: list[tuple[Entry, os.stat_result, Mode]]) -> list[Done]:
-        """Files of one directory, read through one descriptor of it."""
+        """Files of one directory, read (nasbox.scrub.readers) and judged against their rows."""
+        names = [entry.name for entry, _, _ in items]
+        expected = [_metadata(entry) if mode is Mode.VERIFY else None for entry, _, mode in items]
+        nbytes = sum(walked.st_size for _, walked, _ in items)
         try:
-            dir_fd = open_directory(self.directory, directory)
+            reads = self.readers.read(self.directory, directory, names, expected, nbytes)
         except OSError as e:
             if e.errno not in NOT_THIS_FILE:
                 raise
             return [Problem(entry.relative, "vanished during the scrub", "skipped") for entry, _, _ in items]
-        try:
-            return [self._check_one(dir_fd, entry, walked, mode) for entry, walked, mode in items if not _stopped()]
-        finally:
-            os.close(dir_fd)
-
-    def _check_one(self, dir_fd: int, entry: Entry, walked: os.stat_result, mode: Mode) -> Done:
-        read_started = time.time_ns()
-        try:
-            fd = os.open(entry.name, FILE_FLAGS, dir_fd=dir_fd)
-        except OSError as e:
-            if e.errno not in NOT_THIS_FILE:
-                raise
-            return Problem(entry.relative, "vanished during the scrub", "skipped")
-        try:
-            before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode):
-                return Problem(entry.relative, "skipped: no longer a regular file", "skipped")
-            if mode is Mode.VERIFY and not same_file(before, entry):
-                return _edited(entry, before)  # edited since the walk
-            md5 = md5_of_fd(fd)
-            after = os.fstat(fd)
-        finally:
-            os.close(fd)
-        if metadata(before) != metadata(after):
-            return _edited(entry, after)
-        found = Read(md5, after, read_started)
-        if md5 == entry.md5 and after.st_size == entry.size:
-            if mode is Mode.COPY and metadata(after) != metadata(walked):
-                return _edited(entry, after)
-            return Verified(recorded(entry, found), after)
-        if mode is Mode.COPY:
-            return _edited(entry, after)
-        if mode is Mode.RECONCILE:
-            return _reconcile_mismatch(entry, found)
-        return Corrupt(entry, read_started)
+        return [_judge(entry, walked, mode, found) for (entry, walked, mode), found in zip(items, reads, strict=True)]
 
     # ---- making a set --------------------------------------------------------------------
 
@@ -347,6 +303,32 @@ class Worker:
         return Problem(entry.relative, outcome.detail, counter)
 
 
+def _metadata(entry: Entry) -> tuple[int, int, int, int]:
+    return entry.size, entry.mtime_ns, entry.ctime_ns or 0, entry.inode
+
+
+def _judge(entry: Entry, walked: os.stat_result, mode: Mode, found: FileRead) -> Done:
+    """What reading a file found, taken as mode says."""
+    if found.error is not None or found.before is None:
+        return Problem(entry.relative, "vanished during the scrub", "skipped")
+    if not stat.S_ISREG(found.before.st_mode):
+        return Problem(entry.relative, "skipped: no longer a regular file", "skipped")
+    if found.md5 is None or found.after is None:
+        return _edited(entry, found.before)  # not as recorded: edited since the walk
+    after = found.after
+    if metadata(found.before) != metadata(after):
+        return _edited(entry, after)
+    if found.md5 == entry.md5 and after.st_size == entry.size:
+        if mode is Mode.COPY and metadata(after) != metadata(walked):
+            return _edited(entry, after)
+        return Verified(recorded(entry, Read(found.md5, after, found.started_ns)), after)
+    if mode is Mode.COPY:
+        return _edited(entry, after)
+    if mode is Mode.RECONCILE:
+        return _reconcile_mismatch(entry, Read(found.md5, after, found.started_ns))
+    return Corrupt(entry, found.started_ns)
+
+
 def done_relative(done: Done) -> bytes:
     if isinstance(done, Changed):
         return done.candidate.relative
@@ -415,10 +397,6 @@ def settle(catalog: Catalog, directory: bytes, unsettled: list[Entry]) -> None:
             and timestamps.settled(found.st, found.started_ns)
         ):
             catalog.mark_settled(entry)
-
-
-def _stopped() -> bool:
-    return stop.requested.is_set()
 
 
 @contextmanager

@@ -1,0 +1,177 @@
+"""Reading files to hash them, at the speed of the disk and both cores.
+
+read_batch reads files of one directory through one descriptor of it: for each, its
+metadata before and after the read and the MD5 of what was read. A full scrub of a tree of
+small files spends its time in the few system calls and the Python around each file, and
+Python threads take turns at that; so a run with many files to read hands batches to worker
+processes (Readers), one per core, each with the job's CPU and I/O priority. A run with few
+reads, or a batch of large files (hashing releases the lock threads take turns at), reads
+in the calling thread.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import queue
+import stat
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import IO, Any
+
+import psutil
+
+from nasbox import stop
+from nasbox.scrub.files import FILE_FLAGS, NOT_THIS_FILE, md5_of_fd, metadata, open_directory
+
+PROCESSES_FROM = 10_000  # files to read in a run before worker processes are worth starting
+SMALL_BATCH = 1 << 20  # average bytes per file below which a batch goes to a process
+# The worker's program: this module under its own name, so what it sends back unpickles here.
+SERVE = "import sys; from nasbox.scrub.readers import serve; serve(int(sys.argv[1]), sys.argv[2])"
+IOPRIO_CLASSES = {
+    "idle": psutil.IOPRIO_CLASS_IDLE,
+    "best-effort": psutil.IOPRIO_CLASS_BE,
+    "realtime": psutil.IOPRIO_CLASS_RT,
+}
+
+
+@dataclass(frozen=True)
+class FileRead:
+    name: bytes
+    error: int | None = None  # errno when it could not be opened
+    before: os.stat_result | None = None
+    md5: bytes | None = None  # None: not read (not a regular file, or not the file expected)
+    after: os.stat_result | None = None
+    started_ns: int = 0
+
+
+Expected = tuple[int, int, int, int] | None  # (size, mtime, ctime, inode) it must have to be read
+
+
+def read_batch(root: bytes, relative: bytes, names: list[bytes], expected: list[Expected]) -> list[FileRead]:
+    """Each file root/relative/name read; a file whose metadata is not what expected says (when
+    given) is not read. OSError when the directory cannot be reached."""
+    dir_fd = open_directory(root, relative)
+    try:
+        return [_read_one(dir_fd, name, wanted) for name, wanted in zip(names, expected, strict=True)]
+    finally:
+        os.close(dir_fd)
+
+
+def _read_one(dir_fd: int, name: bytes, wanted: Expected) -> FileRead:
+    started = time.time_ns()
+    try:
+        fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno not in NOT_THIS_FILE:
+            raise
+        return FileRead(name, e.errno)
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode) or (wanted is not None and metadata(before) != wanted):
+            return FileRead(name, None, before)
+        md5 = md5_of_fd(fd)
+        return FileRead(name, None, before, md5, os.fstat(fd), started)
+    finally:
+        os.close(fd)
+
+
+class Readers:
+    """Worker processes for read_batch (running SERVE), started on first
+    use; `with` stops them. Requests and answers go as pickles over each one's own pipes."""
+
+    def __init__(self, processes: int, nice: int, ionice: str, wanted: bool):
+        """wanted: whether the run has enough files to read to start processes at all."""
+        self.processes = processes
+        self.nice = nice
+        self.ionice = ionice
+        self.wanted = wanted
+        self.idle: queue.SimpleQueue[subprocess.Popen[bytes]] = queue.SimpleQueue()
+        self.started: list[subprocess.Popen[bytes]] = []
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> Readers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for process in self.started:
+            assert process.stdin is not None
+            process.stdin.close()  # its end of input: it exits
+        for process in self.started:
+            process.wait()
+
+    def read(
+        self, root: bytes, relative: bytes, names: list[bytes], expected: list[Expected], nbytes: int
+    ) -> list[FileRead]:
+        if not self.wanted or nbytes >= SMALL_BATCH * len(names):
+            return read_batch(root, relative, names, expected)
+        process = self._borrow()
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            _send(process.stdin, (root, relative, names, expected))
+            answer = _receive(process.stdout)
+        except BaseException:
+            self._retire(process)  # whatever it was doing, it is not reused
+            stop.check()  # ended by the stop: the run ends as stopped
+            raise OSError(errno.ECHILD, "a reading process ended") from None
+        self.idle.put(process)
+        if isinstance(answer, OSError):
+            raise answer
+        return answer
+
+    def _retire(self, process: subprocess.Popen[bytes]) -> None:
+        process.kill()
+        process.wait()
+        with self.lock:
+            self.started.remove(process)
+
+    def _borrow(self) -> subprocess.Popen[bytes]:
+        with self.lock:
+            if self.idle.empty() and len(self.started) < self.processes:
+                process = subprocess.Popen(
+                    [sys.executable, "-c", SERVE, str(self.nice), self.ionice],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
+                self.started.append(process)
+                return process
+        return self.idle.get()
+
+
+def _send(pipe: IO[bytes], value: object) -> None:
+    data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+    pipe.write(len(data).to_bytes(8, "little") + data)
+    pipe.flush()
+
+
+def _receive(pipe: IO[bytes]) -> Any:
+    size = int.from_bytes(_exactly(pipe, 8), "little")
+    return pickle.loads(_exactly(pipe, size))
+
+
+def _exactly(pipe: IO[bytes], size: int) -> bytes:
+    data = pipe.read(size)
+    if len(data) != size:
+        raise EOFError("the pipe closed")
+    return data
+
+
+def serve(nice: int, ionice: str) -> None:
+    """A worker process: read_batch for each request on stdin, until stdin closes."""
+    os.nice(max(0, nice - os.nice(0)))
+    psutil.Process().ionice(IOPRIO_CLASSES[ionice])
+    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        try:
+            request = _receive(requests)
+        except EOFError:
+            return
+        try:
+            answer: object = read_batch(*request)
+        except OSError as e:
+            answer = OSError(e.errno, e.strerror)
+        _send(answers, answer)
