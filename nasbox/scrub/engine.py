@@ -422,10 +422,11 @@ class Scrub:
         for row in catalog.short_sets():
             self.left.add(row.id)
         left, self.left = self.left, set()
+        queued = self.packer.queued() | {m.relative for plan in self.plans for m in plan.members}
         for set_id in sorted(left):
             for member in catalog.members(set_id):
-                if member.relative in self.unrepaired:
-                    continue  # it keeps the old set
+                if member.relative in self.unrepaired or member.relative in queued:
+                    continue  # it keeps the old set, or is already on its way to a new one
                 try:
                     st = stat_file(self.directory, member.dir, member.name)
                 except OSError as e:
