@@ -23,6 +23,7 @@ import pytest
 
 from nasbox.scrub import par2format, repair
 from nasbox.scrub.kind import ScrubJob
+from tests.support.parity import all_sets, index_of, members, parity_of, set_files, set_of
 from tests.host.test_scrub import catalog_rows, data_disk, flip, make_job, scrub, write  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.host
@@ -149,22 +150,29 @@ def test_a_forged_database_cannot_rewrite_a_file(tmp_path):
     assert f"{job.database} is owned by uid 1000" in result.summary
 
 
-def test_catalog_and_journal_rows_that_leave_the_job_are_never_acted_upon(tmp_path):
+def test_catalog_rows_that_leave_the_job_are_never_acted_upon(tmp_path):
+    """Forged file rows (paths, recovery files and set ids that leave DIRECTORY or DATABASE),
+    forged set rows (ids that are paths, recovery files outside the set's folder) and the
+    journal table of an older catalog are dropped, never followed."""
     job = make_job(tmp_path)
     data = write(Path(job.directory) / "a.bin", 20_000)
     scrub(job)
     canaries = {}
     for name in ("absolute", "dotdot", "in-name", "staging"):
         (tmp_path / name).mkdir()
-        for file in ("canary.txt", "x.par2", "x.vol0+1.par2"):
+        for file in ("canary.txt", "x.par2", "x.vol0+1.par2", f"{'0' * 32}.par2", f"{'0' * 32}.vol0+1.par2"):
             (tmp_path / name / file).write_text(f"canary {name}")
         canaries[name] = snapshot(tmp_path / name)
+    fanout = set_of(job, "a.bin").encode()[:2]  # forged set ids in a folder that exists
     db = catalog(job)
     row = db.execute("SELECT size, mtime_ns, inode, md5, parity_at FROM files").fetchone()
 
-    def forge_file(directory: object, name: object, volumes: object) -> None:
-        db.execute("INSERT INTO files (dir, name, size, mtime_ns, inode, md5, volumes, parity_at, result) "
-                   "VALUES (?,?,?,?,?,?,?,?,'good')", (directory, name, *row[:4], volumes, row[4]))
+    def forge_file(directory: object, name: object, volumes: object = b"", set_id: object = None) -> None:
+        db.execute("INSERT INTO files (dir, name, size, mtime_ns, inode, md5, volumes, parity_at, result, set_id) "
+                   "VALUES (?,?,?,?,?,?,?,?,'good',?)", (directory, name, *row[:4], volumes, row[4], set_id))
+
+    def forge_set(set_id: object, volumes: object) -> None:
+        db.execute("INSERT INTO sets (id, volumes, files, made_at) VALUES (?,?,1,?)", (set_id, volumes, row[4]))
 
     forge_file(os.fsencode(tmp_path / "absolute"), b"x", b"canary.txt")  # a directory nobody saw: removed
     forge_file(b"../../dotdot", b"x", b"x.vol0+1.par2")
@@ -172,18 +180,30 @@ def test_catalog_and_journal_rows_that_leave_the_job_are_never_acted_upon(tmp_pa
     forge_file(b"", b"a.bin.gone", b"a.bin.gone.vol0+1.par2/../../../staging/canary.txt")
     forge_file(b".nasbox-scrub/staging", b"x", b"")  # would empty nasbox's own folders
     forge_file("", "text", "text.vol0+1.par2")  # not even bytes
-    db.execute("INSERT INTO pending (dir, name, staging, size, mtime_ns, inode, md5, volumes) VALUES (?,?,?,?,?,?,?,?)",
-               (b"", b"zz", os.fsencode(tmp_path / "staging"), *row[:4], b"zz.vol0+1.par2"))
-    db.execute("INSERT INTO pending (dir, name, staging, size, mtime_ns, inode, md5, volumes) VALUES (?,?,?,?,?,?,?,?)",
-               (b"", b"zy", b"../../../../staging", *row[:4], b"zy.vol0+1.par2"))
+    forge_file(b"", b"s1", set_id=b"../../../../../staging")  # set ids that are paths
+    forge_file(b"", b"s2", set_id=os.fsencode(tmp_path / "absolute"))
+    forge_file(b"", b"s3", set_id=b"x" * 16 + b"/" + b"x" * 15)
+    forge_file(b"", b"s4", set_id=b"x" * 32)
+    forge_set(b"../../../../../staging", b"")  # set rows whose files would be elsewhere
+    forge_set(fanout + b"1" * 30, b"../../../../../staging/canary.txt")
+    forge_set(b"../../../staging/" + b"0" * 32, b"")
+    forge_set(fanout + b"3" * 30, (fanout + b"3" * 30 + b".vol0+1.par2").decode())  # not even bytes
+    db.execute("CREATE TABLE pending (dir BLOB, name BLOB, staging BLOB, size INTEGER, mtime_ns INTEGER, "
+               "inode INTEGER, md5 BLOB, volumes BLOB)")  # the journal of an older catalog
+    for name, staging in ((b"zz", os.fsencode(tmp_path / "staging")), (b"zy", b"../../../../staging")):
+        db.execute("INSERT INTO pending VALUES (?,?,?,?,?,?,?,?)", (b"", name, staging, *row[:4], name + b".vol0+1.par2"))
     db.close()
     result = scrub(job)
     for name, before in canaries.items():
         assert snapshot(tmp_path / name) == before, name
     assert (Path(job.directory) / "a.bin").read_bytes() == data
-    assert result.status == "warning" and result.stats["skipped"] == 8, result.details
-    assert sum("unsafe and has been dropped" in d for d in result.details) == 8
+    assert result.status == "warning" and result.stats["skipped"] == 14, result.details
+    assert sum("unsafe and has been dropped" in d for d in result.details) == 14, result.details
     assert set(catalog_rows(job)) == {"a.bin"}  # the forged rows are gone
+    db = catalog(job)
+    assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'pending'").fetchone() == (0,)
+    assert db.execute("SELECT id FROM sets").fetchall() == [(set_of(job, "a.bin").encode(),)]
+    db.close()
     again = scrub(job)
     assert again.status == "good", again.details
 
@@ -521,7 +541,7 @@ def test_an_edit_during_a_repair_is_kept_and_reported_as_a_change(tmp_path, monk
     edited = path.read_bytes()
     assert edited[2_500_000:2_500_006] == b"EDITED"
     assert (result.status, result.exit_code, result.stats["updated"], result.stats["repaired"]) == ("info", 0, 1, 0)
-    assert any("a.bin: changed during the repair; the edit is kept" in d for d in result.details), result.details
+    assert any(d.startswith("a.bin: changed") and d.endswith("the edit is kept") for d in result.details), result.details
     assert scrub(job).status == "good" and path.read_bytes() == edited  # its parity follows the edit
 
 
