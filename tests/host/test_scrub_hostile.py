@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -209,15 +210,16 @@ def test_catalog_rows_that_leave_the_job_are_never_acted_upon(tmp_path):
 
 
 def test_parity_describing_another_file_never_repairs(tmp_path):
-    """Parity whose FileDesc names another file (and a catalog MD5 to match) is not used."""
+    """A set whose FileDescs name another file (and a catalog MD5 to match) is not used."""
     job = make_job(tmp_path)
     victim = Path(job.directory) / "a.bin"
     original = write(victim, 40_000)
-    write(Path(job.directory) / "b.bin", 40_000, seed=7)
     scrub(job)
-    database = Path(job.database)
-    for suffix in (".par2", ".vol0+1.par2"):  # b.bin's parity under a.bin's names
-        shutil.copyfile(database / f"b.bin{suffix}", database / f"a.bin{suffix}")
+    write(Path(job.directory) / "b.bin", 40_000, seed=7)
+    scrub(job)  # b.bin in a set of its own
+    assert set_of(job, "a.bin") != set_of(job, "b.bin")
+    for forged, real in zip(parity_of(job, "b.bin"), parity_of(job, "a.bin"), strict=True):
+        shutil.copyfile(forged, real)  # b.bin's set under a.bin's set's names
     db = catalog(job)
     [(md5,)] = db.execute("SELECT md5 FROM files WHERE name = ?", (b"b.bin",)).fetchall()
     db.execute("UPDATE files SET md5 = ? WHERE name = ?", (md5, b"a.bin"))
@@ -225,7 +227,68 @@ def test_parity_describing_another_file_never_repairs(tmp_path):
     result = scrub(job)
     assert victim.read_bytes() == original
     assert result.status == "error"
-    assert any("a.bin: corrupt, and its parity describes another file" in d for d in result.details), result.details
+    assert any("a.bin: corrupt, and its parity does not describe it" in d for d in result.details), result.details
+
+
+def describe_as(index: Path, name: bytes, new_name: bytes) -> None:
+    """Rewrite the set's index so that its FileDesc of name names new_name (packet checksums
+    made again: only what it says is forged)."""
+    out = []
+    for packet in par2format.read_packets(str(index)):
+        raw = packet.raw
+        if packet.type == par2format.FILE_DESC and packet.body[56:].rstrip(b"\0") == name:
+            body = packet.body[:56] + new_name + b"\0" * (-len(new_name) % 4)
+            rest = packet.set_id + packet.type + body
+            raw = par2format.MAGIC + struct.pack("<Q", 32 + len(rest)) + hashlib.md5(rest).digest() + rest
+        out.append(raw)
+    index.write_bytes(b"".join(out))
+
+
+def forged_paths(tmp_path: Path) -> list[bytes]:
+    return [b"../../../../escaped", b"sub/../../../../escaped", os.fsencode(tmp_path / "escaped")]
+
+
+@pytest.mark.parametrize("forged", range(3))
+def test_a_set_describing_a_file_outside_directory_is_never_used_for_a_repair(tmp_path, forged):
+    """par2 would look for (and write) a described file wherever its name leads."""
+    job = make_job(tmp_path)
+    victim = Path(job.directory) / "a.bin"
+    write(victim, 40_000)
+    write(Path(job.directory) / "b.bin", 40_000, seed=7)
+    scrub(job)
+    assert set_of(job, "a.bin") == set_of(job, "b.bin")
+    (tmp_path / "escaped").write_bytes(b"canary")
+    describe_as(index_of(job, "a.bin"), b"b.bin", forged_paths(tmp_path)[forged])
+    flip(victim, [100])
+    damaged = victim.read_bytes()
+    around = set(os.listdir(tmp_path)), set(os.listdir(Path(job.directory).parent.parent))
+    result = scrub(job)
+    assert victim.read_bytes() == damaged
+    assert (tmp_path / "escaped").read_bytes() == b"canary"
+    assert (set(os.listdir(tmp_path)), set(os.listdir(Path(job.directory).parent.parent))) == around
+    assert result.status == "error"
+    assert "a.bin: corrupt, and its parity describes files elsewhere; left as it is" in result.details, result.details
+
+
+@pytest.mark.parametrize("forged", range(3))
+def test_members_a_set_describes_outside_directory_are_not_recovered(tmp_path, forged):
+    """The catalog is lost: a set index naming a path outside DIRECTORY gives no row for it."""
+    job = make_job(tmp_path)
+    a = write(Path(job.directory) / "a.bin", 40_000)
+    write(Path(job.directory) / "b.bin", 40_000, seed=7)
+    scrub(job)
+    (tmp_path / "escaped").write_bytes(b"canary")
+    describe_as(index_of(job, "a.bin"), b"b.bin", forged_paths(tmp_path)[forged])
+    for path in (Path(job.database) / PRIVATE).glob("catalog.sqlite*"):
+        path.unlink()
+    result = scrub(job)
+    assert (tmp_path / "escaped").read_bytes() == b"canary"
+    assert sum("an entry of the catalog was unsafe and has been dropped" in d for d in result.details) == 1, \
+        result.details
+    assert any("1 entries recovered from the parity files" in d for d in result.details), result.details
+    assert set(catalog_rows(job)) == {"a.bin", "b.bin"}  # b.bin is found again by the walk, as a new file
+    assert result.stats["new"] == 1 and (Path(job.directory) / "a.bin").read_bytes() == a
+    assert scrub(job).status == "good"
 
 
 def test_a_link_planted_in_the_parity_tree_is_never_followed(tmp_path):
