@@ -312,9 +312,9 @@ class Worker:
         """Whether the set's files are whole and describe its members as their rows say."""
         try:
             found: list[par2format.Packet] = []
-            for path in sets.set_files(self.parity.private, row.id, row.volumes):
+            for path in self.parity.set_files(row):
                 found += par2format.read_packets(path)
-        except par2format.DamagedParity:
+        except (par2format.DamagedParity, OSError):  # OSError: a link on the way
             return [SetChecked(row.id, False)]
         described = par2format.descriptions(found)
         intact = len(described) == row.files and all(
