@@ -291,22 +291,48 @@ def test_members_a_set_describes_outside_directory_are_not_recovered(tmp_path, f
     assert scrub(job).status == "good"
 
 
-def test_a_link_planted_in_the_parity_tree_is_never_followed(tmp_path):
-    """A link left in DATABASE from before it was nasbox's alone leads nowhere: parity is
-    neither written nor removed through it."""
+@pytest.mark.parametrize("planted", ["link", "file"])
+def test_a_link_planted_in_the_sets_folder_is_never_followed(tmp_path, planted):
+    """Links (or files) in place of the sets' folders and of a set's files, left in the
+    private folder from before it was nasbox's alone, lead nowhere: parity is neither
+    written, read nor removed through them."""
     job = make_job(tmp_path)
     write(Path(job.directory) / "sub" / "edited.bin", 5_000)
     write(Path(job.directory) / "sub" / "gone.bin", 5_000, seed=1)
+    write(Path(job.directory) / "kept.bin", 1_500_000, seed=3)  # a set of its own
     scrub(job)
-    outside = tmp_path / "outside"
-    shutil.move(Path(job.database) / "sub", outside)
-    os.symlink(outside, Path(job.database) / "sub")
-    before = snapshot(outside)
+    top = Path(job.database) / PRIVATE / "sets"
+    old = set_of(job, "sub/edited.bin")
+    user = Path(job.directory) / "user"  # where a share user writes: the same filesystem
+    outside = user / "outside"
+    user.mkdir()
+    shutil.move(top / old[:2], outside)  # the set's folder is a link to its files elsewhere
+    os.symlink(outside, top / old[:2])
+    kept = index_of(job, "kept.bin")
+    (user / "kept").mkdir()
+    for path in set_files(job, set_of(job, "kept.bin")):  # the set's own files are links
+        shutil.move(path, user / "kept" / path.name)
+        os.symlink(user / "kept" / path.name, path)
+    elsewhere = user / "elsewhere"
+    elsewhere.mkdir()
+    for fanout in (f"{i:02x}" for i in range(256)):  # wherever a new set goes
+        if not (top / fanout).exists() and not (top / fanout).is_symlink():
+            if planted == "link":
+                os.symlink(elsewhere, top / fanout)
+            else:
+                (top / fanout).write_bytes(b"planted")
+    before = snapshot(user)
     write(Path(job.directory) / "sub" / "edited.bin", 6_000, seed=2)
     (Path(job.directory) / "sub" / "gone.bin").unlink()
+    flip(Path(job.directory) / "kept.bin", [100])
     result = scrub(job)
-    assert snapshot(outside) == before
-    assert result.status == "error" and result.stats["failed"] == 2, result.details
+    assert snapshot(user) == before
+    assert kept.is_symlink()
+    assert result.status == "error", result.details
+    assert "kept.bin: corrupt, and could not be repaired: Too many levels of symbolic links; left as it is" \
+        in result.details
+    assert any(d.startswith("sub/edited.bin: its parity could not be put in place") for d in result.details), \
+        result.details
 
 
 def test_a_name_par2_reads_as_a_path_out_of_the_repair_is_not_protected(tmp_path):
