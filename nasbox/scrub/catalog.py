@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import astuple, dataclass
 
+from nasbox.scrub import par2
 from nasbox.scrub.trust import PRIVATE
 
 _COMPONENT = rb"(?!\.\.?(?:/|\Z))[^/\0]+"  # not '.' or '..', no '/' or NUL
@@ -169,6 +170,8 @@ def untrusted(row: tuple) -> str | None:
         return "its parity would be inside nasbox's private folder"
     if not is_name(name):
         return "its name is not a plain file name"
+    if not is_relative(par2.path_as_par2_reads_it(os.path.join(directory, name))):
+        return "par2 would read it outside the job (it takes a backslash for a directory separator)"
     if set_id is not None and not STAGING_NAME.fullmatch(set_id):
         return "its parity set is not one nasbox names"
     if not named_after(_volumes(raw_volumes), name):

@@ -31,7 +31,7 @@ import psutil
 
 from nasbox import commands, stop
 from nasbox.scrub import par2, par2format, sets, timestamps
-from nasbox.scrub.catalog import Catalog, Entry, SetRow
+from nasbox.scrub.catalog import Catalog, Entry, SetRow, show
 from nasbox.scrub.files import (
     FILE_FLAGS,
     NOT_THIS_FILE,
@@ -190,8 +190,7 @@ class Worker:
     # ---- making a set --------------------------------------------------------------------
 
     def make_set(self, plan: Plan) -> list[Done]:
-        members: list[Candidate] = list(plan.members)
-        left_out: list[Done] = []
+        members, left_out = _one_per_par2_path(plan.members)
         for _attempt in range(ATTEMPTS):
             made, dropped = self._try_set(members, plan.slice_size)
             left_out += dropped
@@ -244,7 +243,7 @@ class Worker:
             failed: list[Done] = [Problem(m.relative, why, "failed") for m in members]
             return None, failed
         index = par2format.read_packets(os.path.join(staging, STAGED + b".par2"))
-        described = par2format.descriptions(index)
+        described = par2.as_par2_reads_them(par2format.descriptions(index))
         kept: list[tuple[Entry, Candidate]] = []
         dropped: list[Done] = []
         for member in members:
@@ -316,7 +315,7 @@ class Worker:
                 found += par2format.read_packets(path)
         except (par2format.DamagedParity, OSError):  # OSError: a link on the way
             return [SetChecked(row.id, False)]
-        described = par2format.descriptions(found)
+        described = par2.as_par2_reads_them(par2format.descriptions(found))
         intact = len(described) == row.files and all(
             (d := described.get(par2.path_as_par2_reads_it(m.relative))) is not None
             and (d.md5, d.length) == (m.md5, m.size)
@@ -345,6 +344,29 @@ class Worker:
             return replace(_edited(entry, now), note=outcome.detail)
         counter = "unrepairable" if outcome.result is Result.BEYOND_REPAIR else "failed"
         return Problem(entry.relative, outcome.detail, counter)
+
+
+def _one_per_par2_path(members: tuple[Candidate, ...]) -> tuple[list[Candidate], list[Done]]:
+    """par2 reads a name with a backslash or a control character as another path (a\\b as
+    a/b), where a repair puts its copy: a member whose path so read is another member's, or
+    a directory or file on another's way, is left out of the set (which could not be made,
+    or repaired, with both)."""
+    files: set[bytes] = set()
+    directories: set[bytes] = set()
+    kept: list[Candidate] = []
+    clashes: list[Done] = []
+    odd = [m for m in members if par2.path_as_par2_reads_it(m.relative) != m.relative]
+    for member in [*(m for m in members if m not in odd), *odd]:  # names as par2 reads them first
+        path = par2.path_as_par2_reads_it(member.relative)
+        above = {path[:i] for i in range(len(path)) if path[i : i + 1] == b"/"}
+        if path in files or path in directories or above & files:
+            why = f"par2 would take it for {show(path)}, which another file of its parity set is in the way of"
+            clashes.append(_again(member, f"{why}; again next run"))
+        else:
+            kept.append(member)
+            files.add(path)
+            directories |= above
+    return [m for m in members if m in kept], clashes
 
 
 def done_relative(done: Done) -> bytes:
