@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from nasbox.scrub import par2format, repair
+from nasbox.scrub import par2, par2format, repair
 from nasbox.scrub.kind import ScrubJob
 from tests.support.parity import all_sets, index_of, members, parity_of, set_files, set_of
 from tests.host.test_scrub import catalog_rows, data_disk, flip, make_job, scrub, write  # noqa: F401 (a fixture)
@@ -245,10 +245,13 @@ def describe_as(index: Path, name: bytes, new_name: bytes) -> None:
 
 
 def forged_paths(tmp_path: Path) -> list[bytes]:
-    return [b"../../../../escaped", b"sub/../../../../escaped", os.fsencode(tmp_path / "escaped")]
+    """Names of a file outside DIRECTORY, and outside a repair's working directory in the
+    private folder (par2 takes a backslash for '/')."""
+    return [b"../../../../escaped", b"sub/../../../../escaped", os.fsencode(tmp_path / "escaped"),
+            b"..\\..\\..\\..\\..\\..\\escaped", b"sub\\..\\..\\..\\..\\..\\..\\..\\escaped"]
 
 
-@pytest.mark.parametrize("forged", range(3))
+@pytest.mark.parametrize("forged", range(5))
 def test_a_set_describing_a_file_outside_directory_is_never_used_for_a_repair(tmp_path, forged):
     """par2 would look for (and write) a described file wherever its name leads."""
     job = make_job(tmp_path)
@@ -270,7 +273,7 @@ def test_a_set_describing_a_file_outside_directory_is_never_used_for_a_repair(tm
     assert "a.bin: corrupt, and its parity describes files elsewhere; left as it is" in result.details, result.details
 
 
-@pytest.mark.parametrize("forged", range(3))
+@pytest.mark.parametrize("forged", range(5))
 def test_members_a_set_describes_outside_directory_are_not_recovered(tmp_path, forged):
     """The catalog is lost: a set index naming a path outside DIRECTORY gives no row for it."""
     job = make_job(tmp_path)
@@ -538,21 +541,38 @@ def test_parity_of_another_file_read_through_a_swapped_link_is_discarded(tmp_pat
 
 # ---- par2 sees only the file it is given ----------------------------------------------
 
+ODD_NAMES = ("--", "-r100", "-", "a.bin", "sub/--", "sub/b.bin", "sub/-q", "back\\slash", "ctl\x01char", "new\nline",
+             "-\\-", "sub/-\x1b[31m", "x\\y\\z")
+# Names par2 would take for another file of their set (itself, or a file on its way).
+CLASHING = {"back\\slash": "back/slash", "ctl\x01char": "ctl%01char", "-\\-": "-/-"}
+
+
 def test_par2_never_takes_a_name_in_its_working_directory_for_a_file(tmp_path, monkeypatch):
-    job = make_job(tmp_path)
+    """Names par2 could read as options or as other names, in one set with plain files:
+    each file is described by its own name, once, and repaired; a name par2 would take for
+    another member of the set is left out of it, never the set."""
+    job = make_job(tmp_path, redundancy=100)  # every member damaged at once, every one repaired
     root = Path(job.directory)
-    for name in ("--", "-r100", "a.bin", "sub/--", "sub/b.bin"):
-        write(root / name, 3_000, seed=len(name))
+    names = [*ODD_NAMES, "back/slash", "ctl%01char"]
+    for number, name in enumerate(names):
+        write(root / name, 3_000, seed=number)
     monkeypatch.chdir(root)  # scrub started from inside DIRECTORY
     result = scrub(job)
-    assert result.stats["new"] == 5, result.details
-    for relative in ("--", "-r100", "a.bin", "sub/--", "sub/b.bin"):
-        described = set()
-        for parity in Path(job.database).glob(f"{relative}*.par2"):
-            if parity.name.startswith(Path(relative).name + ".") or parity.name == Path(relative).name + ".par2":
-                described |= {packet.body[56:].rstrip(b"\0") for packet in par2format.read_packets(str(parity))
-                              if packet.type == par2format.FILE_DESC}
-        assert described == {relative.encode()}, (relative, described)
+    assert result.stats["new"] == len(names) - len(CLASHING), result.details
+    assert sorted(result.details) == sorted(f"{odd}: par2 would take it for {plain}, which another file of its "
+                                            "parity set is in the way of; again next run"
+                                            for odd, plain in CLASHING.items())
+    protected = [name for name in names if name not in CLASHING]
+    assert set(catalog_rows(job)) == set(protected) and len(all_sets(job)) == 1
+    described = {d.name for d in par2format.descriptions(par2format.read_packets(str(index_of(job, "a.bin")))).values()}
+    assert described == {os.fsencode(name) for name in protected}
+    for name in protected:
+        flip(root / name, [7])
+    result = scrub(job)
+    assert result.stats["repaired"] == len(protected), result.details
+    for number, name in enumerate(names):
+        if name in protected:
+            assert (root / name).read_bytes() == write(tmp_path / "expected", 3_000, seed=number), name
 
 
 # ---- repairs change the bytes that were damaged, and nothing else ---------------------
