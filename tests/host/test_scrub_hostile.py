@@ -403,22 +403,31 @@ def test_a_tree_deeper_than_path_max_is_skipped_and_the_rest_protected(tmp_path)
         remove_deep(deep)
 
 
-def test_a_name_too_long_for_its_parity_file_is_left_out(tmp_path):
-    job = make_job(tmp_path)
-    long_name = "n" * 244  # + ".vol0+1.par2": 256 bytes
-    longest = "m" * 243  # 255: still fits
-    write(Path(job.directory) / long_name, 5_000)
-    write(Path(job.directory) / longest, 5_000, seed=1)
+def test_a_name_too_long_for_the_repair_is_left_out(tmp_path):
+    """par2 repair first renames a damaged file to <name>.1: a name with no room for that
+    could never be repaired. Parity lives apart under names of its own, so any shorter name
+    is protected (and repaired), in a directory with names as long as allowed."""
+    job = make_job(tmp_path, redundancy=100)
+    root = Path(job.directory)
+    too_long = ["n" * 255, "o" * 254, "d" * 255 + "/" + "p" * 254]
+    longest = ["m" * 253, "d" * 255 + "/" + "q" * 253]
+    originals = {name: write(root / name, 5_000, seed=number) for number, name in enumerate(too_long + longest)}
     result = scrub(job)
-    assert (result.status, result.exit_code, result.stats["skipped"], result.stats["new"]) == ("warning", 0, 1, 1)
-    assert any(d.startswith(f"{long_name}: name too long to protect") for d in result.details)
-    assert set(catalog_rows(job)) == {longest}
-    assert (Path(job.database) / f"{longest}.vol0+1.par2").is_file()
+    assert (result.status, result.exit_code, result.stats["skipped"], result.stats["new"]) == ("warning", 0, 3, 2)
+    assert sorted(result.details) == sorted(f"{name}: name too long to protect: par2 would write it, or its backup in "
+                                            "a repair, longer than 255 bytes" for name in too_long)
+    assert set(catalog_rows(job)) == set(longest)
+    for name in longest:
+        flip(root / name, [10])
+    result = scrub(job)
+    assert result.stats["repaired"] == 2, result.details
+    assert all((root / name).read_bytes() == originals[name] for name in originals)
 
 
 @pytest.mark.parametrize("first", ["file", "directory"])
-def test_a_file_beside_the_directory_named_like_its_parity(tmp_path, first):
-    """x's parity file would be <DATABASE>/x.par2, the parity directory of subdirectory x.par2."""
+def test_files_named_like_parity_files_are_protected(tmp_path, first):
+    """A file x beside directories x.par2 and x.vol0+1.par2, whichever came first: parity
+    sets live in the private folder, so none of these names is in another's way."""
     job = make_job(tmp_path)
     root = Path(job.directory)
     if first == "file":  # x is protected first, then x.par2/ appears
@@ -428,28 +437,33 @@ def test_a_file_beside_the_directory_named_like_its_parity(tmp_path, first):
         write(root / "x.vol0+1.par2" / "inner.bin", 5_000, seed=2)
     else:
         write(root / "x.par2" / "inner.bin", 5_000, seed=1)
+        write(root / "x.vol0+1.par2" / "inner.bin", 5_000, seed=2)
         scrub(job)
         write(root / "x", 5_000)
     result = scrub(job)
-    assert result.exit_code == 0 and result.status == "warning", result.summary
-    assert any(d.startswith("x: its parity file would have the name of the parity directory of x.par2")
-               for d in result.details), result.details
-    expected = {"x.par2/inner.bin", "x.vol0+1.par2/inner.bin"} if first == "file" else {"x.par2/inner.bin"}
-    assert set(catalog_rows(job)) == expected
-    assert scrub(job).exit_code == 0
+    assert result.exit_code == 0 and result.status == "info" and result.details == [], result.details
+    assert set(catalog_rows(job)) == {"x", "x.par2/inner.bin", "x.vol0+1.par2/inner.bin"}
+    for name in ("x", "x.par2/inner.bin", "x.vol0+1.par2/inner.bin"):
+        flip(root / name, [10])
+        assert scrub(job).stats["repaired"] == 1, name
+    assert scrub(job).status == "good"
 
 
-def test_a_directory_named_like_the_private_folder_is_left_out(tmp_path):
+def test_a_directory_named_like_the_private_folder_is_protected(tmp_path):
+    """DATABASE outside DIRECTORY: a directory of DIRECTORY named like nasbox's private
+    folder is data like any other, and nothing of it is taken for nasbox's own."""
     job = make_job(tmp_path)
     job = ScrubJob(**{**job.__dict__, "database": str(tmp_path / "parity")})
-    write(Path(job.directory) / PRIVATE / "catalog.sqlite" / "f.bin", 5_000)
+    path = Path(job.directory) / PRIVATE / "catalog.sqlite" / "f.bin"
+    original = write(path, 5_000)
+    write(Path(job.directory) / PRIVATE / "sets" / "00" / ("0" * 32 + ".par2"), 5_000, seed=2)
     write(Path(job.directory) / "a.bin", 5_000, seed=1)
-    for _ in range(2):
-        result = scrub(job)
-        assert (result.status, result.exit_code, result.stats["skipped"]) == ("warning", 0, 1), result.summary
-        assert result.details == [(f"{PRIVATE}: its parity would be nasbox's private folder in DATABASE; "
-                                   "not protected (rename it)")]
-        assert set(catalog_rows(job)) == {"a.bin"}
+    result = scrub(job)
+    assert (result.status, result.stats["new"], result.details) == ("info", 3, []), result.summary
+    assert set(catalog_rows(job)) == {f"{PRIVATE}/catalog.sqlite/f.bin", f"{PRIVATE}/sets/00/{'0' * 32}.par2", "a.bin"}
+    flip(path, [10])
+    assert scrub(job).stats["repaired"] == 1
+    assert path.read_bytes() == original and scrub(job).status == "good"
 
 
 def test_parity_that_cannot_be_put_in_place_fails_that_file_only(tmp_path):
