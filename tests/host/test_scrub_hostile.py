@@ -466,41 +466,63 @@ def test_a_directory_named_like_the_private_folder_is_protected(tmp_path):
     assert path.read_bytes() == original and scrub(job).status == "good"
 
 
-def test_parity_that_cannot_be_put_in_place_fails_that_file_only(tmp_path):
+def test_parity_that_cannot_be_put_in_place_fails_those_files_only(tmp_path):
+    """Every set folder refuses new sets: the files that needed one fail, each reported; the
+    files already protected are verified as always, and the next run catches up."""
     job = make_job(tmp_path)
     write(Path(job.directory) / "sub" / "a.bin", 5_000)
     scrub(job)
     write(Path(job.directory) / "sub" / "new.bin", 5_000, seed=1)
-    write(Path(job.directory) / "other.bin", 5_000, seed=2)
-    with chattr(Path(job.database) / "sub", "i"):  # its parity directory refuses the new set
+    write(Path(job.directory) / "other.bin", 1_500_000, seed=2)  # a set of its own
+    top = Path(job.database) / PRIVATE / "sets"
+    folders = [top / f"{i:02x}" for i in range(256)]
+    for folder in folders:
+        folder.mkdir(exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        for folder in [top, *folders]:
+            stack.enter_context(chattr(folder, "i"))
         result = scrub(job)
-    assert (result.status, result.exit_code, result.stats["failed"], result.stats["new"]) == ("error", 1, 1, 1)
-    assert any(d.startswith("sub/new.bin: its parity could not be put in place: Operation not permitted")
-               for d in result.details), result.details
-    assert set(catalog_rows(job)) == {"sub/a.bin", "other.bin"}
+    assert (result.status, result.exit_code, result.stats["failed"], result.stats["new"]) == ("error", 1, 2, 0)
+    assert result.stats["verified"] == 1, result.details
+    for name in ("sub/new.bin", "other.bin"):
+        assert any(d.startswith(f"{name}: its parity could not be put in place: Operation not permitted")
+                   for d in result.details), result.details
+    assert set(catalog_rows(job)) == {"sub/a.bin"}
+    assert not list((Path(job.database) / PRIVATE / "staging").iterdir())
     again = scrub(job)  # the next run catches up
-    assert (again.status, again.stats["new"]) == ("info", 1), again.details
+    assert (again.status, again.stats["new"]) == ("info", 2), again.details
 
 
-def test_a_journal_entry_that_cannot_be_finished_is_dropped(tmp_path):
+@pytest.mark.parametrize("where", ["staging", "repair", "repairing"])
+def test_links_planted_in_the_working_folders_are_never_followed(tmp_path, where):
+    """A link (to a directory a user writes) left in a working folder of the private folder,
+    beside an older catalog's journal table that named a staging directory: the next run
+    removes the links, never what they lead to, and drops the journal."""
     job = make_job(tmp_path)
-    write(Path(job.directory) / "x", 5_000)
+    path = Path(job.directory) / "a.bin"
+    original = write(path, 40_000)
     scrub(job)
-    staging = "0" * 32
-    (Path(job.database) / PRIVATE / "staging" / staging).mkdir()
-    (Path(job.database) / PRIVATE / "staging" / staging / "parity.par2").write_bytes(b"staged")
+    user = Path(job.directory) / "user"
+    write(user / "keep.bin", 5_000, seed=1)
+    (user / "parity.par2").write_bytes(b"a user's file")
+    work = Path(job.database) / PRIVATE / where
+    work.mkdir(exist_ok=True)
+    os.symlink(user, work / ("0" * 32))
+    os.symlink(user / "keep.bin", work / ("1" * 32 + ".0"))
     db = catalog(job)
-    db.execute("INSERT INTO pending (dir, name, staging, size, mtime_ns, inode, md5, volumes) "
-               "SELECT dir, ?, ?, size, mtime_ns, inode, md5, ? FROM files",
-               (b"gone", staging.encode(), b"gone.vol0+1.par2"))
+    db.execute("CREATE TABLE pending (dir BLOB, name BLOB, staging BLOB, size INTEGER, mtime_ns INTEGER, "
+               "inode INTEGER, md5 BLOB, volumes BLOB)")
+    db.execute("INSERT INTO pending SELECT dir, ?, ?, size, mtime_ns, inode, md5, ? FROM files",
+               (b"gone", b"0" * 32, b"gone.vol0+1.par2"))
     db.close()
-    (Path(job.database) / "gone.par2").mkdir()  # the set can never be moved there
-    (Path(job.database) / "gone.par2" / "keep").write_text("in the way")
+    before = snapshot(user)
+    flip(path, [100])
     result = scrub(job)
-    assert result.exit_code == 0 and result.status == "warning", result.summary
-    assert any(d.startswith("gone: the parity a stopped run made could not be installed") for d in result.details)
-    again = scrub(job)
-    assert again.status == "good", again.details
+    assert snapshot(user) == before
+    assert os.listdir(work) == [], os.listdir(work)
+    assert (result.stats["repaired"], path.read_bytes()) == (1, original), result.details
+    assert all(not d.startswith("gone") for d in result.details), result.details
+    assert scrub(job).status == "good"
 
 
 # ---- links swapped in during a run are never followed --------------------------------
