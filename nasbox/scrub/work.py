@@ -234,7 +234,7 @@ class Worker:
         with self.large_file_lock if large else _no_lock():
             result = commands.run(argv, check=False, timeout=None, cwd=staging, pass_fds=self.parity.inherit())
         # par2 opened each file by its path: it must have read the file that was walked.
-        heads, changed = self._heads(members)
+        read_now, changed = self._read_again(members)
         if changed:
             return None, changed
         if result.returncode != 0:
@@ -248,7 +248,9 @@ class Worker:
         dropped: list[Done] = []
         for member in members:
             found = described.get(par2.path_as_par2_reads_it(member.relative))
-            if found is None or found.length != member.st.st_size or found.head != heads[member.relative]:
+            if found is None or found.length != member.st.st_size or read_now[member.relative] != (
+                found.md5 if member.expected is None else found.head
+            ):
                 dropped.append(_again(member, "par2 read another file than this one; again next run"))
             elif member.expected is not None and found.md5 != member.expected:
                 dropped.append(self._mismatch(member))
@@ -262,24 +264,31 @@ class Worker:
         volumes = tuple(set_id + v[len(STAGED) :] for v in staged)
         return SetMade(SetRow(set_id, volumes, len(members), time.time()), set_id, tuple(kept)), []
 
-    def _heads(self, members: list[Candidate]) -> tuple[dict[bytes, bytes], list[Done]]:
-        """{relative: MD5 of its first 16 KiB} of the members that are still the files the
-        walk saw, and what to do instead with the others."""
-        heads: dict[bytes, bytes] = {}
+    def _read_again(self, members: list[Candidate]) -> tuple[dict[bytes, bytes], list[Done]]:
+        """{relative: MD5} of the members that are still the files the walk saw, and what to do
+        instead with the others. The MD5 of the whole file for a member no row vouches for (a
+        link swapped in while par2 ran could have shown it another file with the same first
+        bytes); of its first 16 KiB for the others (the MD5 par2 recorded must then be their
+        row's, which _create checks)."""
+        found: dict[bytes, bytes] = {}
         changed: list[Done] = []
         for member in members:
             try:
-                now, head = stat_and_head(self.directory, member.dir, member.name)
+                if member.expected is None:
+                    whole = read(self.directory, member.dir, member.name)
+                    now, digest = (whole.st, whole.md5) if whole is not None else (None, b"")
+                else:
+                    now, digest = stat_and_head(self.directory, member.dir, member.name)
             except OSError as e:
                 if e.errno not in NOT_THIS_FILE:
                     raise
                 changed.append(Problem(member.relative, "vanished while its parity was made", "skipped"))
                 continue
-            if metadata(now) != metadata(member.st):
+            if now is None or metadata(now) != metadata(member.st):
                 changed.append(_again(member, "changed while its parity was made; again next run"))
             else:
-                heads[member.relative] = head
-        return heads, changed
+                found[member.relative] = digest
+        return found, changed
 
     def _mismatch(self, member: Candidate) -> Done:
         """par2 read other content than the member's row records, with its metadata unchanged."""
