@@ -350,6 +350,9 @@ class Worker:
                 if e.errno not in NOT_THIS_FILE:
                     raise
                 return Problem(entry.relative, "vanished during its repair", "skipped")
+            if same_file(now, entry):  # not written since it was found corrupt: no edit to keep
+                why = "corrupt, and it was not where it was found when the repair opened it; again next run"
+                return Problem(entry.relative, why, "failed")
             return replace(_edited(entry, now), note=outcome.detail)
         counter = "unrepairable" if outcome.result is Result.BEYOND_REPAIR else "failed"
         return Problem(entry.relative, outcome.detail, counter)
