@@ -24,7 +24,7 @@ import pytest
 
 from nasbox.scrub import par2, par2format, repair
 from nasbox.scrub.kind import ScrubJob
-from tests.support.parity import all_sets, index_of, members, parity_of, set_files, set_of
+from tests.support.parity import all_parity_files, all_sets, index_of, members, parity_of, set_files, set_of
 from tests.host.test_scrub import catalog_rows, data_disk, flip, make_job, scrub, write  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.host
@@ -548,12 +548,20 @@ def test_a_directory_swapped_for_a_link_during_the_walk_is_not_entered(tmp_path)
     assert os.listdir(outside) == ["secret.bin"] and (outside / "secret.bin").read_bytes() == secret
 
 
-def test_parity_of_another_file_read_through_a_swapped_link_is_discarded(tmp_path, monkeypatch):
-    """par2 opens the file by its path: a link swapped in while it runs makes it read another."""
+@pytest.mark.parametrize("secret_head", ["other", "same"])
+def test_parity_of_another_file_read_through_a_swapped_link_is_discarded(tmp_path, monkeypatch, secret_head):
+    """par2 opens each file by its path: a directory swapped for a link while it runs makes it
+    read a root-only file instead (its first 16 KiB too, or only what follows). The set is
+    never kept with that content, so no repair can ever write it into the user's file; the
+    other files of the set are protected."""
     job = make_job(tmp_path)
-    real = write(Path(job.directory) / "b" / "f.bin", 20_000, seed=1)
+    real = write(Path(job.directory) / "b" / "f.bin", 40_000, seed=1)
+    neighbour = write(Path(job.directory) / "c.bin", 20_000, seed=3)
     outside = tmp_path / "outside"
-    write(outside / "f.bin", 20_000, seed=2)
+    outside.mkdir(mode=0o700)
+    secret = (real[:20_000] if secret_head == "same" else write(tmp_path / "x", 20_000, seed=2)) + os.urandom(20_000)
+    (outside / "f.bin").write_bytes(secret)
+    (outside / "f.bin").chmod(0o600)
     directory = Path(job.directory)
     real_run = repair.commands.run
 
@@ -570,9 +578,63 @@ def test_parity_of_another_file_read_through_a_swapped_link_is_discarded(tmp_pat
         patched.setattr(repair.commands, "run", run_through_a_link)
         result = scrub(job)
     assert "b/f.bin" not in catalog_rows(job), result.details
-    assert any(d.startswith("b/f.bin: par2 read other files than this one") for d in result.details)
+    assert any(d.startswith("b/f.bin: ") and "again next run" in d for d in result.details), result.details
+    assert set(catalog_rows(job)) == {"c.bin"} and catalog_rows(job)["c.bin"][1] == hashlib.md5(neighbour).digest()
+    secret_md5 = hashlib.md5(secret).digest()
+    for parity in all_parity_files(job):  # no set describes the secret
+        described = par2format.descriptions(par2format.read_packets(str(parity)))
+        assert secret_md5 not in {d.md5 for d in described.values()}, parity
     result = scrub(job)
     assert catalog_rows(job)["b/f.bin"][1] == hashlib.md5(real).digest()
+    flip(Path(job.directory) / "b" / "f.bin", [30_000])
+    result = scrub(job)
+    assert result.stats["repaired"] == 1 and (Path(job.directory) / "b" / "f.bin").read_bytes() == real
+
+
+def test_a_link_swapped_in_during_a_repair_is_never_written_through(tmp_path, monkeypatch):
+    """The corrupt file's directory is a link to a root-only folder while the repair opens
+    the set's files: nothing is read from there into a file a user can read, nothing there
+    is written, and the next run repairs the file."""
+    from nasbox.scrub import work
+    job = make_job(tmp_path, redundancy=100)
+    victim = Path(job.directory) / "b" / "a.bin"
+    original = write(victim, 20_000)
+    neighbour = write(Path(job.directory) / "c.bin", 20_000, seed=1)
+    scrub(job)
+    assert set_of(job, "b/a.bin") == set_of(job, "c.bin")
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o700)
+    secret = os.urandom(20_000)
+    (outside / "a.bin").write_bytes(secret)
+    (outside / "a.bin").chmod(0o600)
+    before = snapshot(outside)
+    directory = Path(job.directory)
+    real_repair = work.repair
+
+    def repair_through_a_link(*args, **kwargs):
+        os.rename(directory / "b", directory / "b-away")
+        os.symlink(outside, directory / "b")
+        try:
+            return real_repair(*args, **kwargs)
+        finally:
+            os.unlink(directory / "b")
+            os.rename(directory / "b-away", directory / "b")
+
+    flip(victim, [100])
+    damaged = victim.read_bytes()
+    with monkeypatch.context() as patched:
+        patched.setattr(work, "repair", repair_through_a_link)
+        result = scrub(job)
+    assert snapshot(outside) == before
+    assert victim.read_bytes() == damaged and (directory / "c.bin").read_bytes() == neighbour
+    assert (result.status, result.stats["repaired"], result.stats["updated"]) == ("error", 0, 0), result.details
+    assert result.details == ["b/a.bin: corrupt, and it was not where it was found when the repair opened it; "
+                              "again next run"]
+    for path in directory.rglob("*"):
+        if path.is_file() and not path.is_symlink() and PRIVATE not in path.parts:
+            assert secret[:4096] not in path.read_bytes(), path
+    again = scrub(job)
+    assert again.stats["repaired"] == 1 and victim.read_bytes() == original, again.details
 
 
 # ---- par2 sees only the file it is given ----------------------------------------------
