@@ -139,7 +139,8 @@ def test_a_forged_database_cannot_rewrite_a_file(tmp_path):
     scrub(forge)
     st = victim.stat()
     db = catalog(forge)
-    db.execute("UPDATE files SET mtime_ns = ?, inode = ?", (st.st_mtime_ns, st.st_ino))
+    db.execute("UPDATE files SET mtime_ns = ?, inode = ?, ctime_ns = ?, settled = 1",
+               (st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
     db.close()
     os.rename(job.database, Path(job.directory) / "renamed")
     shutil.copytree(forge.database, job.database)
