@@ -248,8 +248,10 @@ class Worker:
         dropped: list[Done] = []
         for member in members:
             found = described.get(par2.path_as_par2_reads_it(member.relative))
-            if found is None or found.length != member.st.st_size or read_now[member.relative] != (
-                found.md5 if member.expected is None else found.head
+            if (
+                found is None
+                or found.length != member.st.st_size
+                or read_now[member.relative] != (found.md5 if member.expected is None else found.head)
             ):
                 dropped.append(_again(member, "par2 read another file than this one; again next run"))
             elif member.expected is not None and found.md5 != member.expected:
