@@ -1,4 +1,5 @@
 """`docker exec nasbox scrub --now` protects and repairs a bind-mounted directory."""
+
 from __future__ import annotations
 
 import os
@@ -21,13 +22,20 @@ def test_scrub_now_repairs_a_corrupted_file_in_a_bind_mount(tmp_path: Path) -> N
         photo = ws.docs / "photos" / "cat.jpg"
         original = os.urandom(700_000)
         photo.write_bytes(original)
-        env = {**matrix_env({"writer": "alice", "reader": "bob", "outsider": "carol"}, "/data/docs", "/data/other"),
-               "SCRUB_DOCS": "/data/docs .pardatabase 5% weekly"}
+        env = {
+            **matrix_env({"writer": "alice", "reader": "bob", "outsider": "carol"}, "/data/docs", "/data/other"),
+            "SCRUB_DOCS": "/data/docs .pardatabase 5% weekly",
+        }
         with nasbox_container(ws, env, "scrub") as box:
             first = box.exec("scrub", "--now")
             assert first.returncode == 0, first.stdout + first.stderr
-            job = ScrubJob(name="docs", directory=str(ws.docs), database=str(ws.docs / ".pardatabase"),
-                           redundancy=5, schedule="weekly")
+            job = ScrubJob(
+                name="docs",
+                directory=str(ws.docs),
+                database=str(ws.docs / ".pardatabase"),
+                redundancy=5,
+                schedule="weekly",
+            )
             assert [p.is_file() for p in parity_of(job, "photos/cat.jpg")] == [True, True]
 
             st = photo.stat()

@@ -5,6 +5,7 @@ Real par2, real files, chattr and tmpfs; DIRECTORY is a loop-mounted ext4 image 
 the bytes that must survive: a canary outside the job, a user's file, a repaired file's
 inode and blocks.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,10 +23,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from nasbox.scrub import par2, par2format, repair
+from nasbox.scrub import par2format, repair
 from nasbox.scrub.kind import ScrubJob
-from tests.support.parity import all_parity_files, all_sets, index_of, members, parity_of, set_files, set_of
 from tests.host.test_scrub import catalog_rows, data_disk, flip, make_job, scrub, write  # noqa: F401 (a fixture)
+from tests.support.parity import all_parity_files, all_sets, index_of, parity_of, set_files, set_of
 
 pytestmark = pytest.mark.host
 
@@ -67,6 +68,7 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
 
 # ---- DATABASE and the private folder must be nasbox's alone --------------------------
 
+
 def _database_owned_by_a_user(job: ScrubJob) -> str:
     os.chown(job.database, 1000, 1000)
     return job.database
@@ -107,9 +109,18 @@ def _private_is_a_symlink(job: ScrubJob) -> str:
     return str(private)
 
 
-@pytest.mark.parametrize("tamper", [_database_owned_by_a_user, _database_writable_by_all, _private_owned_by_a_user,
-                                    _private_writable_by_group, _catalog_owned_by_a_user, _database_is_a_symlink,
-                                    _private_is_a_symlink])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        _database_owned_by_a_user,
+        _database_writable_by_all,
+        _private_owned_by_a_user,
+        _private_writable_by_group,
+        _catalog_owned_by_a_user,
+        _database_is_a_symlink,
+        _private_is_a_symlink,
+    ],
+)
 def test_a_database_others_could_write_is_refused_and_nothing_is_written(tmp_path, tamper):
     job = make_job(tmp_path)
     write(Path(job.directory) / "a.bin", 100_000)
@@ -139,8 +150,10 @@ def test_a_forged_database_cannot_rewrite_a_file(tmp_path):
     scrub(forge)
     st = victim.stat()
     db = catalog(forge)
-    db.execute("UPDATE files SET mtime_ns = ?, inode = ?, ctime_ns = ?, settled = 1",
-               (st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+    db.execute(
+        "UPDATE files SET mtime_ns = ?, inode = ?, ctime_ns = ?, settled = 1",
+        (st.st_mtime_ns, st.st_ino, st.st_ctime_ns),
+    )
     db.close()
     os.rename(job.database, Path(job.directory) / "renamed")
     shutil.copytree(forge.database, job.database)
@@ -170,8 +183,11 @@ def test_catalog_rows_that_leave_the_job_are_never_acted_upon(tmp_path):
     row = db.execute("SELECT size, mtime_ns, inode, md5, parity_at FROM files").fetchone()
 
     def forge_file(directory: object, name: object, volumes: object = b"", set_id: object = None) -> None:
-        db.execute("INSERT INTO files (dir, name, size, mtime_ns, inode, md5, volumes, parity_at, result, set_id) "
-                   "VALUES (?,?,?,?,?,?,?,?,'good',?)", (directory, name, *row[:4], volumes, row[4], set_id))
+        db.execute(
+            "INSERT INTO files (dir, name, size, mtime_ns, inode, md5, volumes, parity_at, result, set_id) "
+            "VALUES (?,?,?,?,?,?,?,?,'good',?)",
+            (directory, name, *row[:4], volumes, row[4], set_id),
+        )
 
     def forge_set(set_id: object, volumes: object) -> None:
         db.execute("INSERT INTO sets (id, volumes, files, made_at) VALUES (?,?,1,?)", (set_id, volumes, row[4]))
@@ -190,10 +206,14 @@ def test_catalog_rows_that_leave_the_job_are_never_acted_upon(tmp_path):
     forge_set(fanout + b"1" * 30, b"../../../../../staging/canary.txt")
     forge_set(b"../../../staging/" + b"0" * 32, b"")
     forge_set(fanout + b"3" * 30, (fanout + b"3" * 30 + b".vol0+1.par2").decode())  # not even bytes
-    db.execute("CREATE TABLE pending (dir BLOB, name BLOB, staging BLOB, size INTEGER, mtime_ns INTEGER, "
-               "inode INTEGER, md5 BLOB, volumes BLOB)")  # the journal of an older catalog
+    db.execute(
+        "CREATE TABLE pending (dir BLOB, name BLOB, staging BLOB, size INTEGER, mtime_ns INTEGER, "
+        "inode INTEGER, md5 BLOB, volumes BLOB)"
+    )  # the journal of an older catalog
     for name, staging in ((b"zz", os.fsencode(tmp_path / "staging")), (b"zy", b"../../../../staging")):
-        db.execute("INSERT INTO pending VALUES (?,?,?,?,?,?,?,?)", (b"", name, staging, *row[:4], name + b".vol0+1.par2"))
+        db.execute(
+            "INSERT INTO pending VALUES (?,?,?,?,?,?,?,?)", (b"", name, staging, *row[:4], name + b".vol0+1.par2")
+        )
     db.close()
     result = scrub(job)
     for name, before in canaries.items():
@@ -248,8 +268,13 @@ def describe_as(index: Path, name: bytes, new_name: bytes) -> None:
 def forged_paths(tmp_path: Path) -> list[bytes]:
     """Names of a file outside DIRECTORY, and outside a repair's working directory in the
     private folder (par2 takes a backslash for '/')."""
-    return [b"../../../../escaped", b"sub/../../../../escaped", os.fsencode(tmp_path / "escaped"),
-            b"..\\..\\..\\..\\..\\..\\escaped", b"sub\\..\\..\\..\\..\\..\\..\\..\\escaped"]
+    return [
+        b"../../../../escaped",
+        b"sub/../../../../escaped",
+        os.fsencode(tmp_path / "escaped"),
+        b"..\\..\\..\\..\\..\\..\\escaped",
+        b"sub\\..\\..\\..\\..\\..\\..\\..\\escaped",
+    ]
 
 
 @pytest.mark.parametrize("forged", range(5))
@@ -287,8 +312,9 @@ def test_members_a_set_describes_outside_directory_are_not_recovered(tmp_path, f
         path.unlink()
     result = scrub(job)
     assert (tmp_path / "escaped").read_bytes() == b"canary"
-    assert sum("an entry of the catalog was unsafe and has been dropped" in d for d in result.details) == 1, \
+    assert sum("an entry of the catalog was unsafe and has been dropped" in d for d in result.details) == 1, (
         result.details
+    )
     assert any("1 entries recovered from the parity files" in d for d in result.details), result.details
     assert set(catalog_rows(job)) == {"a.bin", "b.bin"}  # b.bin is found again by the walk, as a new file
     assert result.stats["new"] == 1 and (Path(job.directory) / "a.bin").read_bytes() == a
@@ -333,10 +359,13 @@ def test_a_link_planted_in_the_sets_folder_is_never_followed(tmp_path, planted):
     assert snapshot(user) == before
     assert kept.is_symlink()
     assert result.status == "error", result.details
-    assert "kept.bin: corrupt, and could not be repaired: Too many levels of symbolic links; left as it is" \
+    assert (
+        "kept.bin: corrupt, and could not be repaired: Too many levels of symbolic links; left as it is"
         in result.details
-    assert any(d.startswith("sub/edited.bin: its parity could not be put in place") for d in result.details), \
+    )
+    assert any(d.startswith("sub/edited.bin: its parity could not be put in place") for d in result.details), (
         result.details
+    )
 
 
 def test_a_name_par2_reads_as_a_path_out_of_the_repair_is_not_protected(tmp_path):
@@ -357,6 +386,7 @@ def test_a_name_par2_reads_as_a_path_out_of_the_repair_is_not_protected(tmp_path
 
 
 # ---- per-file problems stay per-file --------------------------------------------------
+
 
 def make_deep(root: Path, depth: int) -> None:
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
@@ -415,8 +445,10 @@ def test_a_name_too_long_for_the_repair_is_left_out(tmp_path):
     originals = {name: write(root / name, 5_000, seed=number) for number, name in enumerate(too_long + longest)}
     result = scrub(job)
     assert (result.status, result.exit_code, result.stats["skipped"], result.stats["new"]) == ("warning", 0, 3, 2)
-    assert sorted(result.details) == sorted(f"{name}: name too long to protect: par2 would write it, or its backup in "
-                                            "a repair, longer than 255 bytes" for name in too_long)
+    assert sorted(result.details) == sorted(
+        f"{name}: name too long to protect: par2 would write it, or its backup in a repair, longer than 255 bytes"
+        for name in too_long
+    )
     assert set(catalog_rows(job)) == set(longest)
     for name in longest:
         flip(root / name, [10])
@@ -486,8 +518,10 @@ def test_parity_that_cannot_be_put_in_place_fails_those_files_only(tmp_path):
     assert (result.status, result.exit_code, result.stats["failed"], result.stats["new"]) == ("error", 1, 2, 0)
     assert result.stats["verified"] == 1, result.details
     for name in ("sub/new.bin", "other.bin"):
-        assert any(d.startswith(f"{name}: its parity could not be put in place: Operation not permitted")
-                   for d in result.details), result.details
+        assert any(
+            d.startswith(f"{name}: its parity could not be put in place: Operation not permitted")
+            for d in result.details
+        ), result.details
     assert set(catalog_rows(job)) == {"sub/a.bin"}
     assert not list((Path(job.database) / PRIVATE / "staging").iterdir())
     again = scrub(job)  # the next run catches up
@@ -511,10 +545,14 @@ def test_links_planted_in_the_working_folders_are_never_followed(tmp_path, where
     os.symlink(user, work / ("0" * 32))
     os.symlink(user / "keep.bin", work / ("1" * 32 + ".0"))
     db = catalog(job)
-    db.execute("CREATE TABLE pending (dir BLOB, name BLOB, staging BLOB, size INTEGER, mtime_ns INTEGER, "
-               "inode INTEGER, md5 BLOB, volumes BLOB)")
-    db.execute("INSERT INTO pending SELECT dir, ?, ?, size, mtime_ns, inode, md5, ? FROM files",
-               (b"gone", b"0" * 32, b"gone.vol0+1.par2"))
+    db.execute(
+        "CREATE TABLE pending (dir BLOB, name BLOB, staging BLOB, size INTEGER, mtime_ns INTEGER, "
+        "inode INTEGER, md5 BLOB, volumes BLOB)"
+    )
+    db.execute(
+        "INSERT INTO pending SELECT dir, ?, ?, size, mtime_ns, inode, md5, ? FROM files",
+        (b"gone", b"0" * 32, b"gone.vol0+1.par2"),
+    )
     db.close()
     before = snapshot(user)
     flip(path, [100])
@@ -528,8 +566,10 @@ def test_links_planted_in_the_working_folders_are_never_followed(tmp_path, where
 
 # ---- links swapped in during a run are never followed --------------------------------
 
+
 def test_a_directory_swapped_for_a_link_during_the_walk_is_not_entered(tmp_path):
     from nasbox.scrub.engine import Scrub
+
     job = make_job(tmp_path)
     write(Path(job.directory) / "a.bin", 5_000)
     write(Path(job.directory) / "b" / "f.bin", 5_000, seed=1)
@@ -597,6 +637,7 @@ def test_a_link_swapped_in_during_a_repair_is_never_written_through(tmp_path, mo
     the set's files: nothing is read from there into a file a user can read, nothing there
     is written, and the next run repairs the file."""
     from nasbox.scrub import work
+
     job = make_job(tmp_path, redundancy=100)
     victim = Path(job.directory) / "b" / "a.bin"
     original = write(victim, 20_000)
@@ -629,8 +670,9 @@ def test_a_link_swapped_in_during_a_repair_is_never_written_through(tmp_path, mo
     assert snapshot(outside) == before
     assert victim.read_bytes() == damaged and (directory / "c.bin").read_bytes() == neighbour
     assert (result.status, result.stats["repaired"], result.stats["updated"]) == ("error", 0, 0), result.details
-    assert result.details == ["b/a.bin: corrupt, and it was not where it was found when the repair opened it; "
-                              "again next run"]
+    assert result.details == [
+        "b/a.bin: corrupt, and it was not where it was found when the repair opened it; again next run"
+    ]
     for path in directory.rglob("*"):
         if path.is_file() and not path.is_symlink() and PRIVATE not in path.parts:
             assert secret[:4096] not in path.read_bytes(), path
@@ -640,8 +682,21 @@ def test_a_link_swapped_in_during_a_repair_is_never_written_through(tmp_path, mo
 
 # ---- par2 sees only the file it is given ----------------------------------------------
 
-ODD_NAMES = ("--", "-r100", "-", "a.bin", "sub/--", "sub/b.bin", "sub/-q", "back\\slash", "ctl\x01char", "new\nline",
-             "-\\-", "sub/-\x1b[31m", "x\\y\\z")
+ODD_NAMES = (
+    "--",
+    "-r100",
+    "-",
+    "a.bin",
+    "sub/--",
+    "sub/b.bin",
+    "sub/-q",
+    "back\\slash",
+    "ctl\x01char",
+    "new\nline",
+    "-\\-",
+    "sub/-\x1b[31m",
+    "x\\y\\z",
+)
 # Names par2 would take for another file of their set (itself, or a file on its way).
 CLASHING = {"back\\slash": "back/slash", "ctl\x01char": "ctl%01char", "-\\-": "-/-"}
 
@@ -658,9 +713,10 @@ def test_par2_never_takes_a_name_in_its_working_directory_for_a_file(tmp_path, m
     monkeypatch.chdir(root)  # scrub started from inside DIRECTORY
     result = scrub(job)
     assert result.stats["new"] == len(names) - len(CLASHING), result.details
-    assert sorted(result.details) == sorted(f"{odd}: par2 would take it for {plain}, which another file of its "
-                                            "parity set is in the way of; again next run"
-                                            for odd, plain in CLASHING.items())
+    assert sorted(result.details) == sorted(
+        f"{odd}: par2 would take it for {plain}, which another file of its parity set is in the way of; again next run"
+        for odd, plain in CLASHING.items()
+    )
     protected = [name for name in names if name not in CLASHING]
     assert set(catalog_rows(job)) == set(protected) and len(all_sets(job)) == 1
     described = {d.name for d in par2format.descriptions(par2format.read_packets(str(index_of(job, "a.bin")))).values()}
@@ -675,6 +731,7 @@ def test_par2_never_takes_a_name_in_its_working_directory_for_a_file(tmp_path, m
 
 
 # ---- repairs change the bytes that were damaged, and nothing else ---------------------
+
 
 def test_a_repaired_hard_link_keeps_its_inode(tmp_path):
     job = make_job(tmp_path)
@@ -749,7 +806,9 @@ def test_an_edit_during_a_repair_is_kept_and_reported_as_a_change(tmp_path, monk
     edited = path.read_bytes()
     assert edited[2_500_000:2_500_006] == b"EDITED"
     assert (result.status, result.exit_code, result.stats["updated"], result.stats["repaired"]) == ("info", 0, 1, 0)
-    assert any(d.startswith("a.bin: changed") and d.endswith("the edit is kept") for d in result.details), result.details
+    assert any(d.startswith("a.bin: changed") and d.endswith("the edit is kept") for d in result.details), (
+        result.details
+    )
     assert scrub(job).status == "good" and path.read_bytes() == edited  # its parity follows the edit
 
 
@@ -819,6 +878,7 @@ def test_an_edit_behind_the_repair_is_never_hidden(tmp_path, monkeypatch):
 
 # ---- a repair that cannot be done is an error -----------------------------------------
 
+
 def test_corruption_in_an_immutable_file_is_an_error(tmp_path):
     job = make_job(tmp_path)
     path = Path(job.directory) / "a.bin"
@@ -829,15 +889,19 @@ def test_corruption_in_an_immutable_file_is_an_error(tmp_path):
         damaged = path.read_bytes()
         result = scrub(job)
     assert (result.status, result.exit_code, result.stats["failed"]) == ("error", 1, 1)
-    assert any(d == "a.bin: corrupt, and could not be repaired: Operation not permitted; left as it is"
-               for d in result.details), result.details
+    assert any(
+        d == "a.bin: corrupt, and could not be repaired: Operation not permitted; left as it is" for d in result.details
+    ), result.details
     assert path.read_bytes() == damaged
 
 
-@pytest.mark.parametrize("room, reason", [
-    (256 << 10, "No space left on device"),  # for the catalog, not for the private copy
-    (6 << 20, "par2 exited"),  # for the copy, not for par2's repaired file beside it
-])
+@pytest.mark.parametrize(
+    "room, reason",
+    [
+        (256 << 10, "No space left on device"),  # for the catalog, not for the private copy
+        (6 << 20, "par2 exited"),  # for the copy, not for par2's repaired file beside it
+    ],
+)
 def test_a_repair_without_space_for_its_work_is_an_error(tmp_path, room, reason):
     with tmpfs(tmp_path / "parity", "16m") as database:
         job = ScrubJob(**{**make_job(tmp_path).__dict__, "database": str(database)})
@@ -850,8 +914,9 @@ def test_a_repair_without_space_for_its_work_is_an_error(tmp_path, room, reason)
         (database / "filler").write_bytes(b"\1" * (free - room))
         result = scrub(job)
         assert (result.status, result.exit_code, result.stats["failed"]) == ("error", 1, 1), result.details
-        assert any(d.startswith(f"a.bin: corrupt, and could not be repaired: {reason}") for d in result.details), \
+        assert any(d.startswith(f"a.bin: corrupt, and could not be repaired: {reason}") for d in result.details), (
             result.details
+        )
         assert path.read_bytes() == damaged
         assert not list((database / PRIVATE / "repair").iterdir())
 
@@ -871,8 +936,7 @@ def test_par2_dies_with_a_killed_scrub(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", SCRUB_IN_CHILD, job.directory, job.database])
     try:
         deadline = time.monotonic() + 30
-        while not (par2s := [p for p in psutil.Process(child.pid).children(recursive=True)
-                             if "create" in p.cmdline()]):
+        while not (par2s := [p for p in psutil.Process(child.pid).children(recursive=True) if "create" in p.cmdline()]):
             assert time.monotonic() < deadline and child.poll() is None, "par2 never started"
             time.sleep(0.02)
         child.kill()
