@@ -374,6 +374,7 @@ class Scrub:
 
     def _settle_sets(self, catalog: Catalog, worker: Worker, tasks: Tasks) -> None:
         """After the walk: steps 1 to 6 of the run (see the module's docstring)."""
+        tasks.drain()  # every read of the walk applied: the sets to check are all known, and its edits queued
         self._flush(worker, tasks)
         self._remove_vanished(catalog)
         if self.full:
