@@ -230,6 +230,38 @@ def test_catalog_rows_that_leave_the_job_are_never_acted_upon(tmp_path):
     assert again.status == "good", again.details
 
 
+@pytest.mark.parametrize("corrupt", [False, True])
+def test_a_set_whose_files_are_missing_is_made_again_and_never_blesses_corruption(tmp_path, corrupt):
+    """A set row whose files are gone: its members' parity is made again from them, except a
+    member found corrupt, which keeps its row (an error each run) and is never given parity
+    of its damaged content."""
+    job = make_job(tmp_path)
+    victim = Path(job.directory) / "a.bin"
+    write(victim, 40_000)
+    neighbour = write(Path(job.directory) / "b.bin", 40_000, seed=7)
+    scrub(job)
+    old = set_of(job, "a.bin")
+    assert old == set_of(job, "b.bin")
+    for path in set_files(job, old):
+        path.unlink()
+    if corrupt:
+        flip(victim, [100])
+    damaged = victim.read_bytes()
+    result = scrub(job)
+    assert victim.read_bytes() == damaged and (Path(job.directory) / "b.bin").read_bytes() == neighbour
+    if corrupt:
+        assert result.status == "error", result.details
+        assert "a.bin: corrupt, and its parity is missing; left as it is" in result.details, result.details
+        assert set_of(job, "a.bin") == old and catalog_rows(job)["a.bin"][1] != hashlib.md5(damaged).digest()
+        assert set_of(job, "b.bin") not in (None, old)  # made again without the corrupt file
+        assert scrub(job).status == "error"  # still corrupt, still not blessed
+        assert catalog_rows(job)["a.bin"][1] != hashlib.md5(damaged).digest()
+    else:
+        assert result.status == "warning" and result.stats["parity_rebuilt"] == 2, result.details
+        assert set_of(job, "a.bin") not in (None, old) and all(p.is_file() for p in parity_of(job, "a.bin"))
+        assert scrub(job).status == "good"
+
+
 def test_parity_describing_another_file_never_repairs(tmp_path):
     """A set whose FileDescs name another file (and a catalog MD5 to match) is not used."""
     job = make_job(tmp_path)
