@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import astuple, dataclass
 from functools import lru_cache
 
+from nasbox.scrub import par2
 from nasbox.scrub.trust import PRIVATE
 
 _COMPONENT = rb"(?!\.\.?(?:/|\Z))[^/\0]+"  # not '.' or '..', no '/' or NUL
@@ -171,6 +172,9 @@ def untrusted(row: tuple) -> str | None:
         return "its parity would be inside nasbox's private folder"
     if not is_name(name):
         return "its name is not a plain file name"
+    relative = os.path.join(directory, name)
+    if par2.REWRITTEN.search(relative) and not is_relative(par2.path_as_par2_reads_it(relative)):
+        return "par2 would read it outside the job (it takes a backslash for a directory separator)"
     if set_id is not None and not _sound_set_id(set_id):
         return "its parity set is not one nasbox names"
     if raw_volumes and not named_after(_volumes(raw_volumes), name):

@@ -147,9 +147,9 @@ class Scrub:
             try:
                 if damage:
                     self.report.warn(damage)
-                install.recover(catalog, parity, self.directory, self.report)
-                if not catalog.totals()[0]:
+                if not catalog.totals()[0]:  # before recover, which takes the sets no row names for orphans
                     self._rebuild(catalog, parity)
+                install.recover(catalog, parity, self.directory, self.report)
                 self.protected, protected_bytes = catalog.totals()
                 own = os.fstat(folders.database_fd)
                 self.database_ids = {(own.st_dev, own.st_ino)} | {_identity(d) for d in self.databases} - {(-1, -1)}
@@ -376,6 +376,7 @@ class Scrub:
 
     def _settle_sets(self, catalog: Catalog, worker: Worker, tasks: Tasks) -> None:
         """After the walk: steps 1 to 6 of the run (see the module's docstring)."""
+        tasks.drain()  # every read of the walk applied: the sets to check are all known, and its edits queued
         self._flush(worker, tasks)
         self._remove_vanished(catalog)
         if self.full:
@@ -424,10 +425,11 @@ class Scrub:
         for row in catalog.short_sets():
             self.left.add(row.id)
         left, self.left = self.left, set()
+        queued = self.packer.queued() | {m.relative for plan in self.plans for m in plan.members}
         for set_id in sorted(left):
             for member in catalog.members(set_id):
-                if member.relative in self.unrepaired:
-                    continue  # it keeps the old set
+                if member.relative in self.unrepaired or member.relative in queued:
+                    continue  # it keeps the old set, or is already on its way to a new one
                 try:
                     st = stat_file(self.directory, member.dir, member.name)
                 except OSError as e:

@@ -64,7 +64,15 @@ class Parity:
             os.close(open_directory(self.root, relative))
         return os.path.join(self.root, relative)
 
+    def private_dir(self, relative: bytes) -> bytes:
+        """The private folder's relative, proven to have no link on the way (OSError
+        otherwise): a link planted in it before it was nasbox's must not lead parity out."""
+        with suppress(FileNotFoundError):  # what is missing holds no link
+            os.close(open_directory(self.private, relative))
+        return os.path.join(self.private, relative)
+
     def set_files(self, row: SetRow) -> list[bytes]:
+        self.private_dir(os.path.join(sets.SETS, row.id[:2]))
         return sets.set_files(self.private, row.id, row.volumes)
 
     def inherit(self) -> tuple[int, ...]:
@@ -84,7 +92,7 @@ def install(catalog: Catalog, parity: Parity, row: SetRow, staging_name: bytes, 
     """Move a staged set into place and record it with its members; on OSError nothing is
     recorded (the members keep their rows and old parity; the next run tries again)."""
     staging = parity.staging(staging_name)
-    target = sets.set_dir(parity.private, row.id)
+    target = parity.private_dir(os.path.join(sets.SETS, row.id[:2]))
     placed = []
     try:
         os.makedirs(target, 0o700, exist_ok=True)
@@ -135,7 +143,7 @@ def collect(catalog: Catalog, parity: Parity) -> int:
 def remove_orphans(catalog: Catalog, parity: Parity) -> None:
     """Set files that no set row names: left by a run killed before it recorded its set."""
     known = catalog.set_ids()
-    top = os.path.join(parity.private, sets.SETS)
+    top = parity.private_dir(sets.SETS)
     os.makedirs(top, 0o700, exist_ok=True)
     with os.scandir(top) as fanout:
         folders = [f.name for f in fanout if f.is_dir(follow_symlinks=False)]

@@ -4,7 +4,8 @@ Parity sets live apart from the data (nasbox.scrub.sets), so a file's name never
 in a parity file's name. Some files still cannot be protected, and are left unprotected with
 a warning each, never failing the job:
 - a name that par2 reads as another path (it takes a backslash for '/': `a\\..\\x` would be
-  `a/../x`), or whose control characters par2 writes as %XX past NAME_MAX;
+  `a/../x`), or whose control characters par2 writes as %XX past NAME_MAX, or so long that
+  par2's backup of the damaged file in a repair (`name.1`) would be;
 - a path so deep that DIRECTORY's path to it, or the path of its copy in a repair, would
   exceed PATH_MAX (a directory that deep is not entered at all).
 """
@@ -15,6 +16,7 @@ from nasbox.scrub import par2
 from nasbox.scrub.catalog import is_relative
 
 NAME_MAX = 255
+BACKUP_SUFFIX = b".1"  # par2 repair renames the damaged file so before it writes the repaired one
 PATH_MAX = 4096  # with the terminating NUL
 # Room for the private folder's /proc/self/fd path and a repair's working directory in it.
 REPAIR_PREFIX = len(b"/proc/self/fd/2147483647/repair/") + 32 + 1
@@ -42,8 +44,9 @@ def file_problem(directory: bytes, parent: bytes, name: bytes) -> str | None:
     seen_by_par2 = par2.path_as_par2_reads_it(relative)
     if seen_by_par2 != relative and not is_relative(seen_by_par2):
         return "not protected: par2 would read it elsewhere (it takes a backslash for a directory separator)"
-    if seen_by_par2 != relative and any(len(part) > NAME_MAX for part in seen_by_par2.split(b"/")):
-        return f"name too long to protect: par2 would write it longer than {NAME_MAX} bytes"
+    *directories, file = seen_by_par2.split(b"/")
+    if any(len(part) > NAME_MAX for part in directories) or len(file + BACKUP_SUFFIX) > NAME_MAX:
+        return f"name too long to protect: par2 would write it, or its backup in a repair, longer than {NAME_MAX} bytes"
     if _longest_path(directory, relative, seen_by_par2) >= PATH_MAX:
         return f"path too long to protect: it exceeds what the system allows ({PATH_MAX} bytes)"
     return None

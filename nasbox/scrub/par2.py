@@ -11,6 +11,9 @@ import re
 import shutil
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # Blocks of about this size keep the per-block checksums (20 bytes each) well under 1% of
 # the data; at most MAX_BLOCKS, par2's own default, bounds the Reed-Solomon work per byte.
@@ -99,6 +102,12 @@ def _paths(*paths: bytes) -> list[bytes]:
         if not path or path.startswith(b"-"):
             raise ValueError(f"par2 would misread the path {path!r}")
     return list(paths)
+
+
+def as_par2_reads_them(described: dict[bytes, T]) -> dict[bytes, T]:
+    """{name: description} (names as par2 create recorded them) keyed by where par2 verify
+    and repair look for each file: par2 records a name as it is and rewrites it on reading."""
+    return {path_as_par2_reads_it(name): description for name, description in described.items()}
 
 
 def path_as_par2_reads_it(relative: bytes) -> bytes:

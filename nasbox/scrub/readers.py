@@ -110,17 +110,24 @@ class Readers:
         if not self.wanted or nbytes >= SMALL_BATCH * len(names):
             return read_batch(root, relative, names, expected)
         process = self._borrow()
+        try:
+            answer = self._ask(process, (root, relative, names, expected))
+        except (OSError, EOFError, pickle.UnpicklingError):
+            stop.check()  # ended by the stop: the run ends as stopped
+            raise OSError(errno.ECHILD, "a reading process ended") from None
+        if isinstance(answer, OSError):
+            raise answer
+        return answer
+
+    def _ask(self, process: subprocess.Popen[bytes], request: tuple) -> Any:
         assert process.stdin is not None and process.stdout is not None
         try:
-            _send(process.stdin, (root, relative, names, expected))
+            _send(process.stdin, request)
             answer = _receive(process.stdout)
         except BaseException:
             self._retire(process)  # whatever it was doing, it is not reused
-            stop.check()  # ended by the stop: the run ends as stopped
-            raise OSError(errno.ECHILD, "a reading process ended") from None
+            raise
         self.idle.put(process)
-        if isinstance(answer, OSError):
-            raise answer
         return answer
 
     def _retire(self, process: subprocess.Popen[bytes]) -> None:

@@ -33,8 +33,10 @@ def recovered_sets(private: bytes) -> Iterator[tuple[SetRow, list[Entry]]]:
     newest first; a file is given to the first set that describes it."""
     found = []
     top = os.path.join(private, sets.SETS)
-    for folder in _listing(top):
+    for folder in _listing(top) if _is_directory(top) else []:
         where = os.path.join(top, folder)
+        if not _is_directory(where):
+            continue  # a link leads to parity nasbox did not make
         names = _listing(where)
         for name in names:
             set_id = name[: -len(INDEX_SUFFIX)]
@@ -84,6 +86,13 @@ def _row(description: par2format.FileDescription, row: SetRow) -> Entry:
         settled=False,
         set_id=row.id,
     )
+
+
+def _is_directory(path: bytes) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _listing(path: bytes) -> list[bytes]:

@@ -164,7 +164,7 @@ def _repair_in(
         except FileNotFoundError:
             return every(Outcome(Result.BEYOND_REPAIR, "corrupt, and its parity is missing; left as it is"))
         try:
-            described |= set(par2format.descriptions(par2format.read_packets(target)))
+            described |= set(par2.as_par2_reads_them(par2format.descriptions(par2format.read_packets(target))))
         except par2format.DamagedParity:
             continue  # par2 skips damaged packets itself; what it can read is checked
     if not all(is_relative(name) for name in described):

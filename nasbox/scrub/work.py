@@ -31,8 +31,15 @@ import psutil
 
 from nasbox import commands, stop
 from nasbox.scrub import par2, par2format, sets, timestamps
-from nasbox.scrub.catalog import Catalog, Entry, SetRow
-from nasbox.scrub.files import NOT_THIS_FILE, Read, metadata, read, same_file, stat_and_head
+from nasbox.scrub.catalog import Catalog, Entry, SetRow, show
+from nasbox.scrub.files import (
+    NOT_THIS_FILE,
+    Read,
+    metadata,
+    read,
+    same_file,
+    stat_and_head,
+)
 from nasbox.scrub.install import STAGED, Parity
 from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.readers import IOPRIO_CLASSES, FileRead, Readers
@@ -146,8 +153,7 @@ class Worker:
     # ---- making a set --------------------------------------------------------------------
 
     def make_set(self, plan: Plan) -> list[Done]:
-        members: list[Candidate] = list(plan.members)
-        left_out: list[Done] = []
+        members, left_out = _one_per_par2_path(plan.members)
         for _attempt in range(ATTEMPTS):
             made, dropped = self._try_set(members, plan.slice_size)
             left_out += dropped
@@ -191,7 +197,7 @@ class Worker:
         with self.large_file_lock if large else _no_lock():
             result = commands.run(argv, check=False, timeout=None, cwd=staging, pass_fds=self.parity.inherit())
         # par2 opened each file by its path: it must have read the file that was walked.
-        heads, changed = self._heads(members)
+        read_now, changed = self._read_again(members)
         if changed:
             return None, changed
         if result.returncode != 0:
@@ -200,12 +206,16 @@ class Worker:
             failed: list[Done] = [Problem(m.relative, why, "failed") for m in members]
             return None, failed
         index = par2format.read_packets(os.path.join(staging, STAGED + b".par2"))
-        described = par2format.descriptions(index)
+        described = par2.as_par2_reads_them(par2format.descriptions(index))
         kept: list[tuple[Entry, Candidate]] = []
         dropped: list[Done] = []
         for member in members:
             found = described.get(par2.path_as_par2_reads_it(member.relative))
-            if found is None or found.length != member.st.st_size or found.head != heads[member.relative]:
+            if (
+                found is None
+                or found.length != member.st.st_size
+                or read_now[member.relative] != (found.md5 if member.expected is None else found.head)
+            ):
                 dropped.append(_again(member, "par2 read another file than this one; again next run"))
             elif member.expected is not None and found.md5 != member.expected:
                 dropped.append(self._mismatch(member))
@@ -219,24 +229,31 @@ class Worker:
         volumes = tuple(set_id + v[len(STAGED) :] for v in staged)
         return SetMade(SetRow(set_id, volumes, len(members), time.time()), set_id, tuple(kept)), []
 
-    def _heads(self, members: list[Candidate]) -> tuple[dict[bytes, bytes], list[Done]]:
-        """{relative: MD5 of its first 16 KiB} of the members that are still the files the
-        walk saw, and what to do instead with the others."""
-        heads: dict[bytes, bytes] = {}
+    def _read_again(self, members: list[Candidate]) -> tuple[dict[bytes, bytes], list[Done]]:
+        """{relative: MD5} of the members that are still the files the walk saw, and what to do
+        instead with the others. The MD5 of the whole file for a member no row vouches for (a
+        link swapped in while par2 ran could have shown it another file with the same first
+        bytes); of its first 16 KiB for the others (the MD5 par2 recorded must then be their
+        row's, which _create checks)."""
+        found: dict[bytes, bytes] = {}
         changed: list[Done] = []
         for member in members:
             try:
-                now, head = stat_and_head(self.directory, member.dir, member.name)
+                if member.expected is None:
+                    whole = read(self.directory, member.dir, member.name)
+                    now, digest = (whole.st, whole.md5) if whole is not None else (None, b"")
+                else:
+                    now, digest = stat_and_head(self.directory, member.dir, member.name)
             except OSError as e:
                 if e.errno not in NOT_THIS_FILE:
                     raise
                 changed.append(Problem(member.relative, "vanished while its parity was made", "skipped"))
                 continue
-            if metadata(now) != metadata(member.st):
+            if now is None or metadata(now) != metadata(member.st):
                 changed.append(_again(member, "changed while its parity was made; again next run"))
             else:
-                heads[member.relative] = head
-        return heads, changed
+                found[member.relative] = digest
+        return found, changed
 
     def _mismatch(self, member: Candidate) -> Done:
         """par2 read other content than the member's row records, with its metadata unchanged."""
@@ -268,11 +285,11 @@ class Worker:
         """Whether the set's files are whole and describe its members as their rows say."""
         try:
             found: list[par2format.Packet] = []
-            for path in sets.set_files(self.parity.private, row.id, row.volumes):
+            for path in self.parity.set_files(row):
                 found += par2format.read_packets(path)
-        except par2format.DamagedParity:
+        except (par2format.DamagedParity, OSError):  # OSError: a link on the way
             return [SetChecked(row.id, False)]
-        described = par2format.descriptions(found)
+        described = par2.as_par2_reads_them(par2format.descriptions(found))
         intact = len(described) == row.files and all(
             (d := described.get(par2.path_as_par2_reads_it(m.relative))) is not None
             and (d.md5, d.length) == (m.md5, m.size)
@@ -298,6 +315,9 @@ class Worker:
                 if e.errno not in NOT_THIS_FILE:
                     raise
                 return Problem(entry.relative, "vanished during its repair", "skipped")
+            if same_file(now, entry):  # not written since it was found corrupt: no edit to keep
+                why = "corrupt, and it was not where it was found when the repair opened it; again next run"
+                return Problem(entry.relative, why, "failed")
             return replace(_edited(entry, now), note=outcome.detail)
         counter = "unrepairable" if outcome.result is Result.BEYOND_REPAIR else "failed"
         return Problem(entry.relative, outcome.detail, counter)
@@ -327,6 +347,29 @@ def _judge(entry: Entry, walked: os.stat_result, mode: Mode, found: FileRead) ->
     if mode is Mode.RECONCILE:
         return _reconcile_mismatch(entry, Read(found.md5, after, found.started_ns))
     return Corrupt(entry, found.started_ns)
+
+
+def _one_per_par2_path(members: tuple[Candidate, ...]) -> tuple[list[Candidate], list[Done]]:
+    """par2 reads a name with a backslash or a control character as another path (a\\b as
+    a/b), where a repair puts its copy: a member whose path so read is another member's, or
+    a directory or file on another's way, is left out of the set (which could not be made,
+    or repaired, with both)."""
+    files: set[bytes] = set()
+    directories: set[bytes] = set()
+    kept: list[Candidate] = []
+    clashes: list[Done] = []
+    odd = [m for m in members if par2.path_as_par2_reads_it(m.relative) != m.relative]
+    for member in [*(m for m in members if m not in odd), *odd]:  # names as par2 reads them first
+        path = par2.path_as_par2_reads_it(member.relative)
+        above = {path[:i] for i in range(len(path)) if path[i : i + 1] == b"/"}
+        if path in files or path in directories or above & files:
+            why = f"par2 would take it for {show(path)}, which another file of its parity set is in the way of"
+            clashes.append(_again(member, f"{why}; again next run"))
+        else:
+            kept.append(member)
+            files.add(path)
+            directories |= above
+    return [m for m in members if m in kept], clashes
 
 
 def done_relative(done: Done) -> bytes:

@@ -1,4 +1,5 @@
 """`docker exec nasbox scrub --now` protects and repairs a bind-mounted directory."""
+
 from __future__ import annotations
 
 import os
@@ -6,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from nasbox.scrub.kind import ScrubJob
 from tests.container.helpers import nasbox_container, workspace
 from tests.support.access_matrix import matrix_env
+from tests.support.parity import parity_of
 from tests.support.rawdisk import loop_mount, rot
 
 pytestmark = pytest.mark.container
@@ -19,12 +22,21 @@ def test_scrub_now_repairs_a_corrupted_file_in_a_bind_mount(tmp_path: Path) -> N
         photo = ws.docs / "photos" / "cat.jpg"
         original = os.urandom(700_000)
         photo.write_bytes(original)
-        env = {**matrix_env({"writer": "alice", "reader": "bob", "outsider": "carol"}, "/data/docs", "/data/other"),
-               "SCRUB_DOCS": "/data/docs .pardatabase 5% weekly"}
+        env = {
+            **matrix_env({"writer": "alice", "reader": "bob", "outsider": "carol"}, "/data/docs", "/data/other"),
+            "SCRUB_DOCS": "/data/docs .pardatabase 5% weekly",
+        }
         with nasbox_container(ws, env, "scrub") as box:
             first = box.exec("scrub", "--now")
             assert first.returncode == 0, first.stdout + first.stderr
-            assert (ws.docs / ".pardatabase" / "photos" / "cat.jpg.par2").is_file()
+            job = ScrubJob(
+                name="docs",
+                directory=str(ws.docs),
+                database=str(ws.docs / ".pardatabase"),
+                redundancy=5,
+                schedule="weekly",
+            )
+            assert [p.is_file() for p in parity_of(job, "photos/cat.jpg")] == [True, True]
 
             st = photo.stat()
             rot(photo, [4242, 4243, 4244, 4245])  # bytes change; size, mtime and ctime do not

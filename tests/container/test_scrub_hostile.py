@@ -1,5 +1,6 @@
 """A share user's attack on the scrub, for real: over SMB against the image, the scrub run by
 `docker exec`."""
+
 from __future__ import annotations
 
 import os
@@ -18,17 +19,22 @@ pytestmark = pytest.mark.container
 
 
 def forged_database(tmp_path: Path, name: str, content: bytes, victim: os.stat_result) -> Path:
-    """What the attacker makes with nasbox itself: parity of her content under the victim's
-    name (100% redundancy: par2 can rebuild all of it), and a catalog row that matches the
-    victim's size, mtime and inode, so a scrub takes the victim for a corrupt copy."""
+    """What the attacker makes with nasbox itself: a parity set of her content under the
+    victim's name (100% redundancy: par2 can rebuild all of it), and a catalog row that
+    matches the victim's size, mtime, ctime and inode, so a scrub takes the victim for a
+    corrupt copy."""
     directory = tmp_path / "forge"
     directory.mkdir()
     (directory / name).write_bytes(content)
     database = tmp_path / "forged-parity"
-    Scrub(ScrubJob(name="forge", directory=str(directory), database=str(database), redundancy=100,
-                   schedule="daily")).run()
+    Scrub(
+        ScrubJob(name="forge", directory=str(directory), database=str(database), redundancy=100, schedule="daily")
+    ).run()
     db = sqlite3.connect(database / ".nasbox-scrub" / "catalog.sqlite", isolation_level=None)
-    db.execute("UPDATE files SET mtime_ns = ?, inode = ?", (victim.st_mtime_ns, victim.st_ino))
+    db.execute(
+        "UPDATE files SET mtime_ns = ?, inode = ?, ctime_ns = ?, settled = 1",
+        (victim.st_mtime_ns, victim.st_ino, victim.st_ctime_ns),
+    )
     db.execute("PRAGMA journal_mode=DELETE")  # one self-contained file to upload
     db.close()
     return database
@@ -47,11 +53,18 @@ def test_a_share_user_cannot_plant_a_scrub_database(tmp_path: Path) -> None:
             assert first.returncode == 0, first.stdout + first.stderr
             st = victim.stat()
             forged = forged_database(tmp_path, victim.name, os.urandom(30_000), st)
-            upload = "; ".join(f"put {path} .pardatabase/{path.relative_to(forged)}" for path in sorted(forged.rglob("*"))
-                               if path.is_file())
-            attack = smbclient(box.server(), SHARE, USERS["writer"], WRITER[1],
-                               "rename .pardatabase old-parity; mkdir .pardatabase; mkdir .pardatabase/.nasbox-scrub; "
-                               + upload)
+            upload = "; ".join(
+                f"{'put ' + str(path) if path.is_file() else 'mkdir'} .pardatabase/{path.relative_to(forged)}"
+                for path in sorted(forged.rglob("*"))
+                if path.is_file() or path.is_dir()
+            )
+            attack = smbclient(
+                box.server(),
+                SHARE,
+                USERS["writer"],
+                WRITER[1],
+                "rename .pardatabase old-parity; mkdir .pardatabase; " + upload,
+            )
             planted = ws.docs / ".pardatabase" / ".nasbox-scrub" / "catalog.sqlite"
             scrub = box.exec("scrub", "--now")
             assert victim.read_bytes() == original, scrub.stdout
