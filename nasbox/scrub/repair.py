@@ -174,7 +174,7 @@ def _repair_in(
         seen_by_par2 = par2.path_as_par2_reads_it(relative)
         if not is_relative(seen_by_par2):
             outcomes[relative] = Outcome(Result.BEYOND_REPAIR, "corrupt, and par2 would look for it elsewhere")
-        elif seen_by_par2 not in described:
+        elif relative not in described:
             outcomes[relative] = Outcome(Result.BEYOND_REPAIR, "corrupt, and its parity does not describe it")
     if len(outcomes) == len(opened):
         return outcomes
@@ -182,10 +182,9 @@ def _repair_in(
     # 2. Every file of the set beside it, where par2 will look for it (a place inside work).
     damaged: dict[bytes, list[bytes]] = {}
     for member in members:
-        seen_by_par2 = par2.path_as_par2_reads_it(member.relative)
-        if seen_by_par2 not in described:
+        if member.relative not in described:
             continue
-        copy = os.path.join(work, seen_by_par2)
+        copy = os.path.join(work, par2.path_as_par2_reads_it(member.relative))
         os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
         if member.relative in opened:
             damaged[member.relative] = _sparse_copy(opened[member.relative][0], copy, member.size)

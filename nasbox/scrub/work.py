@@ -248,7 +248,7 @@ class Worker:
         kept: list[tuple[Entry, Candidate]] = []
         dropped: list[Done] = []
         for member in members:
-            found = described.get(par2.path_as_par2_reads_it(member.relative))
+            found = described.get(member.relative)
             if found is None or found.length != member.st.st_size or found.head != heads[member.relative]:
                 dropped.append(_again(member, "par2 read another file than this one; again next run"))
             elif member.expected is not None and found.md5 != member.expected:
@@ -318,7 +318,7 @@ class Worker:
             return [SetChecked(row.id, False)]
         described = par2format.descriptions(found)
         intact = len(described) == row.files and all(
-            (d := described.get(par2.path_as_par2_reads_it(m.relative))) is not None
+            (d := described.get(m.relative)) is not None
             and (d.md5, d.length) == (m.md5, m.size)
             for m in members
         )
