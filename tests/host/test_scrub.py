@@ -3,6 +3,7 @@
 Every test that damages, edits or deletes something checks the bytes and metadata that
 must survive, so that a scrub which reverts an edit or writes through a link fails here.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from nasbox.scrub.kind import ScrubJob
-from nasbox.scrub import install, par2
+from nasbox.scrub import install, par2, work
 from nasbox.scrub.catalog import FILE_COLUMNS, Entry
 from nasbox.scrub.engine import Scrub
+from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.repair import Result, repair
 from tests.support.parity import all_parity_files, all_sets, index_of, members, parity_of, set_files, set_of, stock_par2
 from tests.support.rawdisk import loop_mount, rot
@@ -42,8 +43,14 @@ def data_disk(tmp_path: Path) -> Iterator[Path]:
 def make_job(tmp_path: Path, **options) -> ScrubJob:
     directory = tmp_path / "data"
     directory.mkdir(exist_ok=True)
-    return ScrubJob(name="t", directory=str(directory), database=str(directory / ".pardatabase"),
-                    redundancy=options.pop("redundancy", 5), schedule="weekly", **options)
+    return ScrubJob(
+        name="t",
+        directory=str(directory),
+        database=str(directory / ".pardatabase"),
+        redundancy=options.pop("redundancy", 5),
+        schedule="weekly",
+        **options,
+    )
 
 
 def scrub(job: ScrubJob, update_only: bool = False):
@@ -70,8 +77,10 @@ def all_names(root: Path) -> set[str]:
 def catalog_rows(job: ScrubJob) -> dict[str, tuple]:
     db = sqlite3.connect(Path(job.database) / ".nasbox-scrub" / "catalog.sqlite")
     try:
-        return {os.fsdecode(os.path.join(d, n)): (size, md5) for d, n, size, md5 in
-                db.execute("SELECT dir, name, size, md5 FROM files")}
+        return {
+            os.fsdecode(os.path.join(d, n)): (size, md5)
+            for d, n, size, md5 in db.execute("SELECT dir, name, size, md5 FROM files")
+        }
     finally:
         db.close()
 
@@ -99,7 +108,9 @@ def test_debian_par2_verifies_and_repairs_nasbox_parity(tmp_path):
     job = make_job(tmp_path)
     original = write(Path(job.directory) / "doc.bin", 200_000)
     scrub(job)
-    assert subprocess.run([DEBIAN_PAR2, "-V"], capture_output=True, text=True).stdout.startswith("par2cmdline version 0.8")
+    assert subprocess.run([DEBIAN_PAR2, "-V"], capture_output=True, text=True).stdout.startswith(
+        "par2cmdline version 0.8"
+    )
     assert stock_par2(DEBIAN_PAR2, "verify", job, "doc.bin")
     flip(Path(job.directory) / "doc.bin", [10, 20])  # one block of 20: within 5%
     assert not stock_par2(DEBIAN_PAR2, "verify", job, "doc.bin")
@@ -218,8 +229,11 @@ def test_repair_never_writes_through_a_symlinked_directory(tmp_path):
     shutil.move(Path(job.directory) / "sub", outside)  # same file, same inode, now outside
     os.symlink(outside, Path(job.directory) / "sub")
     damaged = (outside / "f.bin").read_bytes()
-    [r] = sqlite3.connect(Path(job.database) / ".nasbox-scrub" / "catalog.sqlite").execute(
-        f"SELECT {FILE_COLUMNS} FROM files").fetchall()
+    [r] = (
+        sqlite3.connect(Path(job.database) / ".nasbox-scrub" / "catalog.sqlite")
+        .execute(f"SELECT {FILE_COLUMNS} FROM files")
+        .fetchall()
+    )
     entry = Entry(*r[:6], (), *r[7:11], bool(r[11]), r[12])
     parity_files = [os.fsencode(p) for p in parity_of(job, "sub/f.bin")]
     private = os.fsencode(Path(job.database) / ".nasbox-scrub")
@@ -231,8 +245,19 @@ def test_repair_never_writes_through_a_symlinked_directory(tmp_path):
     assert result.stats["repaired"] == 0
 
 
-NAMES = ["with space.txt", "quote'single", 'quote"double', "-leading-dash", "--", "new\nline", "tab\tx", "back\\slash",
-         "ünïcödé-日本.txt", b"latin1-\xe9t\xe9".decode(errors="surrogateescape"), "star*?[x]"]
+NAMES = [
+    "with space.txt",
+    "quote'single",
+    'quote"double',
+    "-leading-dash",
+    "--",
+    "new\nline",
+    "tab\tx",
+    "back\\slash",
+    "ünïcödé-日本.txt",
+    b"latin1-\xe9t\xe9".decode(errors="surrogateescape"),
+    "star*?[x]",
+]
 
 
 def test_odd_names(tmp_path):
@@ -249,8 +274,9 @@ def test_odd_names(tmp_path):
     for name, data in contents.items():
         assert (Path(job.directory) / "d ir" / name).read_bytes() == data
     # Stock par2 finds every file it reads as named (it rewrites control characters and backslashes).
-    verify = subprocess.run([par2.binary(), "verify", "-B", job.directory, str(index_of(job, "d ir/--"))],
-                            capture_output=True)
+    verify = subprocess.run(
+        [par2.binary(), "verify", "-B", job.directory, str(index_of(job, "d ir/--"))], capture_output=True
+    )
     found = {line for line in verify.stdout.split(b"\n") if line.startswith(b"Target: ") and b" - found." in line}
     plain = [name for name in NAMES if not set(name) & set("\n\t\\")]
     assert found == {b'Target: "d ir/' + os.fsencode(name) + b'" - found.' for name in plain}, verify.stdout
@@ -300,8 +326,7 @@ def test_unreadable_directory_keeps_its_parity(tmp_path):
         def _list(self, catalog, relative, database_id, stack):
             if relative == b"locked":  # as EIO or EACCES would (root passes any mode bits)
                 self.unreadable.append(relative)
-                self._problem(relative, "cannot read the directory: Input/output error; its parity is kept",
-                              "skipped")
+                self._problem(relative, "cannot read the directory: Input/output error; its parity is kept", "skipped")
                 return None
             return super()._list(catalog, relative, database_id, stack)
 
@@ -408,10 +433,14 @@ def test_files_named_like_parity_files_are_protected_and_kept(tmp_path):
     own = subprocess.run([par2.binary(), "create", "-q", "-q", "-n1", "x.par2", "x"], cwd=top, capture_output=True)
     assert own.returncode == 0, own.stderr
     write(top / "sub" / "y", 20_000, seed=2)
-    own = subprocess.run([par2.binary(), "create", "-q", "-q", "-n1", "y.par2", "y"], cwd=top / "sub", capture_output=True)
+    own = subprocess.run(
+        [par2.binary(), "create", "-q", "-q", "-n1", "y.par2", "y"], cwd=top / "sub", capture_output=True
+    )
     assert own.returncode == 0, own.stderr
     (top / "sub" / "y").unlink()  # a par2 set whose file is not there
-    contents = {str(p.relative_to(top)): p.read_bytes() for p in top.rglob("*") if p.is_file() and ".pardatabase" not in p.parts}
+    contents = {
+        str(p.relative_to(top)): p.read_bytes() for p in top.rglob("*") if p.is_file() and ".pardatabase" not in p.parts
+    }
     assert {"x.par2", "sub/y.par2"} < set(contents) and any(".vol" in n and n.endswith(".par2") for n in contents)
     result = scrub(job)
     assert (result.stats["new"], result.stats["skipped"]) == (len(contents), 0), result.details
@@ -421,8 +450,9 @@ def test_files_named_like_parity_files_are_protected_and_kept(tmp_path):
     flip(top / "x.vol0+1", [3])
     result = scrub(job)
     assert (result.stats["repaired"], result.stats["removed"]) == (1, 0), result.details
-    assert {str(p.relative_to(top)): p.read_bytes() for p in top.rglob("*") if p.is_file()
-            and ".pardatabase" not in p.parts} == contents
+    assert {
+        str(p.relative_to(top)): p.read_bytes() for p in top.rglob("*") if p.is_file() and ".pardatabase" not in p.parts
+    } == contents
     assert scrub(job).status == "good"
 
 
@@ -437,8 +467,10 @@ Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy
 @pytest.mark.parametrize("delay", [0.3, 0.6, 0.9, 1.5, 2.5])
 def test_sigkill_during_parity_creation_then_a_normal_run_is_consistent(tmp_path, delay):
     job = make_job(tmp_path)
-    contents = {f"d{i % 3}/f{i}.bin": write(Path(job.directory) / f"d{i % 3}" / f"f{i}.bin",
-                                            200_000 + i * 1000, seed=i) for i in range(40)}
+    contents = {
+        f"d{i % 3}/f{i}.bin": write(Path(job.directory) / f"d{i % 3}" / f"f{i}.bin", 200_000 + i * 1000, seed=i)
+        for i in range(40)
+    }
     child = subprocess.Popen([sys.executable, "-c", SCRUB_IN_CHILD, job.directory, job.database])
     time.sleep(delay)
     child.send_signal(signal.SIGKILL)
@@ -474,7 +506,7 @@ def test_a_run_killed_while_moving_parity_into_place_is_finished_by_the_next(tmp
         target = os.path.join(parity.private, b"sets", row.id[:2])
         os.makedirs(target, exist_ok=True)
         for volume in row.volumes:  # the recovery file is in place, the index is not
-            os.replace(os.path.join(staging, b"parity" + volume[len(row.id):]), os.path.join(target, volume))
+            os.replace(os.path.join(staging, b"parity" + volume[len(row.id) :]), os.path.join(target, volume))
         raise KeyboardInterrupt("killed")
 
     with monkeypatch.context() as patched:  # only this; the test's own home stays
@@ -496,8 +528,9 @@ def allocated(path: Path) -> int:
     return path.stat().st_blocks * 512
 
 
-@pytest.mark.parametrize("count, size, limit", [(200, 4096, 0.15), (50, 65536, 0.08), (8, 1 << 20, 0.06),
-                                                (1, 16 << 20, 0.06)])
+@pytest.mark.parametrize(
+    "count, size, limit", [(200, 4096, 0.15), (50, 65536, 0.08), (8, 1 << 20, 0.06), (1, 16 << 20, 0.06)]
+)
 def test_parity_overhead_close_to_redundancy(tmp_path, count, size, limit):
     """What parity costs on disk, beside what the files it protects take, at redundancy 5%."""
     job = make_job(tmp_path)
@@ -509,8 +542,10 @@ def test_parity_overhead_close_to_redundancy(tmp_path, count, size, limit):
     parity_files = all_parity_files(job)
     parity = sum(allocated(p) for p in parity_files)
     indexes = sum(allocated(p) for p in parity_files if ".vol" not in p.name)
-    breakdown = (f"{len(all_sets(job))} sets, {len(parity_files)} files: index {indexes} + recovery "
-                 f"{parity - indexes} = {parity} bytes allocated for {data}: {parity / data:.3f}")
+    breakdown = (
+        f"{len(all_sets(job))} sets, {len(parity_files)} files: index {indexes} + recovery "
+        f"{parity - indexes} = {parity} bytes allocated for {data}: {parity / data:.3f}"
+    )
     assert 0.05 <= parity / data <= limit, breakdown
 
 
@@ -531,11 +566,15 @@ def test_job_priority_reaches_par2(tmp_path):
     write(Path(job.directory) / "a.bin", 10_000)
     record = tmp_path / "priority"
     wrapper = tmp_path / "par2-wrapper"
-    wrapper.write_text(f'#!/bin/sh\n{{ cut -d" " -f19 /proc/$$/stat; ionice -p $$; }} > {record}\n'
-                       f'exec {par2.binary()} "$@"\n')
+    wrapper.write_text(
+        f'#!/bin/sh\n{{ cut -d" " -f19 /proc/$$/stat; ionice -p $$; }} > {record}\nexec {par2.binary()} "$@"\n'
+    )
     wrapper.chmod(0o755)
-    child = subprocess.run([sys.executable, "-c", PRIORITY_PROBE, job.directory, job.database, str(wrapper)],
-                           capture_output=True, text=True)
+    child = subprocess.run(
+        [sys.executable, "-c", PRIORITY_PROBE, job.directory, job.database, str(wrapper)],
+        capture_output=True,
+        text=True,
+    )
     assert child.returncode == 0, child.stderr
     assert record.read_text().split() == ["7", "idle"]
     assert child.stdout.split() == ["0", "False"]  # the caller keeps its own priority
@@ -560,8 +599,9 @@ def test_corrupt_file_whose_parity_is_missing_is_an_error_and_untouched(tmp_path
 def test_another_jobs_database_inside_directory_is_not_scrubbed(tmp_path):
     outer = make_job(tmp_path)
     inner_dir = Path(outer.directory) / "photos"
-    inner = ScrubJob(name="inner", directory=str(inner_dir), database=str(inner_dir / ".par"), redundancy=5,
-                     schedule="daily")
+    inner = ScrubJob(
+        name="inner", directory=str(inner_dir), database=str(inner_dir / ".par"), redundancy=5, schedule="daily"
+    )
     write(inner_dir / "cat.jpg", 20_000)
     scrub(inner)
     Scrub(outer, databases=[outer.database, inner.database]).run()
@@ -579,3 +619,152 @@ def test_user_files_named_like_repair_temporaries_are_never_removed(tmp_path):
     scrub(job)
     assert all((Path(job.directory) / name).read_text() == "user data" for name in names)
     assert set(catalog_rows(job)) == set(names)  # and they are protected like any file
+
+
+# ---- parity sets shared by small files ----------------------------------------------------
+
+
+def small_tree(job: ScrubJob, count: int, sizes: tuple[int, int] = (1000, 8000)) -> dict[str, bytes]:
+    """count small files spread over nested directories: {relative: content}."""
+    low, high = sizes
+    return {
+        relative: write(Path(job.directory) / relative, low + (i * 7919) % (high - low + 1), seed=i)
+        for i in range(count)
+        for relative in [f"d{i % 3}/e{i % 2}/f{i}.bin" if i % 4 else f"top{i}.bin"]
+    }
+
+
+def attributes(path: Path) -> tuple:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_uid, st.st_gid, st.st_mode & 0o7777, st.st_ino, os.listxattr(path)
+
+
+@pytest.mark.parametrize(
+    "binary",
+    [
+        "bundled",
+        pytest.param(
+            DEBIAN_PAR2,
+            marks=pytest.mark.skipif(not os.path.exists(DEBIAN_PAR2), reason="Debian's par2 0.8.1 is not installed"),
+        ),
+    ],
+)
+def test_stock_par2_verifies_and_repairs_a_set_of_small_files(tmp_path, binary):
+    job = make_job(tmp_path)
+    contents = small_tree(job, 60)
+    scrub(job)
+    [set_id] = {set_of(job, relative) for relative in contents}
+    assert members(job, set_id) == set(contents)
+    binary = par2.binary() if binary == "bundled" else binary
+    assert stock_par2(binary, "verify", job, "top0.bin")
+    flip(Path(job.directory) / "top0.bin", [10])
+    flip(Path(job.directory) / "d1/e1/f1.bin", [500])
+    assert not stock_par2(binary, "verify", job, "d2/e0/f2.bin")
+    assert stock_par2(binary, "repair", job, "d2/e0/f2.bin")
+    for relative, data in contents.items():
+        assert (Path(job.directory) / relative).read_bytes() == data, relative
+    assert stock_par2(binary, "verify", job, "top0.bin")
+
+
+def test_three_corrupt_files_of_one_set_are_repaired_at_once(tmp_path):
+    job = make_job(tmp_path)
+    contents = small_tree(job, 80, sizes=(3000, 4000))  # 80 slices: 4 recovery slices
+    damaged = ["top0.bin", "d1/e1/f1.bin", "d2/e1/f5.bin"]
+    for number, relative in enumerate(damaged):
+        path = Path(job.directory) / relative
+        os.chown(path, 1000 + number, 2000 + number)
+        path.chmod(0o600 + number)
+        os.setxattr(path, "user.tag", b"keep %d" % number)
+        os.utime(path, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000 + number))
+    scrub(job)
+    assert len({set_of(job, relative) for relative in contents}) == 1
+    before = {relative: attributes(Path(job.directory) / relative) for relative in damaged}
+    for relative in damaged:
+        flip(Path(job.directory) / relative, [7, 2000])
+    result = scrub(job)
+    assert (result.status, result.stats["repaired"], result.stats["unrepairable"]) == ("warning", 3, 0), result.details
+    for relative, data in contents.items():
+        assert (Path(job.directory) / relative).read_bytes() == data, relative
+    for number, relative in enumerate(damaged):
+        assert attributes(Path(job.directory) / relative) == before[relative]
+        assert os.getxattr(Path(job.directory) / relative, "user.tag") == b"keep %d" % number
+    assert set(os.listdir(Path(job.directory) / "d1" / "e1")) == {
+        n.split("/")[-1] for n in contents if n.startswith("d1/e1/")
+    }
+    assert scrub(job).status == "good"
+
+
+def test_an_edited_member_leaves_its_set_which_is_made_again(tmp_path):
+    job = make_job(tmp_path)
+    contents = small_tree(job, 30)
+    scrub(job)
+    [old_set] = {set_of(job, relative) for relative in contents}
+    old_files = set_files(job, old_set)
+    time.sleep(0.01)
+    edited = write(Path(job.directory) / "d1/e1/f1.bin", 5000, seed=99)
+    result = scrub(job)
+    assert (result.stats["updated"], result.stats["new"], result.stats["repaired"]) == (1, 0, 0), result.details
+    assert (Path(job.directory) / "d1/e1/f1.bin").read_bytes() == edited
+    new_sets = {set_of(job, relative) for relative in contents}
+    assert old_set not in new_sets and None not in new_sets
+    assert set().union(*(members(job, s) for s in new_sets)) == set(contents)  # the others keep parity
+    assert not any(p.exists() for p in old_files) and all_sets(job) == new_sets
+    for relative in contents:
+        assert stock_par2(par2.binary(), "verify", job, relative), relative
+    assert scrub(job).status == "good"
+
+
+def test_a_deleted_member_leaves_the_others_regrouped(tmp_path):
+    job = make_job(tmp_path)
+    contents = small_tree(job, 30)
+    scrub(job)
+    [old_set] = {set_of(job, relative) for relative in contents}
+    old_files = set_files(job, old_set)
+    (Path(job.directory) / "d2/e0/f2.bin").unlink()
+    del contents["d2/e0/f2.bin"]
+    result = scrub(job)
+    assert result.stats["removed"] == 1 and result.status == "info", result.details
+    [new_set] = {set_of(job, relative) for relative in contents}
+    assert new_set != old_set and members(job, new_set) == set(contents)
+    assert not any(p.exists() for p in old_files) and all_sets(job) == {new_set}
+    assert sorted(all_parity_files(job)) == set_files(job, new_set)
+    assert stock_par2(par2.binary(), "verify", job, "top0.bin")
+    assert scrub(job).status == "good"
+
+
+def test_a_tree_of_small_files_costs_parity_in_proportion_to_its_bytes(tmp_path):
+    job = make_job(tmp_path)
+    contents = small_tree(job, 2000, sizes=(1024, 4096))
+    result = scrub(job)
+    assert result.stats["new"] == 2000
+    assert 1 <= len(all_sets(job)) <= 3
+    data = sum(allocated(Path(job.directory) / relative) for relative in contents)
+    parity = sum(allocated(p) for p in all_parity_files(job))
+    assert parity <= 0.15 * data, (len(all_sets(job)), parity, data)
+    assert stock_par2(par2.binary(), "verify", job, "top0.bin")
+
+
+def test_a_member_edited_during_its_repair_gets_one_new_set_with_the_others(tmp_path, monkeypatch):
+    """The edit is kept; the file and the rest of its old set are given parity once each."""
+    job = make_job(tmp_path)
+    contents = small_tree(job, 30)
+    scrub(job)
+    [old_set] = {set_of(job, relative) for relative in contents}
+    flip(Path(job.directory) / "top0.bin", [5])
+
+    def edit_then_repair(*args, **kwargs):
+        time.sleep(0.01)
+        contents["top0.bin"] = write(Path(job.directory) / "top0.bin", 3000, seed=77)
+        return repair(*args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(work, "repair", edit_then_repair)
+        result = scrub(job)
+    assert (result.stats["repaired"], result.stats["updated"], result.stats["skipped"]) == (0, 1, 0), result.details
+    for relative, data in contents.items():
+        assert (Path(job.directory) / relative).read_bytes() == data, relative
+    new_sets = {set_of(job, relative) for relative in contents}
+    assert old_set not in new_sets and None not in new_sets and all_sets(job) == new_sets
+    for relative in contents:
+        assert stock_par2(par2.binary(), "verify", job, relative), relative
+    assert scrub(job).status == "good"

@@ -1,4 +1,5 @@
 """par2's command lines and how parity is sized: pure logic, no par2 run."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,8 +7,10 @@ import pytest
 from nasbox.scrub import par2
 
 
-@pytest.mark.parametrize("size, redundancy", [(1, 5), (4096, 5), (65_536, 5), (1 << 20, 5), (100 << 20, 5),
-                                              (1 << 30, 10), (12_345, 3), (999_999, 100)])
+@pytest.mark.parametrize(
+    "size, redundancy",
+    [(1, 5), (4096, 5), (65_536, 5), (1 << 20, 5), (100 << 20, 5), (1 << 30, 10), (12_345, 3), (999_999, 100)],
+)
 def test_parity_stays_close_to_the_redundancy_asked(size: int, redundancy: int) -> None:
     block_size, recovery = par2.sizing(size, redundancy)
     assert block_size % 4 == 0 and recovery >= 1
