@@ -395,13 +395,14 @@ class Scrub:
         self._retire_legacy_layout(catalog)
 
     def _flush(self, worker: Worker, tasks: Tasks) -> None:
-        """Make every set the packer holds, and what their making sends back to it."""
+        """Make every set the packer holds, and what their making sends back to it; first what
+        is in flight is applied (a read still running may verify a file, or queue it)."""
         while True:
+            tasks.drain()
             self.plans += self.packer.flush()
             if not self.plans:
                 return
             self._submit_plans(worker, tasks)
-            tasks.drain()
 
     def _repair(self, catalog: Catalog, worker: Worker, tasks: Tasks) -> None:
         """Repair the corrupt files found so far, each set's from that set."""

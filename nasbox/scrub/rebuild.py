@@ -115,7 +115,7 @@ def _legacy_entry(database: bytes, directory: bytes, name: bytes, siblings: list
         described = par2format.file_description(packets)
     except (FileNotFoundError, NotADirectoryError, par2format.DamagedParity):
         return None
-    if described.name != par2.path_as_par2_reads_it(os.path.join(directory, name)):
+    if described.name != os.path.join(directory, name):
         return None  # not the parity of this file
     set_id = packets[0].set_id
     # A recovery file of another set is a leftover; a damaged one is kept, to be found and rebuilt.

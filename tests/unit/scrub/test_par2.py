@@ -1,4 +1,5 @@
 """par2's command lines and how parity is sized: pure logic, no par2 run."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,8 +7,10 @@ import pytest
 from nasbox.scrub import par2
 
 
-@pytest.mark.parametrize("size, redundancy", [(1, 5), (4096, 5), (65_536, 5), (1 << 20, 5), (100 << 20, 5),
-                                              (1 << 30, 10), (12_345, 3), (999_999, 100)])
+@pytest.mark.parametrize(
+    "size, redundancy",
+    [(1, 5), (4096, 5), (65_536, 5), (1 << 20, 5), (100 << 20, 5), (1 << 30, 10), (12_345, 3), (999_999, 100)],
+)
 def test_parity_stays_close_to_the_redundancy_asked(size: int, redundancy: int) -> None:
     block_size, recovery = par2.sizing(size, redundancy)
     assert block_size % 4 == 0 and recovery >= 1
@@ -17,17 +20,14 @@ def test_parity_stays_close_to_the_redundancy_asked(size: int, redundancy: int) 
         assert recovery * 100 <= source_blocks * redundancy + 100, (block_size, recovery, source_blocks)
 
 
-def test_recovery_file_names_pad_the_first_block_to_the_counts_width() -> None:
-    assert par2.volume_suffix(4096, 5) == b".vol0+1.par2"
-    count = par2.sizing(1 << 30, 10)[1]
-    assert par2.volume_suffix(1 << 30, 10) == b".vol" + b"0" * len(str(count)) + b"+%d.par2" % count
-
-
 def test_names_are_never_options_and_are_read_as_par2_reads_them() -> None:
-    argv = par2.create(b"/data", b"/db/.nasbox-scrub/staging/x/parity.par2", b"/data/-r100", 4096, 5, 1)
-    assert argv[-4:] == [b"-B", b"/data", b"/db/.nasbox-scrub/staging/x/parity.par2", b"/data/-r100"]
+    argv = par2.create(b"/data", b"parity.par2", [b"/data/-r100", b"/data/d/x"], 4096, 5, 1)
+    assert argv[-5:] == [b"-B", b"/data", b"parity.par2", b"/data/-r100", b"/data/d/x"]
+    assert b"-s4096" in argv and b"-c5" in argv
     with pytest.raises(ValueError):  # a path par2 would take for an option is never given to it
-        par2.create(b"/data", b"parity.par2", b"-r100", 4096, 5, 1)
+        par2.create(b"/data", b"parity.par2", [b"/data/a", b"-r100"], 4096, 5, 1)
+    with pytest.raises(ValueError):
+        par2.create(b"/data", b"-parity.par2", [b"/data/a"], 4096, 5, 1)
     with pytest.raises(ValueError):
         par2.repair(b"--", b"/db/p.par2")
     assert par2.path_as_par2_reads_it(b"a\\b\x01c") == b"a/b%01c"

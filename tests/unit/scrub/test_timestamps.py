@@ -1,4 +1,5 @@
 """When recorded times prove a file unchanged: more than a timestamp tick before the read."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,26 @@ SECOND = 1_000_000_000
 
 
 def stat_with(mtime_ns: int, ctime_ns: int) -> os.stat_result:
-    return os.stat_result((0o100644, 1, 1, 1, 0, 0, 10, 0, mtime_ns // SECOND, ctime_ns // SECOND,
-                           0.0, mtime_ns / SECOND, ctime_ns / SECOND, 0, mtime_ns, ctime_ns))
+    return os.stat_result(
+        (
+            0o100644,
+            1,
+            1,
+            1,
+            0,
+            0,
+            10,
+            0,
+            mtime_ns // SECOND,
+            ctime_ns // SECOND,
+            0.0,
+            mtime_ns / SECOND,
+            ctime_ns / SECOND,
+            0,
+            mtime_ns,
+            ctime_ns,
+        )
+    )
 
 
 def test_nanosecond_times_settle_after_a_fine_tick() -> None:
