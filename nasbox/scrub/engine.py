@@ -112,6 +112,7 @@ class Scrub:
         self.plans: list[Plan] = []  # sets to make, submitted by the main thread
         self.corrupt: dict[bytes, list[Corrupt]] = {}  # by set id (a LEGACY row: by its path)
         self.left: set[bytes] = set()  # sets some file left this run: made again
+        self.queued: set[bytes] = set()  # files given parity since the last flush: regrouped only once made
         self.verified_sets: set[bytes] = set()  # sets with a file verified this run
         self.unrepaired: set[bytes] = set()  # corrupt files that keep their old set
         self.converted = 0  # LEGACY rows given a set
@@ -365,6 +366,7 @@ class Scrub:
             self._recorded(entry)
             self._installed(candidate)
             return
+        self.queued.add(candidate.relative)
         self.plans += self.packer.add(candidate)
 
     def _submit_plans(self, worker: Worker, tasks: Tasks) -> None:
@@ -392,13 +394,16 @@ class Scrub:
         self._retire_legacy_layout(catalog)
 
     def _flush(self, worker: Worker, tasks: Tasks) -> None:
-        """Make every set the packer holds, and what their making sends back to it."""
+        """Make every set the packer holds, and what their making sends back to it (and what
+        the reads still in flight send it)."""
+        tasks.drain()
         while True:
             self.plans += self.packer.flush()
             if not self.plans:
-                return
+                break
             self._submit_plans(worker, tasks)
             tasks.drain()
+        self.queued.clear()
 
     def _repair(self, catalog: Catalog, worker: Worker, tasks: Tasks) -> None:
         """Repair the corrupt files found so far, each set's from that set."""
@@ -426,12 +431,15 @@ class Scrub:
             for member in catalog.members(set_id):
                 if member.relative in self.unrepaired:
                     continue  # it keeps the old set
+                if member.relative in self.queued:
+                    continue  # edited, or changed during its repair: already given parity
                 try:
                     st = stat_file(self.directory, member.dir, member.name)
                 except OSError as e:
                     if e.errno not in NOT_THIS_FILE:
                         raise
                     continue  # gone since the walk: the next run removes its row
+                self.queued.add(member.relative)
                 if same_file(st, member):
                     self.plans += self.packer.add(Candidate(member.dir, member.name, st, member, None, member.md5))
                 else:
