@@ -150,6 +150,8 @@ class Scrub:
                     self.report.warn(damage)
                 if not catalog.totals()[0]:  # before recover, which takes the sets no row names for orphans
                     self._rebuild(catalog, parity)
+                else:  # and before recover removes the sets no row names any more
+                    self._recover_rows(catalog, parity)
                 install.recover(catalog, parity, self.directory, self.report)
                 self.protected, protected_bytes = catalog.totals()
                 own = os.fstat(folders.database_fd)
@@ -267,6 +269,30 @@ class Scrub:
             self.report.warn(
                 f"the catalog was missing or empty: {recovered} entries recovered from the parity "
                 "files; each file is checked against its parity"
+            )
+
+    def _recover_rows(self, catalog: Catalog, parity: Parity) -> None:
+        """Rows the catalog lost while their sets are in place (fewer rows name such a set
+        than it was made for): a file such a set describes that is still there and has no
+        row gets the set's row back, so it is checked against that parity rather than given
+        parity of whatever it holds now. A file whose row was removed on purpose is gone."""
+        lacking = sorted({row.id for row in (*catalog.short_sets(), *catalog.unused_sets())})
+        recovered = 0
+        for entry in rebuild.rows_of_sets(parity.private, lacking):
+            if catalog.entry(entry.dir, entry.name) is not None:
+                continue  # a newer set's, or now in one
+            try:
+                stat_file(self.directory, entry.dir, entry.name)
+            except OSError:
+                continue  # gone, or not a file nasbox reads: its row stays removed
+            if self._sound(entry):
+                catalog.put(entry)
+                recovered += 1
+        catalog.commit()
+        if recovered:
+            self.report.warn(
+                f"{recovered} entries were missing from the catalog and have been recovered from their "
+                "parity sets; each file is checked against its parity"
             )
 
     def _sound(self, entry: Entry) -> bool:
