@@ -19,6 +19,8 @@ from nasbox import exits
 from nasbox.scrub import par2
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.kind import ScrubJob
+from nasbox.scrub.work import SetMade
+from tests.support.parity import all_parity_files, members, set_files, set_of, stock_par2
 from tests.support.rawdisk import loop_mount, mount_again, rot, unmount
 
 pytestmark = pytest.mark.host
@@ -48,7 +50,7 @@ def snapshot(database: Path) -> dict[str, bytes]:
     files = {str(p.relative_to(database)): p.read_bytes() for p in database.rglob("*.par2")}
     db = sqlite3.connect(database / ".nasbox-scrub" / "catalog.sqlite")
     try:
-        rows = sorted(db.execute("SELECT dir, name, size, md5, volumes FROM files").fetchall())
+        rows = sorted(db.execute("SELECT dir, name, size, md5, set_id FROM files").fetchall())
     finally:
         db.close()
     files["catalog rows"] = repr(rows).encode()
@@ -56,9 +58,7 @@ def snapshot(database: Path) -> dict[str, bytes]:
 
 
 def stock_par2_verifies(job: ScrubJob, relative: str) -> bool:
-    index = Path(job.database) / f"{relative}.par2"
-    return subprocess.run([par2.binary(), "verify", "-q", "-B", job.directory, str(index)],
-                          capture_output=True).returncode == 0
+    return stock_par2(par2.binary(), "verify", job, relative)
 
 
 def settle() -> None:
@@ -186,7 +186,10 @@ def test_removals_beyond_max_delete_wait_for_force(tmp_path):
     assert Scrub(job).run().skipped
     forced = Scrub(job, force=True).run()
     assert (forced.skipped, forced.stats["removed"]) == (False, 3)
-    assert sorted(p.name for p in Path(job.database).glob("*.par2")) == ["f9.bin.par2", "f9.bin.vol0+1.par2"]
+    kept = set_of(job, "f9.bin")  # the set the last file is left in, and nothing else
+    assert kept is not None and members(job, kept) == {"f9.bin"}
+    assert all_parity_files(job) == set_files(job, kept)
+    assert stock_par2_verifies(job, "f9.bin")
 
 
 # ---- a lost or damaged catalog ------------------------------------------------------------
@@ -219,10 +222,13 @@ def test_lost_catalog_then_corruption_is_repaired_not_accepted(tmp_path):
         assert Scrub(job).run().status == "good"
 
 
-def test_entry_missing_from_the_catalog_is_checked_against_its_parity(tmp_path):
+@pytest.mark.parametrize("size", [50_000, 1_200_000], ids=["shared-set", "own-set"])
+def test_entry_missing_from_the_catalog_is_checked_against_its_parity(tmp_path, size):
+    """A row lost while its set is in place (shared with files that kept theirs, or its own,
+    which no row then names) is recovered from the set before anything else."""
     directory = tmp_path / "data"
     with loop_mount(directory):
-        contents = populate(directory, 3, size=50_000)
+        contents = populate(directory, 3, size=size)
         job = job_for(directory, directory / ".pardatabase")
         settle()
         Scrub(job).run()
@@ -233,7 +239,10 @@ def test_entry_missing_from_the_catalog_is_checked_against_its_parity(tmp_path):
         rot(directory / "f1.bin", [100])
         result = Scrub(job).run()
         assert (result.stats["new"], result.stats["repaired"]) == (0, 1), result.summary
+        assert any("1 entries were missing from the catalog" in d for d in result.details), result.details
         assert (directory / "f1.bin").read_bytes() == contents[directory / "f1.bin"]
+        assert stock_par2_verifies(job, "f1.bin")
+        assert Scrub(job).run().status == "good"
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
@@ -269,7 +278,7 @@ def test_lost_catalog_and_an_edit_made_since_keeps_the_edit(tmp_path):
     delete_catalog(job)
     edited = write(directory / "f0.bin", 40_000, seed=99)  # same size, old mtime set on purpose
     result = Scrub(job).run()  # its ctime is newer than its parity: an edit
-    assert (result.stats["updated"], result.stats["repaired"], result.status) == (1, 0, "warning"), result.summary
+    assert (result.stats["updated"], result.stats["repaired"], result.status) == (1, 0, "warning"), result.details
     assert any("f0.bin: differs from its parity set" in d for d in result.details)
     assert (directory / "f0.bin").read_bytes() == edited
     assert stock_par2_verifies(job, "f0.bin")
@@ -293,7 +302,7 @@ def test_edit_through_a_memory_map_with_mtime_set_back_is_kept(tmp_path):
         assert path.stat().st_mtime_ns == recorded.st_mtime_ns and path.stat().st_ctime_ns != recorded.st_ctime_ns
         edited = path.read_bytes()
         result = Scrub(job).run()
-        assert (result.stats["updated"], result.stats["repaired"]) == (1, 0), result.summary
+        assert (result.stats["updated"], result.stats["repaired"]) == (1, 0), (result.summary, result.details)
         assert path.read_bytes() == edited
         assert stock_par2_verifies(job, "db.bin")
 
@@ -313,7 +322,7 @@ def test_edit_in_the_same_second_on_whole_second_timestamps_is_kept(tmp_path):
         path.write_bytes(b"FIRST" + (b"first draft " * 1000)[5:])  # same size, same second as the scrub
         edited = path.read_bytes()
         result = Scrub(job).run()
-        assert (result.stats["updated"], result.stats["repaired"]) == (1, 0), result.summary
+        assert (result.stats["updated"], result.stats["repaired"]) == (1, 0), (result.summary, result.details)
         assert path.read_bytes() == edited
         assert stock_par2_verifies(job, "notes.txt")
 
@@ -328,7 +337,8 @@ def test_edit_while_its_parity_is_made_in_the_same_second_is_kept(tmp_path):
         class EditingScrub(Scrub):
             def _apply(self, catalog, done):
                 super()._apply(catalog, done)
-                if done is not None and getattr(done, "reason", None) == "new":  # parity made, then an edit
+                made = isinstance(done, SetMade) and any(c.reason == "new" for _, c in done.members)
+                if made:  # parity made, then an edit
                     path.write_bytes(b"FIRST" + (b"first draft " * 1000)[5:])
                     times.append(path.stat().st_mtime_ns)
 
@@ -339,7 +349,7 @@ def test_edit_while_its_parity_is_made_in_the_same_second_is_kept(tmp_path):
         assert times == [first], "the edit must fall in the same second for this test"
         edited = path.read_bytes()
         result = Scrub(job).run()
-        assert (result.stats["updated"], result.stats["repaired"]) == (1, 0), result.summary
+        assert (result.stats["updated"], result.stats["repaired"]) == (1, 0), (result.summary, result.details)
         assert path.read_bytes() == edited
 
 
@@ -351,9 +361,8 @@ def test_catalog_of_an_older_version_is_migrated(tmp_path):
         settle()
         Scrub(job).run()
         db = sqlite3.connect(catalog(job))
-        for table in ("files", "pending"):
-            for column in ("ctime_ns", "settled"):
-                db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        for column in ("ctime_ns", "settled"):  # rows that never recorded a ctime
+            db.execute(f"ALTER TABLE files DROP COLUMN {column}")
         db.commit()
         db.close()
         first = Scrub(job, update_only=True).run()  # each file hashed once, its ctime recorded
@@ -387,13 +396,20 @@ def test_database_that_is_the_directory_through_a_symlink_is_refused_at_run_time
 
 
 def test_user_folder_named_like_nasbox_private_folder_is_protected(tmp_path):
+    """Parity lives only in DATABASE's own private folder: a user's folder of that name is data."""
     directory = tmp_path / "data"
-    write(directory / "project" / ".nasbox-scrub" / "notes.txt", 3000, seed=1)
-    write(directory / "project" / "plan.txt", 3000, seed=2)
-    job = job_for(directory, tmp_path / "parity")
-    result = Scrub(job).run()
-    assert result.stats["new"] == 2, result.summary
-    assert (tmp_path / "parity" / "project" / ".nasbox-scrub" / "notes.txt.par2").is_file()
+    with loop_mount(directory):
+        notes = write(directory / "project" / ".nasbox-scrub" / "notes.txt", 3000, seed=1)
+        write(directory / "project" / "plan.txt", 3000, seed=2)
+        job = job_for(directory, tmp_path / "parity")
+        settle()
+        result = Scrub(job).run()
+        assert result.stats["new"] == 2, result.summary
+        assert stock_par2_verifies(job, "project/.nasbox-scrub/notes.txt")
+        rot(directory / "project" / ".nasbox-scrub" / "notes.txt", [10])
+        repaired = Scrub(job).run()
+        assert repaired.stats["repaired"] == 1, repaired.summary
+        assert (directory / "project" / ".nasbox-scrub" / "notes.txt").read_bytes() == notes
 
 
 def test_other_jobs_databases_are_skipped_by_identity(tmp_path):
