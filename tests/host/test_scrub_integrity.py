@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from nasbox import exits
-from nasbox.scrub import par2
+from nasbox.scrub import par2, par2format
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.work import SetMade
-from tests.support.parity import all_parity_files, members, set_files, set_of, stock_par2
+from tests.support.parity import all_parity_files, all_sets, index_of, members, set_files, set_of, stock_par2
 from tests.support.rawdisk import loop_mount, mount_again, rot, unmount
 
 pytestmark = pytest.mark.host
@@ -496,3 +496,92 @@ def test_force_removes_only_as_many_parity_sets_as_the_hold_counted(tmp_path):
         again = Scrub(job, force=True).run()
         assert (again.skipped, again.stats["removed"]) == (False, 6), again.summary
         assert all(stock_par2_verifies(job, f"photos/f{i}.bin") for i in range(4))
+
+
+# ---- a set made again, and sets a killed run left behind ----------------------------------
+
+def described_by(index: Path) -> dict[str, bytes]:
+    """{file: MD5} as a set's index records them."""
+    found = par2format.descriptions(par2format.read_packets(index))
+    return {os.fsdecode(name): d.md5 for name, d in found.items()}
+
+
+def test_lost_catalog_and_two_sets_describing_a_file_takes_the_newer(tmp_path):
+    """A run killed after it put a file's new set in place and before it removed the old one
+    leaves two sets describing that file; with the catalog lost too, the newer set is the
+    file's: the edit it protects is kept, and corruption of the edited file is repaired to
+    the edit, never to the older content."""
+    directory = tmp_path / "data"
+    with loop_mount(directory):
+        contents = populate(directory, 3, size=30_000)
+        job = job_for(directory, tmp_path / "db")
+        settle()
+        Scrub(job).run()
+        older = set_of(job, "f1.bin")
+        assert older is not None
+        kept = {p: p.read_bytes() for p in set_files(job, older)}
+        stamps = {p: p.stat() for p in kept}
+        edited = write(directory / "f1.bin", 30_000, seed=99)
+        os.utime(directory / "f1.bin")  # a real edit: a new mtime
+        settle()
+        assert Scrub(job).run().stats["updated"] == 1
+        newer = set_of(job, "f1.bin")
+        assert newer is not None and newer != older and not set_files(job, older)[0].exists()
+        for path, data in kept.items():  # the older set back, as the killed run left it
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            os.utime(path, ns=(stamps[path].st_atime_ns, stamps[path].st_mtime_ns))
+        assert described_by(set_files(job, older)[0])["f1.bin"] != described_by(set_files(job, newer)[0])["f1.bin"]
+        delete_catalog(job)
+        rot(directory / "f1.bin", [100])
+        result = Scrub(job).run()
+        assert (result.stats["repaired"], result.stats["updated"], result.stats["new"]) == (1, 0, 0), result.summary
+        assert (directory / "f1.bin").read_bytes() == edited
+        assert all(path.read_bytes() == data for path, data in contents.items() if path.name != "f1.bin")
+        assert older not in all_sets(job)  # no row names it: removed
+        assert all(stock_par2_verifies(job, f"f{i}.bin") for i in range(3))
+
+
+@pytest.mark.parametrize("edit", ["in place", "whole file"])
+def test_corrupt_member_found_while_its_set_is_made_again_is_repaired_not_blessed(tmp_path, edit):
+    """A neighbour's edit makes its set be made again from the files still in it; one of
+    them rotted since it was last read (a parity update reads no unchanged file): par2
+    reads the damage, which must never enter the new set. It is repaired from the old set
+    when the set can still rebuild it (an edit in place spends one slice of its recovery);
+    when the edit rewrote more than the recovery left (the whole file), it is reported
+    beyond repair and keeps the old set, which still describes its recorded content."""
+    directory = tmp_path / "data"
+    with loop_mount(directory):
+        contents = populate(directory, 8, size=30_000)  # one set, 64 slices, 4 of recovery
+        job = job_for(directory, tmp_path / "db")
+        settle()
+        Scrub(job).run()
+        first = set_of(job, "f0.bin")
+        assert {set_of(job, f"f{i}.bin") for i in range(8)} == {first}
+        rot(directory / "f0.bin", [10])
+        if edit == "in place":
+            with open(directory / "f1.bin", "r+b") as f:
+                f.seek(100)
+                f.write(b"a record updated in place")
+        else:
+            write(directory / "f1.bin", 30_000, seed=99)
+        os.utime(directory / "f1.bin")
+        edited = (directory / "f1.bin").read_bytes()
+        settle()
+        result = Scrub(job, update_only=True).run()
+        assert (directory / "f1.bin").read_bytes() == edited
+        assert stock_par2_verifies(job, "f1.bin")
+        original = hashlib.md5(contents[directory / "f0.bin"]).digest()
+        assert described_by(index_of(job, "f0.bin"))["f0.bin"] == original  # never the damage
+        for i in range(2, 8):
+            assert described_by(index_of(job, f"f{i}.bin"))[f"f{i}.bin"] == hashlib.md5(
+                contents[directory / f"f{i}.bin"]).digest()
+            assert stock_par2_verifies(job, f"f{i}.bin")
+        if edit == "in place":
+            assert (result.stats["repaired"], result.stats["updated"]) == (1, 1), (result.summary, result.details)
+            assert (directory / "f0.bin").read_bytes() == contents[directory / "f0.bin"]
+            assert stock_par2_verifies(job, "f0.bin")
+            assert Scrub(job).run().status == "good"
+        else:
+            assert (result.stats["unrepairable"], result.stats["updated"]) == (1, 1), (result.summary, result.details)
+            assert set_of(job, "f0.bin") == first and set_of(job, "f2.bin") != first
