@@ -1,18 +1,22 @@
 """A repair killed at its worst moment, for real (kill -9), against real par2 on a
-loop-mounted ext4: what it leaves never lets damage into the parity."""
+loop-mounted ext4: what it leaves never lets damage into the parity. A run killed while it
+puts a set in place or removes one leaves nothing the next run does not clean up."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from nasbox.scrub import par2
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.files import CHUNK
 from nasbox.scrub.kind import ScrubJob
-from tests.host.test_scrub_integrity import job_for, settle, stock_par2_verifies, write
+from tests.host.test_scrub_integrity import described_by, job_for, populate, settle, stock_par2_verifies, write
+from tests.support.parity import all_sets, private, set_files
 from tests.support.rawdisk import loop_mount, rot
 
 pytestmark = pytest.mark.host
@@ -23,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 # descriptor: in a repair, right after it wrote the first damaged block back.
 KILLED_AT_THE_TIMES_RESTORE = """
 import os, signal, sys
+from nasbox.scrub import par2
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.kind import ScrubJob
 utime = os.utime
@@ -116,3 +121,89 @@ def test_edit_that_sets_the_times_back_after_a_repair_was_killed_is_kept(tmp_pat
         result = Scrub(job).run()
         assert path.read_bytes() == edited, result.details
         assert stock_par2_verifies(job, "big.bin")
+
+
+# A scrub that kills itself (SIGKILL) at the moment argv[3] names.
+KILLED_AMID_THE_SETS = """
+import os, signal, sys
+from nasbox.scrub import catalog, install
+from nasbox.scrub import par2
+from nasbox.scrub.engine import Scrub
+from nasbox.scrub.kind import ScrubJob
+def kill(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+where = sys.argv[3]
+if where == "moved in, not recorded":  # every file of the new set in sets/, the catalog not told
+    catalog.Catalog.add_set = kill
+elif where == "between a set's files":  # its recovery file moved in, its index not yet
+    replace = os.replace
+    def moving(source, target, *args, **kwargs):
+        target = os.fsencode(target)
+        if b"/sets/" in target and b".vol" not in target:
+            kill()
+        return replace(source, target, *args, **kwargs)
+    os.replace = moving
+elif where == "removing an old set":  # its index removed, its recovery file not yet
+    unlink = install._unlink_if_present
+    removed = []
+    def removing(path):
+        if b"/sets/" in path:
+            removed.append(path)
+            if len(removed) == 2:
+                kill()
+        return unlink(path)
+    install._unlink_if_present = removing
+Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=5, schedule="weekly")).run()
+"""
+
+
+def set_ids_on_disk(job: ScrubJob) -> set[str]:
+    """The set id of every file in the private folder's sets/."""
+    return {p.name[:32] for p in (private(job) / "sets").glob("*/*")}
+
+
+@pytest.mark.parametrize("where", ["moved in, not recorded", "between a set's files", "removing an old set"])
+def test_run_killed_while_putting_sets_in_place_or_removing_them_leaves_one_set_per_file(
+    tmp_path: Path, where: str
+) -> None:
+    """An edit makes a file's new set and its old set made again without it; the run is
+    killed while it puts a set in place (files moved into sets/, the catalog not yet told)
+    or while it removes the old set. The next run leaves no set file no row needs, every
+    file described by exactly one set, each verified by stock par2, and the edit kept."""
+    directory, database = tmp_path / "data", tmp_path / "db"
+    contents = populate(directory, 6, size=30_000)
+    job = job_for(directory, database)
+    settle()
+    assert Scrub(job).run().stats["new"] == 6
+    first = all_sets(job)
+    edited = contents[directory / "f1.bin"] = write(directory / "f1.bin", 30_000, seed=99)
+    os.utime(directory / "f1.bin")
+    settle()
+    killed = subprocess.run([sys.executable, "-c", KILLED_AMID_THE_SETS, str(directory), str(database), where],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    if where == "removing an old set":
+        left = set_ids_on_disk(job) & first
+        assert left and not (set_files(job, left.pop())[0]).exists()  # half removed
+    else:
+        assert set_ids_on_disk(job) - first  # set files no row names yet
+    result = Scrub(job).run()
+    assert result.status != "error", (result.summary, result.details)
+    assert (directory / "f1.bin").read_bytes() == edited
+    assert all(path.read_bytes() == data for path, data in contents.items())
+    db = sqlite3.connect(private(job) / "catalog.sqlite")
+    try:
+        recorded = {r[0].decode() for r in db.execute("SELECT id FROM sets")}
+        used = {r[0].decode() for r in db.execute("SELECT DISTINCT set_id FROM files WHERE set_id IS NOT NULL")}
+    finally:
+        db.close()
+    assert set_ids_on_disk(job) == recorded == used == all_sets(job)
+    described: list[str] = []
+    for set_id in sorted(recorded):
+        index, *volumes = set_files(job, set_id)
+        assert volumes, f"{set_id} has no recovery file"
+        described += described_by(index)
+        assert subprocess.run([par2.binary(), "verify", "-q", "-B", str(directory), str(index)],
+                              capture_output=True).returncode == 0, set_id
+    assert sorted(described) == sorted(f"f{i}.bin" for i in range(6))  # each once
+    assert Scrub(job).run().status == "good"
