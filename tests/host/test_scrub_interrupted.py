@@ -15,6 +15,7 @@ from nasbox.scrub import par2
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.files import CHUNK
 from nasbox.scrub.kind import ScrubJob
+from nasbox.scrub.trust import REPAIRING
 from tests.host.test_scrub_integrity import described_by, job_for, populate, settle, stock_par2_verifies, write
 from tests.support.parity import all_sets, private, set_files
 from tests.support.rawdisk import loop_mount, rot
@@ -207,3 +208,48 @@ def test_run_killed_while_putting_sets_in_place_or_removing_them_leaves_one_set_
                               capture_output=True).returncode == 0, set_id
     assert sorted(described) == sorted(f"f{i}.bin" for i in range(6))  # each once
     assert Scrub(job).run().status == "good"
+
+
+# A scrub that kills itself (SIGKILL) the argv[3]th time it sets a file's times through a
+# descriptor: in a repair of several files of one set, right after a block of one of them.
+KILLED_AT_A_LATER_TIMES_RESTORE = """
+import os, signal, sys
+from nasbox.scrub.engine import Scrub
+from nasbox.scrub.kind import ScrubJob
+utime = os.utime
+restored = []
+def killed(target, *args, **kwargs):
+    if isinstance(target, int):
+        restored.append(target)
+        if len(restored) == int(sys.argv[3]):
+            os.kill(os.getpid(), signal.SIGKILL)
+    return utime(target, *args, **kwargs)
+os.utime = killed
+Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=5, schedule="weekly")).run()
+"""
+
+
+@pytest.mark.parametrize("killed_at", [1, 2], ids=["first-file", "second-file"])
+def test_repair_of_two_files_of_a_set_killed_midway_is_finished(tmp_path: Path, killed_at: int) -> None:
+    """Two corrupt files of one shared set are repaired by one par2 run and written back one
+    after the other, each under its own note; killed right after a block of the first or of
+    the second, the next run finishes both, and neither is taken for an edit."""
+    with loop_mount(tmp_path / "disk"):
+        directory, database = tmp_path / "disk" / "data", tmp_path / "disk" / "db"
+        contents = populate(directory, 4, size=300_000)
+        job = job_for(directory, database)
+        settle()
+        assert Scrub(job).run().stats["new"] == 4
+        rot(directory / "f1.bin", [100])
+        rot(directory / "f2.bin", [200_000])
+        killed = subprocess.run(
+            [sys.executable, "-c", KILLED_AT_A_LATER_TIMES_RESTORE, str(directory), str(database), str(killed_at)],
+            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+        assert killed.returncode == -9, killed.stderr
+        notes = os.listdir(private(job) / os.fsdecode(REPAIRING))
+        assert [note.rsplit(".", 1)[1] for note in notes] == [str(killed_at - 1)]  # the file being written
+        result = Scrub(job).run()
+        assert all(path.read_bytes() == data for path, data in contents.items()), result.details
+        assert (result.stats["updated"], result.stats["new"]) == (0, 0), result.summary
+        assert all(stock_par2_verifies(job, f"f{i}.bin") for i in range(4))
+        assert Scrub(job).run().status == "good"
