@@ -1,6 +1,7 @@
 """The scrub's run-level integrity against real par2 on real, loop-mounted filesystems: a disk
 that did not mount never costs parity, a lost catalog never lets corruption in, an edit is
 never reverted, and a DATABASE setting never overwrites user data."""
+
 from __future__ import annotations
 
 import hashlib
@@ -29,8 +30,9 @@ OLD_NS = 1_600_000_000_000_000_000  # 2020: files that have been there a while
 
 
 def job_for(directory: Path, database: Path, **options: object) -> ScrubJob:
-    return ScrubJob(name="t", directory=str(directory), database=str(database), redundancy=5,
-                    schedule="weekly", **options)
+    return ScrubJob(
+        name="t", directory=str(directory), database=str(database), redundancy=5, schedule="weekly", **options
+    )
 
 
 def write(path: Path, size: int, seed: int) -> bytes:
@@ -74,6 +76,7 @@ def disk(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 
 
 # ---- a disk that did not mount ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("leftover", ["nothing", "empty subdirectory", "stray file"])
 @pytest.mark.parametrize("database_inside", [True, False])
@@ -194,6 +197,7 @@ def test_removals_beyond_max_delete_wait_for_force(tmp_path):
 
 # ---- a lost or damaged catalog ------------------------------------------------------------
 
+
 def catalog(job: ScrubJob) -> Path:
     return Path(job.database) / ".nasbox-scrub" / "catalog.sqlite"
 
@@ -259,8 +263,9 @@ def test_damaged_catalog_is_set_aside_and_rebuilt(tmp_path, damage):
             catalog(job).write_bytes(os.urandom(8192))
         result = Scrub(job).run()
         assert (result.status, result.stats["verified"], result.stats["new"]) == ("warning", 4, 0), result.summary
-        assert any("the catalog was damaged" in d and "set aside as catalog.sqlite.damaged-" in d
-                   for d in result.details), result.details
+        assert any(
+            "the catalog was damaged" in d and "set aside as catalog.sqlite.damaged-" in d for d in result.details
+        ), result.details
         assert len(list(catalog(job).parent.glob("catalog.sqlite.damaged-*"))) == 1
         rot(directory / "f2.bin", [7])
         later = Scrub(job).run()
@@ -285,6 +290,7 @@ def test_lost_catalog_and_an_edit_made_since_keeps_the_edit(tmp_path):
 
 
 # ---- edits that keep size and mtime ---------------------------------------------------------
+
 
 def test_edit_through_a_memory_map_with_mtime_set_back_is_kept(tmp_path):
     directory = tmp_path / "data"
@@ -375,6 +381,7 @@ def test_catalog_of_an_older_version_is_migrated(tmp_path):
 
 # ---- DATABASE settings that would destroy data ------------------------------------------
 
+
 def test_database_holding_user_files_is_refused_at_run_time(tmp_path):
     directory = tmp_path / "data"
     populate(directory, 2)
@@ -425,10 +432,15 @@ def test_other_jobs_databases_are_skipped_by_identity(tmp_path):
 
 # ---- from the command line --------------------------------------------------------------
 
+
 def nasbox_scrub(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nasbox", "scrub", *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "NASBOX_CONFIG": "/dev/null", **env,
-                                            "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    return subprocess.run(
+        [sys.executable, "-m", "nasbox", "scrub", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NASBOX_CONFIG": "/dev/null", **env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
 
 
 def test_command_line_exits_75_for_an_unmounted_disk_and_force_passes_the_removal_limit(tmp_path, disk):
@@ -470,7 +482,6 @@ def test_lost_catalog_and_a_size_changed_below_the_filesystem_keeps_file_and_par
     assert all(path.read_bytes() == data for path, data in contents.items() if path.name != "f1.bin")
 
 
-
 def test_force_removes_only_as_many_parity_sets_as_the_hold_counted(tmp_path):
     """Held because 6 of 10 files are gone; before the admin, having checked, runs --force,
     the disk holding the rest is not mounted: --force approves the 6 it was shown, not the
@@ -499,6 +510,7 @@ def test_force_removes_only_as_many_parity_sets_as_the_hold_counted(tmp_path):
 
 
 # ---- a set made again, and sets a killed run left behind ----------------------------------
+
 
 def described_by(index: Path) -> dict[str, bytes]:
     """{file: MD5} as a set's index records them."""
@@ -574,8 +586,10 @@ def test_corrupt_member_found_while_its_set_is_made_again_is_repaired_not_blesse
         original = hashlib.md5(contents[directory / "f0.bin"]).digest()
         assert described_by(index_of(job, "f0.bin"))["f0.bin"] == original  # never the damage
         for i in range(2, 8):
-            assert described_by(index_of(job, f"f{i}.bin"))[f"f{i}.bin"] == hashlib.md5(
-                contents[directory / f"f{i}.bin"]).digest()
+            assert (
+                described_by(index_of(job, f"f{i}.bin"))[f"f{i}.bin"]
+                == hashlib.md5(contents[directory / f"f{i}.bin"]).digest()
+            )
             assert stock_par2_verifies(job, f"f{i}.bin")
         if edit == "in place":
             assert (result.stats["repaired"], result.stats["updated"]) == (1, 1), (result.summary, result.details)

@@ -1,6 +1,7 @@
 """A repair killed at its worst moment, for real (kill -9), against real par2 on a
 loop-mounted ext4: what it leaves never lets damage into the parity. A run killed while it
 puts a set in place or removes one leaves nothing the next run does not clean up."""
+
 from __future__ import annotations
 
 import os
@@ -42,22 +43,29 @@ Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy
 
 # The same, killed when the repair flushes the file it wrote into: every block written and
 # the times set back, its note not yet removed.
-KILLED_AT_THE_FLUSH = KILLED_AT_THE_TIMES_RESTORE.replace("""utime = os.utime
+KILLED_AT_THE_FLUSH = KILLED_AT_THE_TIMES_RESTORE.replace(
+    """utime = os.utime
 def killed(target, *args, **kwargs):
     if isinstance(target, int):
         os.kill(os.getpid(), signal.SIGKILL)
     return utime(target, *args, **kwargs)
-os.utime = killed""", """fsync = os.fsync
+os.utime = killed""",
+    """fsync = os.fsync
 def killed(fd):
     if os.readlink(f"/proc/self/fd/{fd}").startswith(sys.argv[1] + "/"):
         os.kill(os.getpid(), signal.SIGKILL)
     return fsync(fd)
-os.fsync = killed""")
+os.fsync = killed""",
+)
 
 
 def kill_a_repair(script: str, directory: Path, database: Path) -> None:
-    killed = subprocess.run([sys.executable, "-c", script, str(directory), str(database)],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(directory), str(database)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
     assert killed.returncode == -9, killed.stderr
 
 
@@ -180,8 +188,12 @@ def test_run_killed_while_putting_sets_in_place_or_removing_them_leaves_one_set_
     edited = contents[directory / "f1.bin"] = write(directory / "f1.bin", 30_000, seed=99)
     os.utime(directory / "f1.bin")
     settle()
-    killed = subprocess.run([sys.executable, "-c", KILLED_AMID_THE_SETS, str(directory), str(database), where],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AMID_THE_SETS, str(directory), str(database), where],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
     assert killed.returncode == -9, killed.stderr
     if where == "removing an old set":
         left = set_ids_on_disk(job) & first
@@ -204,8 +216,12 @@ def test_run_killed_while_putting_sets_in_place_or_removing_them_leaves_one_set_
         index, *volumes = set_files(job, set_id)
         assert volumes, f"{set_id} has no recovery file"
         described += described_by(index)
-        assert subprocess.run([par2.binary(), "verify", "-q", "-B", str(directory), str(index)],
-                              capture_output=True).returncode == 0, set_id
+        assert (
+            subprocess.run(
+                [par2.binary(), "verify", "-q", "-B", str(directory), str(index)], capture_output=True
+            ).returncode
+            == 0
+        ), set_id
     assert sorted(described) == sorted(f"f{i}.bin" for i in range(6))  # each once
     assert Scrub(job).run().status == "good"
 
@@ -244,7 +260,10 @@ def test_repair_of_two_files_of_a_set_killed_midway_is_finished(tmp_path: Path, 
         rot(directory / "f2.bin", [200_000])
         killed = subprocess.run(
             [sys.executable, "-c", KILLED_AT_A_LATER_TIMES_RESTORE, str(directory), str(database), str(killed_at)],
-            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+        )
         assert killed.returncode == -9, killed.stderr
         notes = os.listdir(private(job) / os.fsdecode(REPAIRING))
         assert [note.rsplit(".", 1)[1] for note in notes] == [str(killed_at - 1)]  # the file being written
