@@ -170,6 +170,8 @@ def test_database_that_is_a_mount_point_is_not_used_unmounted(tmp_path, disk):
 
 
 def test_removals_beyond_max_delete_wait_for_force(tmp_path):
+    """Removals past max_delete wait for --force; what is approved goes, and the file left
+    keeps a set of its own, made again without the files that went."""
     directory = tmp_path / "data"
     contents = populate(directory, 10)
     job = job_for(directory, directory / ".pardatabase")
