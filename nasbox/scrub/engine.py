@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -282,10 +283,10 @@ class Scrub:
             if catalog.entry(entry.dir, entry.name) is not None:
                 continue  # a newer set's, or now in one
             try:
-                stat_file(self.directory, entry.dir, entry.name)
+                regular = stat.S_ISREG(stat_file(self.directory, entry.dir, entry.name).st_mode)
             except OSError:
-                continue  # gone, or not a file nasbox reads: its row stays removed
-            if self._sound(entry):
+                regular = False
+            if regular and self._sound(entry):  # else gone, or not a file nasbox reads: no row
                 catalog.put(entry)
                 recovered += 1
         catalog.commit()
