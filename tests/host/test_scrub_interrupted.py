@@ -142,8 +142,15 @@ from nasbox.scrub.kind import ScrubJob
 def kill(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 where = sys.argv[3]
-if where == "moved in, not recorded":  # every file of the new set in sets/, the catalog not told
-    catalog.Catalog.add_set = kill
+if where.endswith("moved in, not recorded"):  # every file of a new set in sets/, the catalog not told
+    add_set = catalog.Catalog.add_set
+    added = []
+    def adding(self, *args):
+        added.append(args)
+        if len(added) == (2 if where.startswith("regrouped") else 1):
+            kill()
+        return add_set(self, *args)
+    catalog.Catalog.add_set = adding
 elif where == "between a set's files":  # its recovery file moved in, its index not yet
     replace = os.replace
     def moving(source, target, *args, **kwargs):
@@ -171,7 +178,10 @@ def set_ids_on_disk(job: ScrubJob) -> set[str]:
     return {p.name[:32] for p in (private(job) / "sets").glob("*/*")}
 
 
-@pytest.mark.parametrize("where", ["moved in, not recorded", "between a set's files", "removing an old set"])
+@pytest.mark.parametrize(
+    "where",
+    ["moved in, not recorded", "regrouped set moved in, not recorded", "between a set's files", "removing an old set"],
+)
 def test_run_killed_while_putting_sets_in_place_or_removing_them_leaves_one_set_per_file(
     tmp_path: Path, where: str
 ) -> None:
