@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -149,6 +150,8 @@ class Scrub:
                     self.report.warn(damage)
                 if not catalog.totals()[0]:  # before recover, which takes the sets no row names for orphans
                     self._rebuild(catalog, parity)
+                else:  # and before recover removes the sets no row names any more
+                    self._recover_rows(catalog, parity)
                 install.recover(catalog, parity, self.directory, self.report)
                 self.protected, protected_bytes = catalog.totals()
                 own = os.fstat(folders.database_fd)
@@ -268,6 +271,30 @@ class Scrub:
             self.report.warn(
                 f"the catalog was missing or empty: {recovered} entries recovered from the parity "
                 "files; each file is checked against its parity"
+            )
+
+    def _recover_rows(self, catalog: Catalog, parity: Parity) -> None:
+        """Rows the catalog lost while their sets are in place (fewer rows name such a set
+        than it was made for): a file such a set describes that is still there and has no
+        row gets the set's row back, so it is checked against that parity rather than given
+        parity of whatever it holds now. A file whose row was removed on purpose is gone."""
+        lacking = sorted({row.id for row in (*catalog.short_sets(), *catalog.unused_sets())})
+        recovered = 0
+        for entry in rebuild.rows_of_sets(parity.private, lacking):
+            if catalog.entry(entry.dir, entry.name) is not None:
+                continue  # a newer set's, or now in one
+            try:
+                regular = stat.S_ISREG(stat_file(self.directory, entry.dir, entry.name).st_mode)
+            except OSError:
+                regular = False
+            if regular and self._sound(entry):  # else gone, or not a file nasbox reads: no row
+                catalog.put(entry)
+                recovered += 1
+        catalog.commit()
+        if recovered:
+            self.report.warn(
+                f"{recovered} entries were missing from the catalog and have been recovered from their "
+                "parity sets; each file is checked against its parity"
             )
 
     def _sound(self, entry: Entry) -> bool:
@@ -401,7 +428,7 @@ class Scrub:
             tasks.drain()
             self.plans += self.packer.flush()
             if not self.plans:
-                return
+                break
             self._submit_plans(worker, tasks)
 
     def _repair(self, catalog: Catalog, worker: Worker, tasks: Tasks) -> None:

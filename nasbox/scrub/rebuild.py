@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from nasbox.scrub import par2, par2format, sets
 from nasbox.scrub.catalog import STAGING_NAME, Entry, SetRow
@@ -52,6 +52,21 @@ def recovered_sets(private: bytes) -> Iterator[tuple[SetRow, list[Entry]]]:
                 claimed.add(description.name)
                 members.append(_row(description, row))
         yield row, members
+
+
+def rows_of_sets(private: bytes, set_ids: Iterable[bytes]) -> Iterator[Entry]:
+    """The rows the index files of the given sets record (each as a recovered row of the set
+    as its index describes it), the newest set first: for files a catalog lost the rows of
+    while their sets are still in place."""
+    found = []
+    for set_id in set_ids:
+        where = sets.set_dir(private, set_id)
+        recovered = _set_of_index(where, set_id, _listing(where))
+        if recovered is not None:
+            found.append(recovered)
+    for row, described in sorted(found, key=lambda pair: -pair[0].made_at):
+        for description in described:
+            yield _row(description, row)
 
 
 def _set_of_index(

@@ -179,18 +179,26 @@ def _repair_in(
     if len(outcomes) == len(opened):
         return outcomes
 
-    # 2. Every file of the set beside it, where par2 will look for it (a place inside work).
+    # 2. Every file of the set beside it, where par2 will look for it (a place inside work);
+    # those that left the set since (an edit) too, as stock par2 would read them: what an
+    # edit in place did not change still spares the recovery.
     damaged: dict[bytes, list[bytes]] = {}
+    left = set(described)
     for member in members:
         seen_by_par2 = par2.path_as_par2_reads_it(member.relative)
         if seen_by_par2 not in described:
             continue
+        left.discard(seen_by_par2)
         copy = os.path.join(work, seen_by_par2)
         os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
         if member.relative in opened:
             damaged[member.relative] = _sparse_copy(opened[member.relative][0], copy, member.size)
         else:
-            _copy_neighbour(directory, member, copy)
+            _copy_neighbour(directory, member.dir, member.name, copy)
+    for name in sorted(left):
+        copy = os.path.join(work, name)
+        os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
+        _copy_neighbour(directory, os.path.dirname(name), os.path.basename(name), copy)
 
     # 3. par2 repairs the copies.
     result = commands.run(
@@ -215,10 +223,10 @@ def _repair_in(
     return outcomes
 
 
-def _copy_neighbour(directory: bytes, member: Entry, copy: bytes) -> None:
+def _copy_neighbour(directory: bytes, relative_dir: bytes, name: bytes, copy: bytes) -> None:
     """Another file of the set, as it is now (par2 takes what no longer matches for damage)."""
     try:
-        fd = open_file(directory, member.dir, member.name)
+        fd = open_file(directory, relative_dir, name)
     except OSError as e:
         if e.errno in NOT_THIS_FILE:
             return  # gone: par2 counts it as missing

@@ -1,6 +1,7 @@
 """The scrub's run-level integrity against real par2 on real, loop-mounted filesystems: a disk
 that did not mount never costs parity, a lost catalog never lets corruption in, an edit is
 never reverted, and a DATABASE setting never overwrites user data."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,9 +17,11 @@ from pathlib import Path
 import pytest
 
 from nasbox import exits
-from nasbox.scrub import par2
+from nasbox.scrub import par2, par2format
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.kind import ScrubJob
+from nasbox.scrub.work import SetMade
+from tests.support.parity import all_parity_files, all_sets, index_of, members, set_files, set_of, stock_par2
 from tests.support.rawdisk import loop_mount, mount_again, rot, unmount
 
 pytestmark = pytest.mark.host
@@ -27,8 +30,9 @@ OLD_NS = 1_600_000_000_000_000_000  # 2020: files that have been there a while
 
 
 def job_for(directory: Path, database: Path, **options: object) -> ScrubJob:
-    return ScrubJob(name="t", directory=str(directory), database=str(database), redundancy=5,
-                    schedule="weekly", **options)
+    return ScrubJob(
+        name="t", directory=str(directory), database=str(database), redundancy=5, schedule="weekly", **options
+    )
 
 
 def write(path: Path, size: int, seed: int) -> bytes:
@@ -48,7 +52,7 @@ def snapshot(database: Path) -> dict[str, bytes]:
     files = {str(p.relative_to(database)): p.read_bytes() for p in database.rglob("*.par2")}
     db = sqlite3.connect(database / ".nasbox-scrub" / "catalog.sqlite")
     try:
-        rows = sorted(db.execute("SELECT dir, name, size, md5, volumes FROM files").fetchall())
+        rows = sorted(db.execute("SELECT dir, name, size, md5, set_id FROM files").fetchall())
     finally:
         db.close()
     files["catalog rows"] = repr(rows).encode()
@@ -56,9 +60,7 @@ def snapshot(database: Path) -> dict[str, bytes]:
 
 
 def stock_par2_verifies(job: ScrubJob, relative: str) -> bool:
-    index = Path(job.database) / f"{relative}.par2"
-    return subprocess.run([par2.binary(), "verify", "-q", "-B", job.directory, str(index)],
-                          capture_output=True).returncode == 0
+    return stock_par2(par2.binary(), "verify", job, relative)
 
 
 def settle() -> None:
@@ -74,6 +76,7 @@ def disk(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 
 
 # ---- a disk that did not mount ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("leftover", ["nothing", "empty subdirectory", "stray file"])
 @pytest.mark.parametrize("database_inside", [True, False])
@@ -167,6 +170,8 @@ def test_database_that_is_a_mount_point_is_not_used_unmounted(tmp_path, disk):
 
 
 def test_removals_beyond_max_delete_wait_for_force(tmp_path):
+    """Removals past max_delete wait for --force; what is approved goes, and the file left
+    keeps a set of its own, made again without the files that went."""
     directory = tmp_path / "data"
     contents = populate(directory, 10)
     job = job_for(directory, directory / ".pardatabase")
@@ -186,10 +191,14 @@ def test_removals_beyond_max_delete_wait_for_force(tmp_path):
     assert Scrub(job).run().skipped
     forced = Scrub(job, force=True).run()
     assert (forced.skipped, forced.stats["removed"]) == (False, 3)
-    assert sorted(p.name for p in Path(job.database).glob("*.par2")) == ["f9.bin.par2", "f9.bin.vol0+1.par2"]
+    kept = set_of(job, "f9.bin")  # the set the last file is left in, and nothing else
+    assert kept is not None and members(job, kept) == {"f9.bin"}
+    assert all_parity_files(job) == set_files(job, kept)
+    assert stock_par2_verifies(job, "f9.bin")
 
 
 # ---- a lost or damaged catalog ------------------------------------------------------------
+
 
 def catalog(job: ScrubJob) -> Path:
     return Path(job.database) / ".nasbox-scrub" / "catalog.sqlite"
@@ -219,10 +228,13 @@ def test_lost_catalog_then_corruption_is_repaired_not_accepted(tmp_path):
         assert Scrub(job).run().status == "good"
 
 
-def test_entry_missing_from_the_catalog_is_checked_against_its_parity(tmp_path):
+@pytest.mark.parametrize("size", [50_000, 1_200_000], ids=["shared-set", "own-set"])
+def test_entry_missing_from_the_catalog_is_checked_against_its_parity(tmp_path, size):
+    """A row lost while its set is in place (shared with files that kept theirs, or its own,
+    which no row then names) is recovered from the set before anything else."""
     directory = tmp_path / "data"
     with loop_mount(directory):
-        contents = populate(directory, 3, size=50_000)
+        contents = populate(directory, 3, size=size)
         job = job_for(directory, directory / ".pardatabase")
         settle()
         Scrub(job).run()
@@ -233,7 +245,10 @@ def test_entry_missing_from_the_catalog_is_checked_against_its_parity(tmp_path):
         rot(directory / "f1.bin", [100])
         result = Scrub(job).run()
         assert (result.stats["new"], result.stats["repaired"]) == (0, 1), result.summary
+        assert any("1 entries were missing from the catalog" in d for d in result.details), result.details
         assert (directory / "f1.bin").read_bytes() == contents[directory / "f1.bin"]
+        assert stock_par2_verifies(job, "f1.bin")
+        assert Scrub(job).run().status == "good"
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
@@ -250,8 +265,9 @@ def test_damaged_catalog_is_set_aside_and_rebuilt(tmp_path, damage):
             catalog(job).write_bytes(os.urandom(8192))
         result = Scrub(job).run()
         assert (result.status, result.stats["verified"], result.stats["new"]) == ("warning", 4, 0), result.summary
-        assert any("the catalog was damaged" in d and "set aside as catalog.sqlite.damaged-" in d
-                   for d in result.details), result.details
+        assert any(
+            "the catalog was damaged" in d and "set aside as catalog.sqlite.damaged-" in d for d in result.details
+        ), result.details
         assert len(list(catalog(job).parent.glob("catalog.sqlite.damaged-*"))) == 1
         rot(directory / "f2.bin", [7])
         later = Scrub(job).run()
@@ -269,13 +285,14 @@ def test_lost_catalog_and_an_edit_made_since_keeps_the_edit(tmp_path):
     delete_catalog(job)
     edited = write(directory / "f0.bin", 40_000, seed=99)  # same size, old mtime set on purpose
     result = Scrub(job).run()  # its ctime is newer than its parity: an edit
-    assert (result.stats["updated"], result.stats["repaired"], result.status) == (1, 0, "warning"), result.summary
+    assert (result.stats["updated"], result.stats["repaired"], result.status) == (1, 0, "warning"), result.details
     assert any("f0.bin: differs from its parity set" in d for d in result.details)
     assert (directory / "f0.bin").read_bytes() == edited
     assert stock_par2_verifies(job, "f0.bin")
 
 
 # ---- edits that keep size and mtime ---------------------------------------------------------
+
 
 def test_edit_through_a_memory_map_with_mtime_set_back_is_kept(tmp_path):
     directory = tmp_path / "data"
@@ -293,7 +310,7 @@ def test_edit_through_a_memory_map_with_mtime_set_back_is_kept(tmp_path):
         assert path.stat().st_mtime_ns == recorded.st_mtime_ns and path.stat().st_ctime_ns != recorded.st_ctime_ns
         edited = path.read_bytes()
         result = Scrub(job).run()
-        assert (result.stats["updated"], result.stats["repaired"]) == (1, 0), result.summary
+        assert (result.stats["updated"], result.stats["repaired"]) == (1, 0), (result.summary, result.details)
         assert path.read_bytes() == edited
         assert stock_par2_verifies(job, "db.bin")
 
@@ -313,7 +330,7 @@ def test_edit_in_the_same_second_on_whole_second_timestamps_is_kept(tmp_path):
         path.write_bytes(b"FIRST" + (b"first draft " * 1000)[5:])  # same size, same second as the scrub
         edited = path.read_bytes()
         result = Scrub(job).run()
-        assert (result.stats["updated"], result.stats["repaired"]) == (1, 0), result.summary
+        assert (result.stats["updated"], result.stats["repaired"]) == (1, 0), (result.summary, result.details)
         assert path.read_bytes() == edited
         assert stock_par2_verifies(job, "notes.txt")
 
@@ -328,7 +345,8 @@ def test_edit_while_its_parity_is_made_in_the_same_second_is_kept(tmp_path):
         class EditingScrub(Scrub):
             def _apply(self, catalog, done):
                 super()._apply(catalog, done)
-                if done is not None and getattr(done, "reason", None) == "new":  # parity made, then an edit
+                made = isinstance(done, SetMade) and any(c.reason == "new" for _, c in done.members)
+                if made:  # parity made, then an edit
                     path.write_bytes(b"FIRST" + (b"first draft " * 1000)[5:])
                     times.append(path.stat().st_mtime_ns)
 
@@ -339,7 +357,7 @@ def test_edit_while_its_parity_is_made_in_the_same_second_is_kept(tmp_path):
         assert times == [first], "the edit must fall in the same second for this test"
         edited = path.read_bytes()
         result = Scrub(job).run()
-        assert (result.stats["updated"], result.stats["repaired"]) == (1, 0), result.summary
+        assert (result.stats["updated"], result.stats["repaired"]) == (1, 0), (result.summary, result.details)
         assert path.read_bytes() == edited
 
 
@@ -351,9 +369,8 @@ def test_catalog_of_an_older_version_is_migrated(tmp_path):
         settle()
         Scrub(job).run()
         db = sqlite3.connect(catalog(job))
-        for table in ("files", "pending"):
-            for column in ("ctime_ns", "settled"):
-                db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        for column in ("ctime_ns", "settled"):  # rows that never recorded a ctime
+            db.execute(f"ALTER TABLE files DROP COLUMN {column}")
         db.commit()
         db.close()
         first = Scrub(job, update_only=True).run()  # each file hashed once, its ctime recorded
@@ -365,6 +382,7 @@ def test_catalog_of_an_older_version_is_migrated(tmp_path):
 
 
 # ---- DATABASE settings that would destroy data ------------------------------------------
+
 
 def test_database_holding_user_files_is_refused_at_run_time(tmp_path):
     directory = tmp_path / "data"
@@ -387,13 +405,20 @@ def test_database_that_is_the_directory_through_a_symlink_is_refused_at_run_time
 
 
 def test_user_folder_named_like_nasbox_private_folder_is_protected(tmp_path):
+    """Parity lives only in DATABASE's own private folder: a user's folder of that name is data."""
     directory = tmp_path / "data"
-    write(directory / "project" / ".nasbox-scrub" / "notes.txt", 3000, seed=1)
-    write(directory / "project" / "plan.txt", 3000, seed=2)
-    job = job_for(directory, tmp_path / "parity")
-    result = Scrub(job).run()
-    assert result.stats["new"] == 2, result.summary
-    assert (tmp_path / "parity" / "project" / ".nasbox-scrub" / "notes.txt.par2").is_file()
+    with loop_mount(directory):
+        notes = write(directory / "project" / ".nasbox-scrub" / "notes.txt", 3000, seed=1)
+        write(directory / "project" / "plan.txt", 3000, seed=2)
+        job = job_for(directory, tmp_path / "parity")
+        settle()
+        result = Scrub(job).run()
+        assert result.stats["new"] == 2, result.summary
+        assert stock_par2_verifies(job, "project/.nasbox-scrub/notes.txt")
+        rot(directory / "project" / ".nasbox-scrub" / "notes.txt", [10])
+        repaired = Scrub(job).run()
+        assert repaired.stats["repaired"] == 1, repaired.summary
+        assert (directory / "project" / ".nasbox-scrub" / "notes.txt").read_bytes() == notes
 
 
 def test_other_jobs_databases_are_skipped_by_identity(tmp_path):
@@ -409,10 +434,15 @@ def test_other_jobs_databases_are_skipped_by_identity(tmp_path):
 
 # ---- from the command line --------------------------------------------------------------
 
+
 def nasbox_scrub(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nasbox", "scrub", *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "NASBOX_CONFIG": "/dev/null", **env,
-                                            "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    return subprocess.run(
+        [sys.executable, "-m", "nasbox", "scrub", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NASBOX_CONFIG": "/dev/null", **env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
 
 
 def test_command_line_exits_75_for_an_unmounted_disk_and_force_passes_the_removal_limit(tmp_path, disk):
@@ -454,7 +484,6 @@ def test_lost_catalog_and_a_size_changed_below_the_filesystem_keeps_file_and_par
     assert all(path.read_bytes() == data for path, data in contents.items() if path.name != "f1.bin")
 
 
-
 def test_force_removes_only_as_many_parity_sets_as_the_hold_counted(tmp_path):
     """Held because 6 of 10 files are gone; before the admin, having checked, runs --force,
     the disk holding the rest is not mounted: --force approves the 6 it was shown, not the
@@ -480,3 +509,95 @@ def test_force_removes_only_as_many_parity_sets_as_the_hold_counted(tmp_path):
         again = Scrub(job, force=True).run()
         assert (again.skipped, again.stats["removed"]) == (False, 6), again.summary
         assert all(stock_par2_verifies(job, f"photos/f{i}.bin") for i in range(4))
+
+
+# ---- a set made again, and sets a killed run left behind ----------------------------------
+
+
+def described_by(index: Path) -> dict[str, bytes]:
+    """{file: MD5} as a set's index records them."""
+    found = par2format.descriptions(par2format.read_packets(index))
+    return {os.fsdecode(name): d.md5 for name, d in found.items()}
+
+
+def test_lost_catalog_and_two_sets_describing_a_file_takes_the_newer(tmp_path):
+    """A run killed after it put a file's new set in place and before it removed the old one
+    leaves two sets describing that file; with the catalog lost too, the newer set is the
+    file's: the edit it protects is kept, and corruption of the edited file is repaired to
+    the edit, never to the older content."""
+    directory = tmp_path / "data"
+    with loop_mount(directory):
+        contents = populate(directory, 3, size=30_000)
+        job = job_for(directory, tmp_path / "db")
+        settle()
+        Scrub(job).run()
+        older = set_of(job, "f1.bin")
+        assert older is not None
+        kept = {p: p.read_bytes() for p in set_files(job, older)}
+        stamps = {p: p.stat() for p in kept}
+        edited = write(directory / "f1.bin", 30_000, seed=99)
+        os.utime(directory / "f1.bin")  # a real edit: a new mtime
+        settle()
+        assert Scrub(job).run().stats["updated"] == 1
+        newer = set_of(job, "f1.bin")
+        assert newer is not None and newer != older and not set_files(job, older)[0].exists()
+        for path, data in kept.items():  # the older set back, as the killed run left it
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            os.utime(path, ns=(stamps[path].st_atime_ns, stamps[path].st_mtime_ns))
+        assert described_by(set_files(job, older)[0])["f1.bin"] != described_by(set_files(job, newer)[0])["f1.bin"]
+        delete_catalog(job)
+        rot(directory / "f1.bin", [100])
+        result = Scrub(job).run()
+        assert (result.stats["repaired"], result.stats["updated"], result.stats["new"]) == (1, 0, 0), result.summary
+        assert (directory / "f1.bin").read_bytes() == edited
+        assert all(path.read_bytes() == data for path, data in contents.items() if path.name != "f1.bin")
+        assert older not in all_sets(job)  # no row names it: removed
+        assert all(stock_par2_verifies(job, f"f{i}.bin") for i in range(3))
+
+
+@pytest.mark.parametrize("edit", ["in place", "whole file"])
+def test_corrupt_member_found_while_its_set_is_made_again_is_repaired_not_blessed(tmp_path, edit):
+    """A neighbour's edit makes its set be made again from the files still in it; one of
+    them rotted since it was last read (a parity update reads no unchanged file): par2
+    reads the damage, which must never enter the new set. It is repaired from the old set
+    when the set can still rebuild it (an edit in place spends one slice of its recovery);
+    when the edit rewrote more than the recovery left (the whole file), it is reported
+    beyond repair and keeps the old set, which still describes its recorded content."""
+    directory = tmp_path / "data"
+    with loop_mount(directory):
+        contents = populate(directory, 8, size=30_000)  # one set, 64 slices, 4 of recovery
+        job = job_for(directory, tmp_path / "db")
+        settle()
+        Scrub(job).run()
+        first = set_of(job, "f0.bin")
+        assert {set_of(job, f"f{i}.bin") for i in range(8)} == {first}
+        rot(directory / "f0.bin", [10])
+        if edit == "in place":
+            with open(directory / "f1.bin", "r+b") as f:
+                f.seek(100)
+                f.write(b"a record updated in place")
+        else:
+            write(directory / "f1.bin", 30_000, seed=99)
+        os.utime(directory / "f1.bin")
+        edited = (directory / "f1.bin").read_bytes()
+        settle()
+        result = Scrub(job, update_only=True).run()
+        assert (directory / "f1.bin").read_bytes() == edited
+        assert stock_par2_verifies(job, "f1.bin")
+        original = hashlib.md5(contents[directory / "f0.bin"]).digest()
+        assert described_by(index_of(job, "f0.bin"))["f0.bin"] == original  # never the damage
+        for i in range(2, 8):
+            assert (
+                described_by(index_of(job, f"f{i}.bin"))[f"f{i}.bin"]
+                == hashlib.md5(contents[directory / f"f{i}.bin"]).digest()
+            )
+            assert stock_par2_verifies(job, f"f{i}.bin")
+        if edit == "in place":
+            assert (result.stats["repaired"], result.stats["updated"]) == (1, 1), (result.summary, result.details)
+            assert (directory / "f0.bin").read_bytes() == contents[directory / "f0.bin"]
+            assert stock_par2_verifies(job, "f0.bin")
+            assert Scrub(job).run().status == "good"
+        else:
+            assert (result.stats["unrepairable"], result.stats["updated"]) == (1, 1), (result.summary, result.details)
+            assert set_of(job, "f0.bin") == first and set_of(job, "f2.bin") != first
