@@ -147,9 +147,9 @@ class Scrub:
             try:
                 if damage:
                     self.report.warn(damage)
-                install.recover(catalog, parity, self.directory, self.report)
-                if not catalog.totals()[0]:
+                if not catalog.totals()[0]:  # before recover, which takes the sets no row names for orphans
                     self._rebuild(catalog, parity)
+                install.recover(catalog, parity, self.directory, self.report)
                 self.protected, protected_bytes = catalog.totals()
                 own = os.fstat(folders.database_fd)
                 self.database_ids = {(own.st_dev, own.st_ino)} | {_identity(d) for d in self.databases} - {(-1, -1)}
