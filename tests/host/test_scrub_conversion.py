@@ -292,10 +292,10 @@ elif where == "recorded":
     Catalog.add_set = counted(Catalog.add_set)
 elif where == "unlink":
     install._unlink_if_present = counted(install._unlink_if_present, lambda path: not b"/sets/" in path)
-elif where == "sweep":
-    os.unlink = counted(os.unlink, lambda path, **kwargs: "dir_fd" in kwargs)
-elif where == "rmdir":
-    os.rmdir = counted(os.rmdir, lambda path, **kwargs: b"/.nasbox-scrub/" not in os.fsencode(path))
+elif where == "sweep":  # by name in a directory of DATABASE; not a staged file (parity*) in a rmtree
+    os.unlink = counted(os.unlink, lambda path, **kw: "dir_fd" in kw and not os.fsencode(path).startswith(b"parity"))
+elif where == "rmdir":  # by path in DATABASE, outside the private folder; not a rmtree's (by name)
+    os.rmdir = counted(os.rmdir, lambda path, **kw: "dir_fd" not in kw and b"/.nasbox-scrub" not in os.fsencode(path))
 Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=5, schedule="weekly"),
       workers=1).run()
 """
