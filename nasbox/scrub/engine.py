@@ -422,10 +422,13 @@ class Scrub:
         for row in catalog.short_sets():
             self.left.add(row.id)
         left, self.left = self.left, set()
+        # A file queued already (edited, found changed by a late read or during its repair)
+        # still has its old row: queued twice, par2 would describe it once and fail the set.
+        queued = self.packer.held() | {m.relative for plan in self.plans for m in plan.members}
         for set_id in sorted(left):
             for member in catalog.members(set_id):
-                if member.relative in self.unrepaired:
-                    continue  # it keeps the old set
+                if member.relative in self.unrepaired or member.relative in queued:
+                    continue  # it keeps the old set, or is given a new one already
                 try:
                     st = stat_file(self.directory, member.dir, member.name)
                 except OSError as e:

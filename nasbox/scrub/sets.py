@@ -131,6 +131,10 @@ class Packer:
             bucket = self.buckets[slice_size] = Bucket(slice_size)
         bucket.add(candidate)
 
+    def held(self) -> set[bytes]:
+        """The files added and not yet given out in a plan."""
+        return {m.relative for bucket in self.buckets.values() for m in bucket.members}
+
     def flush(self) -> Iterator[Plan]:
         for slice_size, bucket in sorted(self.buckets.items()):
             if bucket.members:
