@@ -388,10 +388,11 @@ def test_catalog_lost_during_conversion(tmp_path: Path, where: str) -> None:
 
 @pytest.mark.parametrize("moved", ["nothing", "recovery file", "both"])
 @pytest.mark.parametrize("why", ["edited", "parity made again"])
-def test_pending_move_of_a_killed_per_file_run_is_dropped(tmp_path: Path, moved: str, why: str) -> None:
+def test_pending_move_of_a_killed_per_file_run_is_finished(tmp_path: Path, moved: str, why: str) -> None:
     """The per-file release journalled each parity move; a run of it killed during a move left
-    the journal row, the staged parity and part of it moved over the file's own. The journal
-    goes; the file ends in a set of its present content, as every other file."""
+    the journal row, the staged parity and part of it moved over the file's own. The move is
+    finished as that release would have, the journal goes, and the file ends in a set of its
+    present content, as every other file."""
     directory, database = tmp_path / "data", tmp_path / "db"
     contents = tree(directory, large=1, small=4)
     job = job_for(directory, database)
@@ -434,7 +435,7 @@ def test_pending_move_of_a_killed_per_file_run_is_dropped(tmp_path: Path, moved:
     result = Scrub(job).run()
     assert result.status != "error", result.details
     assert result.stats["repaired"] == 0, result.details
-    assert result.stats["updated"] == (1 if why == "edited" else 0), (result.stats, result.details)
+    assert result.stats["updated"] == 0, (result.stats, result.details)  # its parity was made
     assert_converted(job, contents)
 
 
@@ -495,4 +496,48 @@ def test_database_of_the_per_file_release_is_converted(tmp_path: Path) -> None:
 
         result = Scrub(job).run()
         assert (result.stats["repaired"], result.stats["updated"]) == (1, 1), (result.stats, result.details)
+        assert_converted(job, contents)
+
+
+def test_parity_a_killed_per_file_run_made_again_still_repairs(tmp_path: Path) -> None:
+    """That release made a file's parity again when its recovery file was damaged, and a run of
+    it killed before the move left the good parity staged, journalled. The file is damaged
+    below the filesystem before the first run: the staged parity repairs it."""
+    with loop_mount(tmp_path / "disk"):
+        directory, database = tmp_path / "disk" / "data", tmp_path / "disk" / "db"
+        contents = tree(directory, large=1, small=4)
+        job = job_for(directory, database)
+        old = old_database(job, contents)
+        relative = "d0/big0.bin"
+        (volume,) = (database / "d0").glob("big0.bin.vol*.par2")
+        damaged = bytearray(volume.read_bytes())
+        for offset in range(1000, len(damaged) - 1000, 4096):
+            damaged[offset] ^= 0xFF
+        volume.write_bytes(bytes(damaged))
+        staging = old.private / "staging" / ("cd" * 16)
+        staging.mkdir()
+        volumes = old.parity(relative, into=staging / "parity.par2")
+        st = (directory / relative).stat()
+        db = old.catalog()
+        db.execute(
+            f"INSERT INTO pending ({PENDING_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                b"d0",
+                b"big0.bin",
+                b"cd" * 16,
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ino,
+                hashlib.md5(contents[relative]).digest(),
+                b"/".join(b"big0.bin" + v[len(b"parity") :] for v in volumes),
+                st.st_ctime_ns,
+                1,
+            ),
+        )
+        db.commit()
+        db.close()
+        rot(directory / relative, [4000, 600_000])
+
+        result = Scrub(job).run()
+        assert result.stats["repaired"] == 1, (result.stats, result.details)
         assert_converted(job, contents)
