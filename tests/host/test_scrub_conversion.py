@@ -22,8 +22,10 @@ import pytest
 
 from nasbox.scrub import par2
 from nasbox.scrub.engine import Scrub
+from nasbox.scrub.files import CHUNK
 from nasbox.scrub.kind import ScrubJob
 from tests.host.test_scrub_integrity import job_for, settle, write
+from tests.host.test_scrub_interrupted import KILLED_AT_THE_TIMES_RESTORE, kill_a_repair
 from tests.support import parity
 from tests.support.rawdisk import loop_mount, rot
 
@@ -268,6 +270,7 @@ from nasbox import commands
 from nasbox.scrub import install
 from nasbox.scrub.catalog import Catalog
 from nasbox.scrub.engine import Scrub
+from nasbox.scrub.files import CHUNK
 from nasbox.scrub.kind import ScrubJob
 
 where, after = sys.argv[3].split(":")
@@ -465,6 +468,7 @@ def per_file_release(into: Path) -> Path:
 OLD_ENGINE_RUN = """
 import sys
 from nasbox.scrub.engine import Scrub
+from nasbox.scrub.files import CHUNK
 from nasbox.scrub.kind import ScrubJob
 result = Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=5,
                         schedule="weekly")).run()
@@ -540,4 +544,25 @@ def test_parity_a_killed_per_file_run_made_again_still_repairs(tmp_path: Path) -
 
         result = Scrub(job).run()
         assert result.stats["repaired"] == 1, (result.stats, result.details)
+        assert_converted(job, contents)
+
+
+def test_repair_from_per_file_parity_killed_then_finished(tmp_path: Path) -> None:
+    """A file damaged below the filesystem at the first run, its repair from its own parity
+    killed after the first damaged block was written back: the next run finishes the repair
+    (never takes the half-repaired file for an edit) and then gives it a set."""
+    with loop_mount(tmp_path / "disk"):
+        directory, database = tmp_path / "disk" / "data", tmp_path / "disk" / "db"
+        contents = tree(directory, large=1, small=4)
+        contents["d1/huge.bin"] = write(directory / "d1/huge.bin", 3 * CHUNK, seed=99)
+        job = job_for(directory, database)
+        old_database(job, contents)
+        path = directory / "d1/huge.bin"
+        rot(path, [100, 2 * CHUNK + 100])
+        kill_a_repair(KILLED_AT_THE_TIMES_RESTORE, directory, database)
+        half = path.read_bytes()
+        assert half[:4096] == contents["d1/huge.bin"][:4096] and half != contents["d1/huge.bin"]
+
+        result = Scrub(job).run()
+        assert result.stats["repaired"] == 1 and result.stats["updated"] == 0, (result.stats, result.details)
         assert_converted(job, contents)
