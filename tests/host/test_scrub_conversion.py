@@ -566,3 +566,62 @@ def test_repair_from_per_file_parity_killed_then_finished(tmp_path: Path) -> Non
         result = Scrub(job).run()
         assert result.stats["repaired"] == 1 and result.stats["updated"] == 0, (result.stats, result.details)
         assert_converted(job, contents)
+
+
+# The per-file release's engine, killed (SIGKILL) right after it moved the first recovery file
+# of a new parity set into place: its journal row, staged index and half-moved parity are left.
+OLD_ENGINE_KILLED_IN_A_MOVE = """
+import os, signal, sys
+from nasbox.scrub import install
+from nasbox.scrub.engine import Scrub
+from nasbox.scrub.kind import ScrubJob
+replace = install._replace_if_present
+def killed(source, target):
+    replace(source, target)
+    os.kill(os.getpid(), signal.SIGKILL)
+install._replace_if_present = killed
+Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=5, schedule="weekly")).run()
+"""
+
+
+def test_run_of_the_per_file_release_killed_in_a_move_is_converted(tmp_path: Path) -> None:
+    """That release's engine protects the tree; a file is edited; its next run is killed while
+    moving the file's new parity into place; then the file is damaged below the filesystem. The
+    first run of sets finishes that move, so the damage is repaired from it (the file's row
+    still held the content before the edit: taken for another edit, the damage would have been
+    given parity), and converts all of it."""
+    release = per_file_release(tmp_path / "release")
+    with loop_mount(tmp_path / "disk"):
+        directory, database = tmp_path / "disk" / "data", tmp_path / "disk" / "db"
+        contents = tree(directory, large=2, small=6)
+        job = job_for(directory, database)
+        settle()
+        env = {**os.environ, "PYTHONPATH": str(release)}
+        made = subprocess.run(
+            [sys.executable, "-c", OLD_ENGINE_RUN, job.directory, job.database],
+            env=env,
+            cwd=release,
+            capture_output=True,
+            text=True,
+        )
+        assert made.returncode == 0, made.stderr[-2000:]
+        path = directory / "d1/big1.bin"
+        contents["d1/big1.bin"] = contents["d1/big1.bin"][::-1]
+        path.write_bytes(contents["d1/big1.bin"])
+        settle()
+        killed = subprocess.run(
+            [sys.executable, "-c", OLD_ENGINE_KILLED_IN_A_MOVE, job.directory, job.database],
+            env=env,
+            cwd=release,
+            capture_output=True,
+            text=True,
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        db = OldDatabase(job).catalog()
+        assert db.execute("SELECT name FROM pending").fetchall() == [(b"big1.bin",)]
+        db.close()
+        rot(path, [70_000])
+
+        result = Scrub(job).run()
+        assert result.stats["repaired"] == 1 and result.stats["updated"] == 0, (result.stats, result.details)
+        assert_converted(job, contents)
