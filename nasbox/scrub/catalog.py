@@ -68,9 +68,11 @@ ADDED_COLUMNS = {"ctime_ns": "INTEGER", "settled": "INTEGER NOT NULL DEFAULT 0",
 FILE_COLUMNS = (
     "dir, name, size, mtime_ns, inode, md5, volumes, parity_at, verified_at, result, ctime_ns, settled, set_id"
 )
-# Catalogs before sets journalled each file's parity move here; that journal is dropped: the
-# file keeps its old row and parity, and the walk gives it a set.
-DROPPED_TABLES = ("pending",)
+# Catalogs before sets journalled each file's parity move here: the next run finishes the
+# moves a killed run began (nasbox.scrub.install), then drops the journal.
+JOURNAL = "pending"
+JOURNAL_COLUMNS = "dir, name, staging, size, mtime_ns, inode, md5, volumes, ctime_ns, settled"
+JOURNAL_DEFAULTS = {"settled": "0"}  # for a column an even older journal lacks; others NULL
 LAYOUT_VERSION = 2  # PRAGMA user_version once no parity is left in the per-file layout
 
 
@@ -209,8 +211,6 @@ class Catalog:
                     if column not in present:
                         self.db.execute(f"ALTER TABLE files ADD COLUMN {column} {kind}")
             self.db.executescript(SCHEMA)
-            for table in DROPPED_TABLES:
-                self.db.execute(f"DROP TABLE IF EXISTS {table}")
         except sqlite3.DatabaseError as e:
             self.db.close()
             # Only what sqlite calls corrupt: a busy, unreadable or full disk is not damage.
@@ -271,6 +271,30 @@ class Catalog:
 
     def put(self, entry: Entry) -> None:
         self._write(f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES ({','.join('?' * 13)})", entry.row())
+
+    def journalled_moves(self) -> list[tuple[bytes, Entry]]:
+        """(staging directory name, LEGACY row) of each move of per-file parity into place that
+        a run of a catalog before sets began and did not finish; an unsafe one is dropped."""
+        present = {r[1] for r in self.db.execute(f"PRAGMA table_info({JOURNAL})")}
+        if not present:
+            return []
+        columns = ", ".join(c if c in present else JOURNAL_DEFAULTS.get(c, "NULL") for c in JOURNAL_COLUMNS.split(", "))
+        found = []
+        for r in self.db.execute(f"SELECT {columns} FROM {JOURNAL}").fetchall():
+            directory, name, staging, *values = r  # values: size ... volumes, ctime_ns, settled
+            row = (directory, name, *values[:5], time.time(), None, "created", *values[5:], None)
+            why = untrusted(row)
+            if why is None and not (isinstance(staging, bytes) and STAGING_NAME.fullmatch(staging)):
+                why = "its staging directory is not one nasbox names"
+            if why is None:
+                found.append((staging, Entry(*row[:6], _volumes(row[6]), *row[7:11], bool(row[11]))))  # type: ignore[call-arg, misc]
+            else:
+                self.reject(os.path.join(_as_bytes(directory), _as_bytes(name)), why)
+        return found
+
+    def drop_journal(self) -> None:
+        self.commit()
+        self.db.execute(f"DROP TABLE IF EXISTS {JOURNAL}")
 
     def mark_verified(self, entry: Entry, result: str) -> None:
         """The content matched (or was repaired): entry's metadata is what was found. Gathered

@@ -204,14 +204,52 @@ def _begins_like_par2(dir_fd: int, name: bytes) -> bool:
 
 
 def recover(catalog: Catalog, parity: Parity, directory: bytes, report: Report) -> None:
-    """Take note of the repairs a killed run began, and drop what it left half-done: its
+    """Finish the moves of per-file parity a killed run of a catalog before sets journalled,
+    take note of the repairs a killed run began, and drop what it left half-done: its
     working directories, set files it never recorded, and sets it left unused."""
+    _finish_journalled_moves(catalog, parity, report)
     _recover_repairs(catalog, parity, directory, report)
     for leftover in (b"staging", b"repair"):
         shutil.rmtree(leftover, ignore_errors=True, dir_fd=parity.folders.private_fd)
         os.makedirs(os.path.join(parity.private, leftover), 0o700, exist_ok=True)
     remove_orphans(catalog, parity)
     collect(catalog, parity)
+
+
+def _finish_journalled_moves(catalog: Catalog, parity: Parity, report: Report) -> None:
+    """The staged parity of a journalled move is whole (the journal was written once par2 had
+    made it) and may be all that can repair the file (its parity was made again because the
+    old one was damaged): it is put in place as that run would have, recovery files first,
+    and the file's row names it, until the walk gives the file a set. A staging directory
+    that is missing or a link, or a staged file that is not a regular file, is never used."""
+    for staging_name, entry in catalog.journalled_moves():
+        old = catalog.entry(entry.dir, entry.name)
+        if old is not None and not old.legacy:
+            continue
+        try:
+            staging_fd = open_directory(parity.private, os.path.join(b"staging", staging_name))
+        except OSError:
+            continue  # the file keeps its row and parity
+        try:
+            parity_dir = parity.dir(entry.dir)
+            os.makedirs(parity_dir, exist_ok=True)
+            staged = [(STAGED + v[len(entry.name) :], v) for v in entry.volumes]
+            for name, final in [*staged, (STAGED + sets.INDEX_SUFFIX, entry.name + sets.INDEX_SUFFIX)]:
+                with suppress(FileNotFoundError):
+                    if stat.S_ISREG(os.stat(name, dir_fd=staging_fd, follow_symlinks=False).st_mode):
+                        os.replace(name, os.path.join(parity_dir, final), src_dir_fd=staging_fd)
+        except OSError as e:
+            report.problem(
+                entry.relative,
+                f"the parity a stopped run made could not be installed ({e.strerror}) and was dropped; "
+                "made again when needed",
+                "skipped",
+            )
+            continue
+        finally:
+            os.close(staging_fd)
+        catalog.put(entry)
+    catalog.drop_journal()
 
 
 def _recover_repairs(catalog: Catalog, parity: Parity, directory: bytes, report: Report) -> None:
