@@ -247,9 +247,15 @@ class Catalog:
             self.db.execute("COMMIT")
         self._batch = 0
 
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Every read goes through here: the verified marks gathered so far are written first."""
+        if self._verified:
+            self._write_verified()
+        return self.db.execute(sql, args).fetchall()
+
     def _entries(self, where: str, args: tuple) -> list[Entry]:
         found = []
-        for r in self.db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE {where}", args).fetchall():
+        for r in self._read(f"SELECT {FILE_COLUMNS} FROM files WHERE {where}", args):
             why = untrusted(r)
             if why is None:
                 found.append(Entry(*r[:6], _volumes(r[6]), *r[7:11], bool(r[11]), r[12]))  # type: ignore[call-arg, misc]
@@ -339,7 +345,7 @@ class Catalog:
     def sets(self, where: str = "1", args: tuple = ()) -> list[SetRow]:
         """Sets whose row is sound (an unsound row is deleted: its files are orphans then)."""
         found = []
-        for r in self.db.execute(f"SELECT id, volumes, files, made_at FROM sets WHERE {where}", args).fetchall():
+        for r in self._read(f"SELECT id, volumes, files, made_at FROM sets WHERE {where}", args):
             volumes = _volumes(r[1]) if isinstance(r[1], bytes) else None
             sound = isinstance(r[0], bytes) and STAGING_NAME.fullmatch(r[0]) and isinstance(r[2], int)
             if sound and volumes is not None and named_after(volumes, r[0]):

@@ -39,7 +39,8 @@ def directory_problem(directory: bytes, relative: bytes) -> str | None:
 def file_problem(directory: bytes, parent: bytes, name: bytes) -> str | None:
     """Why the file parent/name (parent relative to DIRECTORY) cannot be protected, or None."""
     relative = parent + b"/" + name if parent else name
-    if REPAIR_PREFIX + len(directory) + len(relative) < PATH_MAX and not par2.REWRITTEN.search(relative):
+    short = len(name + BACKUP_SUFFIX) <= NAME_MAX and REPAIR_PREFIX + len(directory) + len(relative) < PATH_MAX
+    if short and not par2.REWRITTEN.search(relative):
         return None  # the common case, decided without building par2's view of the name
     seen_by_par2 = par2.path_as_par2_reads_it(relative)
     if seen_by_par2 != relative and not is_relative(seen_by_par2):

@@ -219,8 +219,9 @@ def test_catalog_rows_that_leave_the_job_are_never_acted_upon(tmp_path):
     for name, before in canaries.items():
         assert snapshot(tmp_path / name) == before, name
     assert (Path(job.directory) / "a.bin").read_bytes() == data
-    assert result.status == "warning" and result.stats["skipped"] == 14, result.details
-    assert sum("unsafe and has been dropped" in d for d in result.details) == 14, result.details
+    # 10 forged rows, 4 forged sets and the 2 journal rows, each reported
+    assert result.status == "warning" and result.stats["skipped"] == 16, result.details
+    assert sum("unsafe and has been dropped" in d for d in result.details) == 16, result.details
     assert set(catalog_rows(job)) == {"a.bin"}  # the forged rows are gone
     db = catalog(job)
     assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'pending'").fetchone() == (0,)

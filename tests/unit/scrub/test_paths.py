@@ -88,9 +88,10 @@ def test_recovery_files_are_named_after_their_set() -> None:
 @pytest.mark.parametrize(
     "name, why",
     [
-        (b"n" * 255, None),
+        (b"n" * 253, None),
+        (b"n" * 254, "name too long to protect"),  # a repair's backup <name>.1 would not fit
         (b"a\\..\\x", "par2 would read it elsewhere"),
-        (b"\x01" * 100, "par2 would write it longer"),
+        (b"\x01" * 100, "name too long to protect"),
         # Names of parity files: parity lives in the private folder, so these are files like any other.
         (b"x.par2", None),
         (b"x.vol0+1.par2", None),
