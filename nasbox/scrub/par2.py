@@ -102,19 +102,13 @@ def recovery_of(fd: int, work: bytes, block_size: int, first: int, count: int, t
     """Recovery blocks first..first+count-1 of the file open as fd, at block_size, into work
     (a private working directory: par2 writes INDEX_NAME and one recovery file there).
 
-    par2 takes only regular files named by a path, never a /proc/self/fd link, and a path in
-    the user's directory could be swapped under it. So par2 runs in a mount namespace of its
-    own where the file the descriptor holds is bind-mounted read-only at work/INPUT_NAME:
-    it reads that very file, and the mount goes with par2 (needs CAP_SYS_ADMIN)."""
+    par2 takes only regular files named by a path (it refuses a /proc/self/fd link), and a
+    path in the user's directory could be swapped under it. So par2 runs in a mount
+    namespace of its own where the file the descriptor holds is mounted read-only at
+    work/INPUT_NAME (nasbox.scrub.fdmount): it reads that very file."""
     data = os.path.join(work, INPUT_NAME)
-    unshare = shutil.which("unshare") or "unshare"
     return [
         *_launcher(),
-        unshare.encode(),
-        b"--mount",
-        b"--propagation",
-        b"private",
-        b"--",
         os.fsencode(sys.executable),
         b"-m",
         b"nasbox.scrub.fdmount",
