@@ -110,7 +110,7 @@ def _bytes_of(words: list[int], shift: int) -> bytes:
     return bytes((word >> shift) & 0xFF for word in words)
 
 
-def xor(a: bytes, b: bytes) -> bytes:
+def xor(a: bytes | memoryview, b: bytes | memoryview) -> bytes:
     return (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(len(a), "little")
 
 
@@ -158,9 +158,8 @@ def single_file_set(found: list[par2format.Packet]) -> SingleFileSet | None:
     file_id = main.body[12:28]
     if count != 1 or slice_size == 0 or slice_size % 4:
         return None
-    of_file = [p for p in found if p.set_id == main.set_id and p.body[:16] == file_id and _intact(p)]
-    description = next((p for p in of_file if p.type == par2format.FILE_DESC), None)
-    checksums = next((p for p in of_file if p.type == par2format.SLICE_CHECKSUMS), None)
+    description = _packet_of(found, par2format.FILE_DESC, main.set_id, file_id)
+    checksums = _packet_of(found, par2format.SLICE_CHECKSUMS, main.set_id, file_id)
     if description is None or checksums is None:
         return None
     length = par2format.file_description([description]).length
@@ -168,6 +167,13 @@ def single_file_set(found: list[par2format.Packet]) -> SingleFileSet | None:
     if len(sums) != -(-length // slice_size):
         return None
     return SingleFileSet(main.set_id, slice_size, length, sums)
+
+
+def _packet_of(found: list[par2format.Packet], kind: bytes, set_id: bytes, file_id: bytes) -> par2format.Packet | None:
+    """The first intact packet of this kind about this file (its body starts with the file id)."""
+    return next(
+        (p for p in found if p.type == kind and p.set_id == set_id and p.body[:16] == file_id and _intact(p)), None
+    )
 
 
 def _intact(packet: par2format.Packet) -> bool:
@@ -229,8 +235,8 @@ def rebuild_slices(
         return None
     if not slices:
         return {}
-    recovery = _recovery_slices(packets, layout.set_id, layout.slice_size)
-    exponents = sorted(recovery)[: len(slices)]
+    recovery = _first_intact(_recovery_slices(packets, layout.set_id, layout.slice_size), len(slices))
+    exponents = sorted(recovery)
     if len(exponents) < len(slices):
         return None
     solution = invert([[power(base(k), e) for k in slices] for e in exponents])
@@ -251,20 +257,31 @@ def rebuild_slices(
     return rebuilt
 
 
-def _recovery_slices(found: list[par2format.Packet], set_id: bytes, slice_size: int) -> dict[int, bytes]:
-    """{exponent: data} of the set's intact recovery slices."""
+def _recovery_slices(found: list[par2format.Packet], set_id: bytes, slice_size: int) -> dict[int, par2format.Packet]:
+    """{exponent: packet} of the set's recovery slices, not yet checked."""
     slices = {}
     for packet in found:
-        if packet.type == par2format.RECOVERY_SLICE and packet.set_id == set_id and _intact(packet):
-            (exponent,) = struct.unpack_from("<I", packet.body)
-            if len(packet.body) == 4 + slice_size:
-                slices[exponent] = packet.body[4:]
+        if packet.type == par2format.RECOVERY_SLICE and packet.set_id == set_id:
+            (exponent,) = struct.unpack_from("<I", packet.raw, par2format.HEADER.size)
+            if len(packet.raw) == par2format.HEADER.size + 4 + slice_size:
+                slices[exponent] = packet
     return slices
+
+
+def _first_intact(recovery: dict[int, par2format.Packet], count: int) -> dict[int, memoryview]:
+    """{exponent: data} of the count intact recovery slices of lowest exponents (or fewer)."""
+    chosen: dict[int, memoryview] = {}
+    for exponent in sorted(recovery):
+        if len(chosen) == count:
+            break
+        if _intact(recovery[exponent]):
+            chosen[exponent] = memoryview(recovery[exponent].raw)[par2format.HEADER.size + 4 :]
+    return chosen
 
 
 def _recovery_of_damaged(
     fd: int, slice_size: int, exponents: list[int], work: bytes, inherit: tuple[int, ...]
-) -> dict[int, bytes] | None:
+) -> dict[int, memoryview] | None:
     """{exponent: data} of the recovery slices par2 makes of the file as it is now."""
     os.close(os.open(os.path.join(work, par2.INPUT_NAME), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
     first = exponents[0]
@@ -282,5 +299,7 @@ def _recovery_of_damaged(
     layout = single_file_set(made)
     if layout is None or layout.slice_size != slice_size:
         return None
-    found = _recovery_slices(made, layout.set_id, slice_size)
-    return found if all(e in found for e in exponents) else None
+    found = _recovery_slices(made, layout.set_id, slice_size)  # read_packets checked them
+    if not all(e in found for e in exponents):
+        return None
+    return {e: memoryview(found[e].raw)[par2format.HEADER.size + 4 :] for e in exponents}
