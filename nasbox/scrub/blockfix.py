@@ -37,7 +37,7 @@ from nasbox.scrub import par2, par2format
 POLYNOMIAL = 0x1100B  # the generator PAR2 uses for GF(2^16)
 ORDER = 0xFFFF  # of the multiplicative group
 READ_SIZE = 1 << 22  # reads cover whole slices of about this many bytes
-THREADS = 2  # par2's, for the one pass over the damaged file
+THREADS = 2  # par2's for its pass over the file: hashing takes one, the recovery sums the other
 
 
 # GF(2^16): exponents and logarithms of the generator 2.
@@ -275,8 +275,13 @@ def _first_intact(recovery: dict[int, par2format.Packet], count: int) -> dict[in
         if len(chosen) == count:
             break
         if _intact(recovery[exponent]):
-            chosen[exponent] = memoryview(recovery[exponent].raw)[par2format.HEADER.size + 4 :]
+            chosen[exponent] = _slice_data(recovery[exponent])
     return chosen
+
+
+def _slice_data(packet: par2format.Packet) -> memoryview:
+    """A recovery slice packet's data: its body after the exponent."""
+    return memoryview(packet.raw)[par2format.HEADER.size + 4 :]
 
 
 def _recovery_of_damaged(
@@ -302,4 +307,4 @@ def _recovery_of_damaged(
     found = _recovery_slices(made, layout.set_id, slice_size)  # read_packets checked them
     if not all(e in found for e in exponents):
         return None
-    return {e: memoryview(found[e].raw)[par2format.HEADER.size + 4 :] for e in exponents}
+    return {e: _slice_data(found[e]) for e in exponents}
