@@ -17,7 +17,9 @@ par2 reads the file once) plus a few multiplications of a slice by a number repl
 of the file and par2 repair's three reads of it.
 
 The damaged slices are those whose CRC32 or MD5 differs from the set's; every rebuilt slice
-must match its MD5, else nothing is rebuilt and the caller repairs with par2 itself.
+must match its MD5, else nothing is rebuilt and the caller repairs with par2 itself. par2
+reads the file nasbox holds open, never a path (nasbox.scrub.fdmount); where that cannot
+be done (no CAP_SYS_ADMIN), nothing is rebuilt either.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from functools import cache
 from nasbox import commands
 from nasbox.scrub import par2, par2format
 
-POLYNOMIAL = 0x1100B  # the generator PAR2 uses for GF(2^16)
+POLYNOMIAL = 0x1100B  # PAR2's GF(2^16) is the polynomials over GF(2) modulo this one
 ORDER = 0xFFFF  # of the multiplicative group
 READ_SIZE = 1 << 22  # reads cover whole slices of about this many bytes
 THREADS = 2  # par2's for its pass over the file: hashing takes one, the recovery sums the other
@@ -49,9 +51,9 @@ def _tables() -> tuple[list[int], list[int]]:
     exp = [0] * (2 * ORDER)
     log = [0] * (ORDER + 1)
     value = 1
-    for power in range(ORDER):
-        exp[power] = exp[power + ORDER] = value
-        log[value] = power
+    for n in range(ORDER):
+        exp[n] = exp[n + ORDER] = value
+        log[value] = n
         value <<= 1
         if value & 0x10000:
             value ^= POLYNOMIAL
