@@ -110,6 +110,7 @@ def recovery_of(fd: int, work: bytes, block_size: int, first: int, count: int, t
     return [
         *_launcher(),
         os.fsencode(sys.executable),
+        b"-P",  # nothing imported from its working directory
         b"-m",
         b"nasbox.scrub.fdmount",
         b"%d" % fd,
