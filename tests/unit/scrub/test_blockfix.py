@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,6 +210,56 @@ def test_slices_missing_from_the_list_make_the_result_fail_its_check(tmp_path: P
     fd = os.open(protected.path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         assert blockfix.rebuild_slices(fd, protected.packets, [10], work) is None
+    finally:
+        os.close(fd)
+
+
+def with_same_crc32(data: bytes, offset: int, window: int) -> bytes:
+    """data with its byte at offset changed, and the 4 bytes at window changed so that its
+    CRC32 is unchanged: the CRC is linear over GF(2), and any 32 bits in a row can cancel
+    any change."""
+    zeros = zlib.crc32(bytes(len(data)))
+
+    def effect(byte: int, bit: int) -> int:
+        change = bytearray(len(data))
+        change[byte] = 1 << bit
+        return zlib.crc32(change) ^ zeros
+
+    basis: list[tuple[int, int]] = []  # (effect, the window's bits giving it), highest bit first
+    for bit in range(32):
+        vector, mask = effect(window + bit // 8, bit % 8), 1 << bit
+        for known, known_mask in basis:
+            if vector ^ known < vector:
+                vector, mask = vector ^ known, mask ^ known_mask
+        basis = sorted([*basis, (vector, mask)], reverse=True)
+    target, mask = effect(offset, 0), 0
+    for known, known_mask in basis:
+        if target ^ known < target:
+            target, mask = target ^ known, mask ^ known_mask
+    assert target == 0
+    changed = bytearray(data)
+    changed[offset] ^= 1
+    for bit in range(32):
+        if mask >> bit & 1:
+            changed[window + bit // 8] ^= 1 << (bit % 8)
+    assert zlib.crc32(changed) == zlib.crc32(data) and changed != data
+    return bytes(changed)
+
+
+def test_a_damaged_slice_whose_crc32_matches_is_never_rebuilt_wrongly(tmp_path: Path, work: bytes) -> None:
+    protected = protect(tmp_path, 3 * MIB)
+    damage(protected, [30])
+    forged = with_same_crc32(original(protected, 60), 1000, 2000)
+    with open(protected.path, "r+b") as f:
+        f.seek(60 * protected.slice_size)
+        f.write(forged)
+    fd = os.open(protected.path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        assert blockfix.damaged_slices(fd, protected.index) == [30]  # the CRC32s miss slice 60
+        assert blockfix.rebuild_slices(fd, protected.packets, [30], work) is None
+        os.mkdir(os.path.join(work, b"again"))
+        rebuilt = blockfix.rebuild_slices(fd, protected.packets, [30, 60], os.path.join(work, b"again"))
+        assert rebuilt == {30: original(protected, 30), 60: original(protected, 60)}
     finally:
         os.close(fd)
 
