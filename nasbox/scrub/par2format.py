@@ -17,6 +17,8 @@ MAGIC = b"PAR2\0PKT"
 HEADER = struct.Struct("<8sQ16s16s16s")  # magic, length, packet MD5, set id, type
 FILE_DESC = b"PAR 2.0\0FileDesc"
 RECOVERY_SLICE = b"PAR 2.0\0RecvSlic"  # only recovery files hold these
+MAIN = b"PAR 2.0\0Main\0\0\0\0"  # the slice size and the files of the set
+SLICE_CHECKSUMS = b"PAR 2.0\0IFSC\0\0\0\0"  # the MD5 and CRC32 of each slice of a file
 HEAD_BYTES = 16 * 1024  # FileDesc also records the MD5 of a file's first 16 KiB
 
 
