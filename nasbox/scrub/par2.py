@@ -94,8 +94,6 @@ def create(base: bytes, index: bytes, data: list[bytes], slice_size: int, recove
     ]
 
 
-def repair(base: bytes, index: bytes, threads: int = 1) -> list[bytes]:
-    """Repair the files index describes, found under base (a private working directory)."""
 def recovery_of(fd: int, work: bytes, block_size: int, first: int, count: int, threads: int) -> list[bytes]:
     """Recovery blocks first..first+count-1 of the file open as fd, at block_size, into work
     (a private working directory: par2 writes INDEX_NAME and one recovery file there).
@@ -127,8 +125,8 @@ def recovery_of(fd: int, work: bytes, block_size: int, first: int, count: int, t
     ]
 
 
-def repair(base: bytes, index: bytes) -> list[bytes]:
-    """Repair the file index describes, found under base (a private working directory)."""
+def repair(base: bytes, index: bytes, threads: int = 1) -> list[bytes]:
+    """Repair the files index describes, found under base (a private working directory)."""
     # One -q: with -qq, par2cmdline-turbo 1.4.0 fails to repair a file whose name it rewrites.
     return [*_launcher(), binary().encode(), b"repair", b"-q", b"-t%d" % threads, b"-B", *_paths(base, index)]
 
