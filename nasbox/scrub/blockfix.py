@@ -17,9 +17,12 @@ par2 reads the file once) plus a few multiplications of a slice by a number repl
 of the file and par2 repair's three reads of it.
 
 The damaged slices are those whose CRC32 differs from the set's; every rebuilt slice must
-match its MD5, else nothing is rebuilt and the caller repairs with par2 itself. par2
-reads the file nasbox holds open, never a path (nasbox.scrub.fdmount); where that cannot
-be done (no CAP_SYS_ADMIN), nothing is rebuilt either.
+match its MD5, else nothing is rebuilt and the caller repairs with par2 itself. nasbox
+reads the damaged slices through the descriptor it holds; par2 reads the file by its path
+in the user's directory, as it does to make new parity. It only reads there and writes in
+a private directory, and a path swapped meanwhile (a link to another file, another file of
+that name) gives recovery slices of another file: the slices rebuilt from them fail their
+MD5, and nothing is rebuilt.
 """
 
 from __future__ import annotations
@@ -223,12 +226,18 @@ def damaged_slices(fd: int, index: list[par2format.Packet]) -> list[int] | None:
 
 
 def rebuild_slices(
-    fd: int, packets: list[par2format.Packet], slices: list[int], work: bytes, inherit: tuple[int, ...] = ()
+    fd: int,
+    path: tuple[bytes, bytes],
+    packets: list[par2format.Packet],
+    slices: list[int],
+    work: bytes,
+    inherit: tuple[int, ...] = (),
 ) -> dict[int, bytes] | None:
     """The correct bytes of each damaged slice (the last one trimmed to the file's length),
     each checked against its IFSC MD5; None when they cannot be rebuilt this way (too few
     intact recovery slices, par2 failed, a result that does not check): the caller falls back
-    to par2 repair. packets: those of the index and recovery files together. work: an empty
+    to par2 repair. path: (directory, the file's path under it) where par2 reads the file fd
+    holds. packets: those of the index and recovery files together. work: an empty
     private directory par2 may write in. inherit: descriptors par2 must keep (nasbox passes
     its lock)."""
     layout = single_file_set(packets)
@@ -243,7 +252,7 @@ def rebuild_slices(
     solution = invert([[power(base(k), e) for k in slices] for e in exponents])
     if solution is None:
         return None
-    made = _recovery_of_damaged(fd, layout.slice_size, exponents, work, inherit)
+    made = _recovery_of_damaged(path, layout.slice_size, exponents, work, inherit)
     if made is None:
         return None
     differences = [xor(recovery[e], made[e]) for e in exponents]
@@ -286,13 +295,18 @@ def _slice_data(packet: par2format.Packet) -> memoryview:
 
 
 def _recovery_of_damaged(
-    fd: int, slice_size: int, exponents: list[int], work: bytes, inherit: tuple[int, ...]
+    path: tuple[bytes, bytes], slice_size: int, exponents: list[int], work: bytes, inherit: tuple[int, ...]
 ) -> dict[int, memoryview] | None:
-    """{exponent: data} of the recovery slices par2 makes of the file as it is now."""
-    os.close(os.open(os.path.join(work, par2.INPUT_NAME), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    """{exponent: data} of the recovery slices par2 makes of the file at path as it is now."""
+    base, relative = path
     first = exponents[0]
-    argv = par2.recovery_of(fd, work, slice_size, first, exponents[-1] - first + 1, THREADS)
-    result = commands.run(argv, check=False, timeout=None, cwd=work, pass_fds=(fd, *inherit))
+    try:
+        argv = par2.recovery_of(
+            base, os.path.join(base, relative), work, slice_size, first, exponents[-1] - first + 1, THREADS
+        )
+    except ValueError:  # a path par2 would misread
+        return None
+    result = commands.run(argv, check=False, timeout=None, cwd=work, pass_fds=inherit)
     if result.returncode != 0:
         return None
     made: list[par2format.Packet] = []

@@ -10,7 +10,6 @@ import math
 import os
 import re
 import shutil
-import sys
 from functools import cache
 from pathlib import Path
 from typing import TypeVar
@@ -29,8 +28,7 @@ CONTROL = re.compile(rb"[\x00-\x1f]")  # bytes par2 writes as %XX in the names i
 REWRITTEN = re.compile(rb"[\x00-\x1f\\]")  # bytes that make par2 read a name otherwise
 # A recovery file of <name> is <name>.vol<first>+<count>.par2; this fullmatches it without .par2.
 VOLUME_NAME = re.compile(rb"(.*)\.vol[0-9]+\+[0-9]+", re.DOTALL)
-# What recovery_of's par2 reads and writes in its working directory.
-INPUT_NAME = b"input"
+# The index recovery_of's par2 writes in its working directory.
 INDEX_NAME = b"recovery.par2"
 
 
@@ -94,23 +92,15 @@ def create(base: bytes, index: bytes, data: list[bytes], slice_size: int, recove
     ]
 
 
-def recovery_of(fd: int, work: bytes, block_size: int, first: int, count: int, threads: int) -> list[bytes]:
-    """Recovery blocks first..first+count-1 of the file open as fd, at block_size, into work
-    (a private working directory: par2 writes INDEX_NAME and one recovery file there).
-
-    par2 takes only regular files named by a path (it refuses a /proc/self/fd link), and a
-    path in the user's directory could be swapped under it. So par2 runs in a mount
-    namespace of its own where the file the descriptor holds is mounted read-only at
-    work/INPUT_NAME (nasbox.scrub.fdmount): it reads that very file."""
-    data = os.path.join(work, INPUT_NAME)
+def recovery_of(base: bytes, data: bytes, work: bytes, block_size: int, first: int, count: int, threads: int) -> list[bytes]:
+    """Recovery blocks first..first+count-1 of the file data (a path under base), at
+    block_size, into work (a private working directory: par2 writes INDEX_NAME and one
+    recovery file there), as create reads a file for new parity. par2 only reads data: what
+    it makes is used only once it proves the file (nasbox.scrub.blockfix checks every slice
+    it rebuilds against the set's MD5), so a path swapped under it costs a fallback, never
+    a wrong byte."""
     return [
         *_launcher(),
-        os.fsencode(sys.executable),
-        b"-P",  # nothing imported from its working directory
-        b"-m",
-        b"nasbox.scrub.fdmount",
-        b"%d" % fd,
-        data,
         binary().encode(),
         b"create",
         b"-q",
@@ -121,7 +111,7 @@ def recovery_of(fd: int, work: bytes, block_size: int, first: int, count: int, t
         b"-n1",
         b"-t%d" % threads,
         b"-B",
-        *_paths(work, os.path.join(work, INDEX_NAME), data),
+        *_paths(base, os.path.join(work, INDEX_NAME), data),
     ]
 
 

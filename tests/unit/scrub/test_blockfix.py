@@ -6,7 +6,6 @@ import os
 import random
 import struct
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +36,12 @@ def protect(tmp_path: Path, size: int, redundancy: int = 5, seed: int = 1) -> Pr
     path.write_bytes(data)
     parity = tmp_path / "parity"
     parity.mkdir()
-    argv = par2.create(bytes(path.parent), b"file.par2", bytes(path), size, redundancy, 1)
+    slice_size, recovery = par2.sizing(size, redundancy)
+    argv = par2.create(bytes(path.parent), b"file.par2", [bytes(path)], slice_size, recovery, 1)
     commands.run(argv, timeout=None, cwd=bytes(parity))
     (volume,) = parity.glob("file.vol*.par2")
-    par2format.compact(bytes(volume))
+    par2format.strip(bytes(volume))
     index = par2format.read_packets(bytes(parity / "file.par2"))
-    slice_size, recovery = par2.sizing(size, redundancy)
     packets = index + par2format.read_packets(bytes(volume))
     return Protected(path, data, index, packets, volume, slice_size, recovery)
 
@@ -62,12 +61,15 @@ def original(protected: Protected, k: int) -> bytes:
 
 
 @pytest.fixture
-def work(tmp_path: Path) -> Iterator[bytes]:
+def work(tmp_path: Path) -> bytes:
     path = tmp_path / "work"
     path.mkdir(mode=0o700)
-    yield bytes(path)
-    with open("/proc/self/mountinfo") as mounts:  # par2's mount went with it
-        assert str(path) not in mounts.read()
+    return bytes(path)
+
+
+def where(protected: Protected) -> tuple[bytes, bytes]:
+    """(directory, relative path) where par2 reads the protected file."""
+    return bytes(protected.path.parent), protected.path.name.encode()
 
 
 def rebuild(
@@ -77,7 +79,9 @@ def rebuild(
     try:
         slices = blockfix.damaged_slices(fd, protected.index)
         assert slices is not None
-        return blockfix.rebuild_slices(fd, protected.packets if packets is None else packets, slices, work)
+        return blockfix.rebuild_slices(
+            fd, where(protected), protected.packets if packets is None else packets, slices, work
+        )
     finally:
         os.close(fd)
 
@@ -181,7 +185,7 @@ def test_damaged_slices_are_found_and_rebuilt_exactly(
     fd = os.open(protected.path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         assert blockfix.damaged_slices(fd, protected.index) == damaged
-        rebuilt = blockfix.rebuild_slices(fd, protected.packets, damaged, work)
+        rebuilt = blockfix.rebuild_slices(fd, where(protected), protected.packets, damaged, work)
     finally:
         os.close(fd)
     assert rebuilt == {k: original(protected, k) for k in damaged}
@@ -193,7 +197,7 @@ def test_an_intact_file_has_no_damaged_slices(tmp_path: Path, work: bytes) -> No
     fd = os.open(protected.path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         assert blockfix.damaged_slices(fd, protected.index) == []
-        assert blockfix.rebuild_slices(fd, protected.packets, [], work) == {}
+        assert blockfix.rebuild_slices(fd, where(protected), protected.packets, [], work) == {}
     finally:
         os.close(fd)
 
@@ -209,7 +213,7 @@ def test_slices_missing_from_the_list_make_the_result_fail_its_check(tmp_path: P
     damage(protected, [10, 20])
     fd = os.open(protected.path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        assert blockfix.rebuild_slices(fd, protected.packets, [10], work) is None
+        assert blockfix.rebuild_slices(fd, where(protected), protected.packets, [10], work) is None
     finally:
         os.close(fd)
 
@@ -256,9 +260,9 @@ def test_a_damaged_slice_whose_crc32_matches_is_never_rebuilt_wrongly(tmp_path: 
     fd = os.open(protected.path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         assert blockfix.damaged_slices(fd, protected.index) == [30]  # the CRC32s miss slice 60
-        assert blockfix.rebuild_slices(fd, protected.packets, [30], work) is None
+        assert blockfix.rebuild_slices(fd, where(protected), protected.packets, [30], work) is None
         os.mkdir(os.path.join(work, b"again"))
-        rebuilt = blockfix.rebuild_slices(fd, protected.packets, [30, 60], os.path.join(work, b"again"))
+        rebuilt = blockfix.rebuild_slices(fd, where(protected), protected.packets, [30, 60], os.path.join(work, b"again"))
         assert rebuilt == {30: original(protected, 30), 60: original(protected, 60)}
     finally:
         os.close(fd)
@@ -300,25 +304,46 @@ def test_too_few_intact_recovery_packets_rebuild_nothing(tmp_path: Path, work: b
     assert rebuild(protected, work, packets) is None
 
 
-def test_par2_reads_the_file_held_open_not_what_its_name_leads_to_now(tmp_path: Path, work: bytes) -> None:
-    """A file system mounted over the file's directory, with another file of that name: the
-    path (and what /proc/self/fd names) now leads there, the descriptor still to the file."""
+def test_par2_reads_the_file_by_its_path_and_writes_only_in_work(
+    tmp_path: Path, work: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     protected = protect(tmp_path, 3 * MIB)
     damage(protected, [7])
+    argvs: list[list[bytes]] = []
+    run = commands.run
+
+    def recorded(argv: list[bytes], *args: object, **kwargs: object) -> object:
+        argvs.append(argv)
+        return run(argv, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(commands, "run", recorded)
+    before = sorted(os.listdir(protected.path.parent))
+    assert rebuild(protected, work) == {7: original(protected, 7)}
+    (argv,) = argvs
+    assert argv[-4:] == [b"-B", bytes(protected.path.parent), os.path.join(work, par2.INDEX_NAME), bytes(protected.path)]
+    assert sorted(os.listdir(work)) == sorted([par2.INDEX_NAME, b"recovery.vol0+1.par2"])
+    assert sorted(os.listdir(protected.path.parent)) == before
+
+
+def test_a_path_swapped_for_a_link_to_another_file_rebuilds_nothing(tmp_path: Path, work: bytes) -> None:
+    """The file's name replaced by a link to another file of the same size after nasbox
+    opened it: par2 reads the other file, and what it makes proves nothing about the one
+    held open, so no slice comes out of it (never wrong bytes)."""
+    protected = protect(tmp_path, 3 * MIB)
+    damage(protected, [7])
+    other = tmp_path / "other"
+    other.write_bytes(random.Random(2).randbytes(3 * MIB))
     fd = os.open(protected.path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         slices = blockfix.damaged_slices(fd, protected.index)
-        commands.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(protected.path.parent)])
-        try:
-            protected.path.write_bytes(random.Random(2).randbytes(3 * MIB))
-            assert os.readlink(f"/proc/self/fd/{fd}") == str(protected.path)
-            rebuilt = blockfix.rebuild_slices(fd, protected.packets, slices or [], work)
-        finally:
-            commands.run(["umount", str(protected.path.parent)])
+        assert slices == [7]
+        held = protected.path.with_name("held")
+        os.rename(protected.path, held)
+        protected.path.symlink_to(other)
+        assert blockfix.rebuild_slices(fd, where(protected), protected.packets, slices, work) is None
     finally:
         os.close(fd)
-    assert rebuilt == {7: original(protected, 7)}
-    assert sorted(os.listdir(work)) == sorted([par2.INPUT_NAME, par2.INDEX_NAME, b"recovery.vol0+1.par2"])
+    assert held.read_bytes() != protected.data  # nothing written either
 
 
 def test_a_file_replaced_since_it_was_opened_is_not_rebuilt(tmp_path: Path, work: bytes) -> None:
@@ -330,7 +355,7 @@ def test_a_file_replaced_since_it_was_opened_is_not_rebuilt(tmp_path: Path, work
         impostor = protected.path.with_name("impostor")
         impostor.write_bytes(protected.data)
         os.replace(impostor, protected.path)
-        assert blockfix.rebuild_slices(fd, protected.packets, slices or [], work) is None
+        assert blockfix.rebuild_slices(fd, where(protected), protected.packets, slices or [], work) is None
     finally:
         os.close(fd)
 
