@@ -325,25 +325,31 @@ def test_par2_reads_the_file_by_its_path_and_writes_only_in_work(
     assert sorted(os.listdir(protected.path.parent)) == before
 
 
-def test_a_path_swapped_for_a_link_to_another_file_rebuilds_nothing(tmp_path: Path, work: bytes) -> None:
-    """The file's name replaced by a link to another file of the same size after nasbox
-    opened it: par2 reads the other file, and what it makes proves nothing about the one
-    held open, so no slice comes out of it (never wrong bytes)."""
+@pytest.mark.parametrize("linked", ["file", "directory"])
+def test_a_path_swapped_for_a_link_to_another_file_rebuilds_nothing(tmp_path: Path, work: bytes, linked: str) -> None:
+    """The file's name, or its directory's, replaced by a link leading to another file of the
+    same size after nasbox opened it: par2 refuses the link or reads the other file, and what
+    it makes proves nothing about the file held open, so no slice comes out (never wrong bytes)."""
     protected = protect(tmp_path, 3 * MIB)
     damage(protected, [7])
-    other = tmp_path / "other"
-    other.write_bytes(random.Random(2).randbytes(3 * MIB))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / protected.path.name).write_bytes(random.Random(2).randbytes(3 * MIB))
+    damaged = protected.path.read_bytes()
     fd = os.open(protected.path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         slices = blockfix.damaged_slices(fd, protected.index)
         assert slices == [7]
-        held = protected.path.with_name("held")
-        os.rename(protected.path, held)
-        protected.path.symlink_to(other)
+        if linked == "file":
+            os.rename(protected.path, protected.path.with_name("held"))
+            protected.path.symlink_to(elsewhere / protected.path.name)
+        else:
+            os.rename(protected.path.parent, tmp_path / "held")
+            protected.path.parent.symlink_to(elsewhere)
         assert blockfix.rebuild_slices(fd, where(protected), protected.packets, slices, work) is None
+        assert os.pread(fd, len(damaged) + 1, 0) == damaged  # nothing written either
     finally:
         os.close(fd)
-    assert held.read_bytes() != protected.data  # nothing written either
 
 
 def test_a_file_replaced_since_it_was_opened_is_not_rebuilt(tmp_path: Path, work: bytes) -> None:
