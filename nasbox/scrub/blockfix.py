@@ -195,15 +195,15 @@ def _slices(fd: int, layout: SingleFileSet, numbers: list[int] | None = None) ->
     if numbers is None:
         per_read = max(1, READ_SIZE // size)
         for first in range(0, len(layout.sums), per_read):
-            data = _pread_all(fd, size * per_read, first * size)
+            data = pread_all(fd, size * per_read, first * size)
             for i in range(first, min(first + per_read, len(layout.sums))):
                 yield i, data[(i - first) * size : (i - first + 1) * size].ljust(size, b"\0")
     else:
         for i in numbers:
-            yield i, _pread_all(fd, size, i * size).ljust(size, b"\0")
+            yield i, pread_all(fd, size, i * size).ljust(size, b"\0")
 
 
-def _pread_all(fd: int, count: int, offset: int) -> bytes:
+def pread_all(fd: int, count: int, offset: int) -> bytes:
     parts = []
     while count > 0 and (data := os.pread(fd, count, offset)):
         parts.append(data)

@@ -283,7 +283,7 @@ def _repair_was_begun(catalog: Catalog, directory: bytes, private: bytes, note: 
         return
     try:
         st: os.stat_result | None = stat_file(directory, note.dir, note.name)
-        if repaired_copy(private, note) is not None:  # it proves which writes were the repair's
+        if note.repaired or repaired_copy(private, note) is not None:  # proves which writes were the repair's
             st = interrupted_write_back(directory, private, note, entry)
         elif st is not None and (st.st_size, st.st_mtime_ns, st.st_ino) != (entry.size, entry.mtime_ns, entry.inode):
             st = None

@@ -92,7 +92,9 @@ def create(base: bytes, index: bytes, data: list[bytes], slice_size: int, recove
     ]
 
 
-def recovery_of(base: bytes, data: bytes, work: bytes, block_size: int, first: int, count: int, threads: int) -> list[bytes]:
+def recovery_of(
+    base: bytes, data: bytes, work: bytes, block_size: int, first: int, count: int, threads: int
+) -> list[bytes]:
     """Recovery blocks first..first+count-1 of the file data (a path under base), at
     block_size, into work (a private working directory: par2 writes INDEX_NAME and one
     recovery file there), as create reads a file for new parity. par2 only reads data: what

@@ -14,6 +14,11 @@ finishes the repair), and at the end the whole file must hold the recorded conte
 an edit happened behind the repair: it is kept and given a new mtime, never hidden.
 Nothing is ever created in the user's directory.
 
+A large file's own set first tries a cheaper route: its damaged slices are found by their
+CRC32s and rebuilt from one read of the file (nasbox.scrub.blockfix), each checked against
+its MD5, and written back in place under the same rules; only when that cannot be done is
+the file copied for par2 repair.
+
 Writing moves the file's ctime, which no one can set back, and a moved ctime reads as an
 edit (nasbox.scrub.timestamps). So while a repair writes, a note in the private folder's
 `repairing` directory names the file, the times it had, its repair's working directory and
@@ -21,22 +26,25 @@ each block the repair will write with the MD5 of its damaged bytes: a run killed
 leaves it, and the next run (nasbox.scrub.install) takes that ctime as the repair's, not an
 edit's. Killed between writing a block and setting the times back, the repair leaves a new
 mtime too: the file is then proven to hold nothing but the damage and the repair's own
-writes (interrupted_write_back) before its times are set back.
+writes (interrupted_write_back) before its times are set back. A repair by slices leaves no
+repaired copy, so its note carries the repaired bytes of each block it writes instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import stat
 import struct
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
 from nasbox import commands
-from nasbox.scrub import par2, par2format
+from nasbox.scrub import blockfix, par2, par2format
 from nasbox.scrub.catalog import STAGING_NAME, Entry, is_name, is_relative
 from nasbox.scrub.files import CHUNK, NOT_THIS_FILE, md5_of_fd, open_directory, open_file, same_file
 from nasbox.scrub.trust import REPAIRING
@@ -44,6 +52,9 @@ from nasbox.scrub.trust import REPAIRING
 ZEROS = bytes(CHUNK)
 NOTE_TIMES = struct.Struct("=qqq")  # the file's atime and mtime (ns), the block size written in
 NOTE_BLOCK = struct.Struct("=q16s")  # a block the repair writes: its offset, the MD5 of its damaged bytes
+# In a note written with block size 0 each block is a NOTE_SLICE followed by its repaired bytes.
+NOTE_SLICE = struct.Struct("=qq16s")  # its offset, its length, the MD5 of its damaged bytes
+SLICES_WORK = b".slices"  # par2's working directory for a repair by slices, inside the repair's
 
 
 class Result(Enum):
@@ -63,6 +74,8 @@ class RepairNote:
     times: tuple[int, int] | None = None  # the file's atime and mtime before the repair
     block: int = 0
     damaged: dict[int, bytes] = field(default_factory=dict)  # offset: MD5 of the block's damaged bytes
+    # offset: the block's repaired bytes, for a repair that leaves no repaired copy (by slices)
+    repaired: dict[int, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,7 +112,10 @@ def repair(
         journal = os.path.join(private, REPAIRING)
         try:
             os.mkdir(work, 0o700)
-            outcomes |= _repair_in(work, journal, directory, opened, parity_files, members, inherit)
+            by_slices = _repair_by_slices(work, journal, directory, opened, parity_files, members, inherit)
+            if by_slices is None:
+                by_slices = _repair_in(work, journal, directory, opened, parity_files, members, inherit)
+            outcomes |= by_slices
         except OSError as e:
             outcomes |= {relative: _failed(e) for relative in opened if relative not in outcomes}
         finally:
@@ -223,6 +239,47 @@ def _repair_in(
     return outcomes
 
 
+def _repair_by_slices(
+    work: bytes,
+    journal: bytes,
+    directory: bytes,
+    opened: dict[bytes, tuple[int, Entry]],
+    parity_files: list[bytes],
+    members: list[Entry],
+    inherit: tuple[int, ...],
+) -> dict[bytes, Outcome] | None:
+    """A file alone in its set: its damaged slices rebuilt from one read of it and written
+    back in place. None when that cannot be done (more damage than the recovery slices par2
+    is spared for, damaged parity, a rebuilt slice that fails its MD5, ...): par2 repairs it."""
+    if len(opened) != 1 or [m.relative for m in members] != list(opened):
+        return None
+    ((relative, (fd, entry)),) = opened.items()
+    packets: list[par2format.Packet] = []
+    for path in parity_files:
+        with contextlib.suppress(par2format.DamagedParity):  # par2 repair reads what it can
+            packets += par2format.read_packets(path)
+    layout = blockfix.single_file_set(packets)
+    description = par2.as_par2_reads_them(par2format.descriptions(packets)).get(par2.path_as_par2_reads_it(relative))
+    if layout is None or description is None or (description.md5, description.length) != (entry.md5, entry.size):
+        return None
+    numbers = blockfix.damaged_slices(fd, packets)
+    if not numbers:
+        return None
+    size = layout.slice_size
+    damaged = {k * size: blockfix.pread_all(fd, min(size, entry.size - k * size), k * size) for k in numbers}
+    slices_work = os.path.join(work, SLICES_WORK)
+    os.mkdir(slices_work, 0o700)
+    try:
+        rebuilt = blockfix.rebuild_slices(fd, (directory, relative), packets, numbers, slices_work, inherit)
+    finally:
+        shutil.rmtree(slices_work, ignore_errors=True)
+    if rebuilt is None:
+        return None
+    repaired = {k * size: data for k, data in rebuilt.items()}
+    note_name = os.path.basename(work) + b".0"
+    return {relative: _write_back_slices(journal, note_name, work, fd, entry, repaired, damaged)}
+
+
 def _copy_neighbour(directory: bytes, relative_dir: bytes, name: bytes, copy: bytes) -> None:
     """Another file of the set, as it is now (par2 takes what no longer matches for damage)."""
     try:
@@ -272,14 +329,69 @@ def _write_back_copy(
         os.close(repaired)
 
 
+def _write_back_slices(
+    journal: bytes,
+    note_name: bytes,
+    work: bytes,
+    fd: int,
+    entry: Entry,
+    repaired: dict[int, bytes],
+    damaged: dict[int, bytes],
+) -> Outcome:
+    """repaired: {offset: bytes} of the rebuilt slices; damaged: their bytes as read before."""
+    original = os.fstat(fd)
+    if not same_file(original, entry):
+        return Outcome(Result.CHANGED, "changed since it was verified; the edit is kept")
+    note = _note_repairing(
+        journal,
+        note_name,
+        RepairNote(
+            entry.dir,
+            entry.name,
+            os.path.basename(work),
+            (original.st_atime_ns, original.st_mtime_ns),
+            0,
+            {offset: hashlib.md5(data).digest() for offset, data in damaged.items()},
+            repaired,
+        ),
+    )
+    times = (original.st_atime_ns, original.st_mtime_ns)
+    block = original.st_blksize
+    for offset, wanted in sorted(repaired.items()):
+        current = blockfix.pread_all(fd, len(wanted), offset)
+        if current == wanted:
+            continue
+        if current != damaged[offset]:
+            outcome = _edited(fd)
+            break
+        # Only the file system's blocks that differ: a hole's block is never written.
+        for start in range(offset - offset % block, offset + len(wanted), block):
+            low, high = max(start, offset) - offset, min(start + block, offset + len(wanted)) - offset
+            if current[low:high] != wanted[low:high]:
+                _pwrite_all(fd, wanted[low:high], offset + low)
+        os.utime(fd, ns=times)  # at once, as _write_back does
+    else:
+        outcome = _flushed(fd, original, entry.md5)
+    os.unlink(note)  # not when the write-back failed: the file's ctime moved all the same
+    return outcome
+
+
 def _note_repairing(journal: bytes, note_name: bytes, note: RepairNote) -> bytes:
     """The note (dir, NUL, name, NUL, work, NUL, times and blocks), on disk before the repair
-    writes; its name begins with the working directory's, which it keeps."""
+    writes; its name begins with the working directory's, which it keeps. A note with
+    repaired bytes is written with block size 0, each block followed by its repaired bytes."""
     os.makedirs(journal, 0o700, exist_ok=True)
     assert note.work is not None and note.times is not None
     path = os.path.join(journal, note_name)
     data = b"\0".join((note.dir, note.name, note.work, NOTE_TIMES.pack(*note.times, note.block)))
-    data += b"".join(NOTE_BLOCK.pack(offset, md5) for offset, md5 in sorted(note.damaged.items()))
+    if note.repaired:
+        assert note.block == 0 and note.repaired.keys() == note.damaged.keys()
+        data += b"".join(
+            NOTE_SLICE.pack(offset, len(repaired), note.damaged[offset]) + repaired
+            for offset, repaired in sorted(note.repaired.items())
+        )
+    else:
+        data += b"".join(NOTE_BLOCK.pack(offset, md5) for offset, md5 in sorted(note.damaged.items()))
     out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         _pwrite_all(out, data, 0)
@@ -301,21 +413,49 @@ def read_repairing_note(path: bytes) -> RepairNote | None:
         return None
     atime, mtime, block = NOTE_TIMES.unpack_from(parts[3])
     blocks = parts[3][NOTE_TIMES.size :]
-    if block <= 0 or len(blocks) % NOTE_BLOCK.size:
+    if block == 0:
+        slices = _noted_slices(blocks)
+        if slices is None:
+            return None
+        damaged, repaired = slices
+        return RepairNote(parts[0], parts[1], parts[2], (atime, mtime), 0, damaged, repaired)
+    if block < 0 or len(blocks) % NOTE_BLOCK.size:
         return None
     damaged = dict(NOTE_BLOCK.iter_unpack(blocks))
     return RepairNote(parts[0], parts[1], parts[2], (atime, mtime), block, damaged)
 
 
+def _noted_slices(data: bytes) -> tuple[dict[int, bytes], dict[int, bytes]] | None:
+    """({offset: MD5 of the damaged bytes}, {offset: repaired bytes}) of a note's blocks."""
+    damaged, repaired = {}, {}
+    at = 0
+    while at < len(data):
+        if len(data) - at < NOTE_SLICE.size:
+            return None
+        offset, length, md5 = NOTE_SLICE.unpack_from(data, at)
+        at += NOTE_SLICE.size
+        if offset < 0 or length <= 0 or len(data) - at < length:
+            return None
+        damaged[offset], repaired[offset] = md5, data[at : at + length]
+        at += length
+    return (damaged, repaired) if repaired else None
+
+
 def interrupted_write_back(directory: bytes, private: bytes, note: RepairNote, entry: Entry) -> os.stat_result | None:
     """The file a killed repair was writing into, when it holds nothing but the damage and
     the repair's own writes: every block that differs from the repaired copy is one the
-    repair was to write and still holds its damaged bytes. Its times are set back if the
-    repair was killed before it did (its mtime is new), and its metadata returned, so that
-    it is not taken for an edit and its next verify finishes the repair. None when that is
-    not proven: an edit since, even one that set the times back, is kept."""
+    repair was to write and still holds its damaged bytes; for a note that carries the
+    repaired bytes (no copy), every noted block holds its damaged or its repaired bytes and
+    the file with each of them as repaired has the recorded MD5. Its times are set back if
+    the repair was killed before it did (its mtime is new), and its metadata returned, so
+    that it is not taken for an edit and its next verify finishes the repair. None when that
+    is not proven: an edit since, even one that set the times back, is kept."""
+    if note.times is None or note.times[1] != entry.mtime_ns:
+        return None
+    if note.repaired:
+        return _set_back_if(directory, note, entry, lambda fd: _holds_damage_or_repaired_slices(fd, note, entry))
     copy = repaired_copy(private, note)
-    if copy is None or note.times is None or note.times[1] != entry.mtime_ns:
+    if copy is None:
         return None
     try:
         repaired = os.open(copy, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -324,26 +464,58 @@ def interrupted_write_back(directory: bytes, private: bytes, note: RepairNote, e
     try:
         if os.fstat(repaired).st_size != entry.size or md5_of_fd(repaired) != entry.md5:
             return None
-        fd = open_file(directory, note.dir, note.name)
-        try:
-            st = os.fstat(fd)
-            if (st.st_size, st.st_ino) != (entry.size, entry.inode):
-                return None
-            for offset in range(0, st.st_size, CHUNK):
-                current, wanted = os.pread(fd, CHUNK, offset), os.pread(repaired, CHUNK, offset)
-                for start in range(0, len(current), note.block) if current != wanted else ():
-                    block = current[start : start + note.block]
-                    if block != wanted[start : start + note.block] and (
-                        hashlib.md5(block).digest() != note.damaged.get(offset + start)
-                    ):
-                        return None
-            if st.st_mtime_ns != note.times[1]:
-                os.utime(fd, ns=note.times)
-            return os.fstat(fd)
-        finally:
-            os.close(fd)
+        return _set_back_if(directory, note, entry, lambda fd: _holds_damage_or_copy(fd, repaired, note))
     finally:
         os.close(repaired)
+
+
+def _set_back_if(
+    directory: bytes, note: RepairNote, entry: Entry, proven: Callable[[int], bool]
+) -> os.stat_result | None:
+    """The file's metadata, its times set back to the note's, if proven(its descriptor)."""
+    assert note.times is not None
+    fd = open_file(directory, note.dir, note.name)
+    try:
+        st = os.fstat(fd)
+        if (st.st_size, st.st_ino) != (entry.size, entry.inode) or not proven(fd):
+            return None
+        if st.st_mtime_ns != note.times[1]:
+            os.utime(fd, ns=note.times)
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def _holds_damage_or_copy(fd: int, repaired: int, note: RepairNote) -> bool:
+    """Every block that differs from the repaired copy is noted and holds its damaged bytes."""
+    size = os.fstat(fd).st_size
+    for offset in range(0, size, CHUNK):
+        current, wanted = os.pread(fd, CHUNK, offset), os.pread(repaired, CHUNK, offset)
+        for start in range(0, len(current), note.block) if current != wanted else ():
+            block = current[start : start + note.block]
+            if block != wanted[start : start + note.block] and (
+                hashlib.md5(block).digest() != note.damaged.get(offset + start)
+            ):
+                return False
+    return True
+
+
+def _holds_damage_or_repaired_slices(fd: int, note: RepairNote, entry: Entry) -> bool:
+    """Every noted block holds its damaged or its repaired bytes, and the file with each of
+    them as repaired has the recorded MD5 (so nothing else in it changed)."""
+    for offset, wanted in note.repaired.items():
+        current = blockfix.pread_all(fd, len(wanted), offset)
+        if current != wanted and hashlib.md5(current).digest() != note.damaged[offset]:
+            return False
+    digest = hashlib.md5()
+    for offset in range(0, entry.size, CHUNK):
+        data = bytearray(blockfix.pread_all(fd, CHUNK, offset))
+        for start, wanted in note.repaired.items():
+            low, high = max(start, offset), min(start + len(wanted), offset + len(data))
+            if low < high:
+                data[low - offset : high - offset] = wanted[low - start : high - start]
+        digest.update(data)
+    return digest.digest() == entry.md5
 
 
 def repaired_copy(private: bytes, note: RepairNote) -> bytes | None:
@@ -398,6 +570,11 @@ def _write_back(fd: int, repaired: int, damaged: list[bytes], original: os.stat_
         # The original times at once, so a run killed before the end leaves a file that still
         # looks unedited: the next scrub finds the rest of the damage and finishes the repair.
         os.utime(fd, ns=times)
+    return _flushed(fd, original, md5)
+
+
+def _flushed(fd: int, original: os.stat_result, md5: bytes) -> Outcome:
+    """The end of a write-back: on disk, and the file must hold the recorded content."""
     os.fsync(fd)
     # Restoring the times could have hidden another program's write between ours: the file
     # must now hold exactly the recorded content, else it was edited.

@@ -262,7 +262,9 @@ def test_a_damaged_slice_whose_crc32_matches_is_never_rebuilt_wrongly(tmp_path: 
         assert blockfix.damaged_slices(fd, protected.index) == [30]  # the CRC32s miss slice 60
         assert blockfix.rebuild_slices(fd, where(protected), protected.packets, [30], work) is None
         os.mkdir(os.path.join(work, b"again"))
-        rebuilt = blockfix.rebuild_slices(fd, where(protected), protected.packets, [30, 60], os.path.join(work, b"again"))
+        rebuilt = blockfix.rebuild_slices(
+            fd, where(protected), protected.packets, [30, 60], os.path.join(work, b"again")
+        )
         assert rebuilt == {30: original(protected, 30), 60: original(protected, 60)}
     finally:
         os.close(fd)
@@ -320,7 +322,12 @@ def test_par2_reads_the_file_by_its_path_and_writes_only_in_work(
     before = sorted(os.listdir(protected.path.parent))
     assert rebuild(protected, work) == {7: original(protected, 7)}
     (argv,) = argvs
-    assert argv[-4:] == [b"-B", bytes(protected.path.parent), os.path.join(work, par2.INDEX_NAME), bytes(protected.path)]
+    assert argv[-4:] == [
+        b"-B",
+        bytes(protected.path.parent),
+        os.path.join(work, par2.INDEX_NAME),
+        bytes(protected.path),
+    ]
     assert sorted(os.listdir(work)) == sorted([par2.INDEX_NAME, b"recovery.vol0+1.par2"])
     assert sorted(os.listdir(protected.path.parent)) == before
 
