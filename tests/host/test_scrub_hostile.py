@@ -826,7 +826,8 @@ def test_an_edit_during_a_repair_is_kept_and_reported_as_a_change(tmp_path, monk
 
     def run_then_edit(argv, **kwargs):
         result = real_run(argv, **kwargs)
-        if b"repair" not in argv:
+        # par2 repair, or par2 making recovery of the damaged file for a repair by slices
+        if b"repair" not in argv and not any(a.startswith(b"-f") for a in argv):
             return result
         with open(path, "r+b") as f:  # the owner saves while par2 works
             f.seek(2_500_000)
@@ -936,11 +937,14 @@ def test_corruption_in_an_immutable_file_is_an_error(tmp_path):
     ],
 )
 def test_a_repair_without_space_for_its_work_is_an_error(tmp_path, room, reason):
+    """A recovery packet damaged too: the repair copies the file for par2 (no repair by slices)."""
     with tmpfs(tmp_path / "parity", "16m") as database:
         job = ScrubJob(**{**make_job(tmp_path).__dict__, "database": str(database)})
         path = Path(job.directory) / "a.bin"
         write(path, 4 << 20)
         scrub(job)
+        volume = set_files(job, set_of(job, "a.bin"))[1]
+        volume.write_bytes(volume.read_bytes()[:-100] + b"\0" * 100)
         flip(path, [5])
         damaged = path.read_bytes()
         free = os.statvfs(database).f_bavail * os.statvfs(database).f_frsize
@@ -951,6 +955,21 @@ def test_a_repair_without_space_for_its_work_is_an_error(tmp_path, room, reason)
             result.details
         )
         assert path.read_bytes() == damaged
+        assert not list((database / PRIVATE / "repair").iterdir())
+
+
+def test_a_repair_by_slices_needs_no_room_for_a_copy(tmp_path):
+    with tmpfs(tmp_path / "parity", "16m") as database:
+        job = ScrubJob(**{**make_job(tmp_path).__dict__, "database": str(database)})
+        path = Path(job.directory) / "a.bin"
+        original = write(path, 4 << 20)
+        scrub(job)
+        flip(path, [5])
+        free = os.statvfs(database).f_bavail * os.statvfs(database).f_frsize
+        (database / "filler").write_bytes(b"\1" * (free - (256 << 10)))
+        result = scrub(job)
+        assert (result.status, result.stats["repaired"]) == ("warning", 1), result.details
+        assert path.read_bytes() == original
         assert not list((database / PRIVATE / "repair").iterdir())
 
 
