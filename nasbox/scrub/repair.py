@@ -38,13 +38,14 @@ import os
 import shutil
 import stat
 import struct
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
 from nasbox import commands
-from nasbox.scrub import blockfix, par2, par2format
+from nasbox.scrub import blockfix, par2, par2format, timestamps
 from nasbox.scrub.catalog import STAGING_NAME, Entry, is_name, is_relative
 from nasbox.scrub.files import CHUNK, NOT_THIS_FILE, md5_of_fd, open_directory, open_file, same_file
 from nasbox.scrub.trust import REPAIRING
@@ -54,6 +55,9 @@ NOTE_TIMES = struct.Struct("=qqq")  # the file's atime and mtime (ns), the block
 NOTE_BLOCK = struct.Struct("=q16s")  # a block the repair writes: its offset, the MD5 of its damaged bytes
 # In a note written with block size 0 each block is a NOTE_SLICE followed by its repaired bytes.
 NOTE_SLICE = struct.Struct("=qq16s")  # its offset, its length, the MD5 of its damaged bytes
+# Waited after a repair's last write so that its final read settles the file; a longer wait
+# (whole-second timestamps) is left to the run's settling of the files it recorded.
+SETTLE_WAIT_NS = 2 * timestamps.FINE_TICK_NS
 SLICES_WORK = b".slices"  # par2's working directory for a repair by slices, inside the repair's
 
 
@@ -83,6 +87,7 @@ class Outcome:
     result: Result
     detail: str
     st: os.stat_result | None = None  # the file's metadata once repaired (its ctime moved)
+    read_started_ns: int | None = None  # when the read that proved the repaired file began
 
 
 def repair(
@@ -576,12 +581,19 @@ def _write_back(fd: int, repaired: int, damaged: list[bytes], original: os.stat_
 def _flushed(fd: int, original: os.stat_result, md5: bytes) -> Outcome:
     """The end of a write-back: on disk, and the file must hold the recorded content."""
     os.fsync(fd)
+    # Begun a timestamp tick after the last write, the read below settles the file
+    # (nasbox.scrub.timestamps): the run need not read it once more.
+    written = os.fstat(fd)
+    wait_ns = timestamps.settled_at(written.st_mtime_ns, written.st_ctime_ns) - time.time_ns()
+    if 0 < wait_ns <= SETTLE_WAIT_NS:
+        time.sleep(wait_ns / 1e9)
+    started = time.time_ns()
     # Restoring the times could have hidden another program's write between ours: the file
     # must now hold exactly the recorded content, else it was edited.
     os.lseek(fd, 0, os.SEEK_SET)
-    if os.fstat(fd).st_size != original.st_size or md5_of_fd(fd) != md5:
+    if written.st_size != original.st_size or md5_of_fd(fd) != md5:
         return _edited(fd)
-    return Outcome(Result.REPAIRED, "repaired", os.fstat(fd))
+    return Outcome(Result.REPAIRED, "repaired", os.fstat(fd), started)
 
 
 def _edited(fd: int) -> Outcome:

@@ -307,7 +307,8 @@ class Worker:
     def _repaired(self, target: Corrupt, outcome: Outcome) -> Done:
         entry = target.entry
         if outcome.result is Result.REPAIRED and outcome.st is not None:
-            return Repaired(recorded(entry, Read(entry.md5, outcome.st, target.read_started)), outcome.st)
+            started = outcome.read_started_ns or target.read_started
+            return Repaired(recorded(entry, Read(entry.md5, outcome.st, started)), outcome.st)
         if outcome.result is Result.CHANGED:
             try:
                 now = stat_and_head(self.directory, entry.dir, entry.name)[0]
