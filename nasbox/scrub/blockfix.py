@@ -33,8 +33,9 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 from nasbox import commands
 from nasbox.scrub import par2, par2format
@@ -42,7 +43,7 @@ from nasbox.scrub import par2, par2format
 POLYNOMIAL = 0x1100B  # PAR2's GF(2^16) is the polynomials over GF(2) modulo this one
 ORDER = 0xFFFF  # of the multiplicative group
 READ_SIZE = 1 << 22  # reads cover whole slices of about this many bytes
-THREADS = 2  # par2's for its pass over the file: hashing takes one, the recovery sums the other
+THREADS = 2  # par2's for its pass over the file (hashing takes one, the recovery sums the other), and ours
 
 
 # GF(2^16): exponents and logarithms of the generator 2.
@@ -189,18 +190,10 @@ def _intact(packet: par2format.Packet) -> bool:
         return False
 
 
-def _slices(fd: int, layout: SingleFileSet, numbers: list[int] | None = None) -> Iterator[tuple[int, bytes]]:
-    """(number, bytes) of the file's slices (all, or those numbers), the last padded with zeros."""
-    size = layout.slice_size
-    if numbers is None:
-        per_read = max(1, READ_SIZE // size)
-        for first in range(0, len(layout.sums), per_read):
-            data = pread_all(fd, size * per_read, first * size)
-            for i in range(first, min(first + per_read, len(layout.sums))):
-                yield i, data[(i - first) * size : (i - first + 1) * size].ljust(size, b"\0")
-    else:
-        for i in numbers:
-            yield i, pread_all(fd, size, i * size).ljust(size, b"\0")
+def _slices(fd: int, layout: SingleFileSet, numbers: list[int]) -> Iterator[tuple[int, bytes]]:
+    """(number, bytes) of these slices of the file, the last one padded with zeros."""
+    for i in numbers:
+        yield i, pread_all(fd, layout.slice_size, i * layout.slice_size).ljust(layout.slice_size, b"\0")
 
 
 def pread_all(fd: int, count: int, offset: int) -> bytes:
@@ -222,7 +215,25 @@ def damaged_slices(fd: int, index: list[par2format.Packet]) -> list[int] | None:
     layout = single_file_set(index)
     if layout is None or os.fstat(fd).st_size != layout.length:
         return None
-    return [i for i, data in _slices(fd, layout) if zlib.crc32(data) != layout.sums[i].crc32]
+    per_read = max(1, READ_SIZE // layout.slice_size)
+    with ThreadPoolExecutor(THREADS) as pool:  # pread and zlib let the other thread run
+        found = pool.map(partial(_damaged_among, fd, layout, per_read), range(0, len(layout.sums), per_read))
+        return [i for among in found for i in among]
+
+
+def _damaged_among(fd: int, layout: SingleFileSet, count: int, first: int) -> list[int]:
+    """The slices first..first+count-1 whose CRC32 differs from the set's."""
+    size = layout.slice_size
+    data = memoryview(pread_all(fd, size * count, first * size))
+    damaged = []
+    for i in range(first, min(first + count, len(layout.sums))):
+        part = data[(i - first) * size : (i - first + 1) * size]
+        crc = zlib.crc32(part)
+        if len(part) < size:  # the last slice, padded with zeros
+            crc = zlib.crc32(bytes(size - len(part)), crc)
+        if crc != layout.sums[i].crc32:
+            damaged.append(i)
+    return damaged
 
 
 def rebuild_slices(
