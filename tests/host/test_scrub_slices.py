@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 
 from nasbox import commands
-from nasbox.scrub import blockfix, par2, repair
+from nasbox.scrub import blockfix, par2, repair, work
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.repair import read_repairing_note
 from nasbox.scrub.trust import REPAIRING
 from tests.host.test_scrub_integrity import OLD_NS, job_for, settle, stock_par2_verifies, write
 from tests.host.test_scrub_interrupted import KILLED_AT_THE_FLUSH, KILLED_AT_THE_TIMES_RESTORE, kill_a_repair
-from tests.support.parity import private, set_files, set_of
+from tests.support.parity import catalog, private, set_files, set_of
 from tests.support.rawdisk import loop_mount, rot
 
 pytestmark = pytest.mark.host
@@ -97,6 +97,30 @@ def test_damaged_slices_are_repaired_in_place_from_one_read(
         assert stock_par2_verifies(job, "big.bin")
         assert os.listdir(private(job) / os.fsdecode(REPAIRING)) == []
         assert Scrub(job).run().status == "good"
+
+
+def test_a_repaired_file_is_settled_by_the_repair_s_own_final_read(
+    tmp_path: Path, par2_runs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repair's final check of the whole file begins a timestamp tick after its last
+    write: that read settles the file, and the run does not read a large file once more."""
+    with loop_mount(tmp_path / "disk"):
+        job, path, original = protected(tmp_path)
+        rot(path, in_slices([5]))
+        read_again: list[bytes] = []
+        read = work.read
+
+        def recorded(directory: bytes, relative_dir: bytes, name: bytes) -> Any:
+            read_again.append(name)
+            return read(directory, relative_dir, name)
+
+        monkeypatch.setattr(work, "read", recorded)
+        par2_runs.clear()
+        result = Scrub(job).run()
+        assert par2_runs == ["slices"] and path.read_bytes() == original, result.details
+        assert read_again == []
+        settled = catalog(job).execute("SELECT settled FROM files WHERE name = ?", (b"big.bin",)).fetchone()
+        assert settled == (1,)
 
 
 def test_more_damaged_slices_than_recovery_slices_go_to_par2_and_are_beyond_repair(
