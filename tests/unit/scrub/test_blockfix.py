@@ -30,19 +30,20 @@ class Protected:
 
 
 def protect(tmp_path: Path, size: int, redundancy: int = 5, seed: int = 1) -> Protected:
-    """A random file with parity made as nasbox makes it: par2.create, then compacted."""
+    """A random file with parity made as nasbox makes a large file's set: par2.create with
+    par2.sizing, then its recovery file stripped."""
     data = random.Random(seed).randbytes(size)
     path = tmp_path / "data" / "file"
     path.parent.mkdir()
     path.write_bytes(data)
     parity = tmp_path / "parity"
     parity.mkdir()
-    argv = par2.create(bytes(path.parent), b"file.par2", bytes(path), size, redundancy, 1)
+    slice_size, recovery = par2.sizing(size, redundancy)
+    argv = par2.create(bytes(path.parent), b"file.par2", [bytes(path)], slice_size, recovery, 1)
     commands.run(argv, timeout=None, cwd=bytes(parity))
     (volume,) = parity.glob("file.vol*.par2")
-    par2format.compact(bytes(volume))
+    par2format.strip(bytes(volume))
     index = par2format.read_packets(bytes(parity / "file.par2"))
-    slice_size, recovery = par2.sizing(size, redundancy)
     packets = index + par2format.read_packets(bytes(volume))
     return Protected(path, data, index, packets, volume, slice_size, recovery)
 
