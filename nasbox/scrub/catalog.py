@@ -83,7 +83,7 @@ class CatalogDamaged(Exception):
     """sqlite cannot read the catalog, or finds it inconsistent."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, which costs ten times as much to make; never changed once made
 class Entry:
     dir: bytes
     name: bytes
@@ -258,7 +258,10 @@ class Catalog:
         for r in self._read(f"SELECT {FILE_COLUMNS} FROM files WHERE {where}", args):
             why = untrusted(r)
             if why is None:
-                found.append(Entry(*r[:6], _volumes(r[6]), *r[7:11], bool(r[11]), r[12]))  # type: ignore[call-arg, misc]
+                volumes = _volumes(r[6])
+                found.append(
+                    Entry(r[0], r[1], r[2], r[3], r[4], r[5], volumes, r[7], r[8], r[9], r[10], r[11] == 1, r[12])
+                )
             else:
                 self._write("DELETE FROM files WHERE dir = ? AND name = ?", (r[0], r[1]))
                 self.reject(os.path.join(_as_bytes(r[0]), _as_bytes(r[1])), why)
@@ -274,6 +277,12 @@ class Catalog:
     def members(self, set_id: bytes) -> list[Entry]:
         """The files whose parity is the set."""
         return self._entries("set_id = ?", (set_id,))
+
+    def recorded(self, set_id: bytes) -> dict[bytes, tuple[bytes, int]]:
+        """{path: (MD5, size)} of the files whose parity is the set, as recorded: only compared
+        with what the set describes, never acted upon, so not checked as entries are."""
+        rows = self._read("SELECT dir, name, md5, size FROM files WHERE set_id = ?", (set_id,))
+        return {_as_bytes(d) + b"/" + _as_bytes(n) if d else _as_bytes(n): (m, s) for d, n, m, s in rows}
 
     def put(self, entry: Entry) -> None:
         self._write(f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES ({','.join('?' * 13)})", entry.row())

@@ -410,7 +410,7 @@ class Scrub:
             for set_id in sorted(self.verified_sets):
                 row = catalog.set_row(set_id)
                 if row is not None:
-                    tasks.submit([], partial(worker.check_set, row, catalog.members(set_id)))
+                    tasks.submit([], partial(worker.check_set, row, catalog.recorded(set_id)))
             tasks.drain()
         for _round in range(REPAIR_ROUNDS):
             self._repair(catalog, worker, tasks)

@@ -281,8 +281,9 @@ class Worker:
 
     # ---- parity ------------------------------------------------------------------------
 
-    def check_set(self, row: SetRow, members: list[Entry]) -> list[Done]:
-        """Whether the set's files are whole and describe its members as their rows say."""
+    def check_set(self, row: SetRow, members: dict[bytes, tuple[bytes, int]]) -> list[Done]:
+        """Whether the set's files are whole and describe its members ({path: (MD5, size)}) as
+        their rows say."""
         try:
             found: list[par2format.Packet] = []
             for path in self.parity.set_files(row):
@@ -291,9 +292,8 @@ class Worker:
             return [SetChecked(row.id, False)]
         described = par2.as_par2_reads_them(par2format.descriptions(found))
         intact = len(described) == row.files and all(
-            (d := described.get(par2.path_as_par2_reads_it(m.relative))) is not None
-            and (d.md5, d.length) == (m.md5, m.size)
-            for m in members
+            (d := described.get(par2.path_as_par2_reads_it(relative))) is not None and (d.md5, d.length) == recorded
+            for relative, recorded in members.items()
         )
         recovery = sum(p.type == par2format.RECOVERY_SLICE for p in found)
         return [SetChecked(row.id, intact and recovery > 0 and len({p.set_id for p in found}) == 1)]

@@ -29,7 +29,8 @@ class Protected:
 
 
 def protect(tmp_path: Path, size: int, redundancy: int = 5, seed: int = 1) -> Protected:
-    """A random file with parity made as nasbox makes it: par2.create, then compacted."""
+    """A random file with parity made as nasbox makes a large file's set: par2.create with
+    par2.sizing, then its recovery file stripped."""
     data = random.Random(seed).randbytes(size)
     path = tmp_path / "data" / "file"
     path.parent.mkdir()
