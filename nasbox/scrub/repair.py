@@ -43,6 +43,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 
 from nasbox import commands
 from nasbox.scrub import blockfix, par2, par2format, timestamps
@@ -282,7 +283,8 @@ def _repair_by_slices(
         return None
     repaired = {k * size: data for k, data in rebuilt.items()}
     note_name = os.path.basename(work) + b".0"
-    return {relative: _write_back_slices(journal, note_name, work, fd, entry, repaired, damaged)}
+    holds = partial(blockfix.holds_the_set, layout=layout)  # the set's MD5 is the catalog's (above)
+    return {relative: _write_back_slices(journal, note_name, work, fd, entry, repaired, damaged, holds)}
 
 
 def _copy_neighbour(directory: bytes, relative_dir: bytes, name: bytes, copy: bytes) -> None:
@@ -342,8 +344,10 @@ def _write_back_slices(
     entry: Entry,
     repaired: dict[int, bytes],
     damaged: dict[int, bytes],
+    holds: Callable[[int], bool],
 ) -> Outcome:
-    """repaired: {offset: bytes} of the rebuilt slices; damaged: their bytes as read before."""
+    """repaired: {offset: bytes} of the rebuilt slices; damaged: their bytes as read before;
+    holds: whether a file descriptor's file holds the recorded content."""
     original = os.fstat(fd)
     if not same_file(original, entry):
         return Outcome(Result.CHANGED, "changed since it was verified; the edit is kept")
@@ -376,7 +380,7 @@ def _write_back_slices(
                 _pwrite_all(fd, wanted[low:high], offset + low)
         os.utime(fd, ns=times)  # at once, as _write_back does
     else:
-        outcome = _flushed(fd, original, entry.md5)
+        outcome = _flushed(fd, original, holds)
     os.unlink(note)  # not when the write-back failed: the file's ctime moved all the same
     return outcome
 
@@ -575,10 +579,15 @@ def _write_back(fd: int, repaired: int, damaged: list[bytes], original: os.stat_
         # The original times at once, so a run killed before the end leaves a file that still
         # looks unedited: the next scrub finds the rest of the damage and finishes the repair.
         os.utime(fd, ns=times)
-    return _flushed(fd, original, md5)
+    return _flushed(fd, original, partial(_has_md5, md5=md5))
 
 
-def _flushed(fd: int, original: os.stat_result, md5: bytes) -> Outcome:
+def _has_md5(fd: int, md5: bytes) -> bool:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return md5_of_fd(fd) == md5
+
+
+def _flushed(fd: int, original: os.stat_result, holds: Callable[[int], bool]) -> Outcome:
     """The end of a write-back: on disk, and the file must hold the recorded content."""
     os.fsync(fd)
     # Begun a timestamp tick after the last write, the read below settles the file
@@ -590,8 +599,7 @@ def _flushed(fd: int, original: os.stat_result, md5: bytes) -> Outcome:
     started = time.time_ns()
     # Restoring the times could have hidden another program's write between ours: the file
     # must now hold exactly the recorded content, else it was edited.
-    os.lseek(fd, 0, os.SEEK_SET)
-    if written.st_size != original.st_size or md5_of_fd(fd) != md5:
+    if written.st_size != original.st_size or not holds(fd):
         return _edited(fd)
     return Outcome(Result.REPAIRED, "repaired", os.fstat(fd), started)
 

@@ -392,3 +392,25 @@ def test_only_a_set_of_this_one_file_is_used(tmp_path: Path) -> None:
         assert blockfix.damaged_slices(fd, protected.index) is None
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("size", [3 << 20, (3 << 20) + 1234])
+def test_a_file_holds_the_set_only_when_every_slice_and_the_length_match(tmp_path: Path, size: int) -> None:
+    """The check a repair ends with: one changed byte anywhere, the last (short) slice
+    included, or another length, and the file no longer holds what the set describes."""
+    protected = protect(tmp_path, size)
+    layout = blockfix.single_file_set(protected.packets)
+    assert layout is not None
+    for offset in (None, 0, size // 2, size - 1):
+        with open(protected.path, "r+b") as f:
+            f.write(protected.data)
+            f.truncate(size)
+            if offset is not None:
+                f.seek(offset)
+                f.write(bytes([protected.data[offset] ^ 1]))
+        with open(protected.path, "rb") as f:
+            assert blockfix.holds_the_set(f.fileno(), layout) is (offset is None), offset
+    with open(protected.path, "ab") as f:
+        f.write(b"\0")
+    with open(protected.path, "rb") as f:
+        assert not blockfix.holds_the_set(f.fileno(), layout)
