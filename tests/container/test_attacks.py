@@ -36,14 +36,15 @@ def test_share_user_cannot_reach_the_parity_database(tmp_path: Path) -> None:
 
             listing = as_writer("ls")
             assert "report.txt" in listing and ".pardatabase" not in listing, listing
+            (index,) = [p for p in (ws.docs / ".pardatabase").rglob("*.par2") if ".vol" not in p.name]
+            index_path = str(index.relative_to(ws.docs))  # the parity set of report.txt
             forged = tmp_path / "forged.par2"
             forged.write_bytes(b"PAR2\0PKT forged")
             attempts = {
                 "rename .pardatabase old-db": lambda: (ws.docs / ".pardatabase").is_dir(),
                 "get .pardatabase/.nasbox-scrub/catalog.sqlite catalog": lambda: not (tmp_path / "catalog").exists(),
                 "ls .pardatabase/*": lambda: True,
-                "put forged.par2 .pardatabase/report.txt.par2": lambda: (
-                    (ws.docs / ".pardatabase" / "report.txt.par2").read_bytes() != forged.read_bytes()),
+                f"put forged.par2 {index_path}": lambda: index.read_bytes() != forged.read_bytes(),
                 "get .PardataBase/.NASBOX-SCRUB/catalog.sqlite catalog2": lambda: not (tmp_path / "catalog2").exists(),
                 "mkdir sub/.pardatabase": lambda: not (ws.docs / "sub" / ".pardatabase").exists(),
                 "mkdir sub/.PARDATABASE": lambda: not (ws.docs / "sub" / ".PARDATABASE").exists(),

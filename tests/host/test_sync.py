@@ -18,6 +18,7 @@ from nasbox.config import load_config
 from nasbox.scrub.engine import Scrub
 from nasbox.sync import rsync_cmds
 from nasbox.sync.engine import Sync
+from tests.support.parity import parity_of
 from tests.support.files import snapshot, tree
 from tests.support.unprivileged import rsync_as_nobody
 
@@ -171,13 +172,15 @@ def test_parity_inside_the_destination_survives_every_sync(paths):
     config = config_for(paths, {"SCRUB_DOCS": f"{paths['destination']} .pardatabase 5% weekly"})
     first = run(config, paths)
     assert any(line.startswith("parity update of scrub docs: info") for line in first.details), first.details
-    parity = paths["destination"] / ".pardatabase"
-    assert (parity / "report.odt.par2").is_file() and (parity / "photos" / "cat.jpg.par2").is_file()
-    assert Scrub(config.scrub["docs"]).run().status == "good"
+    job = config.scrub["docs"]
+    protected = ("report.odt", "photos/cat.jpg")
+    assert all(parity_of(job, n) and all(p.is_file() for p in parity_of(job, n)) for n in protected)
+    assert Scrub(job).run().status == "good"
     tree(paths["source"], {"new.txt": "n" * 100})
     second = run(config, paths)
     assert second.status == "good" and second.stats["deleted"] == 0
-    assert (parity / "report.odt.par2").is_file() and (parity / "new.txt.par2").is_file()
+    protected = ("report.odt", "new.txt")
+    assert all(parity_of(job, n) and all(p.is_file() for p in parity_of(job, n)) for n in protected)
     final = Scrub(config.scrub["docs"]).run()
     assert (final.status, final.stats["verified"]) == ("good", 3)
 
@@ -237,7 +240,7 @@ def test_parity_of_a_scrubbed_source_is_not_copied(paths):
     tree(paths["source"], {"a.txt": "data"})
     config = config_for(paths, {"SCRUB_SRC": f"{paths['source']} .parity-src 5% weekly"})
     Scrub(config.scrub["src"]).run()
-    assert (paths["source"] / ".parity-src" / "a.txt.par2").exists()
+    assert parity_of(config.scrub["src"], "a.txt") and all(p.exists() for p in parity_of(config.scrub["src"], "a.txt"))
     assert run(config, paths).status == "good"
     assert snapshot(paths["destination"]) == {"a.txt": b"data"}
 
