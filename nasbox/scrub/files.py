@@ -4,11 +4,15 @@ a link swapped in for a directory or a file is never entered, read or written th
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
+import queue
 import stat
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nasbox.scrub import par2format
@@ -17,6 +21,7 @@ from nasbox.scrub.catalog import Entry
 CHUNK = 1 << 20
 FIRST_READ = 64 << 10  # most files are read whole by this
 READ_SIZE = 4 << 20  # the rest in reads this large, with the kernel told to read ahead
+READ_AHEAD = 3  # chunks read before they are hashed
 # O_NONBLOCK: a FIFO swapped in for a file must not block the open; a regular file ignores it.
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 # Errors that mean the path no longer leads to the file that was walked (gone, or a link now).
@@ -95,11 +100,44 @@ def md5_of_fd(fd: int) -> bytes:
             digest.update(more)
         return digest.digest()
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-    buffer = bytearray(READ_SIZE)
-    view = memoryview(buffer)
-    while read := os.readv(fd, [buffer]):
-        digest.update(view[:read])
+    for chunk in _read_ahead(fd):
+        digest.update(chunk)
     return digest.digest()
+
+
+def _read_ahead(fd: int) -> Iterator[bytes]:
+    """What fd reads, READ_SIZE at a time, read by a thread of its own while the caller hashes
+    the chunk before (both release the interpreter's lock): reading and hashing overlap, as
+    they do not when one thread waits for each read."""
+    chunks: queue.Queue[bytes | OSError] = queue.Queue(maxsize=READ_AHEAD)
+    stop_reading = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not stop_reading.is_set():
+                chunk = os.read(fd, READ_SIZE)
+                chunks.put(chunk)
+                if not chunk:
+                    return
+        except OSError as e:
+            chunks.put(e)
+
+    thread = threading.Thread(target=reader, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            chunk = chunks.get()
+            if isinstance(chunk, OSError):
+                raise chunk
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        stop_reading.set()
+        while thread.is_alive():  # let a reader blocked on a full queue see the stop
+            with contextlib.suppress(queue.Empty):
+                chunks.get(timeout=0.01)
+        thread.join()
 
 
 def metadata(st: os.stat_result) -> tuple[int, int, int, int]:
