@@ -23,6 +23,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -194,10 +195,14 @@ class Worker:
         argv = par2.create(
             self.directory, STAGED + b".par2", data, slice_size, recovery, self.cores if large else 1
         )  # into its working directory, staging
-        with self.large_file_lock if large else _no_lock():
+        unvouched = [m for m in members if m.expected is None]
+        with self.large_file_lock if large else _no_lock(), ThreadPoolExecutor(1) as reading:
+            # The files no row vouches for are read while par2 reads them: the two reads overlap.
+            whole = reading.submit(self._read_whole, unvouched)
             result = commands.run(argv, check=False, timeout=None, cwd=staging, pass_fds=self.parity.inherit())
+            read = whole.result()
         # par2 opened each file by its path: it must have read the file that was walked.
-        read_now, changed = self._read_again(members)
+        read_now, changed = self._read_again(members, read)
         if changed:
             return None, changed
         if result.returncode != 0:
@@ -229,27 +234,42 @@ class Worker:
         volumes = tuple(set_id + v[len(STAGED) :] for v in staged)
         return SetMade(SetRow(set_id, volumes, len(members), time.time()), set_id, tuple(kept)), []
 
-    def _read_again(self, members: list[Candidate]) -> tuple[dict[bytes, bytes], list[Done]]:
+    def _read_whole(self, members: list[Candidate]) -> dict[bytes, Read | None]:
+        """{relative: MD5 and metadata} of each member, read through descriptors (None: it
+        changed while it was read, or is gone or a link now)."""
+        found: dict[bytes, Read | None] = {}
+        for member in members:
+            try:
+                found[member.relative] = read(self.directory, member.dir, member.name)
+            except OSError as e:
+                if e.errno not in NOT_THIS_FILE:
+                    raise
+                found[member.relative] = None
+        return found
+
+    def _read_again(
+        self, members: list[Candidate], whole: dict[bytes, Read | None]
+    ) -> tuple[dict[bytes, bytes], list[Done]]:
         """{relative: MD5} of the members that are still the files the walk saw, and what to do
-        instead with the others. The MD5 of the whole file for a member no row vouches for (a
-        link swapped in while par2 ran could have shown it another file with the same first
-        bytes); of its first 16 KiB for the others (the MD5 par2 recorded must then be their
-        row's, which _create checks)."""
+        instead with the others. The MD5 of the whole file (read while par2 ran, whole) for a
+        member no row vouches for (a link swapped in while par2 ran could have shown it another
+        file with the same first bytes); of its first 16 KiB for the others (the MD5 par2
+        recorded must then be their row's, which _create checks)."""
         found: dict[bytes, bytes] = {}
         changed: list[Done] = []
         for member in members:
             try:
-                if member.expected is None:
-                    whole = read(self.directory, member.dir, member.name)
-                    now, digest = (whole.st, whole.md5) if whole is not None else (None, b"")
-                else:
-                    now, digest = stat_and_head(self.directory, member.dir, member.name)
+                now, digest = stat_and_head(self.directory, member.dir, member.name)
             except OSError as e:
                 if e.errno not in NOT_THIS_FILE:
                     raise
                 changed.append(Problem(member.relative, "vanished while its parity was made", "skipped"))
                 continue
-            if now is None or metadata(now) != metadata(member.st):
+            read_then = whole.get(member.relative)
+            if member.expected is None and read_then is not None:
+                digest = read_then.md5
+            unread = member.expected is None and (read_then is None or metadata(read_then.st) != metadata(member.st))
+            if unread or metadata(now) != metadata(member.st):
                 changed.append(_again(member, "changed while its parity was made; again next run"))
             else:
                 found[member.relative] = digest
