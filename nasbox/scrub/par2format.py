@@ -66,25 +66,6 @@ def read_packets(path: str | bytes) -> list[Packet]:
     return found
 
 
-def file_md5(index: list[Packet]) -> tuple[bytes, int]:
-    """(MD5 of the whole file, its length) as par2 recorded them in the FileDesc packet."""
-    described = file_description(index)
-    return described.md5, described.length
-
-
-def head_md5(index: list[Packet]) -> bytes:
-    """The MD5 of the file's first 16 KiB, as par2 recorded it in the FileDesc packet."""
-    for packet in index:
-        if packet.type == FILE_DESC:
-            return packet.body[32:48]
-    raise DamagedParity("no file description packet")
-
-
-def file_names(found: list[Packet]) -> set[bytes]:
-    """The names (relative to par2's -B directory) of the files the FileDesc packets describe."""
-    return {packet.body[56:].rstrip(b"\0") for packet in found if packet.type == FILE_DESC}
-
-
 def strip(path: str | bytes) -> None:
     """Rewrite a recovery file keeping its recovery slices only: par2 repeats every file's
     description and slice checksums in each recovery file, which in a set of small files
