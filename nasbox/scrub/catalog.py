@@ -131,6 +131,11 @@ def show(path: bytes) -> str:
     return os.fsdecode(path).encode("utf-8", "backslashreplace").decode().replace("\n", "\\n")
 
 
+def _entry(r: tuple) -> Entry:
+    """The entry of a row (the values of FILE_COLUMNS) that untrusted passed."""
+    return Entry(r[0], r[1], r[2], r[3], r[4], r[5], _volumes(r[6]), r[7], r[8], r[9], r[10], r[11] == 1, r[12])
+
+
 def _volumes(raw: bytes) -> tuple[bytes, ...]:
     return tuple(raw.split(b"/")) if raw else ()
 
@@ -302,7 +307,7 @@ class Catalog:
             if why is None and not (isinstance(staging, bytes) and STAGING_NAME.fullmatch(staging)):
                 why = "its staging directory is not one nasbox names"
             if why is None:
-                found.append((staging, Entry(*row[:6], _volumes(row[6]), *row[7:11], bool(row[11]))))  # type: ignore[call-arg, misc]
+                found.append((staging, _entry(row)))
             else:
                 self.reject(os.path.join(_as_bytes(directory), _as_bytes(name)), why)
         return found
