@@ -474,7 +474,7 @@ class Scrub:
         if self.converted:
             log.info("scrub %s: %d files moved from per-file parity into parity sets", self.job.name, self.converted)
         if catalog.legacy_count() == 0 and catalog.layout_version < LAYOUT_VERSION:
-            swept = install.sweep_legacy(self._held())
+            swept = install.sweep_legacy(self._held(), self.database_ids)
             catalog.set_layout_version()
             if swept:
                 log.info("scrub %s: removed %d parity files of the per-file layout", self.job.name, swept)

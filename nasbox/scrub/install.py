@@ -161,10 +161,11 @@ def _is_set_file(suffix: bytes) -> bool:
     return suffix == sets.INDEX_SUFFIX or VOLUME_SUFFIX.fullmatch(suffix) is not None
 
 
-def sweep_legacy(parity: Parity) -> int:
+def sweep_legacy(parity: Parity, databases: set[tuple[int, int]]) -> int:
     """Remove what is left of the per-file layout outside the private folder: regular files
     named *.par2 that begin like a PAR2 file, then the directories left empty. Anything else
-    stays. How many files went."""
+    stays, and so does every directory that is a scrub job's DATABASE (databases: their
+    (st_dev, st_ino)): another job's may lie inside this one. How many files went."""
     removed = 0
     stack: list[tuple[bytes, bool]] = [(b"", False)]
     while stack:
@@ -182,8 +183,10 @@ def sweep_legacy(parity: Parity) -> int:
                 stack.append((relative, True))
             for name in map(os.fsencode, os.listdir(fd)):
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                if stat.S_ISDIR(st.st_mode) and not (relative == b"" and name == PRIVATE):
-                    stack.append((os.path.join(relative, name), False))
+                if stat.S_ISDIR(st.st_mode):
+                    ours = relative == b"" and name == PRIVATE
+                    if not ours and (st.st_dev, st.st_ino) not in databases:
+                        stack.append((os.path.join(relative, name), False))
                 elif stat.S_ISREG(st.st_mode) and name.endswith(b".par2") and _begins_like_par2(fd, name):
                     os.unlink(name, dir_fd=fd)
                     removed += 1

@@ -625,3 +625,26 @@ def test_run_of_the_per_file_release_killed_in_a_move_is_converted(tmp_path: Pat
         result = Scrub(job).run()
         assert result.stats["repaired"] == 1 and result.stats["updated"] == 0, (result.stats, result.details)
         assert_converted(job, contents)
+
+
+def test_another_jobs_database_inside_this_one_is_left_to_it(tmp_path: Path) -> None:
+    """What is left of the per-file layout is swept once no row uses it, but a scrub job's
+    DATABASE inside this one's, with per-file parity of its own not yet converted, is that
+    job's to convert: none of its files goes."""
+    directory, database = tmp_path / "data", tmp_path / "db"
+    contents = tree(directory, large=1, small=4)
+    job = job_for(directory, database)
+    old_database(job, contents)
+    other_directory = tmp_path / "other"
+    other_contents = tree(other_directory, large=1, small=4)
+    other = job_for(other_directory, database / "nested" / "other-db")
+    (database / "nested").mkdir()
+    old_database(other, other_contents)
+    theirs = {p: p.read_bytes() for p in Path(other.database).rglob("*") if p.is_file()}
+    assert len(OldDatabase(other).legacy_files()) == 2 * len(other_contents)
+
+    result = Scrub(job, databases=[job.database, other.database]).run()
+    assert result.status != "error", result.details
+    assert {p: p.read_bytes() for p in Path(other.database).rglob("*") if p.is_file()} == theirs
+    assert Scrub(other, databases=[job.database, other.database]).run().status != "error"
+    assert_converted(other, other_contents)
