@@ -287,7 +287,7 @@ class Catalog:
         """{path: (MD5, size)} of the files whose parity is the set, as recorded: only compared
         with what the set describes, never acted upon, so not checked as entries are."""
         rows = self._read("SELECT dir, name, md5, size FROM files WHERE set_id = ?", (set_id,))
-        return {_as_bytes(d) + b"/" + _as_bytes(n) if d else _as_bytes(n): (m, s) for d, n, m, s in rows}
+        return {os.path.join(_as_bytes(d), _as_bytes(n)): (m, s) for d, n, m, s in rows}
 
     def put(self, entry: Entry) -> None:
         self._write(f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES ({','.join('?' * 13)})", entry.row())

@@ -82,6 +82,20 @@ class RepairNote:
     # offset: the block's repaired bytes, for a repair that leaves no repaired copy (by slices)
     repaired: dict[int, bytes] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls,
+        entry: Entry,
+        work: bytes,
+        original: os.stat_result,
+        block: int,
+        damaged: dict[int, bytes],
+        repaired: dict[int, bytes] | None = None,
+    ) -> RepairNote:
+        """The note of a repair of entry's file (original: its metadata before) working in work."""
+        times = (original.st_atime_ns, original.st_mtime_ns)
+        return cls(entry.dir, entry.name, os.path.basename(work), times, block, damaged, repaired or {})
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -317,18 +331,8 @@ def _write_back_copy(
         if os.fstat(repaired).st_size != entry.size or md5_of_fd(repaired) != entry.md5:
             return Outcome(Result.BEYOND_REPAIR, "par2's result does not match the recorded checksum; left as it is")
         block = original.st_blksize
-        note = _note_repairing(
-            journal,
-            note_name,
-            RepairNote(
-                entry.dir,
-                entry.name,
-                os.path.basename(work),
-                (original.st_atime_ns, original.st_mtime_ns),
-                block,
-                _blocks_to_write(fd, repaired, original.st_size, block),
-            ),
-        )
+        blocks = _blocks_to_write(fd, repaired, original.st_size, block)
+        note = _note_repairing(journal, note_name, RepairNote.of(entry, work, original, block, blocks))
         outcome = _write_back(fd, repaired, damaged, original, entry.md5)
         os.unlink(note)  # not when the write-back failed: the file's ctime moved all the same
         return outcome
@@ -351,19 +355,8 @@ def _write_back_slices(
     original = os.fstat(fd)
     if not same_file(original, entry):
         return Outcome(Result.CHANGED, "changed since it was verified; the edit is kept")
-    note = _note_repairing(
-        journal,
-        note_name,
-        RepairNote(
-            entry.dir,
-            entry.name,
-            os.path.basename(work),
-            (original.st_atime_ns, original.st_mtime_ns),
-            0,
-            {offset: hashlib.md5(data).digest() for offset, data in damaged.items()},
-            repaired,
-        ),
-    )
+    damaged_md5 = {offset: hashlib.md5(data).digest() for offset, data in damaged.items()}
+    note = _note_repairing(journal, note_name, RepairNote.of(entry, work, original, 0, damaged_md5, repaired))
     times = (original.st_atime_ns, original.st_mtime_ns)
     block = original.st_blksize
     for offset, wanted in sorted(repaired.items()):
