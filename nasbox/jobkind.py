@@ -38,6 +38,9 @@ class JobKind(ABC):
     # The words of its environment spec string (SYNC_<ID>="SOURCE DESTINATION SCHEDULE");
     # each, lower-cased, is a key of its YAML items.
     env_words: ClassVar[tuple[str, ...]]
+    # Option variables beside its item (SYNC_<ID>_VERSIONS): the option -> its value read
+    # into the item's YAML keys (ValueError: why the value is wrong).
+    env_options: ClassVar[dict[str, Callable[[str], dict[str, Any]]]] = {}
 
     @abstractmethod
     def build(self, c: Checker) -> dict[str, Any]:

@@ -102,6 +102,11 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
             if f"MOUNT_{password_of.group(1)}" not in values:
                 problems.append(f"{label}: there is no MOUNT_{password_of.group(1)} for this password")
             continue
+        option = item_option(name)
+        if option:  # read with its item
+            if option[0] not in values:
+                problems.append(f"{label}: there is no {option[0]} for this option")
+            continue
         kind, ident = ITEM_VARIABLE.match(name).groups()  # type: ignore[union-attr]
         item_name = ident.lower()
         if kind == "USER":
@@ -130,9 +135,27 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
         build = ITEM_BUILDERS.get(kind)
         # A job kind's item: each word under its name, lower-cased (SOURCE -> source).
         item = build(parts, values, ident) if build else {w.lower(): part for w, part in zip(words, parts, strict=True)}
+        for option, read in getattr(KINDS.get(section), "env_options", {}).items():
+            if f"{name}_{option}" in values:
+                given, option_label = values[f"{name}_{option}"]
+                try:
+                    item.update(read(given))
+                except ValueError as e:
+                    problems.append(f"{option_label}: {e}")
         raw.setdefault(section, {})[item_name] = item
         origins.env[(section, item_name)] = label
     return raw, problems
+
+
+def item_option(name: str) -> tuple[str, str] | None:
+    """(its item's variable, the option) for a job kind's option variable such as
+    SYNC_DOCS_VERSIONS, when it is one."""
+    for kind_name, kind in KINDS.items():
+        for option in kind.env_options:
+            item, _, rest = name.rpartition(f"_{option}")
+            if not rest and ITEM_VARIABLE.match(item) and item.startswith(f"{kind_name.upper()}_"):
+                return item, option
+    return None
 
 
 def _split_list(word: str) -> list[str]:

@@ -61,6 +61,7 @@ from nasbox.scrub.work import (
     Verified,
     Worker,
 )
+from nasbox.versions.store import VERSIONS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,11 @@ REPAIR_ROUNDS = 2  # a member found corrupt while its set is made again is repai
 
 
 def scrub_databases(config: Config) -> tuple[str, ...]:
-    """The DATABASE of every scrub job: never scrubbed, whichever job's DIRECTORY holds it."""
-    return tuple(job.database for job in config.scrub.values())
+    """The DATABASE of every scrub job, and the versions of every sync job's destination:
+    never scrubbed, whichever job's DIRECTORY holds them (a version shares its files with
+    the mirror, whose parity protects them once)."""
+    versions = (os.path.join(job.destination, VERSIONS_DIR) for job in config.sync.values())
+    return (*(job.database for job in config.scrub.values()), *versions)
 
 
 class Scrub:

@@ -14,8 +14,11 @@ Guards, in order, each skipping the run (exit 75, status warning) rather than ri
    DESTINATION, directories not counted) holds the job, across restarts, until a run with --force. When the dry run
    lists nothing to change, it is the whole run; a first copy into an empty DESTINATION
    needs none.
-Parity databases of scrub jobs and nasbox's own state inside DESTINATION are excluded, so
---delete never touches them; the copy carries --max-delete set to the deletions the preview
+After a run that completed and changed DESTINATION (or the first), a job with `versions`
+takes a read-only version of DESTINATION (nasbox.versions) and prunes the ones its retention
+no longer keeps; a held or failed run takes and prunes none.
+Parity databases of scrub jobs, the versions and nasbox's own state inside DESTINATION are
+excluded, so --delete never touches them; the copy carries --max-delete set to the deletions the preview
 counted, a second fence against a source that shrinks in between.
 """
 
@@ -25,9 +28,11 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from nasbox import commands, locks, mounts, paths, state, stop
 from nasbox.config import Config
@@ -38,6 +43,7 @@ from nasbox.result import JobResult
 from nasbox.scrub.engine import Scrub, scrub_databases
 from nasbox.sync import rsync_cmds
 from nasbox.sync.kind import SyncJob
+from nasbox.versions.store import VERSIONS_DIR, Versions, VersionsError
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +93,25 @@ def has_entries(directory: str, ignore: set[str]) -> bool:
     return any(name not in ignore for name in os.listdir(directory))
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Sync:
     def __init__(
-        self, job: SyncJob, config: Config, state_dir: Path | None = None, dry_run: bool = False, force: bool = False
+        self,
+        job: SyncJob,
+        config: Config,
+        state_dir: Path | None = None,
+        dry_run: bool = False,
+        force: bool = False,
+        clock: Callable[[], datetime] = utc_now,
     ):
         self.job, self.config = job, config
         self.dry_run, self.force = dry_run, force
+        self.clock = clock  # the moment a version is taken at
+        # Set by the copy: whether it ran to the end, and whether it changed anything.
+        self.complete, self.changed = False, True
         self.state_dir = state_dir or state.state_dir()
         self.holds = Holds(self.state_dir)
         self.started = 0.0
@@ -127,8 +146,26 @@ class Sync:
             if self.force and self.holds.get(job.name):
                 self.holds.release(job.name)
                 result.details.append("the hold was released (--force)")
+            if self.job.versions and self.complete:
+                self._keep_versions(result)
             result.details += self._update_parity()
         return result
+
+    def _keep_versions(self, result: JobResult) -> None:
+        """A version of DESTINATION as this run left it, when it changed, and the retention applied."""
+        versions = Versions(self.destination)
+        try:
+            if self.changed or versions.owed() or not versions.all():
+                version, counts = versions.take(self.clock(), set(self.protected()))
+                if version is not None:
+                    made = f" ({counts.directories} directories, {counts.links} links)" if counts else " (snapshot)"
+                    result.details.append(f"version {version.name} taken{made}")
+            assert self.job.versions is not None
+            removed = versions.prune(self.job.versions, ZoneInfo(self.config.server.timezone))
+            result.details += [f"version {v.name} pruned ({self.job.versions.text()})" for v in removed]
+        except VersionsError as e:
+            result.status = "error"
+            result.summary += f"; {e}"
 
     def _copy(self, protected: list[str], approved: int | None = None) -> JobResult:
         """The preview, the guard on its deletions, and the copy (or only the preview).
@@ -164,10 +201,16 @@ class Sync:
                 result.status, result.skipped = "warning", True
                 return result
             if self.dry_run or not rsync_cmds.changes_listed(preview.stdout):
+                self.changed = False
                 return self._classify(preview, dry_run=self.dry_run)  # the preview says it all
             # The copy deletes no more than the preview planned (directories included, as
             # rsync counts them): a source that shrinks meanwhile stops it, and holds the job.
             limit = planned.deleted_entries
+        if self.job.versions and not self.dry_run:
+            try:
+                Versions(self.destination).owe()
+            except (OSError, VersionsError) as e:
+                return self._result("error", f"cannot note the version owed: {e}; nothing was copied")
         return self._classify(self._rsync(protected, dry_run=self.dry_run, max_delete=limit), dry_run=self.dry_run)
 
     def _clash(self) -> str | None:
@@ -216,12 +259,13 @@ class Sync:
     def protected(self) -> list[str]:
         """Paths, relative to DESTINATION or SOURCE as rsync walks them (resolved), that rsync
         must leave alone: in DESTINATION --delete must never touch them, from SOURCE they are
-        not data to copy (parity databases of scrub jobs, nasbox's own state), wherever
+        not data to copy (parity databases of scrub jobs, versions, nasbox's own state), wherever
         they are reached from (through a link, a bind mount)."""
         candidates = [job.database for job in self.config.scrub.values()]
         candidates += [str(state.state_dir()), str(state.log_dir()), str(self.state_dir)]
         table = paths.mount_table()
         found = {paths.below(p, root, table) for p in candidates for root in (self.destination, self.source)}
+        found.add(VERSIONS_DIR)  # by name, wherever it leads: a link there is never followed
         return sorted(relative for relative in found if relative not in (None, "."))
 
     def _rsync(self, protected: list[str], dry_run: bool, max_delete: int | None = None):
@@ -247,6 +291,7 @@ class Sync:
             f"{stats.deleted} deleted, {human_bytes(stats.bytes_per_s)}/s"
         )
         code = completed.returncode
+        self.complete = not dry_run and code in (0, 24)
         if code == 25 or DELETIONS_STOPPED in completed.stderr:
             reason = "rsync's --max-delete stopped deletions (more than the preview planned: the source changed)"
             self.holds.hold(self.job.name, reason)

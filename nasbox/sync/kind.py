@@ -6,10 +6,12 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nasbox import paths, state
 from nasbox.jobkind import JobKind
+from nasbox.versions import retention
+from nasbox.versions.retention import Keep
 
 if TYPE_CHECKING:
     from nasbox.config.checker import Checker
@@ -31,6 +33,7 @@ class SyncJob:
     acls: bool = False
     xattrs: bool = False
     require_marker: str | None = None
+    versions: Keep | None = None  # None: no versions are taken
     partial_is_error: bool = False
 
 
@@ -38,6 +41,9 @@ class SyncKind(JobKind):
     name = "sync"
     summary = "copy sources to backups with rsync, behind safety guards"
     env_words = ("SOURCE", "DESTINATION", "SCHEDULE")
+    env_options: ClassVar[dict[str, Callable[[str], dict[str, Any]]]] = {
+        "VERSIONS": lambda text: {"versions": {"keep": retention.parse(text)}}
+    }
 
     def build(self, c: Checker) -> dict[str, SyncJob]:
         jobs: dict[str, SyncJob] = {}
@@ -52,6 +58,12 @@ class SyncKind(JobKind):
             marker = item.get("require_marker")
             if marker is not None and ".." in PurePosixPath(marker).parts:
                 c.problem(where + ("require_marker",), "expected a file name inside the source, without '..'")
+            versions = Keep(**item["versions"]["keep"]) if "versions" in item else None
+            if versions is not None and not versions:
+                c.problem(
+                    where + ("versions", "keep"),
+                    f"expected a count above 0 for at least one of {', '.join(retention.WORDS)}",
+                )
             jobs[name] = SyncJob(
                 name=name,
                 source=item["source"],
@@ -64,6 +76,7 @@ class SyncKind(JobKind):
                 acls=item.get("acls", False),
                 xattrs=item.get("xattrs", False),
                 require_marker=marker,
+                versions=versions,
                 partial_is_error=item.get("partial_is_error", False),
             )
         return jobs

@@ -29,7 +29,9 @@ def sync(
     if max_delete is not None:
         argv.append(f"--max-delete={max_delete}")
     argv += [f"--exclude={pattern}" for pattern in job.exclude]
-    argv += [f"--exclude=/{literal(path.strip('/'))}/" for path in protected]
+    # Anchored, and without a trailing '/': the name is left alone whatever it is (a link
+    # planted in a directory's place too).
+    argv += [f"--exclude=/{literal(path.strip('/'))}" for path in protected]
     return argv + ["--", job.source.rstrip("/") + "/", job.destination.rstrip("/") + "/"]
 
 

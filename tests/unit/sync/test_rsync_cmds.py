@@ -29,7 +29,7 @@ def test_command_line_of_a_preview_and_of_a_copy():
     preview = rsync_cmds.sync(job, [".pardatabase", "deep/.par[1]"], dry_run=True)
     assert preview == ["rsync", "-a", "--delete", "--partial-dir=.nasbox-partial", "--stats", "--no-human-readable",
                        "--itemize-changes", "-H", "--bwlimit=10M", "--dry-run", "--exclude=*.tmp",
-                       "--exclude=/.pardatabase/", "--exclude=/deep/.par\\[1]/", "--", "/data/docs/", "/backup/docs/"]
+                       "--exclude=/.pardatabase", "--exclude=/deep/.par\\[1]", "--", "/data/docs/", "/backup/docs/"]
     copy = rsync_cmds.sync(job, [], max_delete=0)
     assert "--max-delete=0" in copy and "--dry-run" not in copy and "--itemize-changes" not in copy
     assert copy[-3:] == ["--", "/data/docs/", "/backup/docs/"]  # names can never be read as options

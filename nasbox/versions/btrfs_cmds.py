@@ -1,0 +1,36 @@
+"""The one place btrfs command lines are built: versions of a destination that is a btrfs
+subvolume are read-only snapshots of it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import PurePosixPath
+
+from nasbox.mounttable import holding, mount_table
+
+BTRFS = "btrfs"
+SUBVOLUME_ROOT_INODE = 256  # every btrfs subvolume's top directory has this inode number
+
+
+def is_subvolume(path: str) -> bool:
+    """Whether path is the top directory of a btrfs subvolume (so it can be snapshotted)."""
+    st = os.stat(path)
+    mounted = holding(PurePosixPath(os.path.realpath(path)), mount_table())
+    return st.st_ino == SUBVOLUME_ROOT_INODE and mounted is not None and mounted.fstype == "btrfs"
+
+
+def create(path: str) -> list[str]:
+    return [BTRFS, "-q", "subvolume", "create", path]
+
+
+def snapshot(subvolume: str, target: str) -> list[str]:
+    """A read-only snapshot of subvolume at target."""
+    return [BTRFS, "-q", "subvolume", "snapshot", "-r", subvolume, target]
+
+
+def delete(subvolume: str) -> list[str]:
+    return [BTRFS, "-q", "subvolume", "delete", subvolume]
+
+
+def set_read_only(subvolume: str, read_only: bool) -> list[str]:
+    return [BTRFS, "property", "set", "-ts", subvolume, "ro", "true" if read_only else "false"]

@@ -1,0 +1,114 @@
+"""A version as a tree of hard links: every directory made anew (directories cannot be
+linked) with its owner, mode, times and extended attributes (ACLs are among them), every
+other entry (file, symlink, device) linked, so a version costs one inode per directory and
+one directory entry per file. A file already at the filesystem's link limit is copied.
+
+The tree shares each file's inode with the mirror: rsync replaces a file it updates (never
+--inplace), so the version keeps the old one; a repair that writes into the mirror's file in
+place repairs every version that shares it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+from dataclasses import dataclass
+
+DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass
+class Counts:
+    directories: int = 0
+    links: int = 0
+    copies: int = 0  # files at the link limit
+
+
+def link_tree(source: str, target: str, leave_out: set[str]) -> Counts:
+    """target (which must not exist) made a linked copy of source; leave_out: paths
+    relative to source not to take (nasbox's own directories). Directories are reached
+    through descriptors, never by a path walked again: any depth, and no symlink followed."""
+    counts = Counts()
+    os.mkdir(target, 0o700)
+    source_fd = os.open(source, DIRECTORY_FLAGS)
+    try:
+        target_fd = os.open(target, DIRECTORY_FLAGS)
+        try:
+            _link_directory(source_fd, target_fd, "", leave_out, counts)
+        finally:
+            os.close(target_fd)
+    finally:
+        os.close(source_fd)
+    return counts
+
+
+def _link_directory(source_fd: int, target_fd: int, relative: str, leave_out: set[str], counts: Counts) -> None:
+    """The entries of one directory, then its own metadata (a directory made read-only by its
+    mode is filled first)."""
+    counts.directories += 1
+    with os.scandir(source_fd) as entries:
+        listed = list(entries)
+    for entry in listed:
+        path = os.path.join(relative, entry.name)
+        if path in leave_out:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            os.mkdir(entry.name, 0o700, dir_fd=target_fd)
+            inner_source = os.open(entry.name, DIRECTORY_FLAGS, dir_fd=source_fd)
+            try:
+                inner_target = os.open(entry.name, DIRECTORY_FLAGS, dir_fd=target_fd)
+                try:
+                    _link_directory(inner_source, inner_target, path, leave_out, counts)
+                finally:
+                    os.close(inner_target)
+            finally:
+                os.close(inner_source)
+            continue
+        try:
+            os.link(entry.name, entry.name, src_dir_fd=source_fd, dst_dir_fd=target_fd, follow_symlinks=False)
+            counts.links += 1
+        except OSError as e:
+            if e.errno != errno.EMLINK:
+                raise
+            _copy_entry(source_fd, target_fd, entry.name)
+            counts.copies += 1
+    copy_metadata(source_fd, target_fd, os.fstat(source_fd))
+
+
+def copy_metadata(source: int, target: int, st: os.stat_result) -> None:
+    """The extended attributes (ACLs among them), owner, mode and times of an open file or
+    directory onto another."""
+    try:
+        for name in os.listxattr(source):
+            os.setxattr(target, name, os.getxattr(source, name))
+    except OSError as e:
+        if e.errno not in (errno.ENOTSUP, errno.EPERM):
+            raise
+    os.fchown(target, st.st_uid, st.st_gid)
+    os.fchmod(target, stat.S_IMODE(st.st_mode))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _copy_entry(source_fd: int, target_fd: int, name: str) -> None:
+    """An entry at the filesystem's link limit, made anew."""
+    st = os.lstat(name, dir_fd=source_fd)
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(name, dir_fd=source_fd), name, dir_fd=target_fd)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=target_fd, follow_symlinks=False)
+        return
+    if not stat.S_ISREG(st.st_mode):
+        os.mknod(name, st.st_mode, st.st_rdev, dir_fd=target_fd)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=target_fd, follow_symlinks=False)
+        return
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(name, flags, dir_fd=source_fd), "rb") as old:
+        new_fd = os.open(
+            name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=target_fd
+        )
+        with os.fdopen(new_fd, "wb") as new:
+            shutil.copyfileobj(old, new, 1 << 20)
+            new.flush()
+            copy_metadata(old.fileno(), new.fileno(), os.fstat(old.fileno()))
