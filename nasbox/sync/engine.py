@@ -34,7 +34,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -161,18 +161,28 @@ class Sync:
     def _keep_versions(self, result: JobResult) -> None:
         """A version of DESTINATION as this run left it, when it changed, and the retention applied."""
         versions = Versions(self.destination)
+        assert self.job.versions is not None
         try:
-            if self.changed or versions.owed() or not versions.all():
-                version, counts = versions.take(self.clock(), set(self.protected()))
-                if version is not None:
-                    made = f" ({counts.directories} directories, {counts.links} links)" if counts else " (snapshot)"
-                    result.details.append(f"version {version.name} taken{made}")
-            assert self.job.versions is not None
-            removed = versions.prune(self.job.versions, ZoneInfo(self.config.server.timezone))
+            with self._vouching():  # linking and unlinking moves the ctime of the mirror's files
+                if self.changed or versions.owed() or not versions.all():
+                    version, counts = versions.take(self.clock(), set(self.protected()))
+                    if version is not None:
+                        made = f" ({counts.directories} directories, {counts.links} links)" if counts else " (snapshot)"
+                        result.details.append(f"version {version.name} taken{made}")
+                removed = versions.prune(self.job.versions, ZoneInfo(self.config.server.timezone))
             result.details += [f"version {v.name} pruned ({self.job.versions.text()})" for v in removed]
         except VersionsError as e:
             result.status = "error"
             result.summary += f"; {e}"
+
+    @contextmanager
+    def _vouching(self) -> Iterator[None]:
+        """Scrub.vouching of every scrub job whose DIRECTORY overlaps DESTINATION."""
+        with ExitStack() as stack:
+            for scrub_job in self.config.scrub.values():
+                if paths.overlap(scrub_job.directory, self.destination):
+                    stack.enter_context(Scrub(scrub_job, databases=scrub_databases(self.config)).vouching())
+            yield
 
     def _copy(self, protected: list[str], approved: dict | None = None) -> JobResult:
         """The preview, the guard on its deletions and rewrites, and the copy (or only the
