@@ -104,7 +104,25 @@ class SyncKind(JobKind):
         from nasbox.sync.engine import Holds
 
         hold = Holds(state.state_dir()).get(job.name)
-        return {"held": hold["reason"] if hold else None}
+        return {"held": hold["reason"] if hold else None, "versions": versions_status(job)}
+
+
+def versions_status(job: SyncJob) -> dict[str, Any] | None:
+    """How many versions the job keeps now, its oldest and newest (names as `versions` prints them)."""
+    if job.versions is None:
+        return None
+    from nasbox.versions.store import Versions, VersionsError  # it runs programs: loaded when asked
+
+    try:
+        every = Versions(paths.real(job.destination)).all()
+    except (OSError, VersionsError):
+        every = []
+    return {
+        "count": len(every),
+        "oldest": every[0].name if every else None,
+        "newest": every[-1].name if every else None,
+        "keep": job.versions.text(),
+    }
 
 
 KIND = SyncKind()

@@ -14,6 +14,7 @@ import yaml
 
 from nasbox.config import ConfigError, load_config
 from nasbox.sync.engine import Sync
+from nasbox.sync.kind import versions_status
 from nasbox.versions.store import VERSIONS_DIR, Versions
 from tests.support.files import snapshot, tree
 
@@ -83,6 +84,9 @@ def test_each_changing_run_takes_a_version_that_keeps_the_old_content(paths):
     c_old, c_new = (Path(v.path) / "c.txt" for v in versions)
     assert c_old.stat().st_ino == c_new.stat().st_ino == (paths["destination"] / "c.txt").stat().st_ino
     assert not (Path(versions[1].path) / VERSIONS_DIR).exists()
+    assert versions_status(config.sync["docs"]) == {"count": 2, "oldest": "@GMT-2026.11.01-12.00.00",
+                                                    "newest": "@GMT-2026.11.01-14.00.00",
+                                                    "keep": "hourly=6, daily=7, weekly=4, monthly=2"}
 
 
 def test_encrypted_in_place_source_leaves_the_old_content_in_a_version(paths):
