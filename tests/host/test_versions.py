@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -291,3 +293,34 @@ def test_versions_are_configured_in_yaml_or_the_environment_and_bad_ones_named(p
     with pytest.raises(ConfigError) as unknown:
         config_for(paths, keep={"daily": -1})
     assert "sync.docs.versions.keep.daily" in str(unknown.value)
+
+
+@pytest.mark.parametrize("step", [".taking-", ".pruning-"])
+def test_kill_9_while_a_version_is_taken_or_pruned_leaves_no_partial_version(paths, step):
+    """`nasbox sync` killed while it links a version, or while it removes one: no partial
+    tree is ever listed as a version, and the next run finishes the work."""
+    tree(paths["source"], {f"d{i // 10}/f{i}.txt": str(i) for i in range(20_000)})
+    config = config_for(paths, keep={"last": 1})
+    env = {**os.environ, "NASBOX_CONFIG": str(paths["state"].parent / "nasbox.yaml")}
+    assert subprocess.run([sys.executable, "-m", "nasbox", "sync", "docs", "--now"], env=env).returncode == 0
+    root = paths["destination"] / VERSIONS_DIR
+    first = names(paths)
+    time.sleep(1.1)  # the next version gets another name
+    (paths["source"] / "d0" / "f0.txt").write_text("changed")
+    process = subprocess.Popen([sys.executable, "-m", "nasbox", "sync", "docs", "--now"], env=env)
+    deadline = time.monotonic() + 60
+    while not any(name.startswith(step) for name in os.listdir(root)):
+        assert process.poll() is None and time.monotonic() < deadline, f"{step} never seen"
+        time.sleep(0.002)
+    process.kill()
+    process.wait()
+    listed = names(paths)
+    assert 1 <= len(listed) <= 2 and len(set(listed) - set(first)) <= 1
+    for name in listed:  # each listed version is complete
+        assert len(list((root / name).rglob("*.txt"))) == 20_000, name
+    result = run(config, paths)
+    assert result.status == "good", result.summary
+    assert [n for n in os.listdir(root) if n.startswith((".taking-", ".pruning-"))] == []
+    newest = Versions(str(paths["destination"])).all()[-1]
+    assert (Path(newest.path) / "d0" / "f0.txt").read_text() == "changed"
+    assert len(names(paths)) == 1
