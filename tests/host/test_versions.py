@@ -324,3 +324,31 @@ def test_kill_9_while_a_version_is_taken_or_pruned_leaves_no_partial_version(pat
     newest = Versions(str(paths["destination"])).all()[-1]
     assert (Path(newest.path) / "d0" / "f0.txt").read_text() == "changed"
     assert len(names(paths)) == 1
+
+
+@pytest.mark.parametrize("flag", ["+i", "+a"])
+def test_an_immutable_or_append_only_file_is_copied_into_a_version_and_never_forced(paths, flag):
+    """link(2) refuses such a file: the version gets a copy. Pruning a version that shares
+    it fails with an error naming it (nasbox never lifts the flag), and the next run after the
+    flag is lifted finishes the pruning."""
+    tree(paths["source"], {"a.txt": "a", "locked.txt": "locked content"})
+    config = config_for(paths, keep={"last": 1})
+    clock = Clock(datetime(2026, 11, 7, tzinfo=UTC))
+    assert run(config, paths, clock).status == "good"
+    locked = paths["destination"] / "locked.txt"
+    subprocess.run(["chattr", flag, str(locked)], check=True)
+    try:
+        (paths["source"] / "a.txt").write_text("changed a")
+        clock.now += timedelta(hours=1)
+        result = run(config, paths, clock)
+        assert result.status == "error" and "Operation not permitted: locked.txt" in result.summary, result.summary
+        assert any("version @GMT-2026.11.07-01.00.00 taken" in line for line in result.details)
+        newest = Path(Versions(str(paths["destination"])).all()[-1].path)
+        assert (newest / "locked.txt").read_text() == "locked content"
+        assert (newest / "locked.txt").stat().st_ino != locked.stat().st_ino
+        assert locked.read_text() == "locked content"
+    finally:
+        subprocess.run(["chattr", flag.replace("+", "-"), str(locked)], check=True)
+    clock.now += timedelta(hours=1)
+    assert run(config, paths, clock).status == "good"
+    assert sorted(os.listdir(paths["destination"] / VERSIONS_DIR)) == ["@GMT-2026.11.07-01.00.00"]
