@@ -322,9 +322,11 @@ class Catalog:
     def mark_verified(self, entry: Entry, result: str) -> None:
         """The content matched (or was repaired): entry's metadata is what was found. Gathered
         and written together (a full scrub marks every file), before any other write."""
-        self._verified.append(
-            (time.time(), result, entry.inode, entry.mtime_ns, entry.ctime_ns, entry.settled, entry.dir, entry.name)
-        )
+        self.mark_all_verified([entry], result)
+
+    def mark_all_verified(self, entries: list[Entry], result: str) -> None:
+        now = time.time()
+        self._verified += [(now, result, e.inode, e.mtime_ns, e.ctime_ns, e.settled, e.dir, e.name) for e in entries]
         if len(self._verified) >= 1000:
             self._write_verified()
 

@@ -12,7 +12,7 @@ import queue
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 
 from nasbox.scrub import par2format
@@ -51,15 +51,22 @@ def open_directory(root: bytes, relative: bytes) -> int:
     return fd
 
 
-def read_directory(root: bytes, relative: bytes) -> list[tuple[bytes, os.stat_result]]:
-    """The names in root/relative with their lstat."""
+def read_directory(
+    root: bytes, relative: bytes, unstated: Container[bytes] = ()
+) -> list[tuple[bytes, os.stat_result | None]]:
+    """The names in root/relative with their lstat; a regular file named in unstated without
+    it (None), as the directory's listing gives its type: whoever reads it fstats it."""
     fd = open_directory(root, relative)
     try:
-        found = []
+        found: list[tuple[bytes, os.stat_result | None]] = []
         with os.scandir(fd) as listing:
             for item in listing:
+                name = os.fsencode(item.name)
                 try:
-                    found.append((os.fsencode(item.name), item.stat(follow_symlinks=False)))
+                    if name in unstated and item.is_file(follow_symlinks=False):
+                        found.append((name, None))
+                    else:
+                        found.append((name, item.stat(follow_symlinks=False)))
                 except FileNotFoundError:
                     continue
         return found

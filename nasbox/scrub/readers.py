@@ -1,7 +1,9 @@
 """Reading files to hash them, at the speed of the disk and both cores.
 
 read_batch reads files of one directory through one descriptor of it: for each, its
-metadata before and after the read and the MD5 of what was read. A full scrub of a tree of
+metadata before and after the read and the MD5 of what was read; a file found as its row
+records it (metadata, MD5, and settled) comes back as None, so that what is sent back, and
+what the scrub's own process does with it, costs next to nothing for most files. A full scrub of a tree of
 small files spends its time in the few system calls and the Python around each file, and
 Python threads take turns at that; so a run with many files to read hands batches to worker
 processes (Readers), one per core, each with the job's CPU and I/O priority. A run with few
@@ -26,6 +28,7 @@ from typing import IO, Any
 import psutil
 
 from nasbox import stop
+from nasbox.scrub import timestamps
 from nasbox.scrub.files import FILE_FLAGS, NOT_THIS_FILE, md5_of_fd, metadata, open_directory
 
 PROCESSES_FROM = 10_000  # files to read in a run before worker processes are worth starting
@@ -49,12 +52,15 @@ class FileRead:
     started_ns: int = 0
 
 
-Expected = tuple[int, int, int, int] | None  # (size, mtime, ctime, inode) it must have to be read
+# (size, mtime, ctime, inode) a file must have to be read, and the MD5 its row records
+Expected = tuple[int, int, int, int, bytes] | None
 
 
-def read_batch(root: bytes, relative: bytes, names: list[bytes], expected: list[Expected]) -> list[FileRead]:
-    """Each file root/relative/name read; a file whose metadata is not what expected says (when
-    given) is not read. OSError when the directory cannot be reached."""
+def read_batch(root: bytes, relative: bytes, names: list[bytes], expected: list[Expected]) -> list[FileRead | None]:
+    """Each file root/relative/name read. With expected, a file whose metadata is not the
+    expected is not read, and one whose metadata and MD5 are, and whose times prove that no
+    edit hides behind them (nasbox.scrub.timestamps), is None. OSError when the directory
+    cannot be reached."""
     dir_fd = open_directory(root, relative)
     try:
         return [_read_one(dir_fd, name, wanted) for name, wanted in zip(names, expected, strict=True)]
@@ -62,7 +68,7 @@ def read_batch(root: bytes, relative: bytes, names: list[bytes], expected: list[
         os.close(dir_fd)
 
 
-def _read_one(dir_fd: int, name: bytes, wanted: Expected) -> FileRead:
+def _read_one(dir_fd: int, name: bytes, wanted: Expected) -> FileRead | None:
     started = time.time_ns()
     try:
         fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
@@ -72,10 +78,18 @@ def _read_one(dir_fd: int, name: bytes, wanted: Expected) -> FileRead:
         return FileRead(name, e.errno)
     try:
         before = os.fstat(fd)
-        if not stat.S_ISREG(before.st_mode) or (wanted is not None and metadata(before) != wanted):
+        if not stat.S_ISREG(before.st_mode) or (wanted is not None and metadata(before) != wanted[:4]):
             return FileRead(name, None, before)
         md5 = md5_of_fd(fd)
-        return FileRead(name, None, before, md5, os.fstat(fd), started)
+        after = os.fstat(fd)
+        if (
+            wanted is not None
+            and md5 == wanted[4]
+            and metadata(after) == wanted[:4]
+            and timestamps.settled(after, started)
+        ):
+            return None
+        return FileRead(name, None, before, md5, after, started)
     finally:
         os.close(fd)
 
@@ -106,7 +120,7 @@ class Readers:
 
     def read(
         self, root: bytes, relative: bytes, names: list[bytes], expected: list[Expected], nbytes: int
-    ) -> list[FileRead]:
+    ) -> list[FileRead | None]:
         if not self.wanted or nbytes >= SMALL_BATCH * len(names):
             return read_batch(root, relative, names, expected)
         process = self._borrow()

@@ -3,8 +3,11 @@
 No task writes the catalog or the counters: the main thread applies what they bring back
 (nasbox.scrub.engine). Tasks:
 - check: files of one directory read and compared with their rows (Mode says what a
-  mismatch means): a match is Verified; a mismatch is an edit (Changed: new parity) or, in a
-  file whose recorded metadata proves it unchanged, corruption (Corrupt: to repair);
+  mismatch means): a match is Verified (the files found exactly as recorded together,
+  Intact); a mismatch is an edit (Changed: new parity) or, in a file whose recorded
+  metadata proves it unchanged, corruption (Corrupt: to repair); a file the walk listed
+  without its metadata and the read found other than its row records goes back to the
+  walk's rule (Restat);
 - make_set: a parity set for a Plan of files, staged (SetMade; nasbox.scrub.install puts it
   in place). par2 reads each file by its path, so afterwards every member must still be the
   file that was walked; a member whose content par2 found other than its row says (Candidate
@@ -58,9 +61,30 @@ class Mode(Enum):
     RECONCILE = "reconcile"  # a row recovered from its parity set (nasbox.scrub.rebuild)
 
 
+# A file to read: its row, its metadata as listed (None: listed without it), and its Mode
+ToRead = tuple[Entry, os.stat_result | None, Mode]
+
+
 @dataclass(frozen=True)
 class Verified:
     entry: Entry  # with the metadata the file had when it was read
+    st: os.stat_result
+
+
+@dataclass(frozen=True)
+class Intact:
+    """Files read and found as their rows record them, metadata and MD5: only their verified
+    time changes."""
+
+    entries: list[Entry]
+
+
+@dataclass(frozen=True)
+class Restat:
+    """A file listed without its metadata (its row's stood in), which the read found other
+    than its row records, and did not read: what it needs is decided as for a listed file."""
+
+    entry: Entry
     st: os.stat_result
 
 
@@ -103,7 +127,7 @@ class SetChecked:
     intact: bool
 
 
-Done = Verified | Changed | Corrupt | Repaired | Problem | SetMade | SetChecked
+Done = Verified | Intact | Restat | Changed | Corrupt | Repaired | Problem | SetMade | SetChecked
 Task = Callable[[], list[Done]]
 
 
@@ -138,18 +162,32 @@ class Worker:
 
     # ---- reading files against their rows ------------------------------------------------
 
-    def check(self, directory: bytes, items: list[tuple[Entry, os.stat_result, Mode]]) -> list[Done]:
-        """Files of one directory, read (nasbox.scrub.readers) and judged against their rows."""
+    def check(self, directory: bytes, items: list[ToRead]) -> list[Done]:
+        """Files of one directory, read (nasbox.scrub.readers) and judged against their rows. A
+        file listed without its metadata (None) is read in Mode.VERIFY."""
         names = [entry.name for entry, _, _ in items]
-        expected = [_metadata(entry) if mode is Mode.VERIFY else None for entry, _, mode in items]
-        nbytes = sum(walked.st_size for _, walked, _ in items)
+        expected = [_expected(entry) if mode is Mode.VERIFY else None for entry, _, mode in items]
+        nbytes = sum(read_size(item) for item in items)
         try:
             reads = self.readers.read(self.directory, directory, names, expected, nbytes)
         except OSError as e:
             if e.errno not in NOT_THIS_FILE:
                 raise
             return [Problem(entry.relative, "vanished during the scrub", "skipped") for entry, _, _ in items]
-        return [_judge(entry, walked, mode, found) for (entry, walked, mode), found in zip(items, reads, strict=True)]
+        intact: list[Entry] = []
+        done: list[Done] = []
+        for (entry, walked, mode), found in zip(items, reads, strict=True):
+            if found is None:  # as its row records it
+                if entry.legacy:  # its Verified carries the metadata its new set needs
+                    assert walked is not None, "a LEGACY row's file is listed with its metadata"
+                    done.append(Verified(entry, walked))
+                else:
+                    intact.append(entry)
+            elif walked is None and found.md5 is None and found.before and stat.S_ISREG(found.before.st_mode):
+                done.append(Restat(entry, found.before))
+            else:
+                done.append(_judge(entry, walked, mode, found))
+        return [Intact(intact), *done] if intact else done
 
     # ---- making a set --------------------------------------------------------------------
 
@@ -344,12 +382,18 @@ class Worker:
         return Problem(entry.relative, outcome.detail, counter)
 
 
-def _metadata(entry: Entry) -> tuple[int, int, int, int]:
-    return entry.size, entry.mtime_ns, entry.ctime_ns or 0, entry.inode
+def read_size(item: ToRead) -> int:
+    """The size of a file to read, as listed (or as its row records, listed without)."""
+    entry, walked, _ = item
+    return entry.size if walked is None else walked.st_size
 
 
-def _judge(entry: Entry, walked: os.stat_result, mode: Mode, found: FileRead) -> Done:
-    """What reading a file found, taken as mode says."""
+def _expected(entry: Entry) -> tuple[int, int, int, int, bytes]:
+    return entry.size, entry.mtime_ns, entry.ctime_ns or 0, entry.inode, entry.md5
+
+
+def _judge(entry: Entry, walked: os.stat_result | None, mode: Mode, found: FileRead) -> Done:
+    """What reading a file found, taken as mode says (walked: only None in Mode.VERIFY)."""
     if found.error is not None or found.before is None:
         return Problem(entry.relative, "vanished during the scrub", "skipped")
     if not stat.S_ISREG(found.before.st_mode):
@@ -360,7 +404,7 @@ def _judge(entry: Entry, walked: os.stat_result, mode: Mode, found: FileRead) ->
     if metadata(found.before) != metadata(after):
         return _edited(entry, after)
     if found.md5 == entry.md5 and after.st_size == entry.size:
-        if mode is Mode.COPY and metadata(after) != metadata(walked):
+        if mode is Mode.COPY and (walked is None or metadata(after) != metadata(walked)):
             return _edited(entry, after)
         return Verified(recorded(entry, Read(found.md5, after, found.started_ns)), after)
     if mode is Mode.COPY:
