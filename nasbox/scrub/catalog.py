@@ -74,6 +74,7 @@ JOURNAL = "pending"
 JOURNAL_COLUMNS = "dir, name, staging, size, mtime_ns, inode, md5, volumes, ctime_ns, settled"
 JOURNAL_DEFAULTS = {"settled": "0"}  # for a column an even older journal lacks; others NULL
 LAYOUT_VERSION = 2  # PRAGMA user_version once no parity is left in the per-file layout
+IN_LIST = 500  # values in one IN (...): well under what any sqlite allows in a statement (999)
 
 
 DAMAGE_ERRORS = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
@@ -179,8 +180,9 @@ def untrusted(row: tuple) -> str | None:
         return "its parity would be inside nasbox's private folder"
     if not is_name(name):
         return "its name is not a plain file name"
-    relative = os.path.join(directory, name)
-    if par2.REWRITTEN.search(relative) and not is_relative(par2.path_as_par2_reads_it(relative)):
+    if (par2.REWRITTEN.search(name) or _rewritten(directory)) and not is_relative(
+        par2.path_as_par2_reads_it(os.path.join(directory, name))
+    ):
         return "par2 would read it outside the job (it takes a backslash for a directory separator)"
     if set_id is not None and not _sound_set_id(set_id):
         return "its parity set is not one nasbox names"
@@ -193,6 +195,12 @@ def untrusted(row: tuple) -> str | None:
 def _sound_directory(directory: bytes) -> bool:
     """is_relative, remembered: the rows of one directory share it."""
     return is_relative(directory)
+
+
+@lru_cache(maxsize=4096)
+def _rewritten(directory: bytes) -> bool:
+    """Whether par2 reads the directory's path otherwise (par2.REWRITTEN), remembered."""
+    return par2.REWRITTEN.search(directory) is not None
 
 
 @lru_cache(maxsize=4096)
@@ -235,13 +243,13 @@ class Catalog:
         self.db.close()
 
     # Writes are batched in transactions of up to 1,000 changes; commit() ends one.
-    def _write(self, sql: str, args: tuple) -> None:
+    def _write(self, sql: str, args: tuple, changes: int = 1) -> None:
         if self._verified:
             self._write_verified()
         if not self.db.in_transaction:
             self.db.execute("BEGIN")
         self.db.execute(sql, args)
-        self._batch += 1
+        self._batch += changes
         if self._batch >= 1000:
             self.commit()
 
@@ -286,11 +294,10 @@ class Catalog:
         """The files whose parity is the set."""
         return self._entries("set_id = ?", (set_id,))
 
-    def recorded(self, set_id: bytes) -> dict[bytes, tuple[bytes, int]]:
-        """{path: (MD5, size)} of the files whose parity is the set, as recorded: only compared
-        with what the set describes, never acted upon, so not checked as entries are."""
-        rows = self._read("SELECT dir, name, md5, size FROM files WHERE set_id = ?", (set_id,))
-        return {os.path.join(_as_bytes(d), _as_bytes(n)): (m, s) for d, n, m, s in rows}
+    def recorded(self, set_id: bytes) -> list[tuple[object, object, object, object]]:
+        """(dir, name, MD5, size) of the files whose parity is the set, as recorded: only
+        compared with what the set describes, never acted upon, so not checked as entries are."""
+        return self._read("SELECT dir, name, md5, size FROM files WHERE set_id = ?", (set_id,))
 
     def put(self, entry: Entry) -> None:
         self._write(f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES ({','.join('?' * 13)})", entry.row())
@@ -322,11 +329,9 @@ class Catalog:
     def mark_verified(self, entry: Entry, result: str) -> None:
         """The content matched (or was repaired): entry's metadata is what was found. Gathered
         and written together (a full scrub marks every file), before any other write."""
-        self.mark_all_verified([entry], result)
-
-    def mark_all_verified(self, entries: list[Entry], result: str) -> None:
-        now = time.time()
-        self._verified += [(now, result, e.inode, e.mtime_ns, e.ctime_ns, e.settled, e.dir, e.name) for e in entries]
+        self._verified.append(
+            (time.time(), result, entry.inode, entry.mtime_ns, entry.ctime_ns, entry.settled, entry.dir, entry.name)
+        )
         if len(self._verified) >= 1000:
             self._write_verified()
 
@@ -340,6 +345,16 @@ class Catalog:
             marks,
         )
         self._batch += len(marks)
+
+    def mark_intact(self, directory: bytes, names: list[bytes]) -> None:
+        """Files of one directory read and found as their rows record them, metadata and MD5:
+        only their verified time changes (one statement for many: a full scrub marks every file)."""
+        now = time.time()
+        for start in range(0, len(names), IN_LIST):
+            chunk = names[start : start + IN_LIST]
+            marks = ",".join("?" * len(chunk))
+            sql = f"UPDATE files SET verified_at = ?, result = 'good' WHERE dir = ? AND name IN ({marks})"
+            self._write(sql, (now, directory, *chunk), len(chunk))
 
     def mark_settled(self, entry: Entry) -> None:
         self._write("UPDATE files SET settled = 1 WHERE dir = ? AND name = ?", (entry.dir, entry.name))
@@ -383,14 +398,14 @@ class Catalog:
 
     def unused_sets(self) -> list[SetRow]:
         """Sets no file names any more: their parity files can go."""
-        return self.sets("id NOT IN (SELECT set_id FROM files WHERE set_id IS NOT NULL)")
+        return self.sets("NOT EXISTS (SELECT 1 FROM files WHERE files.set_id = sets.id)")
 
     def short_sets(self) -> list[SetRow]:
         """Sets that fewer files name than they were made for: some left (edited, gone, or
         changed while it was made), so the set spends recovery on what is no longer there."""
         return self.sets(
-            "files > (SELECT count(*) FROM files WHERE files.set_id = sets.id) "
-            "AND id IN (SELECT set_id FROM files WHERE set_id IS NOT NULL)"
+            "files > (SELECT n FROM (SELECT set_id, count(*) AS n FROM files WHERE set_id IS NOT NULL "
+            "GROUP BY set_id) WHERE set_id = sets.id)"
         )
 
     def delete_set(self, set_id: bytes) -> None:

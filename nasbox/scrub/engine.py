@@ -190,7 +190,7 @@ class Scrub:
                     catalog.select_for_verify(self.job.verify_percent, self.job.verify_older_than_s)
                 self.progress = Progress(f"{kind} {self.job.name}", self.protected, protected_bytes)
                 wanted = self.full and self.protected >= readers.PROCESSES_FROM
-                with readers.Readers(self.workers, self.job.nice, self.job.ionice, wanted) as reading:
+                with readers.Readers(self.workers, self.job.nice, self.job.ionice, wanted, parity.inherit()) as reading:
                     self._scan(catalog, Worker(self.job, self.directory, parity, self.workers, reading))
                 work.settle(catalog, self.directory, self.unsettled)
                 self.progress.finish()
@@ -442,7 +442,7 @@ class Scrub:
                 stats.bytes += st.st_size
                 self._take(catalog, relative, name, st, entry, verify(name), reads)
         for batch in _batches(reads):
-            tasks.submit([e.relative for e, _, _ in batch], partial(worker.check, relative, batch))
+            tasks.submit((e.relative for e, _, _ in batch), partial(worker.check, relative, batch))
         self.vanished += known.values()
 
     def _take(
@@ -609,7 +609,7 @@ class Scrub:
     def _apply(self, catalog: Catalog, done: Done) -> None:
         stats = self.report.stats
         if isinstance(done, Intact):
-            catalog.mark_all_verified(done.entries, "good")
+            catalog.mark_intact(done.directory, [entry.name for entry in done.entries])
             nbytes = sum(entry.size for entry in done.entries)
             stats.verified += len(done.entries)
             stats.bytes_verified += nbytes

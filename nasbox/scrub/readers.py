@@ -3,10 +3,11 @@
 read_batch reads files of one directory through one descriptor of it: for each, its
 metadata before and after the read and the MD5 of what was read; a file found as its row
 records it (metadata, MD5, and settled) comes back as None, so that what is sent back, and
-what the scrub's own process does with it, costs next to nothing for most files. A full scrub of a tree of
-small files spends its time in the few system calls and the Python around each file, and
-Python threads take turns at that; so a run with many files to read hands batches to worker
-processes (Readers), one per core, each with the job's CPU and I/O priority. A run with few
+what the scrub's own process does with it, costs next to nothing for most files. A full
+scrub of a tree of small files spends its time in the few system calls and the Python around
+each file, and Python threads take turns at that; so a run with many files to read hands
+batches to worker processes (Readers), one per core, each with the job's CPU and I/O
+priority, and the check of each parity set (nasbox.scrub.setcheck) too. A run with few
 reads, or a batch of large files (hashing releases the lock threads take turns at), reads
 in the calling thread.
 """
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -30,6 +32,7 @@ import psutil
 from nasbox import stop
 from nasbox.scrub import timestamps
 from nasbox.scrub.files import FILE_FLAGS, NOT_THIS_FILE, md5_of_fd, metadata, open_directory
+from nasbox.scrub.setcheck import Recorded, set_intact
 
 PROCESSES_FROM = 10_000  # files to read in a run before worker processes are worth starting
 SMALL_BATCH = 1 << 20  # average bytes per file below which a batch goes to a process
@@ -95,15 +98,18 @@ def _read_one(dir_fd: int, name: bytes, wanted: Expected) -> FileRead | None:
 
 
 class Readers:
-    """Worker processes for read_batch (running SERVE), started on first
-    use; `with` stops them. Requests and answers go as pickles over each one's own pipes."""
+    """Worker processes for read_batch and set_intact (running SERVE), started on first use;
+    `with` stops them. Requests and answers go as pickles over each one's own pipes."""
 
-    def __init__(self, processes: int, nice: int, ionice: str, wanted: bool):
-        """wanted: whether the run has enough files to read to start processes at all."""
+    def __init__(self, processes: int, nice: int, ionice: str, wanted: bool, inherit: tuple[int, ...] = ()):
+        """wanted: whether the run has enough files to read to start processes at all;
+        inherit: descriptors the processes get under the same numbers (the private folder's:
+        the /proc/self/fd paths of parity files lead to the same place in them)."""
         self.processes = processes
         self.nice = nice
         self.ionice = ionice
         self.wanted = wanted
+        self.inherit = inherit
         self.idle: queue.SimpleQueue[subprocess.Popen[bytes]] = queue.SimpleQueue()
         self.started: list[subprocess.Popen[bytes]] = []
         self.lock = threading.Lock()
@@ -123,9 +129,18 @@ class Readers:
     ) -> list[FileRead | None]:
         if not self.wanted or nbytes >= SMALL_BATCH * len(names):
             return read_batch(root, relative, names, expected)
+        return self._in_process("read", (root, relative, names, expected))
+
+    def check_set(self, paths: list[bytes], files: int, recorded: Recorded) -> bool:
+        """set_intact, in a process when the run has them."""
+        if not self.wanted:
+            return set_intact(paths, files, recorded)
+        return self._in_process("check_set", (paths, files, recorded))
+
+    def _in_process(self, task: str, args: tuple) -> Any:
         process = self._borrow()
         try:
-            answer = self._ask(process, (root, relative, names, expected))
+            answer = self._ask(process, (task, args))
         except (OSError, EOFError, pickle.UnpicklingError):
             stop.check()  # ended by the stop: the run ends as stopped
             raise OSError(errno.ECHILD, "a reading process ended") from None
@@ -157,6 +172,7 @@ class Readers:
                     [sys.executable, "-c", SERVE, str(self.nice), self.ionice],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
+                    pass_fds=self.inherit,
                 )
                 self.started.append(process)
                 return process
@@ -182,7 +198,7 @@ def _exactly(pipe: IO[bytes], size: int) -> bytes:
 
 
 def serve(nice: int, ionice: str) -> None:
-    """A worker process: read_batch for each request on stdin, until stdin closes."""
+    """A worker process: the task each request on stdin names (TASKS), until stdin closes."""
     os.nice(max(0, nice - os.nice(0)))
     psutil.Process().ionice(IOPRIO_CLASSES[ionice])
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
@@ -191,8 +207,12 @@ def serve(nice: int, ionice: str) -> None:
             request = _receive(requests)
         except EOFError:
             return
+        task, args = request
         try:
-            answer: object = read_batch(*request)
+            answer: object = TASKS[task](*args)
         except OSError as e:
             answer = OSError(e.errno, e.strerror)
         _send(answers, answer)
+
+
+TASKS: dict[str, Callable[..., object]] = {"read": read_batch, "check_set": set_intact}  # by the name a request gives

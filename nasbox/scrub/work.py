@@ -25,7 +25,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -48,6 +48,7 @@ from nasbox.scrub.install import STAGED, Parity
 from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.readers import IOPRIO_CLASSES, FileRead, Readers
 from nasbox.scrub.repair import Outcome, Result, repair
+from nasbox.scrub.setcheck import Recorded
 from nasbox.scrub.sets import Candidate, Plan
 
 LARGE_FILE = 64 << 20  # from this size par2 gets every core, one file at a time
@@ -73,9 +74,10 @@ class Verified:
 
 @dataclass(frozen=True)
 class Intact:
-    """Files read and found as their rows record them, metadata and MD5: only their verified
-    time changes."""
+    """Files of one directory read and found as their rows record them, metadata and MD5: only
+    their verified time changes."""
 
+    directory: bytes
     entries: list[Entry]
 
 
@@ -150,7 +152,7 @@ class Worker:
         os.setpriority(os.PRIO_PROCESS, thread, max(self.job.nice, os.getpriority(os.PRIO_PROCESS, thread)))
         psutil.Process(thread).ionice(IOPRIO_CLASSES[self.job.ionice])
 
-    def guarded(self, relatives: list[bytes], task: Task) -> list[Done]:
+    def guarded(self, relatives: Iterable[bytes], task: Task) -> list[Done]:
         """Run a task; files that became unreadable (or links) are skipped, never fatal."""
         if stop.requested.is_set():
             return []  # queued before the stop: left for the next run
@@ -187,7 +189,7 @@ class Worker:
                 done.append(Restat(entry, found.before))
             else:
                 done.append(_judge(entry, walked, mode, found))
-        return [Intact(intact), *done] if intact else done
+        return [Intact(directory, intact), *done] if intact else done
 
     # ---- making a set --------------------------------------------------------------------
 
@@ -339,22 +341,14 @@ class Worker:
 
     # ---- parity ------------------------------------------------------------------------
 
-    def check_set(self, row: SetRow, members: dict[bytes, tuple[bytes, int]]) -> list[Done]:
-        """Whether the set's files are whole and describe its members ({path: (MD5, size)}) as
-        their rows say."""
+    def check_set(self, row: SetRow, recorded: Recorded) -> list[Done]:
+        """Whether the set's files are whole and describe the files whose rows name it as
+        those rows say (nasbox.scrub.setcheck)."""
         try:
-            found: list[par2format.Packet] = []
-            for path in self.parity.set_files(row):
-                found += par2format.read_packets(path)
-        except (par2format.DamagedParity, OSError):  # OSError: a link on the way
+            paths = self.parity.set_files(row)
+        except OSError:  # a link on the way
             return [SetChecked(row.id, False)]
-        described = par2.as_par2_reads_them(par2format.descriptions(found))
-        intact = len(described) == row.files and all(
-            (d := described.get(par2.path_as_par2_reads_it(relative))) is not None and (d.md5, d.length) == recorded
-            for relative, recorded in members.items()
-        )
-        recovery = sum(p.type == par2format.RECOVERY_SLICE for p in found)
-        return [SetChecked(row.id, intact and recovery > 0 and len({p.set_id for p in found}) == 1)]
+        return [SetChecked(row.id, self.readers.check_set(paths, row.files, recorded))]
 
     def repair(self, parity_files: list[bytes], targets: list[Corrupt], members: list[Entry]) -> list[Done]:
         """Corrupt files that share the parity set parity_files (index first), which protects members."""

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from nasbox.scrub import readers
+from nasbox.scrub import par2, readers
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.kind import ScrubJob
 from tests.host.test_scrub import data_disk, flip, make_job, write  # noqa: F401 (data_disk: the loop-mounted DIRECTORY)
+from tests.support.parity import set_files, set_of, stock_par2
 
 pytestmark = pytest.mark.host
 
@@ -99,4 +100,41 @@ def test_every_difference_from_a_row_is_found_at_the_read(tmp_path: Path, readin
     time.sleep(0.1)
     again = Scrub(job).run()
     assert (again.status, again.stats["verified"], again.stats["updated"]) == ("good", 8, 0), again.summary
+    reading.check()
+
+
+@pytest.mark.parametrize("damage", ["index", "recovery", "another set's"])
+def test_a_set_that_does_not_describe_its_files_is_made_again(tmp_path: Path, reading: Reading, damage: str) -> None:
+    """A byte changed in either parity file of a set, or both its files replaced by those
+    of another set (intact, but describing other files): the set is made again from the
+    verified files, whichever process checks it."""
+    job = make_job(tmp_path)
+    root = Path(job.directory)
+    for i in range(5):
+        write(root / "a" / f"f{i}", 3000 + i, seed=i)
+    Scrub(job).run()
+    for i in range(3):
+        write(root / "b" / f"f{i}", 3000 + i, seed=10 + i)
+    Scrub(job).run()  # a set of its own for b/
+    time.sleep(0.1)
+    set_id, other = set_of(job, "a/f0"), set_of(job, "b/f0")
+    assert set_id and other and set_id != other
+    index, volume = set_files(job, set_id)
+    if damage == "another set's":
+        other_index, other_volume = set_files(job, other)
+        shutil.copyfile(other_index, index)
+        shutil.copyfile(other_volume, volume)
+    else:
+        damaged = index if damage == "index" else volume
+        data = bytearray(damaged.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        damaged.write_bytes(bytes(data))
+
+    result = Scrub(job).run()
+    assert (result.status, result.stats["verified"], result.stats["parity_rebuilt"]) == ("warning", 8, 5), (
+        result.summary
+    )
+    assert set_of(job, "a/f0") not in (set_id, None) and set_of(job, "b/f0") == other
+    assert stock_par2(par2.binary(), "verify", job, "a/f0")
+    assert Scrub(job).run().status == "good"
     reading.check()
