@@ -169,7 +169,8 @@ class Readers:
         with self.lock:
             if self.idle.empty() and len(self.started) < self.processes:
                 process = subprocess.Popen(
-                    [sys.executable, "-c", SERVE, str(self.nice), self.ionice],
+                    # -P: the working directory (a share, perhaps) is not where its code comes from
+                    [sys.executable, "-P", "-c", SERVE, str(self.nice), self.ionice],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     pass_fds=self.inherit,

@@ -138,3 +138,25 @@ def test_a_set_that_does_not_describe_its_files_is_made_again(tmp_path: Path, re
     assert stock_par2(par2.binary(), "verify", job, "a/f0")
     assert Scrub(job).run().status == "good"
     reading.check()
+
+
+def test_reader_processes_never_import_code_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scrub started from a directory anyone can write (a share, say) runs its reader
+    processes as root: a `nasbox` package planted there must never be what they run."""
+    monkeypatch.setattr(readers, "PROCESSES_FROM", 0)
+    monkeypatch.setattr(readers, "SMALL_BATCH", 1 << 30)
+    job = make_job(tmp_path)
+    for i in range(3):
+        write(Path(job.directory) / f"f{i}", 3000, seed=i)
+    Scrub(job).run()
+    planted = tmp_path / "share"
+    marker = tmp_path / "planted code ran"
+    (planted / "nasbox" / "scrub").mkdir(parents=True)
+    (planted / "nasbox" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (planted / "nasbox" / "scrub" / "__init__.py").write_text("")
+    monkeypatch.chdir(planted)
+    result = Scrub(job).run()
+    assert not marker.exists()
+    assert (result.status, result.stats["verified"]) == ("good", 3), result.summary
