@@ -59,12 +59,16 @@ CREATE TABLE IF NOT EXISTS sets (
     id BLOB PRIMARY KEY,
     volumes BLOB NOT NULL,          -- its recovery file names, '/'-separated
     files INTEGER NOT NULL,         -- how many files it was made for
-    made_at REAL NOT NULL
+    made_at REAL NOT NULL,
+    digest BLOB                     -- MD5 of its files as made (or last found whole); NULL: unknown
 ) WITHOUT ROWID;
 """
 # Columns added since the first catalogs; an older catalog gets them with the defaults, so
 # its rows count as unsettled: hashed once, and a mismatch taken for an edit.
-ADDED_COLUMNS = {"ctime_ns": "INTEGER", "settled": "INTEGER NOT NULL DEFAULT 0", "set_id": "BLOB"}
+ADDED_COLUMNS = {
+    "files": {"ctime_ns": "INTEGER", "settled": "INTEGER NOT NULL DEFAULT 0", "set_id": "BLOB"},
+    "sets": {"digest": "BLOB"},
+}
 FILE_COLUMNS = (
     "dir, name, size, mtime_ns, inode, md5, volumes, parity_at, verified_at, result, ctime_ns, settled, set_id"
 )
@@ -125,6 +129,7 @@ class SetRow:
     volumes: tuple[bytes, ...]
     files: int  # the files it was made for; fewer rows naming it: some left it
     made_at: float
+    digest: bytes | None = None  # MD5 of its files, index first, as made or last found whole
 
 
 def show(path: bytes) -> str:
@@ -218,11 +223,12 @@ class Catalog:
             self.db.execute("PRAGMA synchronous=NORMAL")
             if self.db.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
                 raise CatalogDamaged("sqlite's quick_check failed")
-            present = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
-            if present:  # a catalog of an earlier version gains the columns added since
-                for column, kind in ADDED_COLUMNS.items():
-                    if column not in present:
-                        self.db.execute(f"ALTER TABLE files ADD COLUMN {column} {kind}")
+            for table, added in ADDED_COLUMNS.items():
+                present = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                if present:  # a catalog of an earlier version gains the columns added since
+                    for column, kind in added.items():
+                        if column not in present:
+                            self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
             self.db.close()
@@ -369,8 +375,8 @@ class Catalog:
         self.commit()
         self.db.execute("BEGIN")
         self.db.execute(
-            "INSERT OR REPLACE INTO sets (id, volumes, files, made_at) VALUES (?,?,?,?)",
-            (made.id, b"/".join(made.volumes), made.files, made.made_at),
+            "INSERT OR REPLACE INTO sets (id, volumes, files, made_at, digest) VALUES (?,?,?,?,?)",
+            (made.id, b"/".join(made.volumes), made.files, made.made_at, made.digest),
         )
         for entry in members:
             self.put(entry)
@@ -379,11 +385,12 @@ class Catalog:
     def sets(self, where: str = "1", args: tuple = ()) -> list[SetRow]:
         """Sets whose row is sound (an unsound row is deleted: its files are orphans then)."""
         found = []
-        for r in self._read(f"SELECT id, volumes, files, made_at FROM sets WHERE {where}", args):
+        for r in self._read(f"SELECT id, volumes, files, made_at, digest FROM sets WHERE {where}", args):
             volumes = _volumes(r[1]) if isinstance(r[1], bytes) else None
             sound = isinstance(r[0], bytes) and STAGING_NAME.fullmatch(r[0]) and isinstance(r[2], int)
             if sound and volumes is not None and named_after(volumes, r[0]):
-                found.append(SetRow(r[0], volumes, r[2], float(r[3] or 0)))
+                digest = r[4] if isinstance(r[4], bytes) else None  # only compared: another value is none
+                found.append(SetRow(r[0], volumes, r[2], float(r[3] or 0), digest))
                 continue
             self._write("DELETE FROM sets WHERE id = ?", (r[0],))
             self.reject(b"parity set " + _as_bytes(r[0]), "its row is not one nasbox writes")
@@ -407,6 +414,9 @@ class Catalog:
             "files > (SELECT n FROM (SELECT set_id, count(*) AS n FROM files WHERE set_id IS NOT NULL "
             "GROUP BY set_id) WHERE set_id = sets.id)"
         )
+
+    def set_digest(self, set_id: bytes, digest: bytes) -> None:
+        self._write("UPDATE sets SET digest = ? WHERE id = ?", (digest, set_id))
 
     def delete_set(self, set_id: bytes) -> None:
         self._write("DELETE FROM sets WHERE id = ?", (set_id,))

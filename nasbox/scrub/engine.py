@@ -515,7 +515,8 @@ class Scrub:
             for set_id in sorted(self.verified_sets):
                 row = catalog.set_row(set_id)
                 if row is not None:
-                    tasks.submit([], partial(worker.check_set, row, catalog.recorded(set_id)))
+                    recorded = catalog.recorded(set_id) if row.digest is None else []
+                    tasks.submit([], partial(worker.check_set, row, recorded))
             tasks.drain()
         for _round in range(REPAIR_ROUNDS):
             self._repair(catalog, worker, tasks)
@@ -656,6 +657,8 @@ class Scrub:
                 self.unrepaired.add(done.relative)
         elif isinstance(done, SetMade):
             self._install(catalog, done)
+        elif isinstance(done, SetChecked) and done.intact and done.digest is not None:
+            catalog.set_digest(done.set_id, done.digest)
         elif isinstance(done, SetChecked) and not done.intact:
             members = catalog.members(done.set_id)
             self.report.stats.parity_rebuilt += len(members)

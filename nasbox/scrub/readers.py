@@ -131,11 +131,11 @@ class Readers:
             return read_batch(root, relative, names, expected)
         return self._in_process("read", (root, relative, names, expected))
 
-    def check_set(self, paths: list[bytes], files: int, recorded: Recorded) -> bool:
+    def check_set(self, paths: list[bytes], files: int, recorded: Recorded, digest: bytes | None) -> tuple[bool, bytes]:
         """set_intact, in a process when the run has them."""
         if not self.wanted:
-            return set_intact(paths, files, recorded)
-        return self._in_process("check_set", (paths, files, recorded))
+            return set_intact(paths, files, recorded, digest)
+        return self._in_process("check_set", (paths, files, recorded, digest))
 
     def _in_process(self, task: str, args: tuple) -> Any:
         process = self._borrow()

@@ -34,7 +34,7 @@ from enum import Enum
 import psutil
 
 from nasbox import commands, stop
-from nasbox.scrub import par2, par2format, sets, timestamps
+from nasbox.scrub import par2, par2format, setcheck, sets, timestamps
 from nasbox.scrub.catalog import Catalog, Entry, SetRow, show
 from nasbox.scrub.files import (
     NOT_THIS_FILE,
@@ -127,6 +127,7 @@ class SetMade:
 class SetChecked:
     set_id: bytes
     intact: bool
+    digest: bytes | None = None  # of the files of an intact set whose row kept none
 
 
 Done = Verified | Intact | Restat | Changed | Corrupt | Repaired | Problem | SetMade | SetChecked
@@ -272,7 +273,8 @@ class Worker:
         for volume in staged:
             par2format.strip(os.path.join(staging, volume))
         volumes = tuple(set_id + v[len(STAGED) :] for v in staged)
-        return SetMade(SetRow(set_id, volumes, len(members), time.time()), set_id, tuple(kept)), []
+        digest = setcheck.digest_of([os.path.join(staging, name) for name in [STAGED + b".par2", *staged]])
+        return SetMade(SetRow(set_id, volumes, len(members), time.time(), digest), set_id, tuple(kept)), []
 
     def _read_whole(self, members: list[Candidate]) -> dict[bytes, Read | None]:
         """{relative: MD5 and metadata} of each member, read through descriptors (None: it
@@ -343,12 +345,14 @@ class Worker:
 
     def check_set(self, row: SetRow, recorded: Recorded) -> list[Done]:
         """Whether the set's files are whole and describe the files whose rows name it as
-        those rows say (nasbox.scrub.setcheck)."""
+        those rows say (nasbox.scrub.setcheck; recorded: needed only when its row keeps no
+        digest, which it then gets)."""
         try:
             paths = self.parity.set_files(row)
         except OSError:  # a link on the way
             return [SetChecked(row.id, False)]
-        return [SetChecked(row.id, self.readers.check_set(paths, row.files, recorded))]
+        intact, digest = self.readers.check_set(paths, row.files, recorded, row.digest)
+        return [SetChecked(row.id, intact, digest if intact and row.digest is None else None)]
 
     def repair(self, parity_files: list[bytes], targets: list[Corrupt], members: list[Entry]) -> list[Done]:
         """Corrupt files that share the parity set parity_files (index first), which protects members."""

@@ -10,6 +10,7 @@ else), and what the counters say of each.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -24,7 +25,7 @@ from nasbox.scrub import par2, readers
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.kind import ScrubJob
 from tests.host.test_scrub import data_disk, flip, make_job, write  # noqa: F401 (data_disk: the loop-mounted DIRECTORY)
-from tests.support.parity import set_files, set_of, stock_par2
+from tests.support.parity import all_sets, set_files, set_of, stock_par2
 
 pytestmark = pytest.mark.host
 
@@ -103,11 +104,19 @@ def test_every_difference_from_a_row_is_found_at_the_read(tmp_path: Path, readin
     reading.check()
 
 
+def catalog_of(job: ScrubJob) -> sqlite3.Connection:
+    return sqlite3.connect(Path(job.database) / ".nasbox-scrub" / "catalog.sqlite", isolation_level=None)
+
+
+@pytest.mark.parametrize("digest", ["kept", "unknown"])
 @pytest.mark.parametrize("damage", ["index", "recovery", "another set's"])
-def test_a_set_that_does_not_describe_its_files_is_made_again(tmp_path: Path, reading: Reading, damage: str) -> None:
+def test_a_set_that_does_not_describe_its_files_is_made_again(
+    tmp_path: Path, reading: Reading, damage: str, digest: str
+) -> None:
     """A byte changed in either parity file of a set, or both its files replaced by those
     of another set (intact, but describing other files): the set is made again from the
-    verified files, whichever process checks it."""
+    verified files, whichever process checks it, and whether its row keeps the MD5 of its
+    files (as made) or not (a set made by an earlier version: its packets are checked)."""
     job = make_job(tmp_path)
     root = Path(job.directory)
     for i in range(5):
@@ -119,6 +128,8 @@ def test_a_set_that_does_not_describe_its_files_is_made_again(tmp_path: Path, re
     time.sleep(0.1)
     set_id, other = set_of(job, "a/f0"), set_of(job, "b/f0")
     assert set_id and other and set_id != other
+    if digest == "unknown":
+        catalog_of(job).execute("UPDATE sets SET digest = NULL")
     index, volume = set_files(job, set_id)
     if damage == "another set's":
         other_index, other_volume = set_files(job, other)
@@ -138,6 +149,29 @@ def test_a_set_that_does_not_describe_its_files_is_made_again(tmp_path: Path, re
     assert stock_par2(par2.binary(), "verify", job, "a/f0")
     assert Scrub(job).run().status == "good"
     reading.check()
+
+
+def test_a_set_whose_row_keeps_no_digest_gets_the_digest_of_its_files(tmp_path: Path, reading: Reading) -> None:
+    """A catalog of an earlier version: its sets table gains the column, and each set found
+    intact packet by packet keeps the MD5 of its files from then on."""
+    job = make_job(tmp_path)
+    for i in range(4):
+        write(Path(job.directory) / f"f{i}", 3000 + i, seed=i)
+    Scrub(job).run()
+    made = catalog_of(job).execute("SELECT id, digest FROM sets").fetchall()
+    assert len(made) == 1 and made[0][1] == hashlib.md5(b"".join(p.read_bytes() for p in all_set_files(job))).digest()
+    catalog_of(job).execute("ALTER TABLE sets DROP COLUMN digest")
+    time.sleep(0.1)
+    result = Scrub(job).run()
+    assert (result.status, result.stats["verified"]) == ("good", 4), result.summary
+    assert catalog_of(job).execute("SELECT id, digest FROM sets").fetchall() == made
+    assert Scrub(job).run().status == "good"
+    reading.check()
+
+
+def all_set_files(job: ScrubJob) -> list[Path]:
+    [set_id] = all_sets(job)
+    return set_files(job, set_id)
 
 
 def test_reader_processes_never_import_code_from_the_working_directory(
