@@ -431,6 +431,7 @@ class Scrub:
         stats = self.report.stats
         known, verify = listed.known, listed.verify
         reads: list[ToRead] = []
+        unchanged = 0  # files that need nothing
         for name, st in sorted(listed.files.items()):
             entry = known.pop(name, None)
             stats.files += 1
@@ -438,9 +439,15 @@ class Scrub:
                 assert entry is not None
                 stats.bytes += entry.size
                 reads.append((entry, None, Mode.VERIFY))
+                continue
+            stats.bytes += st.st_size
+            need, mode = walk.need(st, entry, verify(name))
+            if need is Need.NOTHING:
+                unchanged += 1
             else:
-                stats.bytes += st.st_size
-                self._take(catalog, relative, name, st, entry, verify(name), reads)
+                self._take(catalog, relative, name, st, entry, need, mode, reads)
+        if unchanged:
+            self.progress.advance(files=unchanged)
         for batch in _batches(reads):
             tasks.submit((e.relative for e, _, _ in batch), partial(worker.check, relative, batch))
         self.vanished += known.values()
@@ -452,13 +459,13 @@ class Scrub:
         name: bytes,
         st: os.stat_result,
         entry: Entry | None,
-        verify: bool,
+        need: Need,
+        mode: Mode | None,
         reads: list[ToRead],
     ) -> None:
-        """Give a listed file what it needs (walk.need); the reads it needs go on reads."""
+        """Give a listed file what walk.need says it needs; the reads it needs go on reads."""
         if entry is None:  # not in the total the progress began with
             self.progress.found(files=1, nbytes=st.st_size)
-        need, mode = walk.need(st, entry, verify)
         if need is Need.NEW:
             self._give_parity(catalog, Candidate(relative, name, st, None, "new"))
         elif need is Need.EDITED:
@@ -618,7 +625,8 @@ class Scrub:
             self.verified_sets.update(entry.set_id for entry in done.entries if entry.set_id is not None)
         elif isinstance(done, Restat):
             stats.bytes += done.st.st_size - done.entry.size  # counted at its row's size when listed
-            self._take(catalog, done.entry.dir, done.entry.name, done.st, done.entry, True, self.rereads)
+            need, mode = walk.need(done.st, done.entry, True)
+            self._take(catalog, done.entry.dir, done.entry.name, done.st, done.entry, need, mode, self.rereads)
         elif isinstance(done, Verified):
             catalog.mark_verified(done.entry, "good")
             stats.verified += 1

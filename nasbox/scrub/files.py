@@ -10,6 +10,7 @@ import hashlib
 import os
 import queue
 import stat
+import sys
 import threading
 import time
 from collections.abc import Container, Iterator
@@ -24,6 +25,8 @@ READ_SIZE = 4 << 20  # the rest in reads this large, with the kernel told to rea
 READ_AHEAD = 3  # chunks read before they are hashed
 # O_NONBLOCK: a FIFO swapped in for a file must not block the open; a regular file ignores it.
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+# Names listed through a descriptor come as str, decoded so.
+FS_ENCODING = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 # Errors that mean the path no longer leads to the file that was walked (gone, or a link now).
 NOT_THIS_FILE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
 
@@ -61,7 +64,7 @@ def read_directory(
         found: list[tuple[bytes, os.stat_result | None]] = []
         with os.scandir(fd) as listing:
             for item in listing:
-                name = os.fsencode(item.name)
+                name = item.name.encode(*FS_ENCODING)  # os.fsencode, without its checks
                 try:
                     if name in unstated and item.is_file(follow_symlinks=False):
                         found.append((name, None))

@@ -108,12 +108,10 @@ class Tree:
                 self.unreadable.append(path)
                 self.report.problem(path, why, "skipped")
         left_out = []
-        for name in sorted(files):
-            why = layout.file_problem(self.directory, relative, name)
-            if why:
-                del files[name]
-                self.report.problem(os.path.join(relative, name), why, "skipped")
-                left_out.append(name)
+        for name, why in layout.file_problems(self.directory, relative, files):
+            del files[name]
+            self.report.problem(os.path.join(relative, name), why, "skipped")
+            left_out.append(name)
         return left_out
 
     def unseen_directories(self, catalog: Catalog) -> Iterator[bytes]:
