@@ -73,7 +73,7 @@ from nasbox.versions.store import VERSIONS_DIR
 log = logging.getLogger(__name__)
 
 EMPTY_MD5 = hashlib.md5(b"").digest()
-BATCH_FILES = 64  # files of one directory read by one task
+BATCH_FILES = 1024  # files of one directory read by one task
 BATCH_BYTES = 16 << 20
 REPAIR_ROUNDS = 2  # a member found corrupt while its set is made again is repaired, then regrouped
 
