@@ -100,14 +100,17 @@ def stat_and_head(root: bytes, relative: bytes, name: bytes) -> tuple[os.stat_re
         os.close(fd)
 
 
-def md5_of_fd(fd: int) -> bytes:
-    """The MD5 of what fd reads from its offset on."""
+def md5_of_fd(fd: int, size: int | None = None) -> bytes:
+    """The MD5 of what fd reads from its offset on; with size (what fstat said before, which
+    the caller compares with what it says after), of that many bytes when the first read
+    brings them all."""
     digest = hashlib.md5()
     first = os.read(fd, FIRST_READ)
     digest.update(first)
     if len(first) < FIRST_READ:  # most files: the end is next
-        while more := os.read(fd, FIRST_READ):
-            digest.update(more)
+        if len(first) != size:
+            while more := os.read(fd, FIRST_READ):
+                digest.update(more)
         return digest.digest()
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
     for chunk in _read_ahead(fd):

@@ -83,7 +83,7 @@ def _read_one(dir_fd: int, name: bytes, wanted: Expected) -> FileRead | None:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode) or (wanted is not None and metadata(before) != wanted[:4]):
             return FileRead(name, None, before)
-        md5 = md5_of_fd(fd)
+        md5 = md5_of_fd(fd, before.st_size)
         after = os.fstat(fd)
         if (
             wanted is not None
