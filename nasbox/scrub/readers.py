@@ -14,6 +14,7 @@ in the calling thread.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pickle
@@ -98,8 +99,9 @@ def _read_one(dir_fd: int, name: bytes, wanted: Expected) -> FileRead | None:
 
 
 class Readers:
-    """Worker processes for read_batch and set_intact (running SERVE), started on first use;
-    `with` stops them. Requests and answers go as pickles over each one's own pipes."""
+    """Worker processes for read_batch and set_intact (running SERVE): when the run wants
+    them, started as `with` begins (they start while the walk lists its first directory),
+    and stopped when it ends. Requests and answers go as pickles over each one's own pipes."""
 
     def __init__(self, processes: int, nice: int, ionice: str, wanted: bool, inherit: tuple[int, ...] = ()):
         """wanted: whether the run has enough files to read to start processes at all;
@@ -115,6 +117,11 @@ class Readers:
         self.lock = threading.Lock()
 
     def __enter__(self) -> Readers:
+        if self.wanted:
+            # One that cannot start now is started on first use, where failing skips one batch.
+            with self.lock, contextlib.suppress(OSError):
+                for _ in range(self.processes):
+                    self.idle.put(self._start())
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -167,17 +174,21 @@ class Readers:
 
     def _borrow(self) -> subprocess.Popen[bytes]:
         with self.lock:
-            if self.idle.empty() and len(self.started) < self.processes:
-                process = subprocess.Popen(
-                    # -P: the working directory (a share, perhaps) is not where its code comes from
-                    [sys.executable, "-P", "-c", SERVE, str(self.nice), self.ionice],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    pass_fds=self.inherit,
-                )
-                self.started.append(process)
-                return process
+            if self.idle.empty() and len(self.started) < self.processes:  # one retired
+                return self._start()
         return self.idle.get()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        """A new process, counted in started (under the lock)."""
+        process = subprocess.Popen(
+            # -P: the working directory (a share, perhaps) is not where its code comes from
+            [sys.executable, "-P", "-c", SERVE, str(self.nice), self.ionice],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            pass_fds=self.inherit,
+        )
+        self.started.append(process)
+        return process
 
 
 def _send(pipe: IO[bytes], value: object) -> None:
