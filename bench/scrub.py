@@ -651,6 +651,8 @@ def mixed(s: Setup) -> None:
     print(f"  other processes using the CPU: {busy_elsewhere()}", flush=True)
     shutil.rmtree(w.root)
     warm = "warm" if sum(sizes) < memory_bytes() else "sync only (the tree is larger than RAM)"
+    for row in (verify, md5):
+        row.label = row.label.replace(", warm", f", {warm.split(' (')[0]}")
     print_times(f"mixed tree, creation: {warm}; one run", [created, turbo_row], turbo_row)
     print_times(f"mixed tree, verify: {warm}", [verify, md5], md5)
     print_sizes(f"mixed tree: parity / data at {REDUNDANCY}%", [nasbox, turbo_sizes])
