@@ -164,12 +164,13 @@ class Sync:
         assert self.job.versions is not None
         try:
             with self._vouching():  # linking and unlinking moves the ctime of the mirror's files
+                version = None
                 if self.changed or versions.owed() or not versions.all():
                     version, counts = versions.take(self.clock(), set(self.protected()))
                     if version is not None:
                         made = f" ({counts.directories} directories, {counts.links} links)" if counts else " (snapshot)"
                         result.details.append(f"version {version.name} taken{made}")
-                removed = versions.prune(self.job.versions, ZoneInfo(self.config.server.timezone))
+                removed = versions.prune(self.job.versions, ZoneInfo(self.config.server.timezone), version)
             result.details += [f"version {v.name} pruned ({self.job.versions.text()})" for v in removed]
         except VersionsError as e:
             result.status = "error"

@@ -352,3 +352,14 @@ def test_an_immutable_or_append_only_file_is_copied_into_a_version_and_never_for
     clock.now += timedelta(hours=1)
     assert run(config, paths, clock).status == "good"
     assert sorted(os.listdir(paths["destination"] / VERSIONS_DIR)) == ["@GMT-2026.11.07-01.00.00"]
+
+
+def test_a_version_named_after_a_later_time_never_costs_the_one_just_taken(paths):
+    """A clock set wrong once named a version after 2031; with `last: 1`, the version a run
+    takes now is still kept (and so is the odd one, the newest by name)."""
+    tree(paths["source"], {"a.txt": "a"})
+    config = config_for(paths, keep={"last": 1})
+    assert run(config, paths, Clock(datetime(2031, 1, 1, tzinfo=UTC))).status == "good"
+    (paths["source"] / "a.txt").write_text("changed")
+    assert run(config, paths, Clock(datetime(2026, 11, 8, tzinfo=UTC))).status == "good"
+    assert names(paths) == ["@GMT-2026.11.08-00.00.00", "@GMT-2031.01.01-00.00.00"]
