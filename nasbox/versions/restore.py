@@ -117,6 +117,17 @@ def open_target(parent: int, name: str, shown: str) -> int:
         raise TargetError(f"{shown} is {what}; a restore never follows or replaces one on its way") from None
 
 
+def made_directory(parent: int, name: str, shown: str) -> int:
+    """The directory name made in parent (0700 until it is filled), or the one made there
+    meanwhile, never reached through a link."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, 0o700, dir_fd=parent)
+    try:
+        return open_target(parent, name, shown)
+    except FileNotFoundError:
+        raise TargetError(f"{shown} was moved away or removed while being restored") from None
+
+
 def open_absolute(path: str) -> int:
     """The directory at the absolute path, walked from / without following any link."""
     fd = os.open("/", DIRECTORY_FLAGS)
@@ -203,10 +214,7 @@ class Copier:
             inner_target = None
             if self.write:
                 assert target is not None
-                if not exists:
-                    with contextlib.suppress(FileExistsError):  # made meanwhile: used if a directory
-                        os.mkdir(name, 0o700, dir_fd=target)
-                inner_target = open_target(target, name, shown)
+                inner_target = made_directory(target, name, shown)
                 fds.callback(os.close, inner_target)
                 self.tally.leftovers += remove_leftovers(inner_target)
             elif exists:
@@ -300,7 +308,6 @@ class Restore:
         self.job, self.config, self.relative, self.version = job, config, relative, version
         self.into, self.force, self.dry_run = into, force, dry_run
         self.started = 0.0
-        self.copier: Copier | None = None
 
     @property
     def target(self) -> str:
@@ -359,16 +366,13 @@ class Restore:
         if self.dry_run:
             summary = f"dry run: would restore {as_of} to {self.target}: {found.counts()}"
             return self._result("info", summary, tally=found)
-        self.copier = Copier(write=True, force=self.force)
+        copier = Copier(write=True, force=self.force)
         try:
-            self._pass(self.copier)
+            self._pass(copier)
         except (TargetError, OSError) as e:
-            return self._result(
-                "error",
-                f"stopped: {_reason(e)}; restored before it: {self.copier.tally.counts()}",
-                tally=self.copier.tally,
-            )
-        done = self.copier.tally
+            summary = f"stopped: {_reason(e)}; restored before it: {copier.tally.counts()}"
+            return self._result("error", summary, tally=copier.tally)
+        done = copier.tally
         status = "warning" if done.newer or done.in_the_way else "good"
         summary = f"restored {as_of} to {self.target}: {done.counts()}"
         if status == "warning":
@@ -408,9 +412,7 @@ class Restore:
                         target = None  # and everything below it is new
                         continue
                     assert target is not None
-                    with contextlib.suppress(FileExistsError):  # made meanwhile: used if a directory
-                        os.mkdir(part, 0o700, dir_fd=target)
-                    target = kept(open_target(target, part, shown))
+                    target = kept(made_directory(target, part, shown))
                     made.append((target, version))
             if copier.write:
                 assert target is not None
