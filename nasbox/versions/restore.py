@@ -131,15 +131,16 @@ def made_directory(parent: int, name: str, shown: str) -> int:
 def open_absolute(path: str) -> int:
     """The directory at the absolute path, walked from / without following any link."""
     fd = os.open("/", DIRECTORY_FLAGS)
-    with ExitStack() as opened_on_the_way:
-        opened_on_the_way.callback(lambda: os.close(fd))
-        walked = "/"
+    walked = "/"
+    try:
         for part in PurePosixPath(path).parts[1:]:
             walked = os.path.join(walked, part)
             child = open_target(fd, part, walked)
             os.close(fd)
             fd = child
-        opened_on_the_way.pop_all()
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
 
 
