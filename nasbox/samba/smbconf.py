@@ -31,8 +31,9 @@ LOG_LEVELS = {"debug": 3, "info": 1, "warning": 0, "error": 0}
 # or a sync DESTINATION, where they live). A version is still read through its @GMT- name:
 # Samba checks the names the client gives, never the snapshot path it makes of them.
 PRIVATE_NAMES = (os.fsdecode(SCRUB_PRIVATE), PARTIAL_DIR, VERSIONS_DIR)
-# Every share's modules (macOS support); a share that shows versions adds shadow_copy2 below
-# them, as Samba's manual pages stack it.
+# Every share's modules (macOS support). A share that shows versions adds shadow_copy2 below
+# them, next to the filesystem: what streams_xattr does to the extended attributes holding
+# named streams then passes through shadow_copy2, which refuses changes to a version.
 VFS_OBJECTS = ("catia", "fruit", "streams_xattr")
 
 
