@@ -42,6 +42,7 @@ class Served:
     source: Path
     destination: Path
     versions: list[str]  # their @GMT- names, oldest first
+    view: Path  # the read-only view Samba reads them through
     users: dict[str, str]
 
 
@@ -109,7 +110,7 @@ def served(request: pytest.FixtureRequest, host_users: dict[str, str]) -> Iterat
         assert len(names) == 3
         assert Versions(str(destination)).snapshots() == (request.param == "btrfs")
         with smbd_serving(config, root / "smbd") as server:
-            yield Served(server, source, destination, names, host_users)
+            yield Served(server, source, destination, names, version_views.view("docs"), host_users)
     finally:
         patch.undo()
         if views.exists():
@@ -193,7 +194,7 @@ def test_a_version_cannot_be_changed_through_the_share(served: Served, tmp_path:
     assert (version / "keep.txt").read_text() == (served.destination / "keep.txt").read_text() == "never changes\n"
     assert (version / "keep.txt").stat().st_mode & 0o222 and not (version / "new").exists()
     with pytest.raises(OSError) as refused:  # by the kernel, for root too
-        (version_views.view("docs") / first / "keep.txt").open("a")
+        (served.view / first / "keep.txt").open("a")
     assert refused.value.errno == errno.EROFS
 
 

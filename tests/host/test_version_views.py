@@ -22,9 +22,8 @@ pytestmark = pytest.mark.host
 
 
 @pytest.fixture
-def views(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("NASBOX_VERSION_VIEWS", str(tmp_path / "views"))
-    yield tmp_path / "views"
+def views(tmp_path: Path) -> Iterator[Path]:
+    yield version_views.views_dir()  # each test's own (tests/conftest.py)
     for _ in range(3):  # a test that failed may have stacked some
         for mounted in mount_table():
             if mounted.mountpoint.is_relative_to(tmp_path):

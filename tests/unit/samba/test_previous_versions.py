@@ -18,8 +18,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("NASBOX_VERSION_VIEWS", str(tmp_path / "views"))
+def place(tmp_path: Path) -> Path:
     for directory in ("data/docs/sub/deeper", "backup/docs/sub", "other"):
         (tmp_path / directory).mkdir(parents=True)
     return tmp_path
