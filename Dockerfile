@@ -25,7 +25,7 @@ FROM debian:trixie-slim
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      samba rsync cifs-utils python3 tini tzdata ca-certificates attr iptables \
+      samba rsync cifs-utils python3 tini tzdata ca-certificates attr iptables btrfs-progs \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /usr/share/doc/* /usr/share/man/*
 COPY --from=venv /opt/nasbox /opt/nasbox
 COPY config/ /usr/share/nasbox/config/

@@ -60,6 +60,23 @@ def render(data: dict[str, Any]) -> str:
                 ]
             )
         parts.append(table(rows))
+        versions = [j for j in data["jobs"] if j.get("versions")]
+        if versions:
+            parts.append(
+                table(
+                    [["VERSIONS OF", "COUNT", "OLDEST", "NEWEST", "KEEP"]]
+                    + [
+                        [
+                            f"{j['kind']} {j['name']}",
+                            str(j["versions"]["count"]),
+                            j["versions"]["oldest"] or "-",
+                            j["versions"]["newest"] or "-",
+                            j["versions"]["keep"],
+                        ]
+                        for j in versions
+                    ]
+                )
+            )
     return "\n\n".join(parts)
 
 

@@ -272,6 +272,9 @@ class Catalog:
                 self.reject(os.path.join(_as_bytes(r[0]), _as_bytes(r[1])), why)
         return found
 
+    def every_entry(self) -> list[Entry]:
+        return self._entries("1", ())
+
     def entries(self, directory: bytes) -> dict[bytes, Entry]:
         return {e.name: e for e in self._entries("dir = ?", (directory,))}
 

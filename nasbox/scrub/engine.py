@@ -23,6 +23,8 @@ cannot be put in place) is that file's problem, reported and counted, never the 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import logging
@@ -41,7 +43,7 @@ from nasbox.progress import Progress
 from nasbox.result import JobResult
 from nasbox.scrub import guards, install, readers, rebuild, walk, work
 from nasbox.scrub.catalog import LAYOUT_VERSION, Catalog, Entry, open_catalog, show, untrusted
-from nasbox.scrub.files import NOT_THIS_FILE, same_file, stat_file
+from nasbox.scrub.files import NOT_THIS_FILE, open_directory, same_file, stat_file
 from nasbox.scrub.install import Parity
 from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.report import Report
@@ -119,6 +121,7 @@ class Scrub:
         self.left: set[bytes] = set()  # sets some file left this run: made again
         self.verified_sets: set[bytes] = set()  # sets with a file verified this run
         self.unrepaired: set[bytes] = set()  # corrupt files that keep their old set
+        self.repaired: list[tuple[bytes, bytes]] = []  # (relative path, MD5) of each file repaired
         self.converted = 0  # LEGACY rows given a set
 
     @property
@@ -188,6 +191,58 @@ class Scrub:
             )
         self._remember()
         return result(started, status, summary)
+
+    @contextmanager
+    def vouching(self) -> Iterator[None]:
+        """Around a change nasbox makes to the link counts of DIRECTORY's files (a version
+        linking or unlinking them), which moves their ctime and nothing else: each file as its
+        row recorded it before is recorded with its new ctime after, so that a later run does
+        not take the moved ctime for a possible edit (and damage found then for part of it).
+        A file not as recorded before is left to the next run. Nothing without DATABASE."""
+        try:
+            folders = open_folders(self.database, may_create=False)
+        except (Missing, Untrusted):
+            yield
+            return
+        with self._lock(folders) as parity:
+            catalog, _ = open_catalog(os.path.join(parity.private, b"catalog.sqlite"), self._rejected)
+            try:
+                entries = catalog.every_entry()
+                before = self._stats(entries)
+                as_recorded = [e for e in entries if e.relative in before and same_file(before[e.relative], e)]
+                yield
+                after = self._stats(as_recorded)
+                for entry in as_recorded:
+                    st = after.get(entry.relative)
+                    if st is not None and (st.st_size, st.st_mtime_ns, st.st_ino) == (
+                        entry.size,
+                        entry.mtime_ns,
+                        entry.inode,
+                    ):
+                        catalog.put(dataclasses.replace(entry, ctime_ns=st.st_ctime_ns))
+                catalog.commit()
+            finally:
+                catalog.close()
+
+    def _stats(self, entries: list[Entry]) -> dict[bytes, os.stat_result]:
+        """The metadata of the entries' files that are there, by relative path; one directory
+        descriptor for each directory."""
+        found: dict[bytes, os.stat_result] = {}
+        by_directory: dict[bytes, list[Entry]] = {}
+        for entry in entries:
+            by_directory.setdefault(entry.dir, []).append(entry)
+        for directory, inside in by_directory.items():
+            try:
+                fd = open_directory(self.directory, directory)
+            except OSError:
+                continue
+            try:
+                for entry in inside:
+                    with contextlib.suppress(OSError):
+                        found[entry.relative] = os.stat(entry.name, dir_fd=fd, follow_symlinks=False)
+            finally:
+                os.close(fd)
+        return found
 
     # ---- guards (nasbox.scrub.guards) ---------------------------------------------------
 
@@ -521,6 +576,7 @@ class Scrub:
             catalog.mark_verified(done.entry, "repaired")
             stats.verified += 1
             stats.repaired += 1
+            self.repaired.append((done.entry.relative, done.entry.md5))
             stats.bytes_verified += done.entry.size
             self._problem(done.entry.relative, "was corrupt and has been repaired", None)
             self.progress.advance(files=1, nbytes=done.entry.size)

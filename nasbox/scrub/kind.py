@@ -101,8 +101,19 @@ class ScrubKind(JobKind):
     def runner(self, config: Config, job: ScrubJob, args: argparse.Namespace) -> Callable[[], JobResult]:
         # The engine only when a run needs it: loading the configuration stays light.
         from nasbox.scrub.engine import Scrub, scrub_databases
+        from nasbox.versions.mend import mend_versions
 
-        return Scrub(job, update_only=args.update_only, databases=scrub_databases(config), force=args.force).run
+        scrub = Scrub(job, update_only=args.update_only, databases=scrub_databases(config), force=args.force)
+
+        def run() -> JobResult:
+            result = scrub.run()
+            mended = mend_versions(config, job.directory, scrub.repaired)
+            result.details += mended.lines
+            if mended.failed:
+                result.status = "error"
+            return result
+
+        return run
 
 
 KIND = ScrubKind()

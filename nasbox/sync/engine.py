@@ -7,19 +7,23 @@ Guards, in order, each skipping the run (exit 75, status warning) rather than ri
 1. SOURCE missing, DESTINATION's parent missing, or either on a configured mount that is down;
    the marker file (`require_marker`) missing from SOURCE;
 2. SOURCE empty while DESTINATION is not (a disk that did not mount looks like this);
-3. the job is held (below), unless --force, which approves the deletions the hold counted
-   and no more (a source that lost more since holds the job anew); a dry run still shows its
-   preview;
-4. a dry run counts the deletions first; more than `max_delete` (default half the files in
-   DESTINATION, directories not counted) holds the job, across restarts, until a run with --force. When the dry run
-   lists nothing to change, it is the whole run; a first copy into an empty DESTINATION
-   needs none.
+3. the job is held (below), unless --force, which approves the deletions and rewrites the
+   hold counted and no more (a source that lost or changed more since holds the job anew); a
+   dry run still shows its preview;
+4. a dry run counts the deletions and the rewrites first; more deletions than `max_delete`
+   (default half the files in DESTINATION, directories not counted), or more rewrites than
+   `max_change` (default a quarter of them, never fewer than 10; ransomware rewrites nearly
+   all) holds the job, across restarts, until a run with --force. A rewrite is an existing
+   file rsync would copy over with other bytes: a new file is none, nor is a change of
+   attributes only (mode, owner, or an mtime over the same bytes). When the dry run lists
+   nothing to change, it is the whole run; a first copy into an empty DESTINATION needs none.
 After a run that completed and changed DESTINATION (or the first), a job with `versions`
 takes a read-only version of DESTINATION (nasbox.versions) and prunes the ones its retention
 no longer keeps; a held or failed run takes and prunes none.
 Parity databases of scrub jobs, the versions and nasbox's own state inside DESTINATION are
-excluded, so --delete never touches them; the copy carries --max-delete set to the deletions the preview
-counted, a second fence against a source that shrinks in between.
+excluded, so --delete never touches them; the copy carries --max-delete set to the
+deletions the preview counted, a second fence against a source that shrinks in between
+(rsync has none for rewrites).
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -37,7 +42,7 @@ from zoneinfo import ZoneInfo
 from nasbox import commands, locks, mounts, paths, state, stop
 from nasbox.config import Config
 from nasbox.history import record_run
-from nasbox.limits import deletion_limit
+from nasbox.limits import REWRITES, deletion_limit
 from nasbox.progress import TransferProgress, human_bytes
 from nasbox.result import JobResult
 from nasbox.samba import version_views
@@ -72,12 +77,14 @@ class Holds:
     def get(self, job: str) -> dict | None:
         return state.read_json(self.path, {}).get(job)
 
-    def hold(self, job: str, reason: str, deletions: int | None = None) -> None:
-        """deletions: the files the held run would have deleted, all that --force approves."""
+    def hold(self, job: str, reason: str, deletions: int | None = None, rewrites: int | None = None) -> None:
+        """deletions, rewrites: the files the held run would have deleted and rewritten, all
+        that --force approves."""
         with self._locked() as holds:
             hold: dict = {"since": time.time(), "reason": reason}
-            if deletions is not None:
-                hold["deletions"] = deletions
+            for key, count in (("deletions", deletions), ("rewrites", rewrites)):
+                if count is not None:
+                    hold[key] = count
             holds.setdefault(job, hold)
 
     def release(self, job: str) -> None:
@@ -138,7 +145,7 @@ class Sync:
             return self._result("warning", f"skipped: {held_since(job.name, hold)}", skipped=True)
         os.makedirs(self.destination, exist_ok=True)
         protected = self.protected()
-        result = self._copy(protected, existing.get("deletions") if self.force and existing else None)
+        result = self._copy(protected, existing if self.force else None)
         if hold:  # a dry run of a held job: the preview, and that the job stays held
             result.summary = f"{held_since(job.name, hold)}; {result.summary}"
             if result.status != "error":  # a failed preview stays an error
@@ -155,48 +162,75 @@ class Sync:
     def _keep_versions(self, result: JobResult) -> None:
         """A version of DESTINATION as this run left it, when it changed, and the retention applied."""
         versions = Versions(self.destination)
+        assert self.job.versions is not None
         try:
-            if self.changed or versions.owed() or not versions.all():
-                version, counts = versions.take(self.clock(), set(self.protected()))
-                if version is not None:
-                    made = f" ({counts.directories} directories, {counts.links} links)" if counts else " (snapshot)"
-                    result.details.append(f"version {version.name} taken{made}")
-            version_views.refresh(self.job)  # so that Previous Versions show the versions
-            assert self.job.versions is not None
-            removed = versions.prune(self.job.versions, ZoneInfo(self.config.server.timezone))
+            with self._vouching():  # linking and unlinking moves the ctime of the mirror's files
+                version = None
+                if self.changed or versions.owed() or not versions.all():
+                    version, counts = versions.take(self.clock(), set(self.protected()))
+                    if version is not None:
+                        made = f" ({counts.directories} directories, {counts.links} links)" if counts else " (snapshot)"
+                        result.details.append(f"version {version.name} taken{made}")
+                version_views.refresh(self.job)  # so that Previous Versions show the versions
+                removed = versions.prune(self.job.versions, ZoneInfo(self.config.server.timezone), version)
             result.details += [f"version {v.name} pruned ({self.job.versions.text()})" for v in removed]
         except VersionsError as e:
             result.status = "error"
             result.summary += f"; {e}"
 
-    def _copy(self, protected: list[str], approved: int | None = None) -> JobResult:
-        """The preview, the guard on its deletions, and the copy (or only the preview).
-        approved: the deletions a hold counted, which --force releases; no more than these
-        (or max_delete) may go, since the source may have changed after the hold."""
+    @contextmanager
+    def _vouching(self) -> Iterator[None]:
+        """Scrub.vouching of every scrub job whose DIRECTORY overlaps DESTINATION."""
+        with ExitStack() as stack:
+            for scrub_job in self.config.scrub.values():
+                if paths.overlap(scrub_job.directory, self.destination):
+                    stack.enter_context(Scrub(scrub_job, databases=scrub_databases(self.config)).vouching())
+            yield
+
+    def _copy(self, protected: list[str], approved: dict | None = None) -> JobResult:
+        """The preview, the guard on its deletions and rewrites, and the copy (or only the
+        preview). approved: the hold --force releases; no more deletions and rewrites than it
+        counted (or max_delete and max_change allow) may happen, since the source may have
+        changed after the hold."""
         limit: int | None = None
-        # A preview counts deletions, unless nothing can be deleted (a first copy) or --force
-        # passes a hold that counted none.
-        previewed = not self.force or approved is not None
+        # A preview counts deletions and rewrites, unless nothing can be deleted or rewritten
+        # (a first copy) or --force passes a hold that counted nothing.
+        previewed = not self.force or (approved is not None and "deletions" in approved)
         if previewed and has_entries(self.destination, {rsync_cmds.PARTIAL_DIR, *protected}):
             preview = self._rsync(protected, dry_run=True)
             if preview.returncode not in (0, 24):
                 return self._classify(preview, dry_run=True)
             planned = rsync_cmds.parse_stats(preview.stdout)
             present = planned.files - planned.created + planned.deleted  # files in DESTINATION now
-            allowed = max(deletion_limit(self.job.max_delete, present), approved or 0)
+            counted = approved or {}
+            allowed = max(deletion_limit(self.job.max_delete, present), counted.get("deletions", 0))
+            allowed_rewrites = max(REWRITES.limit(self.job.max_change, present), counted.get("rewrites", 0))
+            rewrites = self._rewrites(preview.stdout, allowed_rewrites)
+            over = []
             if planned.deleted > allowed:
-                reason = (
-                    f"it would delete {planned.deleted} of {present} files in {self.job.destination} (limit {allowed})"
+                over.append(
+                    f"it would delete {planned.deleted} of {present} files in {self.job.destination} "
+                    f"(max_delete: limit {allowed})"
                 )
+            if rewrites > allowed_rewrites:
+                over.append(
+                    f"it would rewrite {rewrites} of {present} files in {self.job.destination} "
+                    f"(max_change: limit {allowed_rewrites})"
+                )
+            if over:
+                reason = "; ".join(over)
                 if approved is not None:
-                    reason += f"; the hold --force releases counted {approved}: the source changed since"
+                    reason += (
+                        f"; the hold --force releases counted {counted.get('deletions', 0)} deletions and "
+                        f"{counted.get('rewrites', 0)} rewrites: the source changed since"
+                    )
                 result = self._classify(preview, dry_run=True)  # its details: what would change
                 if self.dry_run:  # a dry run holds nothing
                     result.summary = f"held: {reason}; {result.summary}"
                 else:
                     if approved is not None:  # held anew, for what the source holds now
                         self.holds.release(self.job.name)
-                    self.holds.hold(self.job.name, reason, planned.deleted)
+                    self.holds.hold(self.job.name, reason, planned.deleted, rewrites)
                     result.summary = (
                         f"held: {reason}; check the source, then run `nasbox sync {self.job.name} --now --force`"
                     )
@@ -270,8 +304,36 @@ class Sync:
         found.add(VERSIONS_DIR)  # by name, wherever it leads: a link there is never followed
         return sorted(relative for relative in found if relative not in (None, "."))
 
+    def _rewrites(self, preview: str, allowed: int) -> int:
+        """The files in DESTINATION the copy would rewrite, from the preview's output. rsync
+        copies a file of the same size whose mtime changed; it counts unless its bytes are the
+        same (a `touch`, a folder copied back), which is read on both sides only when the
+        count decides whether the job is held."""
+        resized, same_size = rsync_cmds.rewrites(preview)
+        if len(resized) > allowed or len(resized) + len(same_size) <= allowed:
+            return len(resized) + len(same_size)
+        return len(resized) + self._differing(same_size)
+
+    def _differing(self, names: list[bytes]) -> int:
+        """How many of the files named (relative to SOURCE) differ in their bytes from
+        DESTINATION's copies; all of them when rsync cannot tell (one vanished, say)."""
+        with tempfile.NamedTemporaryFile(prefix="nasbox-compare-") as listed:
+            listed.write(b"\0".join(names))
+            listed.flush()
+            argv = rsync_cmds.content_check(self._resolved(), listed.name)
+            completed = commands.run(argv, check=False, timeout=None, separate_stderr=True)
+        stop.check()
+        if completed.returncode != 0:
+            return len(names)
+        resized, same_size = rsync_cmds.rewrites(completed.stdout)
+        return len(resized) + len(same_size)
+
+    def _resolved(self) -> SyncJob:
+        """The job with the paths this run resolved, the only ones rsync is given."""
+        return dataclasses.replace(self.job, source=self.source, destination=self.destination)
+
     def _rsync(self, protected: list[str], dry_run: bool, max_delete: int | None = None):
-        resolved = dataclasses.replace(self.job, source=self.source, destination=self.destination)
+        resolved = self._resolved()
         if dry_run:  # a preview lists, it copies nothing: no progress to show
             argv = rsync_cmds.sync(resolved, protected, dry_run=True, max_delete=max_delete)
             completed = commands.run(argv, check=False, timeout=None, separate_stderr=True)

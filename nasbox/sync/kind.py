@@ -29,6 +29,8 @@ class SyncJob:
     bwlimit: str | None = None
     # None: the default, half the files in the destination.
     max_delete: int | str | None = None
+    # None: the default, a quarter of the files in the destination, at least 10.
+    max_change: int | str | None = None
     hard_links: bool = False
     acls: bool = False
     xattrs: bool = False
@@ -72,6 +74,7 @@ class SyncKind(JobKind):
                 exclude=tuple(item.get("exclude", ())),
                 bwlimit=item.get("bwlimit"),
                 max_delete=item.get("max_delete"),
+                max_change=item.get("max_change"),
                 hard_links=item.get("hard_links", False),
                 acls=item.get("acls", False),
                 xattrs=item.get("xattrs", False),
@@ -86,7 +89,11 @@ class SyncKind(JobKind):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
-        parser.add_argument("--force", action="store_true", help="pass a safety hold (deletions over max_delete)")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="pass a safety hold (deletions over max_delete, rewrites over max_change)",
+        )
 
     def runner(self, config: Config, job: SyncJob, args: argparse.Namespace) -> Callable[[], JobResult]:
         from nasbox.sync.engine import Sync  # the engine only when a run needs it
@@ -97,7 +104,25 @@ class SyncKind(JobKind):
         from nasbox.sync.engine import Holds
 
         hold = Holds(state.state_dir()).get(job.name)
-        return {"held": hold["reason"] if hold else None}
+        return {"held": hold["reason"] if hold else None, "versions": versions_status(job)}
+
+
+def versions_status(job: SyncJob) -> dict[str, Any] | None:
+    """How many versions the job keeps now, its oldest and newest (names as `versions` prints them)."""
+    if job.versions is None:
+        return None
+    from nasbox.versions.store import Versions, VersionsError  # it runs programs: loaded when asked
+
+    try:
+        every = Versions(paths.real(job.destination)).all()
+    except (OSError, VersionsError):
+        every = []
+    return {
+        "count": len(every),
+        "oldest": every[0].name if every else None,
+        "newest": every[-1].name if every else None,
+        "keep": job.versions.text(),
+    }
 
 
 KIND = SyncKind()

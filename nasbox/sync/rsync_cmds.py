@@ -35,6 +35,14 @@ def sync(
     return argv + ["--", job.source.rstrip("/") + "/", job.destination.rstrip("/") + "/"]
 
 
+def content_check(job: SyncJob, files_from: str) -> list[str]:
+    """A preview that compares the bytes (--checksum) of the files named, NUL-separated and
+    relative to SOURCE, in the file files_from: a file whose bytes differ is listed as
+    ">fc...", one that differs in its attributes only as ".f..." (a new mtime, say)."""
+    argv = ["rsync", "-a", "--checksum", "--dry-run", "--itemize-changes", f"--files-from={files_from}", "--from0"]
+    return argv + ["--", job.source.rstrip("/") + "/", job.destination.rstrip("/") + "/"]
+
+
 def literal(path: str) -> str:
     """path as an rsync filter pattern that matches that name only: rsync reads * ? [ as
     wildcards, and a backslash as an escape once the pattern holds one of them."""
@@ -100,6 +108,29 @@ def changes_listed(output: str) -> bool:
 def changes(output: str) -> list[str]:
     """The lines of an --itemize-changes output that say what changes ("*deleting   old.txt")."""
     return [line for line in output.splitlines() if ITEMIZED.match(line)]
+
+
+# A regular file rsync would copy over the one in DESTINATION (a new file is ">f+++++++++");
+# the flags after ">f": c checksum, s size, t mtime, then attributes.
+REWRITTEN = re.compile(r"^>f(?!\+{9} )(\S{9}) (.*)$", re.MULTILINE)
+ESCAPED = re.compile(r"\\#([0-7]{3})")  # rsync writes unprintable bytes of names as \#ooo
+
+
+def rewrites(output: str) -> tuple[list[bytes], list[bytes]]:
+    """The files an --itemize-changes output would rewrite in DESTINATION, as names relative
+    to it: (those whose size changes, those of the same size). A new mtime alone makes rsync
+    copy a file; whether its bytes changed, only a content_check tells."""
+    resized: list[bytes] = []
+    same_size: list[bytes] = []
+    for flags, name in REWRITTEN.findall(output):
+        (resized if flags[1] == "s" else same_size).append(unescaped(name))
+    return resized, same_size
+
+
+def unescaped(name: str) -> bytes:
+    """A name as rsync printed it, as the bytes it names."""
+    parts = ESCAPED.split(name)  # text, octal, text, ...
+    return b"".join(bytes([int(part, 8)]) if i % 2 else part.encode() for i, part in enumerate(parts))
 
 
 def parse_stats(output: str, errors: str = "") -> TransferStats:

@@ -1,7 +1,9 @@
 """A version as a tree of hard links: every directory made anew (directories cannot be
 linked) with its owner, mode, times and extended attributes (ACLs are among them), every
 other entry (file, symlink, device) linked, so a version costs one inode per directory and
-one directory entry per file. A file already at the filesystem's link limit is copied.
+one directory entry per file. A file that cannot be linked is copied: one at the
+filesystem's link limit, or one made immutable or append-only (`chattr +i`/`+a`), which
+link(2) refuses.
 
 The tree shares each file's inode with the mirror: rsync replaces a file it updates (never
 --inplace), so the version keeps the old one; a repair that writes into the mirror's file in
@@ -24,7 +26,7 @@ NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLO
 class Counts:
     directories: int = 0
     links: int = 0
-    copies: int = 0  # files at the link limit
+    copies: int = 0  # files that could not be linked
 
 
 def link_tree(source: str, target: str, leave_out: set[str]) -> Counts:
@@ -71,7 +73,7 @@ def _link_directory(source_fd: int, target_fd: int, relative: str, leave_out: se
             os.link(entry.name, entry.name, src_dir_fd=source_fd, dst_dir_fd=target_fd, follow_symlinks=False)
             counts.links += 1
         except OSError as e:
-            if e.errno != errno.EMLINK:
+            if e.errno not in (errno.EMLINK, errno.EPERM):
                 raise
             _copy_entry(source_fd, target_fd, entry.name)
             counts.copies += 1

@@ -117,13 +117,15 @@ class Versions:
         os.rename(partial, final)
         if os.path.lexists(os.path.join(self.root, OWED)):
             os.unlink(os.path.join(self.root, OWED))
-        return Version(name, moment.astimezone(UTC), final), counts
+        return Version(name, version_time(name) or moment, final), counts
 
-    def prune(self, keep: Keep, tz: ZoneInfo) -> list[Version]:
-        """Remove the versions the retention does not keep; the ones removed."""
+    def prune(self, keep: Keep, tz: ZoneInfo, taken: Version | None = None) -> list[Version]:
+        """Remove the versions the retention does not keep; the ones removed. taken: the
+        version this run took, kept whatever the others' names say (a clock set wrong once
+        may have named one after a later time)."""
         self.clean_up()
         every = self.all()
-        keeping = kept([v.time for v in every], keep, tz)
+        keeping = kept([v.time for v in every], keep, tz) | ({taken.time} if taken else set())
         removed = []
         for version in every:
             if version.time not in keeping:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import yaml
 
 from nasbox.config import ConfigError, load_config
 from nasbox.sync.engine import Sync
+from nasbox.sync.kind import versions_status
 from nasbox.versions.store import VERSIONS_DIR, Versions
 from tests.support.files import snapshot, tree
 
@@ -83,6 +86,9 @@ def test_each_changing_run_takes_a_version_that_keeps_the_old_content(paths):
     c_old, c_new = (Path(v.path) / "c.txt" for v in versions)
     assert c_old.stat().st_ino == c_new.stat().st_ino == (paths["destination"] / "c.txt").stat().st_ino
     assert not (Path(versions[1].path) / VERSIONS_DIR).exists()
+    assert versions_status(config.sync["docs"]) == {"count": 2, "oldest": "@GMT-2026.11.01-12.00.00",
+                                                    "newest": "@GMT-2026.11.01-14.00.00",
+                                                    "keep": "hourly=6, daily=7, weekly=4, monthly=2"}
 
 
 def test_encrypted_in_place_source_leaves_the_old_content_in_a_version(paths):
@@ -287,3 +293,73 @@ def test_versions_are_configured_in_yaml_or_the_environment_and_bad_ones_named(p
     with pytest.raises(ConfigError) as unknown:
         config_for(paths, keep={"daily": -1})
     assert "sync.docs.versions.keep.daily" in str(unknown.value)
+
+
+@pytest.mark.parametrize("step", [".taking-", ".pruning-"])
+def test_kill_9_while_a_version_is_taken_or_pruned_leaves_no_partial_version(paths, step):
+    """`nasbox sync` killed while it links a version, or while it removes one: no partial
+    tree is ever listed as a version, and the next run finishes the work."""
+    tree(paths["source"], {f"d{i // 10}/f{i}.txt": str(i) for i in range(20_000)})
+    config = config_for(paths, keep={"last": 1})
+    env = {**os.environ, "NASBOX_CONFIG": str(paths["state"].parent / "nasbox.yaml")}
+    assert subprocess.run([sys.executable, "-m", "nasbox", "sync", "docs", "--now"], env=env).returncode == 0
+    root = paths["destination"] / VERSIONS_DIR
+    first = names(paths)
+    time.sleep(1.1)  # the next version gets another name
+    (paths["source"] / "d0" / "f0.txt").write_text("changed")
+    process = subprocess.Popen([sys.executable, "-m", "nasbox", "sync", "docs", "--now"], env=env)
+    deadline = time.monotonic() + 60
+    while not any(name.startswith(step) for name in os.listdir(root)):
+        assert process.poll() is None and time.monotonic() < deadline, f"{step} never seen"
+        time.sleep(0.002)
+    process.kill()
+    process.wait()
+    listed = names(paths)
+    assert 1 <= len(listed) <= 2 and len(set(listed) - set(first)) <= 1
+    for name in listed:  # each listed version is complete
+        assert len(list((root / name).rglob("*.txt"))) == 20_000, name
+    result = run(config, paths)
+    assert result.status == "good", result.summary
+    assert [n for n in os.listdir(root) if n.startswith((".taking-", ".pruning-"))] == []
+    newest = Versions(str(paths["destination"])).all()[-1]
+    assert (Path(newest.path) / "d0" / "f0.txt").read_text() == "changed"
+    assert len(names(paths)) == 1
+
+
+@pytest.mark.parametrize("flag", ["+i", "+a"])
+def test_an_immutable_or_append_only_file_is_copied_into_a_version_and_never_forced(paths, flag):
+    """link(2) refuses such a file: the version gets a copy. Pruning a version that shares
+    it fails with an error naming it (nasbox never lifts the flag), and the next run after the
+    flag is lifted finishes the pruning."""
+    tree(paths["source"], {"a.txt": "a", "locked.txt": "locked content"})
+    config = config_for(paths, keep={"last": 1})
+    clock = Clock(datetime(2026, 11, 7, tzinfo=UTC))
+    assert run(config, paths, clock).status == "good"
+    locked = paths["destination"] / "locked.txt"
+    subprocess.run(["chattr", flag, str(locked)], check=True)
+    try:
+        (paths["source"] / "a.txt").write_text("changed a")
+        clock.now += timedelta(hours=1)
+        result = run(config, paths, clock)
+        assert result.status == "error" and "Operation not permitted: locked.txt" in result.summary, result.summary
+        assert any("version @GMT-2026.11.07-01.00.00 taken" in line for line in result.details)
+        newest = Path(Versions(str(paths["destination"])).all()[-1].path)
+        assert (newest / "locked.txt").read_text() == "locked content"
+        assert (newest / "locked.txt").stat().st_ino != locked.stat().st_ino
+        assert locked.read_text() == "locked content"
+    finally:
+        subprocess.run(["chattr", flag.replace("+", "-"), str(locked)], check=True)
+    clock.now += timedelta(hours=1)
+    assert run(config, paths, clock).status == "good"
+    assert sorted(os.listdir(paths["destination"] / VERSIONS_DIR)) == ["@GMT-2026.11.07-01.00.00"]
+
+
+def test_a_version_named_after_a_later_time_never_costs_the_one_just_taken(paths):
+    """A clock set wrong once named a version after 2031; with `last: 1`, the version a run
+    takes now is still kept (and so is the odd one, the newest by name)."""
+    tree(paths["source"], {"a.txt": "a"})
+    config = config_for(paths, keep={"last": 1})
+    assert run(config, paths, Clock(datetime(2031, 1, 1, tzinfo=UTC))).status == "good"
+    (paths["source"] / "a.txt").write_text("changed")
+    assert run(config, paths, Clock(datetime(2026, 11, 8, tzinfo=UTC))).status == "good"
+    assert names(paths) == ["@GMT-2026.11.08-00.00.00", "@GMT-2031.01.01-00.00.00"]

@@ -78,6 +78,21 @@ def physical_offset(path: Path, offset: int) -> int:
     raise ValueError(f"byte {offset} of {path} is not mapped")
 
 
+def device_offset(path: Path, offset: int) -> int:
+    """Where byte `offset` of the file lies on its block device. btrfs's extent map gives
+    addresses in its own logical space, which btrfs-map-logical turns into the device's (on a
+    filesystem mounted with nodatasum, so that a damaged block reads back damaged rather than
+    failing its checksum)."""
+    where = physical_offset(path, offset)
+    fstype = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "--target", str(path)], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    if fstype != "btrfs":
+        return where
+    mapped = subprocess.run(["btrfs-map-logical", "-l", str(where), device_of(path)], check=True,
+                            capture_output=True, text=True).stdout
+    return int(mapped.split(" physical ")[1].split()[0])
+
+
 def rot(path: Path, offsets: list[int]) -> None:
     """Flip the bits of the given bytes of a file on a loop-mounted filesystem, below the
     filesystem: its size, mtime and ctime stay as they were."""
@@ -90,7 +105,7 @@ def rot(path: Path, offsets: list[int]) -> None:
     block = mmap.mmap(-1, BLOCK)  # page-aligned, as O_DIRECT wants
     try:
         for offset in offsets:
-            where = physical_offset(path, offset)
+            where = device_offset(path, offset)
             start = where - where % BLOCK
             assert os.preadv(disk, [block], start) == BLOCK
             block[where - start] ^= 0xFF
