@@ -27,6 +27,7 @@ from nasbox.kinds import KINDS
 from nasbox.notify import TYPES
 from nasbox.samba.literal import not_literal
 from nasbox.samba.passwd import foreign_accounts
+from nasbox.samba.previous_versions import shown_versions
 
 # Section names Samba gives a meaning of its own.
 RESERVED_SHARE_NAMES = {"global", "homes", "printers", "print$", "ipc$"}
@@ -246,6 +247,34 @@ def check_syncs_outside_nasbox(c: Checker, config: Config) -> None:
                 )
 
 
+def check_versioned_destinations(c: Checker, config: Config) -> None:
+    """A linked version shares each unchanged file with the mirror: a client writing into a
+    file of the destination in place would change it in every version too. So a share that
+    reaches a versioned DESTINATION (serves it, lies inside it or holds it) has read users
+    only. And a share's folder must reach Samba as written in the versions it shows."""
+    for job in config.sync.values():
+        if not job.versions:
+            continue
+        for share in config.shares.values():
+            if share.write_users and paths.overlap(share.path, job.destination):
+                c.problem(
+                    ("sync", job.name, "versions"),
+                    f"share {share.name} gives {', '.join(share.write_users)} write access to {share.path}, which "
+                    f"reaches {job.destination}: a file changed in place there would change in every version "
+                    f"of sync {job.name}; expected only read users on that share",
+                )
+    for share in config.shares.values():
+        shown = shown_versions(share, config)
+        problem = not_literal(shown.inside) if shown else None
+        if shown and problem:
+            c.problem(
+                ("sync", shown.job, "versions"),
+                f"share {share.name} shows the versions of this job, and Samba cannot find its folder in them "
+                f"by the name {shown.inside!r}: it holds {problem}; expected a share path leading to a folder "
+                "without it",
+            )
+
+
 def hiding_problem(name: str) -> str | None:
     """Why Samba's veto files could not hide exactly this name, or None: it must reach Samba
     as written, and '*' and '?' are its wildcards (`.par*` would hide the users' own files)."""
@@ -308,4 +337,5 @@ def validate(raw: dict[str, Any], origins: Origins) -> tuple[Config | None, list
     )
     check_databases_apart(c, config)
     check_syncs_outside_nasbox(c, config)
+    check_versioned_destinations(c, config)
     return (None, c.problems) if c.problems else (config, [])

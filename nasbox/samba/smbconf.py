@@ -21,22 +21,34 @@ from nasbox.config.model import Config, Share
 from nasbox.resources import templates_dir
 from nasbox.samba import samba_cmds
 from nasbox.samba.literal import not_literal
+from nasbox.samba.previous_versions import shown_versions
 from nasbox.scrub.trust import PRIVATE as SCRUB_PRIVATE
 from nasbox.sync.rsync_cmds import PARTIAL_DIR
+from nasbox.versions.store import NAME_FORMAT, VERSIONS_DIR
 
 LOG_LEVELS = {"debug": 3, "info": 1, "warning": 0, "error": 0}
 # nasbox's own folders, refused to clients in every share (a share may hold a scrub DATABASE
-# or a sync DESTINATION, where they live).
-PRIVATE_NAMES = (os.fsdecode(SCRUB_PRIVATE), PARTIAL_DIR)
+# or a sync DESTINATION, where they live). A version is still read through its @GMT- name:
+# Samba checks the names the client gives, never the snapshot path it makes of them.
+PRIVATE_NAMES = (os.fsdecode(SCRUB_PRIVATE), PARTIAL_DIR, VERSIONS_DIR)
+# Every share's modules (macOS support). A share that shows versions adds shadow_copy2 below
+# them, next to the filesystem: what streams_xattr does to the extended attributes holding
+# named streams then passes through shadow_copy2, which refuses changes to a version.
+VFS_OBJECTS = ("catia", "fruit", "streams_xattr")
 
 
 class UnsafeValue(ValueError):
     """A value that would change the structure of a generated file."""
 
 
+class Unexpanded(str):
+    """The value of an option Samba reads without expanding %-macros (a module's own option,
+    such as shadow:format): its '%' stand as written; the rest is checked as any value."""
+
+
 def smb_value(value: Any) -> str:
     text = str(value)
-    problem = not_literal(text)
+    problem = not_literal(text.replace("%", "") if isinstance(value, Unexpanded) else text)
     if problem:
         raise UnsafeValue(f"refusing to write {text!r} into smb.conf: it holds {problem}")
     return text
@@ -76,6 +88,9 @@ def render(config: Config, port: int = 445, state_paths: Mapping[str, str] | Non
             server=config.server,
             shares=sorted(config.shares.values(), key=lambda s: s.name.lower()),
             hidden={share.name: hidden_names(share, config) for share in config.shares.values()},
+            versions={share.name: shown_versions(share, config) for share in config.shares.values()},
+            vfs_objects=VFS_OBJECTS,
+            version_format=Unexpanded(NAME_FORMAT),
             port=port,
             log_level=LOG_LEVELS[config.server.log_level],
             paths=dict(state_paths or {}),

@@ -45,6 +45,7 @@ from nasbox.history import record_run
 from nasbox.limits import REWRITES, deletion_limit
 from nasbox.progress import TransferProgress, human_bytes
 from nasbox.result import JobResult
+from nasbox.samba import version_views
 from nasbox.scrub.engine import Scrub, scrub_databases
 from nasbox.sync import rsync_cmds
 from nasbox.sync.kind import SyncJob
@@ -170,6 +171,7 @@ class Sync:
                     if version is not None:
                         made = f" ({counts.directories} directories, {counts.links} links)" if counts else " (snapshot)"
                         result.details.append(f"version {version.name} taken{made}")
+                version_views.refresh(self.job)  # so that Previous Versions show the versions
                 removed = versions.prune(self.job.versions, ZoneInfo(self.config.server.timezone), version)
             result.details += [f"version {v.name} pruned ({self.job.versions.text()})" for v in removed]
         except VersionsError as e:
