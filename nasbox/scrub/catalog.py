@@ -206,9 +206,11 @@ class Catalog:
         self.reject = reject
         self.db = sqlite3.connect(path, isolation_level=None)
         try:
-            # Before WAL: its index then lives in this process's memory, not in a -shm file
-            # mapped into it, which kills the process (SIGBUS) once a full disk cannot back
-            # the page. Only the run holding DATABASE's lock opens the catalog anyway.
+            # Before WAL: the WAL's index then lives in this process's memory, not in a -shm
+            # file on DATABASE's disk, which a full disk cannot extend ("disk I/O error") or
+            # back once mapped (SIGBUS where blocks are smaller than pages). No other
+            # connection may open the catalog meanwhile: only the run holding DATABASE's lock
+            # has any business there.
             self.db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
