@@ -121,7 +121,8 @@ def shortfall(path: str, needed: int, min_free: int | str | None, inodes: int = 
     """None when writing about needed bytes (and inodes new files and directories) into the
     filesystem holding path still leaves min_free free; else why not, in one line."""
     now = usage(path)
-    keep = parse_min_free(min_free).of(now.size)
+    rule = parse_min_free(min_free)
+    keep = rule.of(now.size)
     if now.inodes_free is not None and inodes > now.inodes_free:
         return (
             f"not enough space for {path}: it needs about {inodes} new files and directories, "
@@ -131,14 +132,15 @@ def shortfall(path: str, needed: int, min_free: int | str | None, inodes: int = 
         return None
     return (
         f"not enough space for {path}: it needs about {human_bytes(needed)}, {human_bytes(now.free)} is free, "
-        f"and min_free ({parse_min_free(min_free)}) keeps {human_bytes(keep)} free"
+        f"and min_free ({rule}) keeps {human_bytes(keep)} free"
     )
 
 
 class Budget:
     """The space of one filesystem shared by writes that run at the same time: each claims its
     estimate before it writes and is checked with the claims still in flight, which the free
-    space does not show yet."""
+    space does not show yet (or shows in part: a claim counts whole until its write ends, so
+    the check errs on the side of room)."""
 
     def __init__(self, path: str, min_free: int | str | None):
         self.path = path
