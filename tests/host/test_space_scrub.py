@@ -68,15 +68,15 @@ def test_parity_that_would_not_fit_is_not_made_and_verification_still_runs(
     job = make_job(disks, min_free="1M")
     small = {f"docs/{i}.txt": write(data / f"docs/{i}.txt", 40_000) for i in range(20)}
     assert Scrub(job).run().status == "info"
-    crowd = fill(dbdisk, leave=8 * MIB)
-    big = write(data / "big.bin", 8 * MIB)  # 4 MiB of parity at 50%: fits in 8 MiB free, 1 MiB kept
-    big2 = write(data / "video" / "big2.bin", 12 * MIB)  # 6 MiB more: not both
+    crowd = fill(dbdisk, leave=7 * MIB)
+    big = write(data / "big.bin", 8 * MIB)  # 4 MiB of parity at 50%: fits in 7 MiB free, 1 MiB kept
+    big2 = write(data / "video" / "big2.bin", 14 * MIB)  # 7 MiB of parity: never, before or after it
     rot(data / "docs/3.txt", [100])
 
     result = Scrub(job).run()
 
     assert (result.status, result.exit_code) == ("error", 1)
-    assert result.summary.startswith("parity of 1 files (12.0 MiB) was not made: not enough space for "
+    assert result.summary.startswith("parity of 1 files (14.0 MiB) was not made: not enough space for "
                                      f"{job.database}: it needs about ")
     assert "and min_free (1.0 MiB) keeps 1.0 MiB free; they keep the parity they had" in result.summary
     assert "20 verified, 1 repaired" in result.summary
