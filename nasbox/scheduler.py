@@ -18,12 +18,13 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from nasbox import state
+from nasbox import space_warning, state
 from nasbox.config import Config
 from nasbox.history import History
 from nasbox.jobs import all_jobs, job_paths, overlaps
@@ -65,6 +66,8 @@ class Scheduler:
         self.running: dict[tuple[str, str], tuple[Queued, subprocess.Popen]] = {}
         self.stopping = False
         self.last_heartbeat = 0.0
+        self.last_space_check = -space_warning.CHECK_S
+        self.space_check: threading.Thread | None = None
 
     # ---- when --------------------------------------------------------------------------
 
@@ -129,8 +132,20 @@ class Scheduler:
             path.touch()
             self.last_heartbeat = time.monotonic()
 
+    def watch_space(self) -> None:
+        """The space warning's check (nasbox.space_warning), in a thread of its own: a slow
+        notification target must not hold up the schedule."""
+        if time.monotonic() - self.last_space_check < space_warning.CHECK_S:
+            return
+        if self.space_check is not None and self.space_check.is_alive():
+            return
+        self.last_space_check = time.monotonic()
+        self.space_check = threading.Thread(target=space_warning.check, args=(self.config,), daemon=True)
+        self.space_check.start()
+
     def tick(self, starting: bool = False) -> None:
         self.heartbeat()
+        self.watch_space()
         self.reap()
         if not self.stopping:
             self.collect_due(datetime.now(self.tz), starting)

@@ -25,6 +25,7 @@ GLOBALS: dict[str, tuple[str, str]] = {
     "LOG_LEVEL": ("server", "log_level"),
     "MAX_PARALLEL_JOBS": ("server", "max_parallel_jobs"),
     "MIN_AVAILABLE_MEMORY_MB": ("server", "min_available_memory_mb"),
+    "SPACE_WARNING": ("server", "space_warning"),
     "SMTP_HOST": ("smtp", "host"),
     "SMTP_PORT": ("smtp", "port"),
     "SMTP_USER": ("smtp", "username"),

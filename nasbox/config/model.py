@@ -27,6 +27,7 @@ class Server:
     hosts_allow: tuple[str, ...] = ()
     max_parallel_jobs: int = 2
     min_available_memory_mb: int = 256  # jobs wait while less memory is available
+    space_warning: int = 90  # percent used of a filesystem that is warned of
 
 
 @dataclass(frozen=True)

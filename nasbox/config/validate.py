@@ -37,6 +37,8 @@ SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 def build_server(c: Checker) -> Server:
     fields = c.clean("server")
     fields["hosts_allow"] = tuple(fields.get("hosts_allow", ()))
+    if "space_warning" in fields:
+        fields["space_warning"] = int(fields["space_warning"].rstrip("%"))
     return Server(**fields)
 
 

@@ -19,6 +19,9 @@ and the result.
 
 Every problem with one file (a name parity cannot be given, a failed par2, a set that
 cannot be put in place) is that file's problem, reported and counted, never the job's.
+A set that would leave less than the job's min_free in DATABASE is not made (its files keep
+what they had, the run is an error); verification and repair go on. A catalog that cannot
+be written (DATABASE's disk full) ends the run as an error, its unrecorded work undone.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import Iterable, Iterator
@@ -39,7 +43,7 @@ from functools import partial
 from nasbox import stop
 from nasbox.config.model import Config
 from nasbox.limits import deletion_limit
-from nasbox.progress import Progress
+from nasbox.progress import Progress, human_bytes
 from nasbox.result import JobResult
 from nasbox.scrub import guards, install, readers, rebuild, walk, work
 from nasbox.scrub.catalog import LAYOUT_VERSION, Catalog, Entry, open_catalog, show, untrusted
@@ -56,6 +60,7 @@ from nasbox.scrub.work import (
     Corrupt,
     Done,
     Mode,
+    NoSpace,
     Problem,
     Repaired,
     SetChecked,
@@ -122,6 +127,8 @@ class Scrub:
         self.verified_sets: set[bytes] = set()  # sets with a file verified this run
         self.unrepaired: set[bytes] = set()  # corrupt files that keep their old set
         self.repaired: list[tuple[bytes, bytes]] = []  # (relative path, MD5) of each file repaired
+        self.no_space: dict[bytes, int] = {}  # files whose set was not made for lack of space: their sizes
+        self.no_space_reason = ""
         self.converted = 0  # LEGACY rows given a set
 
     @property
@@ -179,6 +186,16 @@ class Scrub:
                     self._scan(catalog, Worker(self.job, self.directory, parity, self.workers, reading))
                 work.settle(catalog, self.directory, self.unsettled)
                 self.progress.finish()
+            except sqlite3.OperationalError as e:
+                if e.sqlite_errorcode & 0xFF != sqlite3.SQLITE_FULL:
+                    raise
+                self.progress.finish()
+                catalog.rollback()  # a set half recorded is no set: its files are orphans to the next run
+                self.report.error(
+                    f"the filesystem of DATABASE {self.job.database} is full: the catalog could not be written; "
+                    "the next run with space does again what this one did not record"
+                )
+                return result(started, *self.report.status())
             finally:
                 catalog.close()
         status, summary = self.report.status()
@@ -479,6 +496,11 @@ class Scrub:
         if removed:
             log.info("scrub %s: removed %d parity sets no file needs", self.job.name, removed)
         self._retire_legacy_layout(catalog)
+        if self.no_space:
+            self.report.error(
+                f"parity of {len(self.no_space)} files ({human_bytes(sum(self.no_space.values()))}) was not made: "
+                f"{self.no_space_reason}; they keep the parity they had, if any, until a run with space"
+            )
 
     def _flush(self, worker: Worker, tasks: Tasks) -> None:
         """Make every set the packer holds, and what their making sends back to it; first what
@@ -515,7 +537,7 @@ class Scrub:
         queued = self.packer.queued() | {m.relative for plan in self.plans for m in plan.members}
         for set_id in sorted(left):
             for member in catalog.members(set_id):
-                if member.relative in self.unrepaired or member.relative in queued:
+                if member.relative in self.unrepaired or member.relative in self.no_space or member.relative in queued:
                     continue  # it keeps the old set, or is already on its way to a new one
                 try:
                     st = stat_file(self.directory, member.dir, member.name)
@@ -599,6 +621,12 @@ class Scrub:
                 self.unrepaired.add(done.relative)
         elif isinstance(done, SetMade):
             self._install(catalog, done)
+        elif isinstance(done, NoSpace):
+            self.no_space_reason = done.reason
+            for member in done.members:
+                self.no_space[member.relative] = member.st.st_size
+                if member.reason:  # counted in the progress when it would have been given parity
+                    self.progress.advance(files=1, nbytes=member.st.st_size)
         elif isinstance(done, SetChecked) and not done.intact:
             members = catalog.members(done.set_id)
             self.report.stats.parity_rebuilt += len(members)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from nasbox.jobkind import JobKind
 from nasbox.schedules import ScheduleEntry, cron_of, more_often_than_hourly
 from nasbox.scrub.guards import database_problem
+from nasbox.space import min_free_problem
 
 if TYPE_CHECKING:
     from nasbox.config.checker import Checker
@@ -37,6 +38,7 @@ class ScrubJob:
     nice: int = 10
     ionice: str = "idle"
     max_delete: int | str | None = None  # files whose parity one run may remove; None: 50%
+    min_free: int | str | None = None  # left free on DATABASE's filesystem; None: nasbox.space's default
 
 
 class ScrubKind(JobKind):
@@ -61,6 +63,8 @@ class ScrubKind(JobKind):
             elif refused := database_problem(str(directory), str(database)):
                 c.problem(where + ("database",), refused)
             databases[str(database)] = name
+            if problem := min_free_problem(item.get("min_free")):
+                c.problem(where + ("min_free",), problem)
             older = item.get("verify_older_than", "0s")
             jobs[name] = ScrubJob(
                 name=name,
@@ -74,6 +78,7 @@ class ScrubKind(JobKind):
                 nice=item.get("nice", 10),
                 ionice=item.get("ionice", "idle"),
                 max_delete=item.get("max_delete"),
+                min_free=item.get("min_free"),
             )
         return jobs
 

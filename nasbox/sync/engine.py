@@ -17,6 +17,11 @@ Guards, in order, each skipping the run (exit 75, status warning) rather than ri
    file rsync would copy over with other bytes: a new file is none, nor is a change of
    attributes only (mode, owner, or an mtime over the same bytes). When the dry run lists
    nothing to change, it is the whole run; a first copy into an empty DESTINATION needs none.
+Then the space guard: the copy may write no more than leaves the job's `min_free` free on
+DESTINATION's filesystem (nasbox.space), by the bytes the preview (or, for a first copy, a dry
+run) would transfer; short of it the run is an error and nothing is copied or deleted. A
+disk that fills anyway (another writer) stops rsync: its partial file waits in the partial
+directory, and the next run with space completes the copy.
 After a run that completed and changed DESTINATION (or the first), a job with `versions`
 takes a read-only version of DESTINATION (nasbox.versions) and prunes the ones its retention
 no longer keeps; a held or failed run takes and prunes none.
@@ -39,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from nasbox import commands, locks, mounts, paths, state, stop
+from nasbox import commands, locks, mounts, paths, space, state, stop
 from nasbox.config import Config
 from nasbox.history import record_run
 from nasbox.limits import REWRITES, deletion_limit
@@ -56,6 +61,7 @@ log = logging.getLogger(__name__)
 HOLDS_FILE = "sync-holds.json"
 MAX_DETAIL_LINES = 20
 DELETIONS_STOPPED = "Deletions stopped due to --max-delete limit"
+NO_SPACE = "No space left on device"  # strerror(ENOSPC), as rsync reports it
 
 
 class Holds:
@@ -236,18 +242,38 @@ class Sync:
                     )
                 result.status, result.skipped = "warning", True
                 return result
+            if short := self._short_of_space(planned):
+                if not self.dry_run:
+                    return self._result("error", f"skipped: {short}; nothing was copied or deleted")
+                result = self._classify(preview, dry_run=True)  # a dry run shows what it would have done
+                result.summary, result.status = f"would be skipped: {short}; {result.summary}", "warning"
+                return result
             if self.dry_run or not rsync_cmds.changes_listed(preview.stdout):
                 self.changed = False
                 return self._classify(preview, dry_run=self.dry_run)  # the preview says it all
             # The copy deletes no more than the preview planned (directories included, as
             # rsync counts them): a source that shrinks meanwhile stops it, and holds the job.
             limit = planned.deleted_entries
+        elif not self.dry_run:  # no preview: a dry run measures what the copy will write
+            measured = self._rsync(protected, dry_run=True)
+            if measured.returncode not in (0, 24):
+                return self._classify(measured, dry_run=True)
+            if short := self._short_of_space(rsync_cmds.parse_stats(measured.stdout)):
+                return self._result("error", f"skipped: {short}; nothing was copied or deleted")
         if self.job.versions and not self.dry_run:
             try:
                 Versions(self.destination).owe()
             except (OSError, VersionsError) as e:
                 return self._result("error", f"cannot note the version owed: {e}; nothing was copied")
         return self._classify(self._rsync(protected, dry_run=self.dry_run, max_delete=limit), dry_run=self.dry_run)
+
+    def _short_of_space(self, planned: rsync_cmds.TransferStats) -> str | None:
+        """Why the copy would leave less than min_free on DESTINATION's filesystem, or None. It
+        writes at most the bytes of the files it transfers (each in a temporary file that
+        replaces the old one) and an inode for each file and directory it creates."""
+        return space.shortfall(
+            self.destination, planned.bytes_transferred, self.job.min_free, inodes=planned.created_entries
+        )
 
     def _clash(self) -> str | None:
         """Why this run may not touch DESTINATION, checked on the paths as they are now."""
@@ -364,6 +390,9 @@ class Sync:
             return self._result(
                 "info" if dry_run else "good", ("dry run: " if dry_run else "") + summary, stats, details
             )
+        full = [line for line in errors if NO_SPACE in line]
+        if full:  # rsync's last line is then about the broken pipe to the receiver that stopped
+            return self._result("error", f"the destination's filesystem is full: {full[0]}; {summary}", stats, details)
         if code == 24:
             return self._result("warning", f"{summary}; some files vanished while copying", stats, details)
         if code == 23:

@@ -58,6 +58,7 @@ class TransferStats:
     transferred: int = 0  # stored in DESTINATION: files that failed or vanished are not
     deleted: int = 0  # from DESTINATION
     deleted_entries: int = 0  # the same with directories, as --max-delete counts them
+    created_entries: int = 0  # created, directories included: the inodes a copy takes
     bytes_transferred: int = 0
     bytes_sent: int = 0
     bytes_per_s: float = 0.0
@@ -141,8 +142,8 @@ def parse_stats(output: str, errors: str = "") -> TransferStats:
         found = re.search(pattern, output, re.MULTILINE)
         directories = DIRECTORIES.search(found.group(2)) if found else None
         values[key] = (number(found.group(1)) - (number(directories.group(1)) if directories else 0)) if found else 0
-        if key == "deleted":
-            values["deleted_entries"] = number(found.group(1)) if found else 0
+        if key in ("deleted", "created"):
+            values[f"{key}_entries"] = number(found.group(1)) if found else 0
     for key, pattern in PATTERNS.items():
         found = re.search(pattern, output, re.MULTILINE)
         values[key] = number(found.group(1)) if found else 0

@@ -6,6 +6,7 @@ must survive, so that a scrub which reverts an edit or writes through a link fai
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -229,11 +230,8 @@ def test_repair_never_writes_through_a_symlinked_directory(tmp_path):
     shutil.move(Path(job.directory) / "sub", outside)  # same file, same inode, now outside
     os.symlink(outside, Path(job.directory) / "sub")
     damaged = (outside / "f.bin").read_bytes()
-    [r] = (
-        sqlite3.connect(Path(job.database) / ".nasbox-scrub" / "catalog.sqlite")
-        .execute(f"SELECT {FILE_COLUMNS} FROM files")
-        .fetchall()
-    )
+    with contextlib.closing(sqlite3.connect(Path(job.database) / ".nasbox-scrub" / "catalog.sqlite")) as db:
+        [r] = db.execute(f"SELECT {FILE_COLUMNS} FROM files").fetchall()  # closed: a run opens it alone
     entry = Entry(*r[:6], (), *r[7:11], bool(r[11]), r[12])
     parity_files = [os.fsencode(p) for p in parity_of(job, "sub/f.bin")]
     private = os.fsencode(Path(job.database) / ".nasbox-scrub")
