@@ -173,7 +173,7 @@ class Sync:
             with self._vouching():  # linking and unlinking moves the ctime of the mirror's files
                 version = None
                 if self.changed or versions.owed() or not versions.all():
-                    version, counts = versions.take(self.clock(), set(self.protected()))
+                    version, counts = versions.take(self.clock(), set(self.protected()), self.job.min_free)
                     if version is not None:
                         made = f" ({counts.directories} directories, {counts.links} links)" if counts else " (snapshot)"
                         result.details.append(f"version {version.name} taken{made}")

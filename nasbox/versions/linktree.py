@@ -29,6 +29,21 @@ class Counts:
     copies: int = 0  # files that could not be linked
 
 
+def count_directories(source: str, leave_out: set[str]) -> int:
+    """The directories link_tree would make for source (source's own included), counted from
+    the names' types alone: what a version needs in inodes, before it is taken."""
+    count, pending = 0, [("", source)]
+    while pending:
+        relative, path = pending.pop()
+        count += 1
+        with os.scandir(path) as entries:
+            for entry in entries:
+                inside = os.path.join(relative, entry.name)
+                if inside not in leave_out and entry.is_dir(follow_symlinks=False):
+                    pending.append((inside, entry.path))
+    return count
+
+
 def link_tree(source: str, target: str, leave_out: set[str]) -> Counts:
     """target (which must not exist) made a linked copy of source; leave_out: paths
     relative to source not to take (nasbox's own directories). Directories are reached

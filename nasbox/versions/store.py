@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from nasbox import commands
+from nasbox import commands, space
 from nasbox.versions import btrfs_cmds
-from nasbox.versions.linktree import Counts, link_tree
+from nasbox.versions.linktree import Counts, count_directories, link_tree
 from nasbox.versions.retention import Keep, kept
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ NAME_FORMAT = "@GMT-%Y.%m.%d-%H.%M.%S"  # Samba's shadow:format, in UTC
 TAKING = ".taking-"
 PRUNING = ".pruning-"
 OWED = ".owed"  # the destination changed since the newest version
+DIRECTORY_BYTES = 4096  # a new directory's first block, what each costs a linked version
 
 
 class VersionsError(Exception):
@@ -94,10 +95,13 @@ class Versions:
     def owed(self) -> bool:
         return self._root_is_ours() and os.path.lexists(os.path.join(self.root, OWED))
 
-    def take(self, moment: datetime, leave_out: set[str]) -> tuple[Version | None, Counts | None]:
+    def take(
+        self, moment: datetime, leave_out: set[str], min_free: int | str | None = None
+    ) -> tuple[Version | None, Counts | None]:
         """A version of the destination as it is now, named after moment; (None, None) when
         one of that name exists (taken within the same second: the same content).
-        leave_out: paths relative to the destination a linked tree leaves out."""
+        leave_out: paths relative to the destination a linked tree leaves out; min_free: what
+        a linked tree must leave free on the filesystem (nasbox.space), or it is not taken."""
         self.clean_up()
         name = version_name(moment)
         final = os.path.join(self.root, name)
@@ -110,6 +114,10 @@ class Versions:
             if self.snapshots():
                 commands.run(btrfs_cmds.snapshot(self.destination, partial))
             else:
+                directories = count_directories(self.destination, leave_out | {VERSIONS_DIR})
+                short = space.shortfall(self.root, directories * DIRECTORY_BYTES, min_free, inodes=directories)
+                if short:
+                    raise VersionsError(f"the version {name} was not taken: {short}")
                 counts = link_tree(self.destination, partial, leave_out | {VERSIONS_DIR})
         except (OSError, commands.CommandError) as e:
             self._remove(partial)
