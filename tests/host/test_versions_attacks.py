@@ -1,0 +1,97 @@
+"""Attacks on the versions of a sync destination: a hostile share user writing the source, a
+failing disk, and bad luck (a step that fails half-way, an administrator's mistake). Each
+test names the attack; the versions, the mirror and its parity must come through."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nasbox.config import load_config
+from nasbox.kinds import KINDS
+from nasbox.sync.engine import Sync
+from nasbox.versions.store import VERSIONS_DIR, Versions
+from tests.support.parity import set_of
+from tests.support.rawdisk import loop_mount, rot
+
+pytestmark = pytest.mark.host
+
+T0 = datetime(2026, 11, 16, tzinfo=UTC)
+
+
+def configure(tmp_path: Path, backup: Path, keep: dict | None = None, scrub: bool = True):
+    """A sync job docs (source tmp_path/docs, destination backup/docs) keeping versions, and
+    a scrub job over its destination."""
+    source, destination = tmp_path / "docs", backup / "docs"
+    source.mkdir(exist_ok=True)
+    jobs: dict = {"sync": {"docs": {"source": str(source), "destination": str(destination), "schedule": "daily",
+                                    "versions": {"keep": keep or {"last": 10}}, "min_free": 0}}}
+    if scrub:
+        (tmp_path / "parity").mkdir(exist_ok=True)
+        jobs["scrub"] = {"backup": {"directory": str(destination), "database": str(tmp_path / "parity"),
+                                    "redundancy": "10%", "schedule": "weekly"}}
+    config_file = tmp_path / "nasbox.yaml"
+    config_file.write_text(yaml.safe_dump(jobs))
+    return load_config({"NASBOX_CONFIG": str(config_file)}), source, destination
+
+
+def sync(config, tmp_path: Path, moment: datetime):
+    return Sync(config.sync["docs"], config, state_dir=tmp_path / "state", clock=lambda: moment).run()
+
+
+def scrub(config):
+    job = config.scrub["backup"]
+    return KINDS["scrub"].runner(config, job, argparse.Namespace(update_only=False, force=False))()
+
+
+def write(path: Path, content: bytes, mtime: int = 1_700_000_000) -> None:
+    """A file as a backup holds most: written some time ago."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    os.utime(path, (mtime, mtime))
+
+
+def data(seed: int, size: int = 200_000) -> bytes:
+    return bytes((i * 31 + seed * 7 + i // 251) % 256 for i in range(size))
+
+
+@pytest.fixture
+def linear_backup(tmp_path: Path) -> Iterator[Path]:
+    """ext4 without hashed directories: a directory lists its entries in the order they were
+    made, so which file a removal reaches first is known."""
+    with loop_mount(tmp_path / "backup", size_mb=64, mkfs_options=("-O", "^dir_index")):
+        yield tmp_path / "backup"
+
+
+def test_a_prune_that_fails_half_way_still_vouches_for_the_ctimes_it_moved(tmp_path, linear_backup):
+    """Attack: bad luck. Pruning a version unlinks its files one by one; a file it cannot
+    unlink (made immutable) stops it half-way, after the links of other files were removed
+    and their ctimes moved. Those files must still be recorded as they are: a file the disk
+    damaged before must be repaired, never taken for an edit and given parity of its damage."""
+    config, source, destination = configure(tmp_path, linear_backup, keep={"last": 1})
+    good = data(1)
+    write(source / "a" / "photo.raw", good)
+    write(source / "z" / "locked.txt", b"locked")
+    assert sync(config, tmp_path, T0).status == "good"
+    assert set_of(config.scrub["backup"], "a/photo.raw")  # the sync's parity update made it
+    locked = destination / "z" / "locked.txt"
+    subprocess.run(["chattr", "+i", str(locked)], check=True)
+    try:
+        rot(destination / "a" / "photo.raw", [1234])  # silent damage, found by no scrub yet
+        write(source / "other.txt", b"a change, so that a version is taken and the first pruned")
+        failed = sync(config, tmp_path, T0 + timedelta(hours=1))
+        assert failed.status == "error" and "Operation not permitted" in failed.summary, failed.summary
+        assert (destination / "a" / "photo.raw").stat().st_nlink == 2  # its link in the old version is gone
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+    result = scrub(config)
+    assert (result.stats["repaired"], result.stats["updated"]) == (1, 0), (result.summary, result.details)
+    assert (destination / "a" / "photo.raw").read_bytes() == good
+    for version in Versions(str(destination)).all():
+        assert (Path(version.path) / "a" / "photo.raw").read_bytes() == good, version.name
