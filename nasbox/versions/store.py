@@ -122,25 +122,35 @@ class Versions:
         except (OSError, commands.CommandError) as e:
             self._remove(partial)
             raise VersionsError(f"the version {name} could not be taken: {_reason(e)}") from e
-        os.rename(partial, final)
-        if os.path.lexists(os.path.join(self.root, OWED)):
-            os.unlink(os.path.join(self.root, OWED))
+        try:
+            os.rename(partial, final)
+            if os.path.lexists(os.path.join(self.root, OWED)):
+                os.unlink(os.path.join(self.root, OWED))
+        except OSError as e:
+            raise VersionsError(f"the version {name} could not be taken: {_reason(e)}") from e
         return Version(name, version_time(name) or moment, final), counts
 
     def prune(self, keep: Keep, tz: ZoneInfo, taken: Version | None = None) -> list[Version]:
         """Remove the versions the retention does not keep; the ones removed. taken: the
         version this run took, kept whatever the others' names say (a clock set wrong once
-        may have named one after a later time)."""
+        may have named one after a later time). A version that cannot be renamed for removal
+        (made immutable) stays, and the others are pruned before the error says so."""
         self.clean_up()
         every = self.all()
         keeping = kept([v.time for v in every], keep, tz) | ({taken.time} if taken else set())
-        removed = []
+        removed, refused = [], []
         for version in every:
             if version.time not in keeping:
                 doomed = os.path.join(self.root, PRUNING + version.name)
-                os.rename(version.path, doomed)  # no longer a version, whatever happens next
+                try:
+                    os.rename(version.path, doomed)  # no longer a version, whatever happens next
+                except OSError as e:
+                    refused.append(f"{version.name}: {e.strerror}")
+                    continue
                 self._remove(doomed)
                 removed.append(version)
+        if refused:
+            raise VersionsError(f"cannot prune the version {'; '.join(refused)}")
         return removed
 
     def clean_up(self) -> None:

@@ -95,3 +95,26 @@ def test_a_prune_that_fails_half_way_still_vouches_for_the_ctimes_it_moved(tmp_p
     assert (destination / "a" / "photo.raw").read_bytes() == good
     for version in Versions(str(destination)).all():
         assert (Path(version.path) / "a" / "photo.raw").read_bytes() == good, version.name
+
+
+def test_a_version_that_cannot_be_renamed_for_pruning_is_an_error_and_the_others_are_pruned(tmp_path):
+    """Attack: an administrator made one version immutable (`chattr +i` on its directory) to
+    keep it. Pruning cannot rename it: the run is an error naming it, not a crash; the versions
+    the retention drops besides are pruned, and the parity update after the copy still runs."""
+    (tmp_path / "backup").mkdir()
+    config, source, destination = configure(tmp_path, tmp_path / "backup", keep={"last": 1})
+    write(source / "a.txt", b"first")
+    assert sync(config, tmp_path, T0).status == "good"
+    pinned = Path(Versions(str(destination)).all()[0].path)
+    subprocess.run(["chattr", "+i", str(pinned)], check=True)
+    try:
+        for hour in (1, 2):
+            write(source / "a.txt", f"state {hour}".encode(), mtime=1_700_000_000 + hour)
+            result = sync(config, tmp_path, T0 + timedelta(hours=hour))
+            assert result.status == "error", result.summary
+            assert f"{pinned.name}: Operation not permitted" in result.summary, result.summary
+            assert any(line.startswith("parity update of scrub backup: ") for line in result.details), result.details
+        assert [v.name for v in Versions(str(destination)).all()] == [pinned.name, "@GMT-2026.11.16-02.00.00"]
+    finally:
+        subprocess.run(["chattr", "-i", str(pinned)], check=True)
+    assert (pinned / "a.txt").read_bytes() == b"first"
