@@ -37,9 +37,10 @@ from nasbox import mounts, paths, stop
 from nasbox.config import Config
 from nasbox.result import JobResult
 from nasbox.sync.kind import SyncJob
+from nasbox.versions.cursor import DIRECTORY_FLAGS
 from nasbox.versions.descend import FILE_FLAGS, lstat_below, opened
 from nasbox.versions.filecopy import copy_data
-from nasbox.versions.linktree import DIRECTORY_FLAGS, NEW_FILE_FLAGS, copy_metadata
+from nasbox.versions.linktree import NEW_FILE_FLAGS, copy_metadata
 from nasbox.versions.lookup import UsageError, shown_time
 from nasbox.versions.store import Version
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from nasbox import commands, space
 from nasbox.versions import btrfs_cmds
+from nasbox.versions.cursor import Cursor, Step, walk
 from nasbox.versions.linktree import Counts, count_directories, link_tree
 from nasbox.versions.retention import Keep, kept
 
@@ -195,9 +195,26 @@ class Versions:
                 ) from e
             return
         try:
-            shutil.rmtree(path)  # never follows a symlink
+            _remove_tree(path)
         except OSError as e:
             raise VersionsError(f"cannot remove {path}: {_reason(e)}") from e
+
+
+def _remove_tree(path: str) -> None:
+    """The directory path and everything in it removed, to any depth, no link followed."""
+    cursor = Cursor(os.path.dirname(path))
+    try:
+        name = os.path.basename(path)
+        cursor.down(name)
+        for step, entry, _ in walk(cursor):
+            if step is Step.ENTRY:
+                os.unlink(entry, dir_fd=cursor.fd)
+            elif step is Step.UP:
+                os.rmdir(entry, dir_fd=cursor.fd)
+        cursor.up()
+        os.rmdir(name, dir_fd=cursor.fd)
+    finally:
+        cursor.close()
 
 
 def _reason(error: Exception) -> str:

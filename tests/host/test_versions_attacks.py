@@ -118,3 +118,62 @@ def test_a_version_that_cannot_be_renamed_for_pruning_is_an_error_and_the_others
     finally:
         subprocess.run(["chattr", "-i", str(pinned)], check=True)
     assert (pinned / "a.txt").read_bytes() == b"first"
+
+
+def deep_tree(top: Path, levels: int, name: str = "d") -> list[str]:
+    """levels directories, each in the one before, below top, and a file at the bottom; made
+    through descriptors, one name at a time. The parts below top."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(levels):
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        with open(os.open("bottom.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as bottom:
+            bottom.write(b"at the bottom")
+    finally:
+        os.close(fd)
+    return [name] * levels + ["bottom.txt"]
+
+
+def read_below(top: str | Path, parts: list[str]) -> bytes:
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        with open(os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd), "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def removed_after(tmp_path: Path) -> Iterator[Path]:
+    """tmp_path, emptied with rm(1) afterwards: pytest's own removal recurses once a level."""
+    yield tmp_path
+    subprocess.run(["rm", "-rf", "--one-file-system", str(tmp_path)], check=False)
+
+
+def test_a_tree_as_deep_as_rsync_copies_is_taken_and_pruned(removed_after):
+    """Attack: a share user nests directories 1,020 deep in the source: about as deep as
+    rsync copies, and deeper than Python recurses. rsync copies it; the version must be taken, and pruned,
+    like any other, or no version could ever be taken again."""
+    tmp_path = removed_after
+    (tmp_path / "backup").mkdir()
+    config, source, destination = configure(tmp_path, tmp_path / "backup", keep={"last": 1}, scrub=False)
+    parts = deep_tree(source, 1020)
+    first = sync(config, tmp_path, T0)
+    assert first.status == "good", (first.summary, first.details)
+    assert read_below(destination, parts) == b"at the bottom"
+    taken = Versions(str(destination)).all()
+    assert [v.name for v in taken] == ["@GMT-2026.11.16-00.00.00"]
+    assert read_below(taken[0].path, parts) == b"at the bottom"
+    write(source / "other.txt", b"a change")
+    second = sync(config, tmp_path, T0 + timedelta(hours=1))
+    assert second.status == "good", (second.summary, second.details)
+    assert "version @GMT-2026.11.16-00.00.00 pruned (last=1)" in second.details
+    assert sorted(os.listdir(destination / VERSIONS_DIR)) == ["@GMT-2026.11.16-01.00.00"]
+    assert read_below(Versions(str(destination)).all()[0].path, parts) == b"at the bottom"
