@@ -15,6 +15,7 @@ import yaml
 
 from nasbox.config import load_config
 from nasbox.kinds import KINDS
+from nasbox.scrub.engine import Scrub
 from nasbox.sync.engine import Sync
 from nasbox.versions.store import VERSIONS_DIR, Versions
 from tests.support.parity import set_of
@@ -177,3 +178,36 @@ def test_a_tree_as_deep_as_rsync_copies_is_taken_and_pruned(removed_after):
     assert "version @GMT-2026.11.16-00.00.00 pruned (last=1)" in second.details
     assert sorted(os.listdir(destination / VERSIONS_DIR)) == ["@GMT-2026.11.16-01.00.00"]
     assert read_below(Versions(str(destination)).all()[0].path, parts) == b"at the bottom"
+
+
+@pytest.fixture
+def ext4_backup(tmp_path: Path) -> Iterator[Path]:
+    with loop_mount(tmp_path / "backup", size_mb=64):
+        yield tmp_path / "backup"
+
+
+def test_a_repair_never_gives_an_older_content_of_the_same_size_and_mtime_the_repaired_bytes(tmp_path, ext4_backup):
+    """Attack: a share user rewrites a file with other bytes of the same size, and once that
+    is backed up sets its mtime back to the old one (`touch -d`); rsync then makes the mirror's
+    file anew with the old mtime. The oldest version holds the first content, of the same size
+    and mtime as the mirror's file but another inode. When the disk damages the mirror's file,
+    the repair must not take that older content for a damaged copy and overwrite it."""
+    config, source, destination = configure(tmp_path, ext4_backup)
+    first, second = data(2), data(3)
+    write(source / "f.bin", first)
+    assert sync(config, tmp_path, T0).status == "good"
+    write(source / "f.bin", second, mtime=1_700_000_100)
+    assert sync(config, tmp_path, T0 + timedelta(hours=1)).status == "good"
+    os.utime(source / "f.bin", (1_700_000_000, 1_700_000_000))
+    assert sync(config, tmp_path, T0 + timedelta(hours=2)).status == "good"
+    oldest = Path(Versions(str(destination)).all()[0].path) / "f.bin"
+    live = destination / "f.bin"
+    assert (oldest.stat().st_size, oldest.stat().st_mtime_ns) == (live.stat().st_size, live.stat().st_mtime_ns)
+    assert oldest.stat().st_ino != live.stat().st_ino and oldest.read_bytes() == first
+    rot(live, [4321])
+    result = scrub(config)
+    assert result.stats["repaired"] == 1, (result.summary, result.details)
+    assert live.read_bytes() == second
+    assert oldest.read_bytes() == first, result.details
+    assert not any("damaged too" in line for line in result.details), result.details
+
