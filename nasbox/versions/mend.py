@@ -18,6 +18,7 @@ following a link.
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -31,7 +32,7 @@ from nasbox.versions import btrfs_cmds
 from nasbox.versions.linktree import NEW_FILE_FLAGS, copy_metadata
 from nasbox.versions.store import Version, Versions, VersionsError
 
-MENDING = b".nasbox-mending"  # the repaired copy, before it replaces the damaged one
+MENDING = b".nasbox-mending."  # and 16 hex digits: the repaired copy, before it replaces the damaged one
 
 
 @dataclass
@@ -102,16 +103,24 @@ def _mend(version: Version, relative: bytes, live: tuple[bytes, bytes], md5: byt
 
 
 def _replace(dir_fd: int, name: bytes, good_file: BinaryIO, old_fd: int, old_st: os.stat_result) -> None:
-    """The version's file replaced by a copy of the good bytes, with its own metadata."""
-    with suppress(FileNotFoundError):  # left by an interrupted mending
-        os.unlink(MENDING, dir_fd=dir_fd)
-    with os.fdopen(os.open(MENDING, NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd), "wb") as new:
-        while chunk := good_file.read(1 << 20):
-            new.write(chunk)
-        new.flush()
-        copy_metadata(old_fd, new.fileno(), old_st)
-        os.fsync(new.fileno())
-    os.rename(MENDING, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    """The version's file replaced by a copy of the good bytes, with its own metadata. The
+    copy is made under a name no entry has (every name may be a user's) and removed if it is
+    not put in place."""
+    temp = MENDING + secrets.token_hex(8).encode()
+    placed = False
+    try:
+        with os.fdopen(os.open(temp, NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd), "wb") as new:
+            while chunk := good_file.read(1 << 20):
+                new.write(chunk)
+            new.flush()
+            copy_metadata(old_fd, new.fileno(), old_st)
+            os.fsync(new.fileno())
+        os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        placed = True
+    finally:
+        if not placed:
+            with suppress(FileNotFoundError):
+                os.unlink(temp, dir_fd=dir_fd)
 
 
 @contextmanager

@@ -211,3 +211,30 @@ def test_a_repair_never_gives_an_older_content_of_the_same_size_and_mtime_the_re
     assert oldest.read_bytes() == first, result.details
     assert not any("damaged too" in line for line in result.details), result.details
 
+
+def test_a_mending_leaves_a_users_file_of_any_name_in_the_version(tmp_path, ext4_backup):
+    """Attack: a share user names a file `.nasbox-mending` beside one that a version holds a
+    copy of its own of (as at the link limit), made while the mirror's file was damaged. The
+    mending gives the copy the repaired bytes and leaves every other entry of the version as
+    it was."""
+    config, source, destination = configure(tmp_path, ext4_backup)
+    good = data(4)
+    write(source / "dir" / "photo.raw", good)
+    write(source / "dir" / ".nasbox-mending", b"the user's own file")
+    assert sync(config, tmp_path, T0).status == "good"
+    write(source / "other.txt", b"a change, so that a version is taken")
+    assert sync(config, tmp_path, T0 + timedelta(hours=1)).status == "good"
+    versions = Versions(str(destination)).all()
+    own = Path(versions[1].path) / "dir" / "photo.raw"
+    with Scrub(config.scrub["backup"]).vouching():  # a copy of its own, made as nasbox makes one
+        own.unlink()
+    own.write_bytes(good)
+    os.utime(own, ns=(0, (destination / "dir" / "photo.raw").stat().st_mtime_ns))
+    rot(destination / "dir" / "photo.raw", [99])
+    rot(own, [99])
+    result = scrub(config)
+    assert result.stats["repaired"] == 1, (result.summary, result.details)
+    assert own.read_bytes() == good, result.details
+    for version in versions:
+        assert (Path(version.path) / "dir" / ".nasbox-mending").read_bytes() == b"the user's own file", version.name
+        assert sorted(os.listdir(Path(version.path) / "dir")) == [".nasbox-mending", "photo.raw"], version.name
