@@ -325,11 +325,12 @@ class Restore:
             raise UsageError(f"{self.relative} is not in the version {self.version.name}; see `nasbox versions`")
         if self.into is None:
             return
-        if paths.inside(self.into, self.job.destination):
-            raise UsageError(
-                f"--to {self.into} lies in the destination {self.job.destination}: the next sync would remove "
-                "what is restored there"
-            )
+        for job in self.config.sync.values():  # any job's: its versions are never written after they are taken
+            if paths.inside(self.into, job.destination):
+                raise UsageError(
+                    f"--to {self.into} lies in the destination {job.destination} of sync {job.name}: the next sync "
+                    "would remove what is restored there, and its versions are never written"
+                )
         try:
             os.close(open_absolute(self.into))
         except TargetError as e:

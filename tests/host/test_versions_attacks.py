@@ -18,6 +18,8 @@ from nasbox.kinds import KINDS
 from nasbox.scrub.engine import Scrub
 from nasbox.sync.engine import Sync
 from nasbox.versions.store import VERSIONS_DIR, Versions
+from tests.host.test_restore import V1, Box, output
+from tests.support.files import snapshot, tree
 from tests.support.parity import set_of
 from tests.support.rawdisk import loop_mount, rot
 
@@ -238,3 +240,26 @@ def test_a_mending_leaves_a_users_file_of_any_name_in_the_version(tmp_path, ext4
     for version in versions:
         assert (Path(version.path) / "dir" / ".nasbox-mending").read_bytes() == b"the user's own file", version.name
         assert sorted(os.listdir(Path(version.path) / "dir")) == [".nasbox-mending", "photo.raw"], version.name
+
+
+def test_a_restore_never_writes_into_another_jobs_destination_or_versions(tmp_path):
+    """Attack: a mistaken (or persuaded) administrator restores with --to into a version of
+    another sync job, a directory that exists and is no link. A version is never written
+    after it is taken, whichever job's it is: refused, nothing written."""
+    box = Box(tmp_path)
+    photos = {"source": str(tmp_path / "data" / "photos"), "destination": str(tmp_path / "backup" / "photos"),
+              "schedule": "daily", "versions": {"keep": {"last": 5}}}
+    settings = yaml.safe_load(box.config_file.read_text())
+    settings["sync"]["photos"] = photos
+    box.config_file.write_text(yaml.safe_dump(settings))
+    tree(box.source, {"proj/a.txt": "docs' a"})
+    tree(tmp_path / "data" / "photos", {"proj/a.txt": "a photo's", "cat.jpg": "meow"})
+    box.sync(V1)
+    config = load_config({"NASBOX_CONFIG": str(box.config_file)})
+    assert Sync(config.sync["photos"], config, clock=lambda: V1).run().status == "good"
+    version = Versions(photos["destination"]).all()[0].path
+    before = snapshot(Path(version))
+    for into in (version, photos["destination"]):
+        refused = box.restore("proj", "--at", "2026-11-21", "--to", into)
+        assert refused.returncode == 2 and "lies in the destination" in output(refused), output(refused)
+    assert snapshot(Path(version)) == before == {"proj/a.txt": b"a photo's", "cat.jpg": b"meow"}
