@@ -70,14 +70,21 @@ class Versions:
         self.root = os.path.join(destination, VERSIONS_DIR)
 
     def all(self) -> list[Version]:
-        """Every complete version, oldest first."""
+        """Every complete version, oldest first; not one renamed to be removed meanwhile (by a
+        run that holds the job's lock, which a listing does not wait for)."""
         if not self._root_is_ours():
             return []
         found = []
         for name in os.listdir(self.root):
             moment = version_time(name)
             path = os.path.join(self.root, name)
-            if moment is not None and stat.S_ISDIR(os.lstat(path).st_mode):
+            if moment is None:
+                continue
+            try:
+                directory = stat.S_ISDIR(os.lstat(path).st_mode)
+            except FileNotFoundError:
+                continue
+            if directory:
                 found.append(Version(name, moment, path))
         return sorted(found, key=lambda v: v.time)
 

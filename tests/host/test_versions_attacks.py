@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -263,3 +264,30 @@ def test_a_restore_never_writes_into_another_jobs_destination_or_versions(tmp_pa
         refused = box.restore("proj", "--at", "2026-11-21", "--to", into)
         assert refused.returncode == 2 and "lies in the destination" in output(refused), output(refused)
     assert snapshot(Path(version)) == before == {"proj/a.txt": b"a photo's", "cat.jpg": b"meow"}
+
+
+def test_the_versions_are_listed_while_a_prune_renames_them(tmp_path):
+    """Attack: bad luck. `nasbox versions` and `nasbox status` read the versions without the
+    job's lock, while a run may be renaming one to remove it: a version gone between the
+    listing and the look at it is simply not listed, never an error."""
+    (tmp_path / "backup").mkdir()
+    config, source, destination = configure(tmp_path, tmp_path / "backup", scrub=False)
+    write(source / "a.txt", b"a")
+    assert sync(config, tmp_path, T0).status == "good"
+    version = Versions(str(destination)).all()[0]
+    pruning = os.path.join(os.path.dirname(version.path), ".pruning-" + version.name)
+    done = threading.Event()
+
+    def prune_and_put_back() -> None:
+        while not done.is_set():
+            os.rename(version.path, pruning)
+            os.rename(pruning, version.path)
+
+    renamer = threading.Thread(target=prune_and_put_back)
+    renamer.start()
+    try:
+        for _ in range(3000):
+            assert [v.name for v in Versions(str(destination)).all()] in ([], [version.name])
+    finally:
+        done.set()
+        renamer.join()
