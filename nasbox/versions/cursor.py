@@ -16,15 +16,22 @@ DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class Cursor:
-    """The directory a walk is in."""
+    """The directory a walk is in: fd, an open directory the cursor now owns."""
 
-    def __init__(self, path: str | bytes):
-        self.fd = os.open(path, DIRECTORY_FLAGS)
+    def __init__(self, fd: int):
+        self.fd = fd
         self.above: list[tuple[int, int]] = []  # (device, inode) of each directory above, the nearest last
+
+    @classmethod
+    def at(cls, path: str | bytes) -> Cursor:
+        return cls(os.open(path, DIRECTORY_FLAGS))
 
     def down(self, name: str | bytes) -> None:
         """Into the directory name, never through a link."""
-        child = os.open(name, DIRECTORY_FLAGS, dir_fd=self.fd)
+        self.into(os.open(name, DIRECTORY_FLAGS, dir_fd=self.fd))
+
+    def into(self, child: int) -> None:
+        """Into the directory child, a directory in this one opened by the caller."""
         st = os.fstat(self.fd)
         self.above.append((st.st_dev, st.st_ino))
         os.close(self.fd)

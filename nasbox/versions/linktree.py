@@ -33,7 +33,7 @@ class Counts:
 def count_directories(source: str, leave_out: set[str]) -> int:
     """The directories link_tree would make for source (source's own included), counted from
     the names' types alone: what a version needs in inodes, before it is taken."""
-    cursor = Cursor(source)
+    cursor = Cursor.at(source)
     try:
         return 1 + sum(step is Step.DOWN for step, _, _ in walk(cursor, leave_out))
     finally:
@@ -48,9 +48,9 @@ def link_tree(source: str, target: str, leave_out: set[str]) -> Counts:
     read-only by its mode is filled first)."""
     counts = Counts()
     os.mkdir(target, 0o700)
-    mirror = Cursor(source)
+    mirror = Cursor.at(source)
     try:
-        made = Cursor(target)
+        made = Cursor.at(target)
         try:
             for step, name, _ in walk(mirror, leave_out):
                 if step is Step.DOWN:

@@ -37,7 +37,7 @@ from nasbox import mounts, paths, stop
 from nasbox.config import Config
 from nasbox.result import JobResult
 from nasbox.sync.kind import SyncJob
-from nasbox.versions.cursor import DIRECTORY_FLAGS
+from nasbox.versions.cursor import DIRECTORY_FLAGS, Cursor
 from nasbox.versions.descend import FILE_FLAGS, lstat_below, opened
 from nasbox.versions.filecopy import copy_data
 from nasbox.versions.linktree import NEW_FILE_FLAGS, copy_metadata
@@ -210,26 +210,65 @@ class Copier:
             self.tally.special.append(shown)
 
     def directory(self, source: int, target: int | None, name: str, shown: str, exists: bool) -> None:
-        with ExitStack() as fds:
-            inner_source = os.open(name, DIRECTORY_FLAGS, dir_fd=source)
-            fds.callback(os.close, inner_source)
-            inner_target = None
-            if self.write:
+        """The directory name and everything in it, walked in the version and the target
+        together to any depth (nasbox.versions.cursor): one descriptor in each."""
+        version = Cursor(os.open(name, DIRECTORY_FLAGS, dir_fd=source))
+        into: Cursor | None = None
+        behind = 1  # directories the version's walk is below the last the target has (or this pass made)
+        try:
+            if self.write or exists:
                 assert target is not None
-                inner_target = made_directory(target, name, shown)
-                fds.callback(os.close, inner_target)
-                self.tally.leftovers += remove_leftovers(inner_target)
-            elif exists:
-                assert target is not None
-                inner_target = open_target(target, name, shown)
-                fds.callback(os.close, inner_target)
-            for child in sorted(os.listdir(inner_source)):
+                into = Cursor(self.entered(target, name, shown))
+                behind = 0
+            levels = [(shown, sorted(os.listdir(version.fd), reverse=True))]
+            while levels:
+                here, pending = levels[-1]
+                if not pending:
+                    if into is not None and behind == 0 and self.write:
+                        copy_metadata(version.fd, into.fd, os.fstat(version.fd))
+                        os.fsync(into.fd)
+                    self.tally.directories += 1
+                    levels.pop()
+                    if levels:
+                        version.up()
+                        if behind:
+                            behind -= 1
+                        elif into is not None:
+                            into.up()
+                    continue
+                child = pending.pop()
                 stop.check()
-                self.entry(inner_source, inner_target, child, f"{shown}/{child}")
-            if inner_target is not None and self.write:
-                copy_metadata(inner_source, inner_target, os.fstat(inner_source))
-                os.fsync(inner_target)
-        self.tally.directories += 1
+                inside = f"{here}/{child}"
+                st = os.lstat(child, dir_fd=version.fd)
+                target_fd = into.fd if into is not None and behind == 0 else None
+                there = entry_in(target_fd, child)
+                if not stat.S_ISDIR(st.st_mode) or (there is not None and not stat.S_ISDIR(there.st_mode)):
+                    self.entry(version.fd, target_fd, child, inside)  # a file, link or special, or in the way
+                    continue
+                version.down(child)
+                if target_fd is not None and (self.write or there is not None):
+                    assert into is not None
+                    into.into(self.entered(target_fd, child, inside))
+                else:
+                    behind += 1
+                levels.append((inside, sorted(os.listdir(version.fd), reverse=True)))
+        finally:
+            version.close()
+            if into is not None:
+                into.close()
+
+    def entered(self, parent: int, name: str, shown: str) -> int:
+        """The target's directory name in parent, made when writing (and cleared of what a
+        killed restore left), never reached through a link."""
+        if not self.write:
+            return open_target(parent, name, shown)
+        fd = made_directory(parent, name, shown)
+        try:
+            self.tally.leftovers += remove_leftovers(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def leaf(
         self, source: int, target: int | None, name: str, shown: str, st: os.stat_result, there: os.stat_result | None

@@ -209,7 +209,7 @@ class Versions:
 
 def _remove_tree(path: str) -> None:
     """The directory path and everything in it removed, to any depth, no link followed."""
-    cursor = Cursor(os.path.dirname(path))
+    cursor = Cursor.at(os.path.dirname(path))
     try:
         name = os.path.basename(path)
         cursor.down(name)

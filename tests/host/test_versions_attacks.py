@@ -291,3 +291,17 @@ def test_the_versions_are_listed_while_a_prune_renames_them(tmp_path):
     finally:
         done.set()
         renamer.join()
+
+
+def test_a_tree_as_deep_as_rsync_copies_is_restored(removed_after):
+    """Attack: a share user nests directories 1,020 deep; the directory holding them is
+    deleted and restored. The restore walks the version and the target to any depth."""
+    box = Box(removed_after)
+    (box.source / "deep").mkdir()
+    parts = deep_tree(box.source / "deep", 1020)
+    box.sync(V1)
+    subprocess.run(["rm", "-rf", str(box.source / "deep")], check=True)
+    restored = box.restore("deep", "--at", "2026-11-21")
+    assert restored.returncode == 0, output(restored)[-2000:]
+    assert "1 file, 1021 directories" in restored.stdout, restored.stdout[-2000:]
+    assert read_below(box.source / "deep", parts) == b"at the bottom"
