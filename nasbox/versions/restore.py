@@ -174,6 +174,22 @@ def identical(source: int, target: int, name: str, st: os.stat_result, there: os
     keys = ("st_mode", "st_uid", "st_gid", "st_size", "st_mtime_ns")
     if any(getattr(st, key) != getattr(there, key) for key in keys):
         return False
+    return same_content(source, target, name, st, there)
+
+
+def newer_in_target(source: int, target: int, name: str, st: os.stat_result, there: os.stat_result) -> bool:
+    """Whether the target's entry may hold what the version does not: a later mtime, or the
+    same one with other content (an application that keeps a file's mtime as it rewrites it,
+    or a filesystem counting whole seconds), which a restore must not overwrite unforced."""
+    if there.st_mtime_ns != st.st_mtime_ns:
+        return there.st_mtime_ns > st.st_mtime_ns
+    return not same_content(source, target, name, st, there)
+
+
+def same_content(source: int, target: int, name: str, st: os.stat_result, there: os.stat_result) -> bool:
+    """Whether the target's entry holds the version's bytes (a link: its target)."""
+    if stat.S_IFMT(st.st_mode) != stat.S_IFMT(there.st_mode) or st.st_size != there.st_size:
+        return False
     if stat.S_ISLNK(st.st_mode):
         return os.readlink(name, dir_fd=source) == os.readlink(name, dir_fd=target)
     with (
@@ -274,11 +290,11 @@ class Copier:
         self, source: int, target: int | None, name: str, shown: str, st: os.stat_result, there: os.stat_result | None
     ) -> None:
         """A file or symlink."""
-        newer = there is not None and there.st_mtime_ns > st.st_mtime_ns
+        if there is not None and stat.S_ISDIR(there.st_mode):
+            self.tally.in_the_way.append(shown)
+            return
+        newer = there is not None and target is not None and newer_in_target(source, target, name, st, there)
         if there is not None:
-            if stat.S_ISDIR(there.st_mode):
-                self.tally.in_the_way.append(shown)
-                return
             if newer and not self.force:
                 self.tally.newer.append(shown)
                 return
@@ -316,7 +332,7 @@ class Copier:
                     os.fsync(new)
                     copy_metadata(old, new, content)
             now = entry_in(target, name)  # the last look: a user may have written meanwhile
-            if not self.force and now is not None and now.st_mtime_ns > st.st_mtime_ns:
+            if not self.force and now is not None and newer_in_target(source, target, name, st, now):
                 self.tally.newer.append(shown)
                 return False
             try:

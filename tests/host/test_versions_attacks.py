@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -305,3 +306,26 @@ def test_a_tree_as_deep_as_rsync_copies_is_restored(removed_after):
     assert restored.returncode == 0, output(restored)[-2000:]
     assert "1 file, 1021 directories" in restored.stdout, restored.stdout[-2000:]
     assert read_below(box.source / "deep", parts) == b"at the bottom"
+
+
+def test_a_restore_never_overwrites_other_bytes_of_the_same_mtime_without_force(tmp_path):
+    """Attack: bad luck. An application that keeps a file's mtime (VeraCrypt does, for its
+    containers) rewrites it with bytes of the same size: rsync skips it (same size and mtime),
+    so no version holds the new bytes. A restore of the version's file must not overwrite the
+    only copy of them without --force: with the same mtime, the target's file is not older."""
+    box = Box(tmp_path)
+    write(box.source / "vault.hc", data(5, 50_000))
+    box.sync(V1)
+    write(box.source / "vault.hc", data(6, 50_000))  # the same size and mtime, other bytes
+    box.sync(V1 + timedelta(hours=1))
+    refused = box.restore("vault.hc", "--at", "2026-11-21")
+    assert refused.returncode == 75, output(refused)
+    assert "nothing was written" in refused.stdout and "vault.hc" in refused.stdout, output(refused)
+    assert (box.source / "vault.hc").read_bytes() == data(6, 50_000)
+    os.chmod(box.source / "vault.hc", 0o600)  # only the mode differs once the bytes are the version's
+    forced = box.restore("vault.hc", "--at", "2026-11-21", "--force")
+    assert forced.returncode == 0 and (box.source / "vault.hc").read_bytes() == data(5, 50_000), output(forced)
+    os.chmod(box.source / "vault.hc", 0o600)
+    again = box.restore("vault.hc", "--at", "2026-11-21")  # nothing of the target's would be lost
+    assert again.returncode == 0, output(again)
+    assert stat.S_IMODE((box.source / "vault.hc").stat().st_mode) == 0o644
