@@ -329,3 +329,32 @@ def test_a_restore_never_overwrites_other_bytes_of_the_same_mtime_without_force(
     again = box.restore("vault.hc", "--at", "2026-11-21")  # nothing of the target's would be lost
     assert again.returncode == 0, output(again)
     assert stat.S_IMODE((box.source / "vault.hc").stat().st_mode) == 0o644
+
+
+def test_names_a_user_plants_in_the_source_are_data_never_versions_or_leftovers(tmp_path):
+    """Attack: a share user plants the names nasbox gives its own things: a `.nasbox-versions`
+    link to a directory outside, and `.pruning-`, `.taking-`, `@GMT-` and `.owed` entries at
+    the top of the source and in a `.nasbox-versions` folder further down. They are the user's
+    data in the mirror and in every version, and nothing is removed through them. (Held from
+    the start.)"""
+    (tmp_path / "backup").mkdir()
+    config, source, destination = configure(tmp_path, tmp_path / "backup", keep={"last": 1}, scrub=False)
+    outside = tmp_path / "outside"
+    tree(outside, {".pruning-@GMT-2020.01.01-00.00.00/keep.txt": "keep", "@GMT-2020.01.01-00.00.00/x": "x"})
+    planted = {".pruning-@GMT-2020.01.01-00.00.00/a.txt": "a", ".taking-@GMT-2020.01.01-00.00.00/b.txt": "b",
+               "@GMT-2020.01.01-00.00.00/c.txt": "c", ".owed": "o",
+               f"sub/{VERSIONS_DIR}/.pruning-@GMT-2020.01.01-00.00.00/d.txt": "d",
+               f"sub/{VERSIONS_DIR}/@GMT-2020.01.01-00.00.00/e.txt": "e"}
+    tree(source, planted)
+    (source / VERSIONS_DIR).symlink_to(outside)
+    for hour in range(3):
+        write(source / "counter.txt", str(hour).encode(), mtime=1_700_000_000 + hour)
+        result = sync(config, tmp_path, T0 + timedelta(hours=hour))
+        assert result.status == "good", (result.summary, result.details)
+    assert [v.name for v in Versions(str(destination)).all()] == ["@GMT-2026.11.16-02.00.00"]
+    assert sorted(os.listdir(destination / VERSIONS_DIR)) == ["@GMT-2026.11.16-02.00.00"]
+    newest = Path(Versions(str(destination)).all()[0].path)
+    mirror = {path: content for path, content in snapshot(destination).items() if not path.startswith(VERSIONS_DIR)}
+    assert mirror == snapshot(newest) == {**{k: v.encode() for k, v in planted.items()}, "counter.txt": b"2"}
+    assert snapshot(outside) == {".pruning-@GMT-2020.01.01-00.00.00/keep.txt": b"keep",
+                                 "@GMT-2020.01.01-00.00.00/x": b"x"}
