@@ -161,12 +161,20 @@ class Versions:
         return removed
 
     def clean_up(self) -> None:
-        """Remove what an interrupted run left: a version half taken or half removed."""
+        """Remove what an interrupted run left: a version half taken or half removed; and make
+        a snapshot that a killed mending (nasbox.versions.mend) left writable read-only again."""
         if not self._root_is_ours():
             return
         for name in os.listdir(self.root):
             if name.startswith((TAKING, PRUNING)):
                 self._remove(os.path.join(self.root, name))
+        if self.snapshots():
+            for version in self.all():
+                if not btrfs_cmds.is_read_only(version.path):
+                    try:
+                        commands.run(btrfs_cmds.set_read_only(version.path, True))
+                    except commands.CommandError as e:
+                        raise VersionsError(f"cannot make the snapshot {version.path} read-only again: {e}") from e
 
     def _root_is_ours(self) -> bool:
         """Whether the versions directory exists as a directory: never a link someone left in

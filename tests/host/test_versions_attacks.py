@@ -358,3 +358,39 @@ def test_names_a_user_plants_in_the_source_are_data_never_versions_or_leftovers(
     assert mirror == snapshot(newest) == {**{k: v.encode() for k, v in planted.items()}, "counter.txt": b"2"}
     assert snapshot(outside) == {".pruning-@GMT-2020.01.01-00.00.00/keep.txt": b"keep",
                                  "@GMT-2020.01.01-00.00.00/x": b"x"}
+
+
+@pytest.fixture
+def btrfs_backup(tmp_path: Path) -> Iterator[Path]:
+    """A loop-mounted btrfs whose docs is a subvolume: versions are snapshots."""
+    image, mountpoint = tmp_path / "btrfs.img", tmp_path / "backup"
+    subprocess.run(["truncate", "-s", "256M", str(image)], check=True)
+    subprocess.run(["mkfs.btrfs", "-q", str(image)], check=True, capture_output=True)
+    mountpoint.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(image), str(mountpoint)], check=True)
+    try:
+        subprocess.run(["btrfs", "-q", "subvolume", "create", str(mountpoint / "docs")], check=True)
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=False)
+
+
+def read_only(snapshot: str) -> bool:
+    shown = subprocess.run(["btrfs", "property", "get", "-ts", snapshot, "ro"], capture_output=True, text=True)
+    return shown.stdout.strip() == "ro=true"
+
+
+def test_a_snapshot_a_killed_mending_left_writable_is_read_only_again_after_the_next_run(tmp_path, btrfs_backup):
+    """Attack: kill -9 while a scrub mends a btrfs snapshot, which it makes writable for that
+    and read-only again after: the snapshot is left writable. The next run makes it read-only
+    again, before it takes or prunes anything."""
+    config, source, destination = configure(tmp_path, btrfs_backup, scrub=False)
+    write(source / "a.txt", b"a")
+    assert sync(config, tmp_path, T0).status == "good"
+    snapshot_path = Versions(str(destination)).all()[0].path
+    assert read_only(snapshot_path)
+    subprocess.run(["btrfs", "property", "set", "-ts", snapshot_path, "ro", "false"], check=True)  # where the kill left it
+    write(source / "a.txt", b"changed", mtime=1_700_000_001)
+    assert sync(config, tmp_path, T0 + timedelta(hours=1)).status == "good"
+    assert all(read_only(v.path) for v in Versions(str(destination)).all())
+    assert (Path(snapshot_path) / "a.txt").read_bytes() == b"a"
