@@ -30,13 +30,13 @@ pytestmark = pytest.mark.host
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 
 
-def configure(tmp_path: Path, backup: Path, keep: dict | None = None, scrub: bool = True):
+def configure(tmp_path: Path, backup: Path, keep: dict | None = None, scrub: bool = True, **sync_fields):
     """A sync job docs (source tmp_path/docs, destination backup/docs) keeping versions, and
     a scrub job over its destination."""
     source, destination = tmp_path / "docs", backup / "docs"
     source.mkdir(exist_ok=True)
     jobs: dict = {"sync": {"docs": {"source": str(source), "destination": str(destination), "schedule": "daily",
-                                    "versions": {"keep": keep or {"last": 10}}, "min_free": 0}}}
+                                    "versions": {"keep": keep or {"last": 10}}, "min_free": 0, **sync_fields}}}
     if scrub:
         (tmp_path / "parity").mkdir(exist_ok=True)
         jobs["scrub"] = {"backup": {"directory": str(destination), "database": str(tmp_path / "parity"),
@@ -394,3 +394,24 @@ def test_a_snapshot_a_killed_mending_left_writable_is_read_only_again_after_the_
     assert sync(config, tmp_path, T0 + timedelta(hours=1)).status == "good"
     assert all(read_only(v.path) for v in Versions(str(destination)).all())
     assert (Path(snapshot_path) / "a.txt").read_bytes() == b"a"
+
+
+
+def test_forced_runs_that_copy_nothing_take_no_version_and_prune_none(tmp_path):
+    """Attack: bad luck (a script that runs `nasbox sync docs --now --force` every hour).
+    A forced run makes no preview; one that copies nothing must still take no version, or
+    each would push an older version, perhaps the last holding a file, out of `last: 2`."""
+    (tmp_path / "backup").mkdir()
+    config, source, destination = configure(tmp_path, tmp_path / "backup", keep={"last": 2}, scrub=False)
+    write(source / "a.txt", b"the first content")
+    assert sync(config, tmp_path, T0).status == "good"
+    write(source / "a.txt", b"the second content", mtime=1_700_000_001)
+    assert sync(config, tmp_path, T0 + timedelta(hours=1)).status == "good"
+    for hour in (2, 3, 4):
+        forced = Sync(config.sync["docs"], config, state_dir=tmp_path / "state", force=True,
+                      clock=lambda hour=hour: T0 + timedelta(hours=hour)).run()
+        assert forced.status == "good", forced.summary
+        assert not any(line.startswith("version ") for line in forced.details), forced.details
+    assert [v.name for v in Versions(str(destination)).all()] == ["@GMT-2026.11.16-00.00.00",
+                                                                 "@GMT-2026.11.16-01.00.00"]
+    assert (Path(Versions(str(destination)).all()[0].path) / "a.txt").read_bytes() == b"the first content"
