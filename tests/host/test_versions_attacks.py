@@ -389,7 +389,8 @@ def test_a_snapshot_a_killed_mending_left_writable_is_read_only_again_after_the_
     assert sync(config, tmp_path, T0).status == "good"
     snapshot_path = Versions(str(destination)).all()[0].path
     assert read_only(snapshot_path)
-    subprocess.run(["btrfs", "property", "set", "-ts", snapshot_path, "ro", "false"], check=True)  # where the kill left it
+    # As a kill -9 between the mending's two property changes leaves it:
+    subprocess.run(["btrfs", "property", "set", "-ts", snapshot_path, "ro", "false"], check=True)
     write(source / "a.txt", b"changed", mtime=1_700_000_001)
     assert sync(config, tmp_path, T0 + timedelta(hours=1)).status == "good"
     assert all(read_only(v.path) for v in Versions(str(destination)).all())
