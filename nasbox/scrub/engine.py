@@ -215,7 +215,9 @@ class Scrub:
         linking or unlinking them), which moves their ctime and nothing else: each file as its
         row recorded it before is recorded with its new ctime after, so that a later run does
         not take the moved ctime for a possible edit (and damage found then for part of it).
-        A file not as recorded before is left to the next run. Nothing without DATABASE."""
+        A file not as recorded before is left to the next run. The new ctimes are recorded
+        however the change ends: one that stops half-way (a full disk, a file that cannot be
+        unlinked) has moved some all the same. Nothing without DATABASE."""
         try:
             folders = open_folders(self.database, may_create=False)
         except (Missing, Untrusted):
@@ -227,17 +229,19 @@ class Scrub:
                 entries = catalog.every_entry()
                 before = self._stats(entries)
                 as_recorded = [e for e in entries if e.relative in before and same_file(before[e.relative], e)]
-                yield
-                after = self._stats(as_recorded)
-                for entry in as_recorded:
-                    st = after.get(entry.relative)
-                    if st is not None and (st.st_size, st.st_mtime_ns, st.st_ino) == (
-                        entry.size,
-                        entry.mtime_ns,
-                        entry.inode,
-                    ):
-                        catalog.put(dataclasses.replace(entry, ctime_ns=st.st_ctime_ns))
-                catalog.commit()
+                try:
+                    yield
+                finally:
+                    after = self._stats(as_recorded)
+                    for entry in as_recorded:
+                        st = after.get(entry.relative)
+                        if st is not None and (st.st_size, st.st_mtime_ns, st.st_ino) == (
+                            entry.size,
+                            entry.mtime_ns,
+                            entry.inode,
+                        ):
+                            catalog.put(dataclasses.replace(entry, ctime_ns=st.st_ctime_ns))
+                    catalog.commit()
             finally:
                 catalog.close()
 

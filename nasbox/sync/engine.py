@@ -16,7 +16,8 @@ Guards, in order, each skipping the run (exit 75, status warning) rather than ri
    all) holds the job, across restarts, until a run with --force. A rewrite is an existing
    file rsync would copy over with other bytes: a new file is none, nor is a change of
    attributes only (mode, owner, or an mtime over the same bytes). When the dry run lists
-   nothing to change, it is the whole run; a first copy into an empty DESTINATION needs none.
+   nothing to change, it is the whole run; a first copy into an empty DESTINATION needs none
+   (nor a forced run), but the dry run that measures its space ends it the same way.
 Then the space guard: the copy may write no more than leaves the job's `min_free` free on
 DESTINATION's filesystem (nasbox.space), by the bytes the preview (or, for a first copy, a dry
 run) would transfer; short of it the run is an error and nothing is copied or deleted. A
@@ -260,6 +261,9 @@ class Sync:
                 return self._classify(measured, dry_run=True)
             if short := self._short_of_space(rsync_cmds.parse_stats(measured.stdout)):
                 return self._result("error", f"skipped: {short}; nothing was copied or deleted")
+            if not rsync_cmds.changes_listed(measured.stdout):  # the whole run, as with a preview
+                self.changed = False
+                return self._classify(measured, dry_run=False)
         if self.job.versions and not self.dry_run:
             try:
                 Versions(self.destination).owe()

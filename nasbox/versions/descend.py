@@ -7,7 +7,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Sequence
 
-from nasbox.versions.linktree import DIRECTORY_FLAGS
+from nasbox.versions.cursor import DIRECTORY_FLAGS
 
 # O_NONBLOCK: a FIFO in place of a file must not block the open; a regular file ignores it.
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK

@@ -37,9 +37,10 @@ from nasbox import mounts, paths, stop
 from nasbox.config import Config
 from nasbox.result import JobResult
 from nasbox.sync.kind import SyncJob
+from nasbox.versions.cursor import DIRECTORY_FLAGS, Cursor
 from nasbox.versions.descend import FILE_FLAGS, lstat_below, opened
 from nasbox.versions.filecopy import copy_data
-from nasbox.versions.linktree import DIRECTORY_FLAGS, NEW_FILE_FLAGS, copy_metadata
+from nasbox.versions.linktree import NEW_FILE_FLAGS, copy_metadata
 from nasbox.versions.lookup import UsageError, shown_time
 from nasbox.versions.store import Version
 
@@ -173,6 +174,22 @@ def identical(source: int, target: int, name: str, st: os.stat_result, there: os
     keys = ("st_mode", "st_uid", "st_gid", "st_size", "st_mtime_ns")
     if any(getattr(st, key) != getattr(there, key) for key in keys):
         return False
+    return same_content(source, target, name, st, there)
+
+
+def newer_in_target(source: int, target: int, name: str, st: os.stat_result, there: os.stat_result) -> bool:
+    """Whether the target's entry may hold what the version does not: a later mtime, or the
+    same one with other content (an application that keeps a file's mtime as it rewrites it,
+    or a filesystem counting whole seconds), which a restore must not overwrite unforced."""
+    if there.st_mtime_ns != st.st_mtime_ns:
+        return there.st_mtime_ns > st.st_mtime_ns
+    return not same_content(source, target, name, st, there)
+
+
+def same_content(source: int, target: int, name: str, st: os.stat_result, there: os.stat_result) -> bool:
+    """Whether the target's entry holds the version's bytes (a link: its target)."""
+    if stat.S_IFMT(st.st_mode) != stat.S_IFMT(there.st_mode) or st.st_size != there.st_size:
+        return False
     if stat.S_ISLNK(st.st_mode):
         return os.readlink(name, dir_fd=source) == os.readlink(name, dir_fd=target)
     with (
@@ -209,36 +226,75 @@ class Copier:
             self.tally.special.append(shown)
 
     def directory(self, source: int, target: int | None, name: str, shown: str, exists: bool) -> None:
-        with ExitStack() as fds:
-            inner_source = os.open(name, DIRECTORY_FLAGS, dir_fd=source)
-            fds.callback(os.close, inner_source)
-            inner_target = None
-            if self.write:
+        """The directory name and everything in it, walked in the version and the target
+        together to any depth (nasbox.versions.cursor): one descriptor in each."""
+        version = Cursor(os.open(name, DIRECTORY_FLAGS, dir_fd=source))
+        into: Cursor | None = None
+        behind = 1  # directories the version's walk is below the last the target has (or this pass made)
+        try:
+            if self.write or exists:
                 assert target is not None
-                inner_target = made_directory(target, name, shown)
-                fds.callback(os.close, inner_target)
-                self.tally.leftovers += remove_leftovers(inner_target)
-            elif exists:
-                assert target is not None
-                inner_target = open_target(target, name, shown)
-                fds.callback(os.close, inner_target)
-            for child in sorted(os.listdir(inner_source)):
+                into = Cursor(self.entered(target, name, shown))
+                behind = 0
+            levels = [(shown, sorted(os.listdir(version.fd), reverse=True))]
+            while levels:
+                here, pending = levels[-1]
+                if not pending:
+                    if into is not None and behind == 0 and self.write:
+                        copy_metadata(version.fd, into.fd, os.fstat(version.fd))
+                        os.fsync(into.fd)
+                    self.tally.directories += 1
+                    levels.pop()
+                    if levels:
+                        version.up()
+                        if behind:
+                            behind -= 1
+                        elif into is not None:
+                            into.up()
+                    continue
+                child = pending.pop()
                 stop.check()
-                self.entry(inner_source, inner_target, child, f"{shown}/{child}")
-            if inner_target is not None and self.write:
-                copy_metadata(inner_source, inner_target, os.fstat(inner_source))
-                os.fsync(inner_target)
-        self.tally.directories += 1
+                inside = f"{here}/{child}"
+                st = os.lstat(child, dir_fd=version.fd)
+                target_fd = into.fd if into is not None and behind == 0 else None
+                there = entry_in(target_fd, child)
+                if not stat.S_ISDIR(st.st_mode) or (there is not None and not stat.S_ISDIR(there.st_mode)):
+                    self.entry(version.fd, target_fd, child, inside)  # a file, link or special, or in the way
+                    continue
+                version.down(child)
+                if target_fd is not None and (self.write or there is not None):
+                    assert into is not None
+                    into.into(self.entered(target_fd, child, inside))
+                else:
+                    behind += 1
+                levels.append((inside, sorted(os.listdir(version.fd), reverse=True)))
+        finally:
+            version.close()
+            if into is not None:
+                into.close()
+
+    def entered(self, parent: int, name: str, shown: str) -> int:
+        """The target's directory name in parent, made when writing (and cleared of what a
+        killed restore left), never reached through a link."""
+        if not self.write:
+            return open_target(parent, name, shown)
+        fd = made_directory(parent, name, shown)
+        try:
+            self.tally.leftovers += remove_leftovers(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def leaf(
         self, source: int, target: int | None, name: str, shown: str, st: os.stat_result, there: os.stat_result | None
     ) -> None:
         """A file or symlink."""
-        newer = there is not None and there.st_mtime_ns > st.st_mtime_ns
+        if there is not None and stat.S_ISDIR(there.st_mode):
+            self.tally.in_the_way.append(shown)
+            return
+        newer = there is not None and target is not None and newer_in_target(source, target, name, st, there)
         if there is not None:
-            if stat.S_ISDIR(there.st_mode):
-                self.tally.in_the_way.append(shown)
-                return
             if newer and not self.force:
                 self.tally.newer.append(shown)
                 return
@@ -276,7 +332,7 @@ class Copier:
                     os.fsync(new)
                     copy_metadata(old, new, content)
             now = entry_in(target, name)  # the last look: a user may have written meanwhile
-            if not self.force and now is not None and now.st_mtime_ns > st.st_mtime_ns:
+            if not self.force and now is not None and newer_in_target(source, target, name, st, now):
                 self.tally.newer.append(shown)
                 return False
             try:
@@ -324,11 +380,12 @@ class Restore:
             raise UsageError(f"{self.relative} is not in the version {self.version.name}; see `nasbox versions`")
         if self.into is None:
             return
-        if paths.inside(self.into, self.job.destination):
-            raise UsageError(
-                f"--to {self.into} lies in the destination {self.job.destination}: the next sync would remove "
-                "what is restored there"
-            )
+        for job in self.config.sync.values():  # any job's: its versions are never written after they are taken
+            if paths.inside(self.into, job.destination):
+                raise UsageError(
+                    f"--to {self.into} lies in the destination {job.destination} of sync {job.name}: the next sync "
+                    "would remove what is restored there, and its versions are never written"
+                )
         try:
             os.close(open_absolute(self.into))
         except TargetError as e:
