@@ -13,12 +13,14 @@ PARTIAL_DIR = ".nasbox-partial"  # interrupted transfers wait here, out of sight
 def sync(
     job: SyncJob, protected: list[str], dry_run: bool = False, max_delete: int | None = None, progress: bool = False
 ) -> list[str]:
-    """rsync -a --delete --partial of SOURCE's contents into DESTINATION.
+    """rsync -a --delete --partial --sparse of SOURCE's contents into DESTINATION (--sparse: a
+    disk image or a database's preallocated file takes no more room in the backup than it
+    does in the source, nor in the versions that share it).
 
     protected: paths relative to DESTINATION that must be neither deleted nor overwritten
     (parity databases, nasbox's state); an exclude rule does both. progress: rsync reports
     its overall progress (bytes, percentage, rate, time left) as it goes."""
-    argv = ["rsync", "-a", "--delete", f"--partial-dir={PARTIAL_DIR}", "--stats", "--no-human-readable"]
+    argv = ["rsync", "-a", "--delete", "--sparse", f"--partial-dir={PARTIAL_DIR}", "--stats", "--no-human-readable"]
     argv += ["--itemize-changes"] * dry_run  # a preview lists what it would change
     argv += ["--info=progress2"] * progress
     argv += ["-H"] * job.hard_links + ["-A"] * job.acls + ["-X"] * job.xattrs
