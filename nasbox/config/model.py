@@ -27,6 +27,8 @@ class Server:
     hosts_allow: tuple[str, ...] = ()
     max_parallel_jobs: int = 2
     min_available_memory_mb: int = 256  # jobs wait while less memory is available
+    samba_options: tuple[tuple[str, str], ...] = ()  # smb.conf lines after nasbox's own
+    vfs_modules: tuple[str, ...] = ()  # modules added to nasbox's in every share
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Share:
     write_users: tuple[str, ...] = ()
     comment: str = ""
     time_machine: bool = False
+    samba_options: tuple[tuple[str, str], ...] = ()  # smb.conf lines after nasbox's own
+    vfs_modules: tuple[str, ...] = ()  # modules added to nasbox's
 
     @property
     def users(self) -> tuple[str, ...]:

@@ -15,6 +15,11 @@ def testparm(conf: str = SMB_CONF) -> list[str]:
     return ["testparm", "--suppress-prompt", conf]
 
 
+def list_parameters() -> list[str]:
+    """Every option this Samba knows, with its scope, type and synonyms."""
+    return ["testparm", "--show-all-parameters"]
+
+
 def set_password(user: str, conf: str = SMB_CONF) -> list[str]:
     """Adds or updates user in Samba's database; the password twice on stdin."""
     return ["smbpasswd", "-c", conf, "-s", "-a", user]
