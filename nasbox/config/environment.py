@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from nasbox.config.sources import Origins
@@ -36,6 +36,9 @@ INTEGER_GLOBALS = {"PUID", "PGID", "SMTP_PORT", "MAX_PARALLEL_JOBS", "MIN_AVAILA
 ITEM_KINDS = ["SHARE", "USER", "MOUNT", "NOTIFY", *(name.upper() for name in KINDS)]
 ITEM_VARIABLE = re.compile(rf"^({'|'.join(ITEM_KINDS)})_([A-Z0-9_]+)$")
 MOUNT_PASSWORD = re.compile(r"^MOUNT_([A-Z0-9_]+)_PASSWORD$")
+
+# Options of a share given by variables of their own: SHARE_DOCS_RECYCLE=30d.
+SHARE_OPTIONS: dict[str, Callable[[str], dict[str, Any]]] = {"RECYCLE": lambda text: {"recycle": text}}
 
 # kind -> (section, words of the spec string); words in [] are optional.
 SPECS: dict[str, tuple[str, list[str]]] = {
@@ -135,9 +138,9 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
         build = ITEM_BUILDERS.get(kind)
         # A job kind's item: each word under its name, lower-cased (SOURCE -> source).
         item = build(parts, values, ident) if build else {w.lower(): part for w, part in zip(words, parts, strict=True)}
-        for option, read in getattr(KINDS.get(section), "env_options", {}).items():
-            if f"{name}_{option}" in values:
-                given, option_label = values[f"{name}_{option}"]
+        for suffix, read in item_options(kind).items():
+            if f"{name}_{suffix}" in values:
+                given, option_label = values[f"{name}_{suffix}"]
                 try:
                     item.update(read(given))
                 except ValueError as e:
@@ -147,13 +150,18 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
     return raw, problems
 
 
+def item_options(kind: str) -> dict[str, Callable[[str], dict[str, Any]]]:
+    """The option variables of an item kind (SHARE, SYNC, ...): option -> its YAML keys."""
+    return SHARE_OPTIONS if kind == "SHARE" else getattr(KINDS.get(kind.lower()), "env_options", {})
+
+
 def item_option(name: str) -> tuple[str, str] | None:
-    """(its item's variable, the option) for a job kind's option variable such as
-    SYNC_DOCS_VERSIONS, when it is one."""
-    for kind_name, kind in KINDS.items():
-        for option in kind.env_options:
+    """(its item's variable, the option) for an item's option variable such as
+    SYNC_DOCS_VERSIONS or SHARE_DOCS_RECYCLE, when it is one."""
+    for kind in ITEM_KINDS:
+        for option in item_options(kind):
             item, _, rest = name.rpartition(f"_{option}")
-            if not rest and ITEM_VARIABLE.match(item) and item.startswith(f"{kind_name.upper()}_"):
+            if not rest and ITEM_VARIABLE.match(item) and item.startswith(f"{kind}_"):
                 return item, option
     return None
 

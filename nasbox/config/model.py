@@ -52,6 +52,7 @@ class Share:
     time_machine: bool = False
     samba_options: tuple[tuple[str, str], ...] = ()  # smb.conf lines after nasbox's own
     vfs_modules: tuple[str, ...] = ()  # modules added to nasbox's
+    recycle: str = ""  # how long deleted files stay in the recycle bin (30d); "": no bin
 
     @property
     def users(self) -> tuple[str, ...]:

@@ -23,9 +23,10 @@ from nasbox.config.model import (
     User,
 )
 from nasbox.config.sources import KeyPath, Origins
+from nasbox.durations import seconds
 from nasbox.kinds import KINDS
 from nasbox.notify import TYPES
-from nasbox.samba import smbconf
+from nasbox.samba import recycle, smbconf
 from nasbox.samba.literal import not_literal
 from nasbox.samba.options import PassedThrough, passed_through
 from nasbox.samba.passwd import foreign_accounts
@@ -150,6 +151,7 @@ def merge_shares(c: Checker, items: list[ShareItem]) -> dict[str, Share]:
         readers = {u for item in group if item.fields["access"] == "read" for u in item.members}
         writers = {u for item in group if item.fields["access"] == "write" for u in item.members}
         name = first.fields.get("name", first.where[1])
+        retention = agreed(c, group, "recycle")
         given = agreed(c, group, "samba_options")
         passed = passed_through(c, given[0].where + ("samba_options",), given[1], "share") if given else PassedThrough()
         shares[name] = Share(
@@ -162,7 +164,10 @@ def merge_shares(c: Checker, items: list[ShareItem]) -> dict[str, Share]:
             time_machine=any(i.fields.get("time_machine", False) for i in group),
             samba_options=passed.options,
             vfs_modules=passed.modules,
+            recycle=retention[1] if retention else "",
         )
+        if retention:
+            check_recycle_bin(c, retention[0].where + ("recycle",), shares[name])
     return shares
 
 
@@ -178,6 +183,20 @@ def agreed(c: Checker, group: list[ShareItem], key: str) -> tuple[ShareItem, Any
                 f"in {c.origins.where(giving[0].where).rstrip(': ')}",
             )
     return (giving[0], giving[0].fields[key]) if giving else None
+
+
+def check_recycle_bin(c: Checker, where: KeyPath, share: Share) -> None:
+    if seconds(share.recycle) == 0:
+        c.problem(where, "expected a retention above zero, such as 30d")
+    if share.time_machine:
+        c.problem(
+            where,
+            "a Time Machine share keeps no recycle bin (Time Machine deletes old backups itself, and its size "
+            "limit counts only backups); expected recycle or time_machine, not both",
+        )
+    problem = recycle.folder_problem(share)
+    if problem:
+        c.problem(where, problem)
 
 
 def check_unique_uids(c: Checker, uids: dict[str, int]) -> None:

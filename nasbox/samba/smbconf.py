@@ -23,6 +23,7 @@ from nasbox.resources import templates_dir
 from nasbox.samba import samba_cmds
 from nasbox.samba.literal import not_literal
 from nasbox.samba.previous_versions import shown_versions
+from nasbox.samba.recycle import RECYCLE_DIR
 from nasbox.scrub.trust import PRIVATE as SCRUB_PRIVATE
 from nasbox.sync.rsync_cmds import PARTIAL_DIR
 from nasbox.versions.store import NAME_FORMAT, VERSIONS_DIR
@@ -36,6 +37,9 @@ PRIVATE_NAMES = (os.fsdecode(SCRUB_PRIVATE), PARTIAL_DIR, VERSIONS_DIR)
 # them, next to the filesystem: what streams_xattr does to the extended attributes holding
 # named streams then passes through shadow_copy2, which refuses changes to a version.
 VFS_OBJECTS = ("catia", "fruit", "streams_xattr")
+# Deleted at once rather than kept in a recycle bin: lock and temporary files programs make
+# and delete as they work (Office, LibreOffice, macOS Finder).
+RECYCLE_EXCLUDE = "~$*,*.tmp,.~lock.*,.DS_Store"
 
 
 class UnsafeValue(ValueError):
@@ -81,10 +85,12 @@ def hidden_names(share: Share, config: Config) -> list[str]:
 
 def share_modules(share: Share, config: Config) -> tuple[str, ...]:
     """The share's vfs objects: the modules samba_options add, above nasbox's own (which keep
-    their order), and shadow_copy2 next to the filesystem where the share shows versions."""
+    their order), recycle where the share keeps a recycle bin, and shadow_copy2 next to the
+    filesystem where it shows versions."""
     extra = tuple(dict.fromkeys(config.server.vfs_modules + share.vfs_modules))
+    recycling = ("recycle",) if share.recycle else ()
     below = ("shadow_copy2",) if shown_versions(share, config) else ()
-    return extra + VFS_OBJECTS + below
+    return extra + VFS_OBJECTS + recycling + below
 
 
 def render(config: Config, port: int = 445, state_paths: Mapping[str, str] | None = None) -> str:
@@ -102,6 +108,8 @@ def render(config: Config, port: int = 445, state_paths: Mapping[str, str] | Non
             modules={share.name: share_modules(share, config) for share in config.shares.values()},
             version_format=Unexpanded(NAME_FORMAT),
             port=port,
+            recycle_dir=RECYCLE_DIR,
+            recycle_exclude=RECYCLE_EXCLUDE,
             log_level=LOG_LEVELS[config.server.log_level],
             paths=dict(state_paths or {}),
         )
