@@ -12,7 +12,7 @@ from pathlib import Path
 
 from nasbox import mounts, state, supervisor
 from nasbox.config import load_config
-from nasbox.samba import accounts, login_ban, recycle, samba_cmds, shares, smbconf, version_views
+from nasbox.samba import accounts, login_ban, recycle, samba_cmds, shares, smbconf, time_machine, version_views
 from nasbox.samba.previous_versions import shown_jobs
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ def run() -> int:
     mounts.mount_all(config)  # before the shares, which may lie on a mount; an offline one is retried
     shares.prepare(config, account_plan.uids, account_plan.gid)
     recycle.prepare(config, account_plan.gid)
+    time_machine.prepare(config, account_plan.uids, account_plan.gid)
     version_views.prepare(config, shown_jobs(config))
     smbconf.write(config, Path(samba_cmds.SMB_CONF))
     conf = state.run_dir() / "supervisord.conf"

@@ -50,6 +50,7 @@ class Share:
     write_users: tuple[str, ...] = ()
     comment: str = ""
     time_machine: bool = False
+    time_machine_max_size: str = ""  # each user's backups at most (500G); "": no limit
     samba_options: tuple[tuple[str, str], ...] = ()  # smb.conf lines after nasbox's own
     vfs_modules: tuple[str, ...] = ()  # modules added to nasbox's
     recycle: str = ""  # how long deleted files stay in the recycle bin (30d); "": no bin

@@ -152,6 +152,7 @@ def merge_shares(c: Checker, items: list[ShareItem]) -> dict[str, Share]:
         writers = {u for item in group if item.fields["access"] == "write" for u in item.members}
         name = first.fields.get("name", first.where[1])
         retention = agreed(c, group, "recycle")
+        max_size = agreed(c, group, "time_machine_max_size")
         given = agreed(c, group, "samba_options")
         passed = passed_through(c, given[0].where + ("samba_options",), given[1], "share") if given else PassedThrough()
         shares[name] = Share(
@@ -165,7 +166,10 @@ def merge_shares(c: Checker, items: list[ShareItem]) -> dict[str, Share]:
             samba_options=passed.options,
             vfs_modules=passed.modules,
             recycle=retention[1] if retention else "",
+            time_machine_max_size=max_size[1] if max_size else "",
         )
+        if max_size and not shares[name].time_machine:
+            c.problem(max_size[0].where + ("time_machine_max_size",), "expected time_machine: true beside it")
         if retention:
             check_recycle_bin(c, retention[0].where + ("recycle",), shares[name])
     return shares

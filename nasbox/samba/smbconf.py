@@ -24,6 +24,7 @@ from nasbox.samba import samba_cmds
 from nasbox.samba.literal import not_literal
 from nasbox.samba.previous_versions import shown_versions
 from nasbox.samba.recycle import RECYCLE_DIR
+from nasbox.samba.time_machine import USER_MACRO
 from nasbox.scrub.trust import PRIVATE as SCRUB_PRIVATE
 from nasbox.sync.rsync_cmds import PARTIAL_DIR
 from nasbox.versions.store import NAME_FORMAT, VERSIONS_DIR
@@ -109,6 +110,7 @@ def render(config: Config, port: int = 445, state_paths: Mapping[str, str] | Non
             version_format=Unexpanded(NAME_FORMAT),
             port=port,
             recycle_dir=RECYCLE_DIR,
+            user_macro=Unexpanded(USER_MACRO),
             recycle_exclude=RECYCLE_EXCLUDE,
             log_level=LOG_LEVELS[config.server.log_level],
             paths=dict(state_paths or {}),
