@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from nasbox import mounts, state, supervisor
+from nasbox import capabilities, mounts, state, supervisor
 from nasbox.config import load_config
 from nasbox.samba import accounts, login_ban, recycle, samba_cmds, shares, smbconf, time_machine, version_views
 from nasbox.samba.previous_versions import shown_jobs
@@ -34,6 +34,7 @@ def run() -> int:
     conf.write_text(
         supervisor.render(supervisor.programs(config), state.run_dir(), config.server.log_level), encoding="utf-8"
     )
+    capabilities.start_notice(config)
     login_ban.start_notice()
     log.info("starting: %d users, %d shares", len(config.users), len(config.shares))
     supervisor.exec_supervisord(conf)

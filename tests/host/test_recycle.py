@@ -8,7 +8,9 @@ import os
 import pwd
 import shutil
 import sqlite3
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +27,8 @@ from tests.host.conftest import smbd_serving
 from tests.support.smbclient import Server, output, smbclient
 
 pytestmark = pytest.mark.host
+
+DAY = 86400
 
 
 @pytest.fixture
@@ -99,3 +103,16 @@ def test_deleted_files_wait_in_the_bin_until_the_retention(root, host_users):
         scheduler.empty_recycle_bins(now + timedelta(days=days, minutes=59))  # not again within the hour
         assert not scheduler.emptying.is_alive() and scheduler.recycle_due == now + timedelta(days=days, hours=1)
     assert bin_.is_dir() and (docs / "Projects" / "plan.txt").exists()
+
+
+def test_emptying_stays_on_the_bins_filesystem(tmp_path):
+    bin_ = tmp_path / ".nasbox-recycle"
+    mounted = bin_ / "mounted"
+    mounted.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mounted)], check=True)
+    try:
+        (mounted / "elsewhere.txt").write_text("not the bin's\n")
+        recycle.empty(str(bin_), DAY, now=time.time() + 2 * DAY)
+        assert (mounted / "elsewhere.txt").read_text() == "not the bin's\n"
+    finally:
+        subprocess.run(["umount", str(mounted)], check=False)
