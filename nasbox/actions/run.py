@@ -12,6 +12,7 @@ from pathlib import Path
 
 from nasbox import capabilities, mounts, state, supervisor
 from nasbox.config import load_config
+from nasbox.discovery import daemons as discovery
 from nasbox.samba import accounts, login_ban, recycle, samba_cmds, shares, smbconf, time_machine, version_views
 from nasbox.samba.previous_versions import shown_jobs
 
@@ -30,6 +31,7 @@ def run() -> int:
     time_machine.prepare(config, account_plan.uids, account_plan.gid)
     version_views.prepare(config, shown_jobs(config))
     smbconf.write(config, Path(samba_cmds.SMB_CONF))
+    discovery.prepare(config, state.run_dir())
     conf = state.run_dir() / "supervisord.conf"
     conf.write_text(
         supervisor.render(supervisor.programs(config), state.run_dir(), config.server.log_level), encoding="utf-8"

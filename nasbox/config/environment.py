@@ -25,6 +25,7 @@ GLOBALS: dict[str, tuple[str, str]] = {
     "LOG_LEVEL": ("server", "log_level"),
     "MAX_PARALLEL_JOBS": ("server", "max_parallel_jobs"),
     "MIN_AVAILABLE_MEMORY_MB": ("server", "min_available_memory_mb"),
+    "DISCOVERY": ("server", "discovery"),
     "SMTP_HOST": ("smtp", "host"),
     "SMTP_PORT": ("smtp", "port"),
     "SMTP_USER": ("smtp", "username"),
@@ -33,6 +34,7 @@ GLOBALS: dict[str, tuple[str, str]] = {
     "SMTP_SECURITY": ("smtp", "security"),
 }
 INTEGER_GLOBALS = {"PUID", "PGID", "SMTP_PORT", "MAX_PARALLEL_JOBS", "MIN_AVAILABLE_MEMORY_MB"}
+LIST_GLOBALS = {"DISCOVERY"}  # comma-separated
 ITEM_KINDS = ["SHARE", "USER", "MOUNT", "NOTIFY", *(name.upper() for name in KINDS)]
 ITEM_VARIABLE = re.compile(rf"^({'|'.join(ITEM_KINDS)})_([A-Z0-9_]+)$")
 MOUNT_PASSWORD = re.compile(r"^MOUNT_([A-Z0-9_]+)_PASSWORD$")
@@ -95,9 +97,12 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
     for name, (value, label) in sorted(values.items()):
         if name in GLOBALS:
             section, key = GLOBALS[name]
-            raw.setdefault(section, {})[key] = (
-                int(value) if name in INTEGER_GLOBALS and value.strip().isdigit() else value
-            )
+            if name in LIST_GLOBALS:
+                raw.setdefault(section, {})[key] = [word.strip() for word in value.split(",") if word.strip()]
+            else:
+                raw.setdefault(section, {})[key] = (
+                    int(value) if name in INTEGER_GLOBALS and value.strip().isdigit() else value
+                )
             origins.env[(section, key)] = label
             continue
         password_of = MOUNT_PASSWORD.match(name)

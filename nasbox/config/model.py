@@ -29,6 +29,7 @@ class Server:
     min_available_memory_mb: int = 256  # jobs wait while less memory is available
     samba_options: tuple[tuple[str, str], ...] = ()  # smb.conf lines after nasbox's own
     vfs_modules: tuple[str, ...] = ()  # modules added to nasbox's in every share
+    discovery: tuple[str, ...] = ()  # announcements: wsd, mdns, netbios
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 def build_server(c: Checker) -> Server:
     fields = c.clean("server")
     fields["hosts_allow"] = tuple(fields.get("hosts_allow", ()))
+    fields["discovery"] = tuple(fields.get("discovery", ()))
     passed = passed_through(c, ("server", "samba_options"), fields.pop("samba_options", {}), "global")
     return Server(**fields, samba_options=passed.options, vfs_modules=passed.modules)
 

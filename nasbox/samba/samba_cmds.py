@@ -11,6 +11,11 @@ def smbd(conf: str = SMB_CONF) -> list[str]:
     return ["smbd", "--foreground", "--no-process-group", "--debug-stdout", f"--configfile={conf}"]
 
 
+def nmbd(conf: str = SMB_CONF) -> list[str]:
+    """NetBIOS name service, in the foreground like smbd."""
+    return ["nmbd", "--foreground", "--no-process-group", "--debug-stdout", f"--configfile={conf}"]
+
+
 def testparm(conf: str = SMB_CONF) -> list[str]:
     return ["testparm", "--suppress-prompt", conf]
 

@@ -38,6 +38,8 @@ PRIVATE_NAMES = (os.fsdecode(SCRUB_PRIVATE), PARTIAL_DIR, VERSIONS_DIR)
 # them, next to the filesystem: what streams_xattr does to the extended attributes holding
 # named streams then passes through shadow_copy2, which refuses changes to a version.
 VFS_OBJECTS = ("catia", "fruit", "streams_xattr")
+# The model Samba tells Macs, and mDNS announces: Finder draws a server rack for it.
+FRUIT_MODEL = "RackMac"
 # Deleted at once rather than kept in a recycle bin: lock and temporary files programs make
 # and delete as they work (Office, LibreOffice, macOS Finder).
 RECYCLE_EXCLUDE = "~$*,*.tmp,.~lock.*,.DS_Store"
@@ -111,6 +113,7 @@ def render(config: Config, port: int = 445, state_paths: Mapping[str, str] | Non
             port=port,
             recycle_dir=RECYCLE_DIR,
             user_macro=Unexpanded(USER_MACRO),
+            fruit_model=FRUIT_MODEL,
             recycle_exclude=RECYCLE_EXCLUDE,
             log_level=LOG_LEVELS[config.server.log_level],
             paths=dict(state_paths or {}),
