@@ -38,6 +38,7 @@ FILES = "it moves files smbd writes as root (its databases, accounts, state) awa
 UNCHECKED = "it makes Samba read configuration or shares nasbox has not checked"
 LOGS = "smbd logs to stdout, where nasbox reads failed logins for the login ban"
 LINKS = "users must not leave a share's folder through links"
+CLIENT_LINKS = "clients could make real links on disk (the links they make are kept as data, never followed)"
 HIDDEN = "nasbox hides its own folders (parity databases, versions, recycle bin) with it"
 PRINTERS = "nasbox serves no printers"
 
@@ -110,6 +111,7 @@ REFUSED: dict[str, str] = {
     ),
     **dict.fromkeys(("debug encryption", "passwd chat debug"), "it writes keys or passwords into the log"),
     **dict.fromkeys(("wide links", "allow insecure wide links"), LINKS),
+    **dict.fromkeys(("unix extensions", "smb1 unix extensions", "smb3 unix extensions"), CLIENT_LINKS),
     **dict.fromkeys(("veto files", "hide files", "delete veto files"), HIDDEN),
     **dict.fromkeys(("printable", "printer name", "printing", "load printers"), PRINTERS),
     "netbios name": own_key("server.name"),
@@ -188,7 +190,6 @@ class Parameter:
     scope: str  # "global" or "local" (a share's, whose global value is every share's default)
     type: str  # P_BOOL, P_ENUM, P_INTEGER, ...
     values: tuple[str, ...] = ()  # an enum's values
-    inverse: bool = False  # an inverse synonym (writeable = not read only)
 
 
 def parse_table(text: str) -> dict[str, Parameter]:
@@ -205,14 +206,8 @@ def parse_table(text: str) -> dict[str, Parameter]:
             continue
         fields = rest.split(",")
         values = tuple(fields[1].split("|")) if fields[0] == "P_ENUM" else ()
-        of = re.search(r"\((inverse )?synonym of ([^)]+)\)", rest)
-        table[normalized(name)] = Parameter(
-            name=of.group(2) if of else name,
-            scope=scope,
-            type=fields[0],
-            values=values,
-            inverse=bool(of and of.group(1)),
-        )
+        of = re.search(r"\((?:inverse )?synonym of ([^)]+)\)", rest)  # writeable: not read only
+        table[normalized(name)] = Parameter(of.group(1) if of else name, scope, fields[0], values)
     return table
 
 

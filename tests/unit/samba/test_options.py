@@ -39,7 +39,7 @@ def test_table_reads_scopes_types_enums_and_synonyms():
     )
     assert table["guestok"] == options.Parameter("guest ok", "local", "P_BOOL")
     assert table["public"].name == "guest ok"
-    assert table["writeable"] == options.Parameter("read only", "local", "P_BOOLREV", inverse=True)
+    assert table["writeable"] == options.Parameter("read only", "local", "P_BOOLREV")
     assert table["cscpolicy"].values == ("manual", "documents", "programs", "disable")
     assert table["smbports"].scope == "global"
 
@@ -81,6 +81,7 @@ def test_table_reads_scopes_types_enums_and_synonyms():
     ("global", "debug encryption", True, "keys or passwords"),
     # links, hidden folders, nasbox's own keys
     ("share", "wide links", True, "through links"),
+    ("global", "unix extensions", True, "real links on disk"),
     ("global", "allow insecure wide links", True, "through links"),
     ("share", "veto files", "/nothing/", "hides its own folders"),
     ("share", "printable", True, "no printers"),
