@@ -26,6 +26,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       samba rsync cifs-utils python3 tini tzdata ca-certificates attr iptables btrfs-progs \
+      wsdd2 avahi-daemon \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /usr/share/doc/* /usr/share/man/*
 COPY --from=venv /opt/nasbox /opt/nasbox
 COPY config/ /usr/share/nasbox/config/

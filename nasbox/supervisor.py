@@ -17,6 +17,7 @@ from typing import TextIO
 
 from nasbox import state
 from nasbox.config import Config
+from nasbox.discovery.daemons import daemons
 from nasbox.samba.smbconf import UnsafeValue, environment
 from nasbox.text import is_one_line
 
@@ -53,6 +54,7 @@ def programs(config: Config) -> list[Program]:
     ]
     if config.mounts:  # retries mounts that are down, undoes them all on stop
         services.append(Program("mounts", [str(NASBOX), "mount", "--keep"], start_seconds=1))
+    services += [Program(name, clean_environment(config, argv)) for name, argv in daemons(config, state.run_dir())]
     return services
 
 

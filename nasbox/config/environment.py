@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from nasbox.config.sources import Origins
@@ -26,6 +26,7 @@ GLOBALS: dict[str, tuple[str, str]] = {
     "MAX_PARALLEL_JOBS": ("server", "max_parallel_jobs"),
     "MIN_AVAILABLE_MEMORY_MB": ("server", "min_available_memory_mb"),
     "SPACE_WARNING": ("server", "space_warning"),
+    "DISCOVERY": ("server", "discovery"),
     "SMTP_HOST": ("smtp", "host"),
     "SMTP_PORT": ("smtp", "port"),
     "SMTP_USER": ("smtp", "username"),
@@ -34,9 +35,13 @@ GLOBALS: dict[str, tuple[str, str]] = {
     "SMTP_SECURITY": ("smtp", "security"),
 }
 INTEGER_GLOBALS = {"PUID", "PGID", "SMTP_PORT", "MAX_PARALLEL_JOBS", "MIN_AVAILABLE_MEMORY_MB"}
+LIST_GLOBALS = {"DISCOVERY"}  # comma-separated
 ITEM_KINDS = ["SHARE", "USER", "MOUNT", "NOTIFY", *(name.upper() for name in KINDS)]
 ITEM_VARIABLE = re.compile(rf"^({'|'.join(ITEM_KINDS)})_([A-Z0-9_]+)$")
 MOUNT_PASSWORD = re.compile(r"^MOUNT_([A-Z0-9_]+)_PASSWORD$")
+
+# Options of a share given by variables of their own: SHARE_DOCS_RECYCLE=30d.
+SHARE_OPTIONS: dict[str, Callable[[str], dict[str, Any]]] = {"RECYCLE": lambda text: {"recycle": text}}
 
 # kind -> (section, words of the spec string); words in [] are optional.
 SPECS: dict[str, tuple[str, list[str]]] = {
@@ -93,9 +98,12 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
     for name, (value, label) in sorted(values.items()):
         if name in GLOBALS:
             section, key = GLOBALS[name]
-            raw.setdefault(section, {})[key] = (
-                int(value) if name in INTEGER_GLOBALS and value.strip().isdigit() else value
-            )
+            if name in LIST_GLOBALS:
+                raw.setdefault(section, {})[key] = [word.strip() for word in value.split(",") if word.strip()]
+            else:
+                raw.setdefault(section, {})[key] = (
+                    int(value) if name in INTEGER_GLOBALS and value.strip().isdigit() else value
+                )
             origins.env[(section, key)] = label
             continue
         password_of = MOUNT_PASSWORD.match(name)
@@ -136,9 +144,9 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
         build = ITEM_BUILDERS.get(kind)
         # A job kind's item: each word under its name, lower-cased (SOURCE -> source).
         item = build(parts, values, ident) if build else {w.lower(): part for w, part in zip(words, parts, strict=True)}
-        for option, read in getattr(KINDS.get(section), "env_options", {}).items():
-            if f"{name}_{option}" in values:
-                given, option_label = values[f"{name}_{option}"]
+        for suffix, read in item_options(kind).items():
+            if f"{name}_{suffix}" in values:
+                given, option_label = values[f"{name}_{suffix}"]
                 try:
                     item.update(read(given))
                 except ValueError as e:
@@ -148,13 +156,18 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
     return raw, problems
 
 
+def item_options(kind: str) -> dict[str, Callable[[str], dict[str, Any]]]:
+    """The option variables of an item kind (SHARE, SYNC, ...): option -> its YAML keys."""
+    return SHARE_OPTIONS if kind == "SHARE" else getattr(KINDS.get(kind.lower()), "env_options", {})
+
+
 def item_option(name: str) -> tuple[str, str] | None:
-    """(its item's variable, the option) for a job kind's option variable such as
-    SYNC_DOCS_VERSIONS, when it is one."""
-    for kind_name, kind in KINDS.items():
-        for option in kind.env_options:
+    """(its item's variable, the option) for an item's option variable such as
+    SYNC_DOCS_VERSIONS or SHARE_DOCS_RECYCLE, when it is one."""
+    for kind in ITEM_KINDS:
+        for option in item_options(kind):
             item, _, rest = name.rpartition(f"_{option}")
-            if not rest and ITEM_VARIABLE.match(item) and item.startswith(f"{kind_name.upper()}_"):
+            if not rest and ITEM_VARIABLE.match(item) and item.startswith(f"{kind}_"):
                 return item, option
     return None
 

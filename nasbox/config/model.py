@@ -28,6 +28,9 @@ class Server:
     max_parallel_jobs: int = 2
     min_available_memory_mb: int = 256  # jobs wait while less memory is available
     space_warning: int = 90  # percent used of a filesystem that is warned of
+    samba_options: tuple[tuple[str, str], ...] = ()  # smb.conf lines after nasbox's own
+    vfs_modules: tuple[str, ...] = ()  # modules added to nasbox's in every share
+    discovery: tuple[str, ...] = ()  # announcements: wsd, mdns, netbios
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class Share:
     write_users: tuple[str, ...] = ()
     comment: str = ""
     time_machine: bool = False
+    time_machine_max_size: str = ""  # each user's backups at most (500G); "": no limit
+    samba_options: tuple[tuple[str, str], ...] = ()  # smb.conf lines after nasbox's own
+    vfs_modules: tuple[str, ...] = ()  # modules added to nasbox's
+    recycle: str = ""  # how long deleted files stay in the recycle bin (30d); "": no bin
 
     @property
     def users(self) -> tuple[str, ...]:

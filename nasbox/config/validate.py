@@ -23,9 +23,12 @@ from nasbox.config.model import (
     User,
 )
 from nasbox.config.sources import KeyPath, Origins
+from nasbox.durations import seconds
 from nasbox.kinds import KINDS
 from nasbox.notify import TYPES
+from nasbox.samba import recycle, smbconf
 from nasbox.samba.literal import not_literal
+from nasbox.samba.options import PassedThrough, passed_through
 from nasbox.samba.passwd import foreign_accounts
 from nasbox.samba.previous_versions import shown_versions
 
@@ -39,7 +42,9 @@ def build_server(c: Checker) -> Server:
     fields["hosts_allow"] = tuple(fields.get("hosts_allow", ()))
     if "space_warning" in fields:
         fields["space_warning"] = int(fields["space_warning"].rstrip("%"))
-    return Server(**fields)
+    fields["discovery"] = tuple(fields.get("discovery", ()))
+    passed = passed_through(c, ("server", "samba_options"), fields.pop("samba_options", {}), "global")
+    return Server(**fields, samba_options=passed.options, vfs_modules=passed.modules)
 
 
 @dataclass
@@ -149,6 +154,10 @@ def merge_shares(c: Checker, items: list[ShareItem]) -> dict[str, Share]:
         readers = {u for item in group if item.fields["access"] == "read" for u in item.members}
         writers = {u for item in group if item.fields["access"] == "write" for u in item.members}
         name = first.fields.get("name", first.where[1])
+        retention = agreed(c, group, "recycle")
+        max_size = agreed(c, group, "time_machine_max_size")
+        given = agreed(c, group, "samba_options")
+        passed = passed_through(c, given[0].where + ("samba_options",), given[1], "share") if given else PassedThrough()
         shares[name] = Share(
             name=name,
             path=first.fields["paths"][0],
@@ -157,8 +166,44 @@ def merge_shares(c: Checker, items: list[ShareItem]) -> dict[str, Share]:
             write_users=tuple(sorted(writers)),
             comment=next((i.fields["comment"] for i in group if "comment" in i.fields), ""),
             time_machine=any(i.fields.get("time_machine", False) for i in group),
+            samba_options=passed.options,
+            vfs_modules=passed.modules,
+            recycle=retention[1] if retention else "",
+            time_machine_max_size=max_size[1] if max_size else "",
         )
+        if max_size and not shares[name].time_machine:
+            c.problem(max_size[0].where + ("time_machine_max_size",), "expected time_machine: true beside it")
+        if retention:
+            check_recycle_bin(c, retention[0].where + ("recycle",), shares[name])
     return shares
+
+
+def agreed(c: Checker, group: list[ShareItem], key: str) -> tuple[ShareItem, Any] | None:
+    """The value of key in the items of one share that give it, and the first such item; the
+    others must give the same."""
+    giving = [item for item in group if key in item.fields]
+    for other in giving[1:]:
+        if other.fields[key] != giving[0].fields[key]:
+            c.problem(
+                other.where + (key,),
+                f"expected the same {key} as the share of the same name "
+                f"in {c.origins.where(giving[0].where).rstrip(': ')}",
+            )
+    return (giving[0], giving[0].fields[key]) if giving else None
+
+
+def check_recycle_bin(c: Checker, where: KeyPath, share: Share) -> None:
+    if seconds(share.recycle) == 0:
+        c.problem(where, "expected a retention above zero, such as 30d")
+    if share.time_machine:
+        c.problem(
+            where,
+            "a Time Machine share keeps no recycle bin (Time Machine deletes old backups itself, and its size "
+            "limit counts only backups); expected recycle or time_machine, not both",
+        )
+    problem = recycle.folder_problem(share)
+    if problem:
+        c.problem(where, problem)
 
 
 def check_unique_uids(c: Checker, uids: dict[str, int]) -> None:
@@ -277,6 +322,16 @@ def check_versioned_destinations(c: Checker, config: Config) -> None:
             )
 
 
+def check_samba_options(c: Checker, config: Config) -> None:
+    """testparm reads the whole smb.conf that samba_options make (each option was tried alone
+    as it was read): options may refuse each other."""
+    sections: list[Server | Share] = [config.server, *config.shares.values()]
+    if any(section.samba_options or section.vfs_modules for section in sections):
+        problem = smbconf.check(config)
+        if problem:
+            c.problem((), f"samba_options: Samba refuses the smb.conf they make together: {problem}")
+
+
 def hiding_problem(name: str) -> str | None:
     """Why Samba's veto files could not hide exactly this name, or None: it must reach Samba
     as written, and '*' and '?' are its wildcards (`.par*` would hide the users' own files)."""
@@ -340,4 +395,6 @@ def validate(raw: dict[str, Any], origins: Origins) -> tuple[Config | None, list
     check_databases_apart(c, config)
     check_syncs_outside_nasbox(c, config)
     check_versioned_destinations(c, config)
+    if not c.problems:
+        check_samba_options(c, config)
     return (None, c.problems) if c.problems else (config, [])

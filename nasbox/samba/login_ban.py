@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nasbox import commands, routes, state
+from nasbox import capabilities, commands, routes, state
 from nasbox.samba import firewall_cmds
 
 log = logging.getLogger(__name__)
@@ -158,11 +158,11 @@ def warn_gateway(address: str) -> None:
 
 
 def start_notice() -> None:
-    """Said once at the container's start: what the ban can and cannot do here."""
+    """Said once at the container's start: what the ban can and cannot do here (a missing
+    NET_ADMIN capability is said by nasbox.capabilities)."""
     if not firewall_available():
-        log.warning(
-            "no NET_ADMIN capability: addresses that keep failing to log in are not banned (add NET_ADMIN to cap_add)"
-        )
+        if "NET_ADMIN" in capabilities.held():
+            log.warning("login ban: iptables fails here; addresses that keep failing to log in are not banned")
         return
     log.info(
         "login ban: %d failed logins within %d minutes ban an address for %d minutes",

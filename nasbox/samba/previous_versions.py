@@ -35,7 +35,10 @@ class ShownVersions:
 
 
 def shown_versions(share: Share, config: Config, table: list[Mounted] | None = None) -> ShownVersions | None:
-    """The versions the share shows, or None."""
+    """The versions the share shows, or None. A Time Machine share shows none: each user
+    sees a folder of their own, and Time Machine keeps its own versions."""
+    if share.time_machine:
+        return None
     table = mount_table() if table is None else table
     candidates: list[tuple[int, str, ShownVersions]] = []
     for job in config.sync.values():

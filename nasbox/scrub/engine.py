@@ -45,6 +45,7 @@ from nasbox.config.model import Config
 from nasbox.limits import deletion_limit
 from nasbox.progress import Progress, human_bytes
 from nasbox.result import JobResult
+from nasbox.samba import recycle
 from nasbox.scrub import guards, install, readers, rebuild, walk, work
 from nasbox.scrub.catalog import LAYOUT_VERSION, Catalog, Entry, open_catalog, show, untrusted
 from nasbox.scrub.files import NOT_THIS_FILE, open_directory, same_file, stat_file
@@ -79,11 +80,12 @@ REPAIR_ROUNDS = 2  # a member found corrupt while its set is made again is repai
 
 
 def scrub_databases(config: Config) -> tuple[str, ...]:
-    """The DATABASE of every scrub job, and the versions of every sync job's destination:
-    never scrubbed, whichever job's DIRECTORY holds them (a version shares its files with
-    the mirror, whose parity protects them once)."""
+    """The DATABASE of every scrub job, the versions of every sync job's destination and the
+    shares' recycle bins: never scrubbed, whichever job's DIRECTORY holds them (a version
+    shares its files with the mirror, whose parity protects them once; what is in a recycle
+    bin was deleted)."""
     versions = (os.path.join(job.destination, VERSIONS_DIR) for job in config.sync.values())
-    return (*(job.database for job in config.scrub.values()), *versions)
+    return (*(job.database for job in config.scrub.values()), *versions, *recycle.folders(config))
 
 
 class Scrub:

@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from nasbox.durations import seconds
 from nasbox.jobkind import JobKind
 from nasbox.schedules import ScheduleEntry, cron_of, more_often_than_hourly
 from nasbox.scrub.guards import database_problem
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from nasbox.result import JobResult
 
 HOURLY_UPDATE = "15 * * * *"
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class ScrubKind(JobKind):
                 schedule=item["schedule"],
                 exclude=tuple(item.get("exclude", ())),
                 verify_percent=item.get("verify_percent", 100),
-                verify_older_than_s=int(older[:-1]) * DURATION_UNITS[older[-1]],
+                verify_older_than_s=seconds(older),
                 nice=item.get("nice", 10),
                 ionice=item.get("ionice", "idle"),
                 max_delete=item.get("max_delete"),

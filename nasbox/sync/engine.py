@@ -51,7 +51,7 @@ from nasbox.history import record_run
 from nasbox.limits import REWRITES, deletion_limit
 from nasbox.progress import TransferProgress, human_bytes
 from nasbox.result import JobResult
-from nasbox.samba import version_views
+from nasbox.samba import recycle, version_views
 from nasbox.scrub.engine import Scrub, scrub_databases
 from nasbox.sync import rsync_cmds
 from nasbox.sync.kind import SyncJob
@@ -327,7 +327,7 @@ class Sync:
         must leave alone: in DESTINATION --delete must never touch them, from SOURCE they are
         not data to copy (parity databases of scrub jobs, versions, nasbox's own state), wherever
         they are reached from (through a link, a bind mount)."""
-        candidates = [job.database for job in self.config.scrub.values()]
+        candidates = [job.database for job in self.config.scrub.values()] + recycle.folders(self.config)
         candidates += [str(state.state_dir()), str(state.log_dir()), str(self.state_dir)]
         table = paths.mount_table()
         found = {paths.below(p, root, table) for p in candidates for root in (self.destination, self.source)}

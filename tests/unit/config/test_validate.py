@@ -114,7 +114,7 @@ def test_rule(problems, env, expected):
      "nasbox.yaml: shares.documents.access: expected one of read, write, got 'rw'"),
     ({"shares": {"documents": {**SHARE, "path": "/x"}}},
      "nasbox.yaml: shares.documents: unknown key 'path'; expected one of: access, comment, name, paths, "
-     "time_machine, users"),
+     "recycle, samba_options, time_machine, time_machine_max_size, users"),
     ({"shares": {"documents": {"access": "write", "users": ["a:b"]}}},
      "nasbox.yaml: shares.documents: missing required key 'paths'"),
     ({"shares": {"documents": {**SHARE, "paths": "/data/docs"}}},
