@@ -14,6 +14,17 @@ if TYPE_CHECKING:
     from nasbox.sync.kind import SyncJob
 
 STATUSES = ("good", "info", "warning", "error")
+ADMIN = "admin"  # the web dashboard's sign-in name for the administrator password
+
+
+@dataclass(frozen=True)
+class Web:
+    """The web dashboard: served only with an administrator password."""
+
+    port: int = 8080
+    admin_password: str | None = field(default=None, repr=False)
+    viewers: tuple[str, ...] = ()  # users (of `users`) who sign in with their password and may only look
+    metrics_token: str | None = field(default=None, repr=False)  # a bearer token /metrics then requires
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,7 @@ class Server:
     max_parallel_jobs: int = 2
     min_available_memory_mb: int = 256  # jobs wait while less memory is available
     space_warning: int = 90  # percent used of a filesystem that is warned of
+    web: Web = field(default_factory=Web)
 
 
 @dataclass(frozen=True)
