@@ -33,6 +33,7 @@ def run() -> int:
         supervisor.render(supervisor.programs(config), state.run_dir(), config.server.log_level), encoding="utf-8"
     )
     login_ban.start_notice()
+    supervisor.web_notice(config)
     log.info("starting: %d users, %d shares", len(config.users), len(config.shares))
     supervisor.exec_supervisord(conf)
     return 0  # not reached: exec_supervisord replaces this process

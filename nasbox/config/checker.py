@@ -40,7 +40,8 @@ def is_timezone(name: object) -> bool:
 
 def is_secret(path: KeyPath) -> bool:
     """Passwords and tokens, and share user entries (they may be user:password)."""
-    return (bool(path) and any(word in str(path[-1]) for word in ("password", "token"))) or (path[:1] == ("shares",) and path[2:3] == ("users",))
+    named_secret = bool(path) and any(word in str(path[-1]) for word in ("password", "token"))
+    return named_secret or (path[:1] == ("shares",) and path[2:3] == ("users",))
 
 
 def shown(path: KeyPath, value: Any) -> str:
@@ -121,9 +122,7 @@ class Checker:
             return {}
         return {k: v for k, v in entries.items() if (section, k) not in self.broken}
 
-    def secret(
-        self, item: dict[str, Any], path: KeyPath, missing: str | None, key: str = "password"
-    ) -> str | None:
+    def secret(self, item: dict[str, Any], path: KeyPath, missing: str | None, key: str = "password") -> str | None:
         """item[key] or the contents of the file item[key_file]; `missing` is the problem when
         neither is given (None: the secret is optional)."""
         key_file = f"{key}_file"
