@@ -9,7 +9,8 @@ from flask.testing import FlaskClient
 from nasbox import state
 from nasbox.samba import login_ban
 from nasbox.sync.engine import Holds
-from tests.unit.web.conftest import ADMIN_PASSWORD, SECRETS, VIEWER_PASSWORD, csrf_of, sign_in
+from tests.support.web import ADMIN_PASSWORD, SECRETS, VIEWER_PASSWORD, csrf_of
+from tests.unit.web.conftest import sign_in
 
 ACTIONS = ["/actions/run/sync/docs", "/actions/release/sync/docs", "/actions/notify-test"]
 

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from nasbox.config import Config
 from nasbox.web.app import create_app
-from tests.unit.web.conftest import METRICS_TOKEN
+from tests.support.web import METRICS_TOKEN
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
