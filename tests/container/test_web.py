@@ -4,6 +4,7 @@ the container's log."""
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 
 import pytest
@@ -11,7 +12,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.container.helpers import USERS, Nasbox, nasbox_container, workspace
-from tests.support.access_matrix import matrix_env
+from tests.support.access_matrix import SHARE, WRITER, matrix_env
 
 pytestmark = pytest.mark.container
 
@@ -59,5 +60,21 @@ def test_dashboard_metrics_and_api_in_the_container() -> None:
         log = box.logs()
         for secret in (ADMIN_PASSWORD, METRICS_TOKEN):
             assert secret not in answers and secret not in log
+        # A client that stays connected (smbclient waits for commands) and holds a file open.
+        (ws.docs / "open.txt").write_text("held open\n")
+        client = subprocess.Popen(
+            ["smbclient", "-p", str(box.port()), "-U", f"{WRITER[0]}%{WRITER[1]}", f"//127.0.0.1/{SHARE}"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+        try:
+            deadline = time.monotonic() + 20
+            while "nasbox_smb_sessions 1.0" not in session.get(f"{base}/metrics", timeout=10, headers={
+                    "Authorization": f"Bearer {METRICS_TOKEN}"}).text:
+                assert time.monotonic() < deadline, "the connected client never showed in the metrics"
+                time.sleep(0.5)
+            clients = session.get(f"{base}/clients", timeout=10).text
+            assert f"<td>{WRITER[0]}</td>" in clients and f"<td>{SHARE}</td>" in clients
+        finally:
+            client.communicate("exit\n", timeout=10)
+
         argv = box.exec("sh", "-c", "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done")
         assert ADMIN_PASSWORD not in argv.stdout and "nasbox web" in argv.stdout

@@ -17,6 +17,8 @@ from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from nasbox.samba import login_ban
 from tests.host.conftest import free_port
@@ -93,7 +95,7 @@ def test_admin_sees_the_hold_and_the_repair_charts_and_releases_the_hold(server:
     browser.get(server)
     browser.find_element(By.ID, "release-docs").click()
     browser.find_element(By.ID, "confirm").click()  # asked first
-    assert browser.current_url.rstrip("/") == server
+    WebDriverWait(browser, 10).until(expected_conditions.url_to_be(f"{server}/"))
     with pytest.raises(NoSuchElementException):
         browser.find_element(By.ID, "held-docs")
 
@@ -109,3 +111,13 @@ def test_a_wrong_password_is_refused_and_reported_to_the_ban(server: str, browse
     assert "wrong user name or password" in browser.find_element(By.ID, "login-error").text
     assert browser.get_cookies() == []
     assert login_ban.take_reported_failures() == ["127.0.0.1"]
+
+
+def test_overview_fits_a_phone_screen(server: str, browser: webdriver.Chrome):
+    browser.set_window_size(390, 844)
+    sign_in(browser, server, "admin", web.ADMIN_PASSWORD)
+    assert browser.find_element(By.ID, "held-docs").is_displayed()
+    overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "overview-phone.png"))
