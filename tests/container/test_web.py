@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import time
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.container.helpers import USERS, Nasbox, nasbox_container, workspace
+from tests.container.helpers import CAPS, USERS, Nasbox, client_netns, nasbox_container, workspace
+from tests.container.test_login_ban import ENV as BAN_ENV
+from tests.container.test_login_ban import logs_in
 from tests.support.access_matrix import SHARE, WRITER, matrix_env
+from tests.support.smbclient import Server
 
 pytestmark = pytest.mark.container
 
@@ -78,3 +82,46 @@ def test_dashboard_metrics_and_api_in_the_container() -> None:
 
         argv = box.exec("sh", "-c", "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done")
         assert ADMIN_PASSWORD not in argv.stdout and "nasbox web" in argv.stdout
+
+
+# A sign-in from the client's own network namespace (the host's Python, nothing in the client
+# image needed): prints the HTTP status.
+SIGN_IN = """
+import sys, urllib.error, urllib.parse, urllib.request
+data = urllib.parse.urlencode({"user": "admin", "password": sys.argv[2]}).encode()
+try:
+    print(urllib.request.urlopen(sys.argv[1], data, timeout=10).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+except OSError:
+    print(0)
+"""
+
+
+def sign_in_from(netns: str, url: str, password: str) -> int:
+    result = subprocess.run(["nsenter", f"--net={netns}", sys.executable, "-c", SIGN_IN, url, password],
+                            capture_output=True, text=True, timeout=30)
+    return int(result.stdout.strip() or 0)
+
+
+def test_wrong_web_passwords_ban_the_address_from_smb_too() -> None:
+    env = {**BAN_ENV, "WEB_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    with workspace() as ws, nasbox_container(ws, env, "web-ban", caps=[*CAPS, "NET_ADMIN"]) as box, \
+            client_netns() as netns:
+        smb = Server(box.address(), 445, netns=netns)
+        url = f"http://{box.address()}:8080/login"
+        assert logs_in(smb)
+        deadline = time.monotonic() + 30
+        while (status := sign_in_from(netns, url, "wrong")) == 0:  # the dashboard is still starting
+            assert time.monotonic() < deadline, box.logs()
+            time.sleep(0.5)
+        statuses = [status] + [sign_in_from(netns, url, "wrong") for _ in range(4)]
+        assert statuses == [401] * 5
+        assert sign_in_from(netns, url, ADMIN_PASSWORD) == 429  # the dashboard refuses the address
+        deadline = time.monotonic() + 30
+        while logs_in(smb):  # and smbd's ban takes the failures in within its check interval
+            assert time.monotonic() < deadline, f"never banned from SMB; log:\n{box.logs()}"
+            time.sleep(1)
+        assert "after 5 failed logins" in box.logs()
+        assert logs_in(box.server())  # only that address
+        assert ADMIN_PASSWORD not in box.logs()

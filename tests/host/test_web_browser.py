@@ -77,6 +77,11 @@ def sign_in(browser: webdriver.Chrome, base: str, user: str, password: str) -> N
     browser.find_element(By.ID, "sign-in").click()
 
 
+def confirm(browser: webdriver.Chrome) -> None:
+    """Answer the confirmation page an action shows first (once it has loaded)."""
+    WebDriverWait(browser, 10).until(expected_conditions.element_to_be_clickable((By.ID, "confirm"))).click()
+
+
 def test_admin_sees_the_hold_and_the_repair_charts_and_releases_the_hold(server: str, browser: webdriver.Chrome):
     sign_in(browser, server, "admin", web.ADMIN_PASSWORD)
     held = browser.find_element(By.ID, "held-docs")
@@ -94,7 +99,7 @@ def test_admin_sees_the_hold_and_the_repair_charts_and_releases_the_hold(server:
 
     browser.get(server)
     browser.find_element(By.ID, "release-docs").click()
-    browser.find_element(By.ID, "confirm").click()  # asked first
+    confirm(browser)  # asked first
     WebDriverWait(browser, 10).until(expected_conditions.url_to_be(f"{server}/"))
     with pytest.raises(NoSuchElementException):
         browser.find_element(By.ID, "held-docs")
@@ -121,3 +126,18 @@ def test_overview_fits_a_phone_screen(server: str, browser: webdriver.Chrome):
     assert overflow <= 0
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "overview-phone.png"))
+
+
+def test_run_now_starts_a_run_that_the_job_page_then_lists(server: str, browser: webdriver.Chrome):
+    sign_in(browser, server, "admin", web.ADMIN_PASSWORD)
+    browser.find_element(By.ID, "run-sync-docs").click()
+    confirm(browser)
+    WebDriverWait(browser, 10).until(expected_conditions.url_to_be(f"{server}/jobs/sync/docs"))
+
+    def web_run_listed(driver: webdriver.Chrome) -> bool:
+        driver.refresh()
+        triggers = [row.find_elements(By.TAG_NAME, "td")[1].text
+                    for row in driver.find_elements(By.CSS_SELECTOR, "#runs tbody tr")]
+        return "web" in triggers
+
+    WebDriverWait(browser, 60, poll_frequency=1).until(web_run_listed)
