@@ -19,7 +19,6 @@ from pathlib import Path
 
 import psutil
 import requests
-
 from _common import print_table
 
 REPO = Path(__file__).resolve().parents[1]

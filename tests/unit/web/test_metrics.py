@@ -32,7 +32,8 @@ def test_metrics_carry_each_jobs_numbers_and_no_paths(client: FlaskClient, tmp_p
     assert found[("nasbox_job_last_run_status", (*scrub, ("status", "warning")))] == 1
     assert found[("nasbox_job_last_run_status", (*scrub, ("status", "good")))] == 0
     assert found[("nasbox_job_held", sync)] == 1 and found[("nasbox_job_held", scrub)] == 0
-    assert found[("nasbox_job_next_run_timestamp_seconds", sync)] > found[("nasbox_job_last_run_start_timestamp_seconds", sync)]
+    last_start = found[("nasbox_job_last_run_start_timestamp_seconds", sync)]
+    assert found[("nasbox_job_next_run_timestamp_seconds", sync)] > last_start
     assert found[("nasbox_smbd_up", ())] in (0, 1)
     sizes = [labels for name, labels in found if name == "nasbox_filesystem_size_bytes"]
     assert sizes and all(dict(labels)["holds"].startswith("share data") for labels in sizes)
