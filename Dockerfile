@@ -39,7 +39,7 @@ RUN ln -s /opt/nasbox/bin/nasbox /opt/nasbox/bin/scrub /usr/local/bin/ \
  && mkdir -p /config
 
 VOLUME /config
-EXPOSE 445
+EXPOSE 445 8080
 # tini is PID 1: it reaps orphans (mount helpers, smbd children) and forwards SIGTERM to
 # supervisord, which stops smbd cleanly; see README "Processes".
 STOPSIGNAL SIGTERM

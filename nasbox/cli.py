@@ -62,6 +62,7 @@ def parser() -> argparse.ArgumentParser:
 
     verbs.add_parser("scheduler")  # the supervised daemon; unlisted: a parser without help is not shown
     verbs.add_parser("smbd")  # smbd under the login ban, supervised
+    verbs.add_parser("web")  # the web dashboard, supervised
 
     health = verbs.add_parser("health", help="exit 0 while smbd answers (the image's HEALTHCHECK)")
     health.add_argument("--port", type=int, default=445, help=argparse.SUPPRESS)
@@ -145,6 +146,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from nasbox.actions.scheduler import scheduler
 
         return scheduler()
+    if args.verb == "web":
+        from nasbox.actions.web import web
+
+        return web()
     if args.verb == "smbd":
         from nasbox.samba import samba_cmds
         from nasbox.samba.login_ban import run_smbd

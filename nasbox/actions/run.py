@@ -38,6 +38,7 @@ def run() -> int:
     )
     capabilities.start_notice(config)
     login_ban.start_notice()
+    supervisor.web_notice(config)
     log.info("starting: %d users, %d shares", len(config.users), len(config.shares))
     supervisor.exec_supervisord(conf)
     return 0  # not reached: exec_supervisord replaces this process

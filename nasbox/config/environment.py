@@ -15,8 +15,8 @@ from typing import Any
 from nasbox.config.sources import Origins
 from nasbox.kinds import KINDS
 
-# Global variable -> (section, key) in the YAML shape.
-GLOBALS: dict[str, tuple[str, str]] = {
+# Global variable -> where it goes in the YAML shape.
+GLOBALS: dict[str, tuple[str, ...]] = {
     "NAS_NAME": ("server", "name"),
     "WORKGROUP": ("server", "workgroup"),
     "TZ": ("server", "timezone"),
@@ -33,9 +33,13 @@ GLOBALS: dict[str, tuple[str, str]] = {
     "SMTP_PASSWORD": ("smtp", "password"),
     "SMTP_FROM": ("smtp", "from"),
     "SMTP_SECURITY": ("smtp", "security"),
+    "WEB_PORT": ("server", "web", "port"),
+    "WEB_ADMIN_PASSWORD": ("server", "web", "admin_password"),
+    "WEB_VIEWERS": ("server", "web", "viewers"),
+    "WEB_METRICS_TOKEN": ("server", "web", "metrics_token"),
 }
-INTEGER_GLOBALS = {"PUID", "PGID", "SMTP_PORT", "MAX_PARALLEL_JOBS", "MIN_AVAILABLE_MEMORY_MB"}
-LIST_GLOBALS = {"DISCOVERY"}  # comma-separated
+INTEGER_GLOBALS = {"PUID", "PGID", "SMTP_PORT", "MAX_PARALLEL_JOBS", "MIN_AVAILABLE_MEMORY_MB", "WEB_PORT"}
+LIST_GLOBALS = {"DISCOVERY", "WEB_VIEWERS"}  # comma-separated
 ITEM_KINDS = ["SHARE", "USER", "MOUNT", "NOTIFY", *(name.upper() for name in KINDS)]
 ITEM_VARIABLE = re.compile(rf"^({'|'.join(ITEM_KINDS)})_([A-Z0-9_]+)$")
 MOUNT_PASSWORD = re.compile(r"^MOUNT_([A-Z0-9_]+)_PASSWORD$")
@@ -57,12 +61,12 @@ def is_nasbox_variable(name: str) -> bool:
 
 
 def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """environ without the variables that may hold secrets (items, SMTP), for the programs
-    nasbox runs: they need none of them."""
+    """environ without the variables that may hold secrets (items, SMTP, the web's), for the
+    programs nasbox runs: they need none of them."""
     return {
         name: value
         for name, value in environ.items()
-        if not (ITEM_VARIABLE.match(name.removesuffix("_FILE")) or name.startswith("SMTP_"))
+        if not (ITEM_VARIABLE.match(name.removesuffix("_FILE")) or name.startswith(("SMTP_", "WEB_")))
     }
 
 
@@ -97,14 +101,12 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
 
     for name, (value, label) in sorted(values.items()):
         if name in GLOBALS:
-            section, key = GLOBALS[name]
-            if name in LIST_GLOBALS:
-                raw.setdefault(section, {})[key] = [word.strip() for word in value.split(",") if word.strip()]
-            else:
-                raw.setdefault(section, {})[key] = (
-                    int(value) if name in INTEGER_GLOBALS and value.strip().isdigit() else value
-                )
-            origins.env[(section, key)] = label
+            *parents, key = GLOBALS[name]
+            parent = raw
+            for part in parents:
+                parent = parent.setdefault(part, {})
+            parent[key] = global_value(name, value)
+            origins.env[GLOBALS[name]] = label
             continue
         password_of = MOUNT_PASSWORD.match(name)
         if password_of:  # read with its mount
@@ -159,6 +161,14 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
 def item_options(kind: str) -> dict[str, Callable[[str], dict[str, Any]]]:
     """The option variables of an item kind (SHARE, SYNC, ...): option -> its YAML keys."""
     return SHARE_OPTIONS if kind == "SHARE" else getattr(KINDS.get(kind.lower()), "env_options", {})
+
+
+def global_value(name: str, value: str) -> int | str | list[str]:
+    if name in INTEGER_GLOBALS and value.strip().isdigit():
+        return int(value)
+    if name in LIST_GLOBALS:
+        return [word for word in _split_list(value) if word]
+    return value
 
 
 def item_option(name: str) -> tuple[str, str] | None:

@@ -14,6 +14,17 @@ if TYPE_CHECKING:
     from nasbox.sync.kind import SyncJob
 
 STATUSES = ("good", "info", "warning", "error")
+ADMIN = "admin"  # the web dashboard's sign-in name for the administrator password
+
+
+@dataclass(frozen=True)
+class Web:
+    """The web dashboard: served only with an administrator password."""
+
+    port: int = 8080
+    admin_password: str | None = field(default=None, repr=False)
+    viewers: tuple[str, ...] = ()  # users (of `users`) who sign in with their password and may only look
+    metrics_token: str | None = field(default=None, repr=False)  # a bearer token /metrics then requires
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,7 @@ class Server:
     samba_options: tuple[tuple[str, str], ...] = ()  # smb.conf lines after nasbox's own
     vfs_modules: tuple[str, ...] = ()  # modules added to nasbox's in every share
     discovery: tuple[str, ...] = ()  # announcements: wsd, mdns, netbios
+    web: Web = field(default_factory=Web)
 
 
 @dataclass(frozen=True)

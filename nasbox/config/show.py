@@ -17,6 +17,10 @@ def masked(config: Config) -> dict[str, Any]:
     for mount in data["mounts"].values():
         mount["password"] = MASK
         mount["options"] = dict(mount["options"])
+    web = data["server"]["web"]
+    for secret in ("admin_password", "metrics_token"):
+        if web[secret] is not None:
+            web[secret] = MASK
     if data["smtp"] and data["smtp"]["password"] is not None:
         data["smtp"]["password"] = MASK
     for target in data["notify"].values():

@@ -13,6 +13,7 @@ from typing import Any
 from nasbox import mount_cmds, paths, state
 from nasbox.config.checker import Checker
 from nasbox.config.model import (
+    ADMIN,
     STATUSES,
     Config,
     Mount,
@@ -21,6 +22,7 @@ from nasbox.config.model import (
     Share,
     Smtp,
     User,
+    Web,
 )
 from nasbox.config.sources import KeyPath, Origins
 from nasbox.durations import seconds
@@ -37,14 +39,30 @@ RESERVED_SHARE_NAMES = {"global", "homes", "printers", "print$", "ipc$"}
 SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
-def build_server(c: Checker) -> Server:
+def build_server(c: Checker, users: dict[str, User]) -> Server:
     fields = c.clean("server")
     fields["hosts_allow"] = tuple(fields.get("hosts_allow", ()))
     if "space_warning" in fields:
         fields["space_warning"] = int(fields["space_warning"].rstrip("%"))
     fields["discovery"] = tuple(fields.get("discovery", ()))
+    fields["web"] = build_web(c, fields.get("web", {}), users)
     passed = passed_through(c, ("server", "samba_options"), fields.pop("samba_options", {}), "global")
     return Server(**fields, samba_options=passed.options, vfs_modules=passed.modules)
+
+
+def build_web(c: Checker, fields: dict[str, Any], users: dict[str, User]) -> Web:
+    where: KeyPath = ("server", "web")
+    for i, viewer in enumerate(fields.get("viewers", ())):
+        if viewer == ADMIN:
+            c.problem(where + ("viewers", i), f"{ADMIN} is the administrator's sign-in name; expected another user")
+        elif viewer not in users:
+            c.problem(where + ("viewers", i), f"{viewer} is not a configured user; expected a name under users")
+    return Web(
+        port=fields.get("port", Web.port),
+        admin_password=c.secret(fields, where, None, key="admin_password"),
+        viewers=tuple(fields.get("viewers", ())),
+        metrics_token=c.secret(fields, where, None, key="metrics_token"),
+    )
 
 
 @dataclass
@@ -380,8 +398,8 @@ def validate(raw: dict[str, Any], origins: Origins) -> tuple[Config | None, list
     c = Checker(raw, origins)
     c.check_schema()
     c.check_text(c.raw)
-    server = build_server(c)
     users, shares = build_users_and_shares(c)
+    server = build_server(c, users)
     smtp = build_smtp(c)
     config = Config(
         server=server,

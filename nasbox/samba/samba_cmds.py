@@ -36,3 +36,8 @@ def list_users(conf: str = SMB_CONF) -> list[str]:
 
 def delete_user(user: str, conf: str = SMB_CONF) -> list[str]:
     return ["smbpasswd", "-c", conf, "-x", user]
+
+
+def smbstatus_json() -> list[str]:
+    """Connected sessions, shares in use and open files, as JSON."""
+    return ["smbstatus", "--json"]
