@@ -167,7 +167,7 @@ def global_value(name: str, value: str) -> int | str | list[str]:
     if name in INTEGER_GLOBALS and value.strip().isdigit():
         return int(value)
     if name in LIST_GLOBALS:
-        return [word for word in _split_list(value) if word]
+        return [word.strip() for word in _split_list(value) if word.strip()]
     return value
 
 
