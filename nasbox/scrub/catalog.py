@@ -436,6 +436,11 @@ class Catalog:
         count, size = self.db.execute("SELECT count(*), coalesce(sum(size), 0) FROM files").fetchone()
         return count, size
 
+    def coverage(self) -> tuple[int, float]:
+        """The files with parity, and when the least recently verified was verified (0: never)."""
+        count, oldest = self.db.execute("SELECT count(*), min(coalesce(verified_at, 0)) FROM files").fetchone()
+        return count, oldest or 0.0
+
     # Sampled verification: the least recently verified first.
     def select_for_verify(self, percent: int, older_than_s: int) -> None:
         """Choose the files a full scrub verifies; all of them when percent is 100 and

@@ -52,7 +52,7 @@ from nasbox.scrub.files import NOT_THIS_FILE, open_directory, same_file, stat_fi
 from nasbox.scrub.install import Parity
 from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.report import Report
-from nasbox.scrub.sets import Candidate, Packer, Plan
+from nasbox.scrub.sets import SETS, Candidate, Packer, Plan
 from nasbox.scrub.tasks import Tasks
 from nasbox.scrub.trust import PRIVATE, Folders, Missing, Untrusted, open_folders
 from nasbox.scrub.walk import Need
@@ -187,6 +187,7 @@ class Scrub:
                 with readers.Readers(self.workers, self.job.nice, self.job.ionice, wanted) as reading:
                     self._scan(catalog, Worker(self.job, self.directory, parity, self.workers, reading))
                 work.settle(catalog, self.directory, self.unsettled)
+                self._coverage(catalog, parity)
                 self.progress.finish()
             except sqlite3.OperationalError as e:
                 if e.sqlite_errorcode & 0xFF != sqlite3.SQLITE_FULL:
@@ -210,6 +211,16 @@ class Scrub:
             )
         self._remember()
         return result(started, status, summary)
+
+    def _coverage(self, catalog: Catalog, parity: Parity) -> None:
+        """What the parity covers now, for the history (the dashboard shows it)."""
+        stats = self.report.stats
+        stats.protected, stats.oldest_verified_at = catalog.coverage()
+        stats.parity_bytes = 0
+        for folder, _, names in os.walk(os.path.join(parity.private, SETS)):
+            for name in names:
+                with contextlib.suppress(OSError):
+                    stats.parity_bytes += os.lstat(os.path.join(folder, name)).st_blocks * 512
 
     @contextmanager
     def vouching(self) -> Iterator[None]:

@@ -28,6 +28,11 @@ class Stats:
     removed: int = 0
     skipped: int = 0
     failed: int = 0
+    # Coverage once the run is over: the files with parity, the parity's allocated bytes, and
+    # when the least recently verified of them was last verified (0: one never was).
+    protected: int = 0
+    parity_bytes: int = 0
+    oldest_verified_at: float = 0.0
 
     def count(self, counter: str) -> None:
         setattr(self, counter, getattr(self, counter) + 1)

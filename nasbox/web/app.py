@@ -150,6 +150,7 @@ def create_app(config: Config) -> Flask:
             charts=pages.charts(kind, runs),
             rows=pages.rows(runs, tz),
             log_tail=pages.log_tail(kind, name),
+            coverage=pages.coverage(kind, runs, tz),
         )
 
     @app.get("/clients")

@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from nasbox import state
 from nasbox.history import Run
+from nasbox.progress import human_bytes
 from nasbox.web import chart
 
 LOG_TAIL_BYTES = 16 * 1024
@@ -51,6 +52,23 @@ def rows(runs: list[Run], tz: ZoneInfo) -> list[dict[str, Any]]:
         }
         for run in runs
     ]
+
+
+def coverage(kind: str, runs: list[Run], tz: ZoneInfo) -> dict[str, Any] | None:
+    """A scrub job's parity coverage as its newest run that measured it left it: files
+    protected, parity on disk, and the oldest verification; None before such a run."""
+    if kind != "scrub":
+        return None
+    for run in sorted(runs, key=lambda r: r.started, reverse=True):
+        if "protected" in run.stats:
+            oldest = float(run.stats.get("oldest_verified_at", 0))
+            return {
+                "protected": int(run.stats["protected"]),
+                "parity": human_bytes(int(run.stats.get("parity_bytes", 0))),
+                "oldest": datetime.fromtimestamp(oldest, tz).strftime("%Y-%m-%d %H:%M") if oldest else "never",
+                "as_of": datetime.fromtimestamp(run.started, tz).strftime("%Y-%m-%d %H:%M"),
+            }
+    return None
 
 
 def log_tail(kind: str, name: str) -> str:

@@ -766,3 +766,19 @@ def test_a_member_edited_during_its_repair_gets_one_new_set_with_the_others(tmp_
     for relative in contents:
         assert stock_par2(par2.binary(), "verify", job, relative), relative
     assert scrub(job).status == "good"
+
+
+def test_a_run_records_what_its_parity_covers(tmp_path):
+    """For the dashboard: the files protected, the parity's allocated bytes, and when the least
+    recently verified file was last verified."""
+    job = make_job(tmp_path)
+    for i in range(5):
+        write(Path(job.directory) / f"f{i}.bin", 200_000, seed=i)
+    before = time.time()
+    first = scrub(job)
+    assert first.stats["protected"] == 5
+    on_disk = sum(p.stat().st_blocks * 512 for p in all_parity_files(job))
+    assert first.stats["parity_bytes"] == on_disk > 0
+    assert first.stats["oldest_verified_at"] == 0  # new parity: none verified yet
+    verified = scrub(job)
+    assert before <= verified.stats["oldest_verified_at"] <= time.time()

@@ -49,7 +49,8 @@ def seed(sync_runs: int = SYNC_RUNS) -> None:
             record(history, "sync", "docs", "good", f"copied {i}", now - (sync_runs - i) * 3600,
                    {"transferred": i, "bytes_transferred": 1000 * i})
         record(history, "scrub", "backup", "warning", REPAIRED, now - 1800,
-               {"files": 40, "bytes_verified": 4096, "repaired": 1, "unrepairable": 0})
+               {"files": 40, "bytes_verified": 4096, "repaired": 1, "unrepairable": 0, "protected": 40,
+                "parity_bytes": 2 << 20, "oldest_verified_at": now - 3 * 86400})
     finally:
         history.close()
     Holds(state.state_dir()).hold("docs", HOLD_REASON)

@@ -95,6 +95,16 @@ def test_job_page_charts_every_run(client: FlaskClient):
     assert client.get("/jobs/nokind/docs").status_code == 404
 
 
+def test_a_scrub_jobs_page_shows_its_parity_coverage(client: FlaskClient):
+    sign_in(client, "admin", ADMIN_PASSWORD)
+    coverage = re.search(r'<section class="card" id="coverage">(.*?)</section>', client.get("/jobs/scrub/backup").text,
+                         re.S)
+    assert coverage is not None
+    assert "40 files protected by 2.0 MiB of parity" in coverage.group(1)
+    assert re.search(r"least recently verified was verified \d{4}-\d\d-\d\d \d\d:\d\d", coverage.group(1))
+    assert 'id="coverage"' not in client.get("/jobs/sync/docs").text
+
+
 def test_api_status_is_the_status_document_and_history_lists_runs(client: FlaskClient):
     sign_in(client, "alice", VIEWER_PASSWORD)
     doc = client.get("/api/status").get_json()
