@@ -9,13 +9,14 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from nasbox import paths, state
 from nasbox.jobkind import JobKind
 from nasbox.notify.urls import MASK
-from nasbox.schedules import ScheduleEntry, cron_of
+from nasbox.schedules import ScheduleEntry, cron_of, next_fire
 from nasbox.scrub.kind import DURATION_UNITS
 from nasbox.versions import retention
 from nasbox.versions.retention import Keep
@@ -202,8 +203,13 @@ class OffsiteKind(JobKind):
         from nasbox.sync.engine import Holds
 
         hold = Holds(state.state_dir(), self.name).get(job.name)
-        last = Record(state.state_dir(), job.name).snapshot()
-        return {"held": hold["reason"] if hold else None, "snapshot": last}
+        tz = ZoneInfo(config.server.timezone)
+        check = next_fire(cron_of(job.check.schedule), datetime.now(tz)) if job.check else None
+        return {
+            "held": hold["reason"] if hold else None,
+            "snapshot": Record(state.state_dir(), job.name).snapshot(),  # the last one made, as nasbox noted it
+            "next_check": check.isoformat(timespec="minutes") if check else None,
+        }
 
     def shown(self, job: dict[str, Any]) -> dict[str, Any]:
         """The job as `config show` prints it: no password, no credential, no URL password."""
