@@ -33,7 +33,7 @@ from nasbox.config import Config
 from nasbox.limits import deletion_limit
 from nasbox.offsite.kind import OffsiteJob, shown_repository
 from nasbox.offsite.record import Record
-from nasbox.offsite.restic import Outcome, Ran, Restic, Snapshot
+from nasbox.offsite.restic import Outcome, Ran, Restic, Snapshot, json_lines
 from nasbox.offsite.stale import remove_killed_runs_locks
 from nasbox.progress import human_bytes
 from nasbox.result import JobResult
@@ -308,9 +308,17 @@ class Offsite:
 
 
 def unreadable(ran: Ran) -> list[str]:
-    """The files restic could not read, from its JSON error lines (stderr, masked)."""
-    lines = []
-    for line in ran.stderr.splitlines():
-        if line.startswith("{") and '"error"' in line:
-            lines.append(line)
-    return lines
+    """The files restic could not read, each once, from its JSON error lines (masked stderr):
+    `item: what failed`."""
+    found: dict[str, str] = {}
+    for message in json_lines(ran.stderr):
+        if message.get("message_type") != "error":
+            continue
+        error = message.get("error") or {}
+        if "message" in error:  # restic 0.16 and later
+            why = str(error["message"])
+        else:  # before: the Go error's fields
+            code = error.get("Err")
+            why = f"{error.get('Op', 'read')}: {os.strerror(code) if isinstance(code, int) else code}"
+        found.setdefault(str(message.get("item", "?")), why)
+    return [f"{item}: {why}" for item, why in found.items()]

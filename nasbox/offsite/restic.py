@@ -64,14 +64,7 @@ class Ran:
         return self.outcome is Outcome.DONE
 
     def json_lines(self) -> list[dict[str, Any]]:
-        found = []
-        for line in self.stdout.splitlines():
-            if line.startswith("{"):
-                try:
-                    found.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        return found
+        return json_lines(self.stdout)
 
     def json(self) -> Any:
         return json.loads(self.stdout)
@@ -94,6 +87,18 @@ class Ran:
         helpers = [t for t in texts if t.startswith("subprocess ")]
         shown = helpers[-2:] + fatal[-1:] if fatal else texts[-MAX_MESSAGE_LINES:]
         return " | ".join(shown) or f"restic exited {self.code}"
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON messages among restic's lines (--json: one per line)."""
+    found = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                found.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return found
 
 
 def outcome_of(code: int, stderr: str) -> Outcome:

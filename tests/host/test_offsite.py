@@ -27,6 +27,7 @@ from nasbox.offsite.kind import OffsiteJob
 from nasbox.result import JobResult
 from tests.host.test_notify import Recorder, http  # noqa: F401 (a fixture)
 from tests.support.files import tree
+from tests.support.rawdisk import loop_mount, mount_again, unmount
 from tests.support.offsite import Backend, RestBackend, S3Backend, SftpBackend, build_sftp_image
 
 pytestmark = pytest.mark.host
@@ -439,3 +440,24 @@ def test_secrets_never_in_argv_logs_config_show_history_or_notifications(
     finally:
         rest.stop()
         s3.stop()
+
+
+# --- files restic cannot read ----------------------------------------------------------------
+
+def test_a_file_that_cannot_be_read_makes_a_warning_naming_it(tmp_path: Path) -> None:
+    """A damaged inode on a real ext4 (lstat fails with EUCLEAN): restic makes the snapshot
+    without it and exits 3."""
+    backend = Backend("local", str(tmp_path / "repo"))
+    source = tmp_path / "data"
+    with loop_mount(source, size_mb=16) as image:
+        (source / "fine.txt").write_text("fine")
+        (source / "damaged.bin").write_bytes(os.urandom(100_000))
+        unmount(source)
+        subprocess.run(["debugfs", "-w", "-R", "sif /damaged.bin block[0] 0", str(image)], check=True,
+                       capture_output=True)
+        mount_again(image, source)
+        result = run(config_for(backend, tmp_path))
+    assert (result.status, result.exit_code, result.skipped) == ("warning", 0, False), result.summary
+    assert "some files could not be read" in result.summary
+    assert result.details[1:] == [f"{source}/damaged.bin: lstat: Structure needs cleaning"]
+    assert result.stats["files_new"] == 1 and len(ids(config_for(backend, tmp_path))) == 1
