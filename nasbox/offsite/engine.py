@@ -172,7 +172,7 @@ class Offsite:
         last one approved, as remembered; when nothing is, the job's latest in the repository
         (None on a first backup), which is created if missing."""
         known = self.record.snapshot()
-        if known:
+        if known and known.get("source") == self.source:  # a new source starts a lineage of its own
             return known["id"], int(known["files"])
         self._open()
         return self._latest()
@@ -220,7 +220,7 @@ class Offsite:
         )
         if parent is not None:
             self._hold_if_too_many_dropped(summary.snapshot, dropped, parent_files)
-        self.record.approve(summary.snapshot, time.strftime("%Y-%m-%dT%H:%M:%S%z"), summary.files)
+        self.record.approve(summary.snapshot, self.source, time.strftime("%Y-%m-%dT%H:%M:%S%z"), summary.files)
         if self.force and self.holds.get(self.job.name):
             self.holds.release(self.job.name)
             self.details.append("the hold was released (--force)")

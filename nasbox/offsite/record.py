@@ -1,6 +1,6 @@
 """What nasbox remembers of an offsite job between runs, in /config/state/offsite-<job>.json:
 
-- the last snapshot it approved (its ID, time and file count), which the next
+- the last snapshot it approved (its ID, source, time and file count), which the next
   backup's deletions are counted against without reading the snapshot's tree again;
 - the runs whose restic was killed (a time limit, a stop, a crash: the host and the time
   they started), whose repository locks restic may have left behind. A run is listed from its
@@ -32,11 +32,11 @@ class Record:
         state.write_json(self.path, data)
 
     def snapshot(self) -> dict[str, Any] | None:
-        """The last approved snapshot: id, time, files."""
+        """The last approved snapshot: id, source, time, files."""
         return self.read().get("snapshot")
 
-    def approve(self, snapshot: str, when: str, files: int) -> None:
-        self._update(snapshot={"id": snapshot, "time": when, "files": files})
+    def approve(self, snapshot: str, source: str, when: str, files: int) -> None:
+        self._update(snapshot={"id": snapshot, "source": source, "time": when, "files": files})
 
     def forget_snapshot(self) -> None:
         self._update(snapshot=None)

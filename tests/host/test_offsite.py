@@ -461,3 +461,27 @@ def test_a_file_that_cannot_be_read_makes_a_warning_naming_it(tmp_path: Path) ->
     assert "some files could not be read" in result.summary
     assert result.details[1:] == [f"{source}/damaged.bin: lstat: Structure needs cleaning"]
     assert result.stats["files_new"] == 1 and len(ids(config_for(backend, tmp_path))) == 1
+
+
+def test_the_hold_counts_in_the_repository_when_nasbox_lost_its_record(tmp_path: Path) -> None:
+    backend = Backend("local", str(tmp_path / "repo"))
+    source = source_of(tmp_path)
+    tree(source, {f"doc{i:02}.txt": f"document {i}" for i in range(20)})
+    config = config_for(backend, tmp_path)
+    assert run(config).status == "good"
+    (Path(os.environ["NASBOX_HOME"]) / "state" / "offsite-docs.json").unlink()  # a new /config
+    for i in range(15):
+        (source / f"doc{i:02}.txt").unlink()
+    held = run(config)
+    assert held.exit_code == 75 and "would drop 15 of the 20 files" in held.summary
+
+
+def test_a_new_source_starts_snapshots_of_its_own(tmp_path: Path) -> None:
+    backend = Backend("local", str(tmp_path / "repo"))
+    tree(source_of(tmp_path), {f"doc{i:02}.txt": "x" for i in range(20)})
+    assert run(config_for(backend, tmp_path)).status == "good"
+    other = tmp_path / "photos"
+    tree(other, {"a.jpg": "a", "b.jpg": "b"})
+    moved = run(load_config({"NASBOX_CONFIG": "/dev/null", **backend.environ("DOCS", other, PASSWORD)}))
+    assert moved.status == "good", moved.summary
+    assert (moved.stats["files_new"], moved.stats["files_dropped"]) == (2, 0)
