@@ -6,15 +6,18 @@ Guards, in order, each skipping the run (exit 75, status warning) with nothing s
    missing; a local repository's parent directory missing (a disk that did not mount);
 2. SOURCE empty (parity databases, versions and nasbox's state not counted);
 3. the job is held (below), unless --force.
-Then the repository: restic reads its config with the password. Missing, it is created
-(`restic init`, which never writes over an existing one); a wrong password, an unreachable
-server or any other failure is an error and nothing is created or sent. Locks a killed run of
-nasbox left are removed (nasbox.offsite.stale).
-The backup is made against the job's latest snapshot as its parent. restic reports how many
-of the files it saw were in the parent (changed or not), so the files the new snapshot drops
-are the parent's file count minus those, at no extra cost; the parent's count is remembered
-from the run that made it (nasbox.offsite.record), and read from the repository (`restic ls`)
-only when it is not. A snapshot that drops more files than `max_delete` (default half the
+Locks a killed run of nasbox left are removed (nasbox.offsite.stale).
+The backup is made with the job's last snapshot as its parent: the one nasbox approved last
+(nasbox.offsite.record), or, when nasbox has none noted (a first run, a new /config), the
+job's latest in the repository, after restic has read the repository's config with the
+password: missing, the repository is created (`restic init`, which never writes over an
+existing one); a wrong password, an unreachable server or any other failure is an error and
+nothing is created or sent. (So the usual run is one restic call, the backup, and the
+retention's: each call opens the repository again, which costs a key derivation.)
+restic reports how many of the files it saw were in the parent (changed or not), so the files
+the new snapshot drops are the parent's file count minus those, at no extra cost; the
+parent's count is the one noted when it was made, or counted in the repository (`restic ls`)
+when it was not noted. A snapshot that drops more files than `max_delete` (default half the
 parent's) is forgotten again at once (its data stays until the next prune) and the job is
 held, across restarts, until a run with --force, which approves the count the hold saw and no
 more. Then the snapshots `keep` no longer keeps are forgotten and pruned.

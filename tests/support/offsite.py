@@ -148,6 +148,22 @@ def build_sftp_image() -> None:
         raise RuntimeError(f"cannot build {SFTP_IMAGE}: {built.stderr[-2000:]}")
 
 
+def restic_of_image(image: str, directory: Path) -> Path:
+    """The image's restic binary (Debian 13's, a static Go program) copied into directory,
+    so that the host tests run the restic the container runs too."""
+    created = docker("create", image)
+    if created.returncode != 0:
+        raise RuntimeError(f"cannot use the image {image} (build it first): {created.stderr}")
+    container = created.stdout.strip()
+    try:
+        copied = docker("cp", f"{container}:/usr/bin/restic", str(directory / "restic"))
+        if copied.returncode != 0:
+            raise RuntimeError(f"the image {image} has no /usr/bin/restic: {copied.stderr}")
+    finally:
+        docker("rm", container)
+    return directory / "restic"
+
+
 def ssh_keygen(path: Path) -> str:
     """A new ed25519 key pair at path (and path.pub); the public key's line."""
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)

@@ -124,3 +124,11 @@ def test_paths_lock_the_source_and_a_local_repository(load):
     config = load(yaml_data={"offsite": {"docs": ITEM, "away": {**ITEM, "repository": "rest:https://h/x"}}})
     assert KIND.paths(config.jobs["offsite"]["docs"]) == ["/data/docs", "/backup/restic"]
     assert KIND.paths(config.jobs["offsite"]["away"]) == ["/data/docs"]
+
+
+def test_env_words_from_a_file_of_lines(load, tmp_path: Path):
+    (tmp_path / "s3.env").write_text("AWS_ACCESS_KEY_ID=AKIA1\nAWS_SECRET_ACCESS_KEY='with space'\n")
+    config = load(env={"OFFSITE_DOCS": "/data/docs s3:https://h/b daily", "OFFSITE_DOCS_PASSWORD": "pw",
+                       "OFFSITE_DOCS_ENV_FILE": str(tmp_path / "s3.env")})
+    assert dict(config.jobs["offsite"]["docs"].env) == {"AWS_ACCESS_KEY_ID": "AKIA1",
+                                                         "AWS_SECRET_ACCESS_KEY": "with space"}
