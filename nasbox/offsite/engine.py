@@ -144,17 +144,19 @@ class Offsite:
             return f"source {job.source} is empty (not mounted?)"
         return None
 
-    def _open(self) -> None:
+    def _open(self) -> bool:
         """Make sure the repository is there and opens with the password, creating it when
-        (and only when) restic says there is none."""
+        (and only when) restic says there is none; whether it was created."""
         probe = self.restic.run(self.restic.commands.probe())
         if probe.outcome is Outcome.MISSING:
             made = self.restic.run(self.restic.commands.init())
             if not made.ok:
                 raise Failed("error", f"cannot create the repository {self._where()}: {made.message}")
             self.details.append(f"created the repository {self._where()}")
-        elif not probe.ok:
+            return True
+        if not probe.ok:
             raise Failed("error", self._failure(probe, "cannot open the repository"))
+        return False
 
     def _failure(self, ran: Ran, what: str) -> str:
         """A failed call in words, restic's own last (masked)."""
@@ -177,7 +179,8 @@ class Offsite:
         known = self.record.snapshot()
         if known and known.get("source") == self.source:  # a new source starts a lineage of its own
             return known["id"], int(known["files"])
-        self._open()
+        if self._open():
+            return None, 0  # a new repository has no snapshot
         return self._latest()
 
     def _latest(self) -> tuple[str | None, int]:
