@@ -164,7 +164,9 @@ class Offsite:
         if ran.outcome is Outcome.MISSING:
             return f"{what} {where}: there is no repository there"
         if ran.outcome is Outcome.WRONG_PASSWORD:
-            return f"{what} {where}: wrong password (no key of the repository opens with it); nothing was sent"
+            return f"{what} {where}: wrong password (no key of the repository opens with it)" + (
+                "" if self.checking else "; nothing was sent"
+            )
         if ran.outcome is Outcome.LOCKED:
             return f"{what} {where}: locked by another process: {ran.message}"
         return f"{what} {where}: {ran.message}"
@@ -292,6 +294,8 @@ class Offsite:
             return self._result("good", f"repository {self._where()} checked: no errors{reading}")
         if ran.outcome is Outcome.LOCKED:
             raise Failed("warning", self._failure(ran, "cannot check"), skipped=True)
+        if ran.outcome is not Outcome.FAILED:  # no repository, a wrong password, no answer: nothing was checked
+            raise Failed("error", self._failure(ran, "cannot check"))
         self.details += [line for line in ran.stdout.splitlines() + ran.stderr.splitlines() if "error" in line.lower()]
         return self._result("error", self._failure(ran, f"check found problems{reading} in"))
 

@@ -24,6 +24,7 @@ from nasbox import paths, state
 from nasbox.config import Config
 from nasbox.offsite.engine import cache_dir
 from nasbox.offsite.kind import OffsiteJob
+from nasbox.offsite.record import Record
 from nasbox.offsite.restic import Restic, Snapshot
 
 TEMPORARY_PREFIX = ".nasbox-restore-"
@@ -88,6 +89,8 @@ def restore(
     if not os.path.isdir(into):
         raise RestoreError(f"the target {target} is not a directory")
     restic = _restic(config, job, state_dir)
+    record = Record(state_dir or state.state_dir(), job.name)
+    this_run = record.start_run()  # a restic killed mid-restore leaves a lock: the next run removes it
     temporary = tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=into)
     try:
         wanted = str(PurePosixPath(base) / relative)
@@ -106,6 +109,8 @@ def restore(
         return done
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+        if not restic.killed:
+            record.end_runs(this_run)
 
 
 def _place(restored: Path, into: Path, relative: PurePosixPath, force: bool, done: Restored) -> None:

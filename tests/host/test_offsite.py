@@ -531,3 +531,12 @@ def test_a_missing_bucket_is_created_on_the_first_run(restic_version: str, tmp_p
         assert len(ids(config)) == 1
     finally:
         s3.stop()
+
+
+def test_a_check_of_a_missing_repository_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
+    backend = Backend("local", str(tmp_path / "repo"))
+    tree(source_of(tmp_path), {"a.txt": "a"})
+    checked = run(config_for(backend, tmp_path, CHECK="weekly 10%"), check=True)
+    assert (checked.status, checked.exit_code) == ("error", 1)
+    assert checked.summary == f"cannot check {tmp_path / 'repo'}: there is no repository there"
+    assert not (tmp_path / "repo").exists()
