@@ -32,6 +32,9 @@ from nasbox.offsite.kind import OffsiteJob
 from nasbox.offsite.restic_cmds import Call, ResticCommands
 
 MAX_MESSAGE_LINES = 5
+# restic's own variables that would override or clash with nasbox's (a user's, set in the
+# container for restic by hand), emptied for nasbox's restic: restic reads empty as unset.
+UNSET = {"RESTIC_PASSWORD_COMMAND": "", "RESTIC_PASSWORD": "", "RESTIC_REPOSITORY_FILE": "", "RESTIC_KEY_HINT": ""}
 
 
 class Outcome(Enum):
@@ -193,6 +196,7 @@ class Restic:
             writer = -1
             env = {
                 **dict(self.job.env),
+                **UNSET,
                 "RESTIC_REPOSITORY": self.job.repository,
                 "RESTIC_PASSWORD_FILE": f"/dev/fd/{reader}",
                 "TZ": self.config.server.timezone,  # forget's days and weeks are the server's

@@ -547,3 +547,12 @@ def test_a_check_of_a_missing_repository_is_an_error_and_creates_nothing(tmp_pat
     assert (checked.status, checked.exit_code) == ("error", 1)
     assert checked.summary == f"cannot check {tmp_path / 'repo'}: there is no repository there"
     assert not (tmp_path / "repo").exists()
+
+
+def test_restic_variables_set_for_restic_by_hand_do_not_reach_nasbox_s_restic(tmp_path: Path, monkeypatch) -> None:
+    """An admin who runs restic in the container by hand may set its variables there."""
+    monkeypatch.setenv("RESTIC_PASSWORD_COMMAND", "echo another-password")
+    monkeypatch.setenv("RESTIC_REPOSITORY_FILE", str(tmp_path / "elsewhere"))
+    tree(source_of(tmp_path), {"a.txt": "a"})
+    result = run(config_for(Backend("local", str(tmp_path / "repo")), tmp_path))
+    assert result.status == "good", result.summary
