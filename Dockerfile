@@ -1,4 +1,4 @@
-# nasbox: Samba shares, rsync backups and par2 scrubbing in one container.
+# nasbox: Samba shares, rsync backups, par2 scrubbing and restic offsite backups in one container.
 # Build: docker build -t nasbox:latest .   (offline: run image/fetch-wheels first)
 
 # Stage 1: the Python environment, built apart so that the wheelhouse stays out of the image.
@@ -27,6 +27,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       samba rsync cifs-utils python3 tini tzdata ca-certificates attr iptables btrfs-progs \
       wsdd2 avahi-daemon \
+      restic openssh-client rclone \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /usr/share/doc/* /usr/share/man/*
 COPY --from=venv /opt/nasbox /opt/nasbox
 COPY config/ /usr/share/nasbox/config/

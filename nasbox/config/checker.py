@@ -39,9 +39,13 @@ def is_timezone(name: object) -> bool:
 
 
 def is_secret(path: KeyPath) -> bool:
-    """Passwords and tokens, and share user entries (they may be user:password)."""
-    named_secret = bool(path) and any(word in str(path[-1]) for word in ("password", "token"))
-    return named_secret or (path[:1] == ("shares",) and path[2:3] == ("users",))
+    """Passwords and tokens, share user entries (they may be user:password), an offsite job's
+    back-end variables and its repository (a URL may carry a password)."""
+    return (
+        (bool(path) and any(word in str(path[-1]) for word in ("password", "token")))
+        or (path[:1] == ("shares",) and path[2:3] == ("users",))
+        or (path[:1] == ("offsite",) and path[2:3] in (("env",), ("repository",)))
+    )
 
 
 def shown(path: KeyPath, value: Any) -> str:

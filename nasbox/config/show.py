@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from nasbox.config.model import Config
+from nasbox.kinds import KINDS
 from nasbox.notify import TYPES
 from nasbox.notify.urls import MASK
 
@@ -25,6 +26,8 @@ def masked(config: Config) -> dict[str, Any]:
         data["smtp"]["password"] = MASK
     for target in data["notify"].values():
         target["target"] = TYPES[target["type"]].redact(target["target"])
+    for kind, jobs in data["jobs"].items():
+        data["jobs"][kind] = {name: KINDS[kind].shown(job) for name, job in jobs.items()}
     return _plain(data)
 
 

@@ -59,17 +59,17 @@ from nasbox.versions.store import VERSIONS_DIR, Versions, VersionsError
 
 log = logging.getLogger(__name__)
 
-HOLDS_FILE = "sync-holds.json"
+HOLDS_FILE = "{kind}-holds.json"
 MAX_DETAIL_LINES = 20
 DELETIONS_STOPPED = "Deletions stopped due to --max-delete limit"
 NO_SPACE = "No space left on device"  # strerror(ENOSPC), as rsync reports it
 
 
 class Holds:
-    """Held sync jobs, kept under /config/state so that a hold survives restarts."""
+    """Held jobs of a kind (sync, offsite), kept under /config/state so that a hold survives restarts."""
 
-    def __init__(self, state_dir: Path):
-        self.path = state_dir / HOLDS_FILE
+    def __init__(self, state_dir: Path, kind: str = "sync"):
+        self.path = state_dir / HOLDS_FILE.format(kind=kind)
 
     @contextmanager
     def _locked(self) -> Iterator[dict[str, dict]]:
@@ -99,9 +99,21 @@ class Holds:
             holds.pop(job, None)
 
 
-def held_since(job: str, hold: dict) -> str:
+def held_since(job: str, hold: dict, kind: str = "sync") -> str:
     since = time.strftime("%Y-%m-%d %H:%M", time.localtime(hold["since"]))
-    return f"held since {since}: {hold['reason']}; run `nasbox sync {job} --now --force`"
+    return f"held since {since}: {hold['reason']}; run `nasbox {kind} {job} --now --force`"
+
+
+def not_data(config: Config, roots: list[str], state_dir: Path) -> list[str]:
+    """What lies inside the roots (resolved) but is not data to back up: parity databases of
+    scrub jobs, versions, the shares' recycle bins, nasbox's own state, wherever they are
+    reached from (through a link, a bind mount); relative to the root they lie in."""
+    candidates = [job.database for job in config.scrub.values()] + recycle.folders(config)
+    candidates += [str(state.state_dir()), str(state.log_dir()), str(state_dir)]
+    table = paths.mount_table()
+    found = {paths.below(p, root, table) for p in candidates for root in roots}
+    found.add(VERSIONS_DIR)  # by name, wherever it leads: a link there is never followed
+    return sorted(relative for relative in found if relative not in (None, "."))
 
 
 def has_entries(directory: str, ignore: set[str]) -> bool:
@@ -325,14 +337,8 @@ class Sync:
     def protected(self) -> list[str]:
         """Paths, relative to DESTINATION or SOURCE as rsync walks them (resolved), that rsync
         must leave alone: in DESTINATION --delete must never touch them, from SOURCE they are
-        not data to copy (parity databases of scrub jobs, versions, nasbox's own state), wherever
-        they are reached from (through a link, a bind mount)."""
-        candidates = [job.database for job in self.config.scrub.values()] + recycle.folders(self.config)
-        candidates += [str(state.state_dir()), str(state.log_dir()), str(self.state_dir)]
-        table = paths.mount_table()
-        found = {paths.below(p, root, table) for p in candidates for root in (self.destination, self.source)}
-        found.add(VERSIONS_DIR)  # by name, wherever it leads: a link there is never followed
-        return sorted(relative for relative in found if relative not in (None, "."))
+        not data to copy (see not_data)."""
+        return not_data(self.config, [self.destination, self.source], self.state_dir)
 
     def _rewrites(self, preview: str, allowed: int) -> int:
         """The files in DESTINATION the copy would rewrite, from the preview's output. rsync

@@ -120,8 +120,8 @@ def test_rule(problems, env, expected):
     ({"shares": {"documents": {**SHARE, "paths": "/data/docs"}}},
      "nasbox.yaml: shares.documents.paths: expected a list of absolute paths, got '/data/docs'"),
     ({"shares": []}, "nasbox.yaml: shares: expected a mapping"),
-    ({"sharez": {}}, "nasbox.yaml: unknown key 'sharez'; expected one of: mounts, notify, scrub, server, "
-                     "shares, smtp, sync, users"),
+    ({"sharez": {}}, "nasbox.yaml: unknown key 'sharez'; expected one of: mounts, notify, offsite, scrub, "
+                     "server, shares, smtp, sync, users"),
     ({"users": {"Alice": {"password": "x"}}},
      "nasbox.yaml: users: 'Alice': expected a user name of lower-case letters, digits, '_' and '-' (at most 32)"),
     ({"users": {"alice": {}}}, "nasbox.yaml: users.alice: no password: expected password or password_file"),
