@@ -15,6 +15,12 @@ from nasbox.jobkind import JobKind
 from nasbox.kinds import KINDS
 from nasbox.text import OneLineFormatter
 
+ORIGINS = ("versions", "offsite")
+FROM_HELP = (
+    "versions: a sync job's versions (the default); offsite: an offsite job's restic snapshots (TIME may "
+    "also be a snapshot's ID)"
+)
+
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="nasbox", description="A NAS appliance in one container.")
@@ -31,9 +37,10 @@ def parser() -> argparse.ArgumentParser:
         kind.add_arguments(add_job_verb(verbs, kind))
 
     versions = verbs.add_parser("versions", help="the versions a sync job keeps, or those holding one path")
-    versions.add_argument("job", metavar="JOB", help="a sync job that keeps versions")
+    versions.add_argument("job", metavar="JOB", help="a sync job that keeps versions (an offsite job with --from)")
     versions.add_argument("path", nargs="?", metavar="PATH", help="a file or directory, relative to the job's source")
     versions.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    versions.add_argument("--from", dest="origin", choices=ORIGINS, default="versions", help=FROM_HELP)
 
     restore = verbs.add_parser("restore", help="put a file or directory back as a version of its backup holds it")
     restore.add_argument("job", metavar="JOB", help="the sync job whose versions hold PATH")
@@ -49,6 +56,7 @@ def parser() -> argparse.ArgumentParser:
     restore.add_argument("--force", action="store_true", help="overwrite files newer than the version's")
     restore.add_argument("--dry-run", action="store_true", help="show what would be restored; change nothing")
     restore.add_argument("--no-wait", action="store_true", help="exit 75 at once when the sync job is running")
+    restore.add_argument("--from", dest="origin", choices=ORIGINS, default="versions", help=FROM_HELP)
 
     mount = verbs.add_parser("mount", help="(re)try the configured CIFS mounts, or show them")
     mount.add_argument("--status", action="store_true", help="show each mount and whether it is mounted")
@@ -125,7 +133,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.verb == "versions":
         from nasbox.actions.versions import versions
 
-        return versions(args.job, args.path, args.json)
+        return versions(args.job, args.path, args.json, args.origin)
     if args.verb == "restore":
         from nasbox.actions.restore import restore
 

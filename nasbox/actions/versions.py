@@ -1,5 +1,6 @@
 """`nasbox versions JOB [PATH] [--json]`: the versions a sync job keeps, newest first, or the
-versions holding one path, with what it was in each and where it changed."""
+versions holding one path, with what it was in each and where it changed; with --from
+offsite, an offsite job's restic snapshots, newest first."""
 
 from __future__ import annotations
 
@@ -12,17 +13,21 @@ from zoneinfo import ZoneInfo
 from nasbox import exits, paths
 from nasbox.actions.status import table
 from nasbox.config import load_config
+from nasbox.config.model import Config
+from nasbox.offsite import restore as offsite
 from nasbox.text import escaped
 from nasbox.versions.file_history import Held, history
-from nasbox.versions.lookup import UsageError, relative_path, shown_time, versioned_job
+from nasbox.versions.lookup import UsageError, offsite_job, relative_path, shown_time, versioned_job
 from nasbox.versions.store import Version, Versions, VersionsError
 
 log = logging.getLogger(__name__)
 
 
-def versions(job_name: str, path: str | None, as_json: bool) -> int:
+def versions(job_name: str, path: str | None, as_json: bool, origin: str = "versions") -> int:
     config = load_config()
     tz = ZoneInfo(config.server.timezone)
+    if origin == "offsite":
+        return snapshots(config, job_name, path, as_json, tz)
     try:
         job = versioned_job(config, job_name)
         relative = relative_path(job, path) if path is not None else None
@@ -83,3 +88,31 @@ def as_row(held: Held, tz: ZoneInfo) -> list[str]:
     change = "oldest" if held.change is None else "" if held.change == "same" else held.change
     modified = shown_time(held.modified, tz)
     return [held.version.name, shown_time(held.version.time, tz), held.type, size, modified, change]
+
+
+def snapshots(config: Config, job_name: str, path: str | None, as_json: bool, tz: ZoneInfo) -> int:
+    """An offsite job's snapshots: ID (what `restore --at` takes), time, files."""
+    try:
+        job = offsite_job(config, job_name)
+        if path is not None:
+            raise UsageError("PATH: offsite snapshots are listed whole; `nasbox restore --from offsite` takes PATH")
+    except UsageError as e:
+        log.error("%s", e)
+        return exits.USAGE
+    try:
+        newest_first = offsite.snapshots(config, job)[::-1]
+    except offsite.RestoreError as e:
+        log.error("offsite %s: %s", job.name, e)
+        return exits.ERROR
+    if as_json:
+        listed = [{"id": s.id, "short_id": s.short_id, "time": s.time.astimezone(tz).isoformat()} for s in newest_first]
+        json.dump(
+            {"job": job.name, "source": job.source, "timezone": tz.key, "snapshots": listed}, sys.stdout, indent=2
+        )
+        print()
+    elif not newest_first:
+        print(f"offsite {job.name}: the repository holds no snapshot of {job.source} yet")
+    else:
+        print(f"offsite {job.name}: {len(newest_first)} snapshots of {job.source} (newest first, times in {tz.key})")
+        print(table([["SNAPSHOT", "TAKEN"], *[[s.short_id, shown_time(s.time, tz)] for s in newest_first]]))
+    return exits.DONE

@@ -9,12 +9,15 @@ is resolved, since both trees hold what users made.
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo
 
 from nasbox import paths
 from nasbox.config import Config
+from nasbox.offsite.kind import OffsiteJob
+from nasbox.offsite.restic import Snapshot
 from nasbox.sync.kind import SyncJob
 from nasbox.versions.store import VERSIONS_DIR, Version, version_time
 
@@ -38,23 +41,51 @@ def versioned_job(config: Config, name: str) -> SyncJob:
     return job
 
 
-def relative_path(job: SyncJob, text: str) -> str:
-    """PATH as a path relative to SOURCE (and so to DESTINATION and each version)."""
+def relative_path(job: SyncJob | OffsiteJob, text: str) -> str:
+    """PATH as a path relative to SOURCE (and so to DESTINATION and each version, or to each
+    offsite snapshot)."""
     written = PurePosixPath(text)
     if not text or ".." in written.parts:
         raise UsageError(f"PATH {text!r}: expected a path in the source without '..'")
     relative = written
     if written.is_absolute():
-        roots = (job.source, paths.real(job.source), job.destination, paths.real(job.destination))
+        trees = [job.source] + ([job.destination] if isinstance(job, SyncJob) else [])
+        roots = [root for tree in trees for root in (tree, paths.real(tree))]
         holding = [root for root in map(PurePosixPath, roots) if written.is_relative_to(root)]
         if not holding:
-            raise UsageError(f"{text} lies outside the source {job.source} and the destination {job.destination}")
+            raise UsageError(f"{text} lies outside {' and '.join(trees)}")
         relative = written.relative_to(holding[0])
     if not relative.parts:
         raise UsageError(f"PATH {text!r} names the whole tree; name a file or directory in it")
     if relative.parts[0] == VERSIONS_DIR:
         raise UsageError(f"{text} lies in the versions themselves; name the path in the source and choose with --at")
     return str(relative)
+
+
+def offsite_job(config: Config, name: str) -> OffsiteJob:
+    job = config.jobs.get("offsite", {}).get(name)
+    if job is None:
+        jobs = sorted(config.jobs.get("offsite", {}))
+        raise UsageError(f"no offsite job named {name}; offsite jobs: {', '.join(jobs) or 'none'}")
+    return job
+
+
+def chosen_snapshot(snapshots: list[Snapshot], at: str, tz: ZoneInfo) -> Snapshot:
+    """The snapshot whose ID starts with `at`, or the newest made at or before the time `at`
+    (snapshots: oldest first)."""
+    if not snapshots:
+        raise UsageError("the repository holds no snapshot of this job yet")
+    oldest = f"the oldest is {snapshots[0].short_id} ({shown_time(snapshots[0].time, tz)})"
+    if re.fullmatch(r"[0-9a-f]{8,64}", at):
+        named = [s for s in snapshots if s.id.startswith(at)]
+        if len(named) != 1:
+            raise UsageError(f"--at {at}: {'no' if not named else 'more than one'} snapshot has that ID; {oldest}")
+        return named[0]
+    wanted = moment(at, tz)
+    before = [s for s in snapshots if s.time <= wanted]
+    if not before:
+        raise UsageError(f"no snapshot was made at or before {shown_time(wanted, tz)}; {oldest}")
+    return before[-1]
 
 
 def shown_time(moment: datetime, tz: ZoneInfo) -> str:

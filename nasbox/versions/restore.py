@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from nasbox import mounts, paths, stop
 from nasbox.config import Config
+from nasbox.offsite.kind import OffsiteJob
 from nasbox.result import JobResult
 from nasbox.sync.kind import SyncJob
 from nasbox.versions.cursor import DIRECTORY_FLAGS, Cursor
@@ -350,11 +351,12 @@ class Copier:
 
 class Restore:
     """Restoring relative (a path in the job's SOURCE) as version holds it, into SOURCE or
-    into the directory into (absolute, checked by check())."""
+    into the directory into (absolute, checked by check()). The job is a sync job, or an
+    offsite job whose snapshot was fetched to where a version would hold it."""
 
     def __init__(
         self,
-        job: SyncJob,
+        job: SyncJob | OffsiteJob,
         config: Config,
         relative: str,
         version: Version,

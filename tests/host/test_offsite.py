@@ -5,6 +5,8 @@ changes and deletions, a restore as of an earlier snapshot, pruning, a check tha
 data back, the server going away mid-run, a wrong password."""
 from __future__ import annotations
 
+import argparse
+
 import json
 import os
 import shutil
@@ -18,10 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from nasbox import state
+from nasbox.actions.restore import restore_offsite
 from nasbox.config import load_config
 from nasbox.config.model import Config
 from nasbox.jobs import run_job
 from nasbox.offsite import restore
+from nasbox.offsite.restore import FETCHED
 from nasbox.offsite.engine import Offsite
 from nasbox.offsite.kind import OffsiteJob
 from nasbox.result import JobResult
@@ -113,6 +118,13 @@ def run(config: Config, **options: bool) -> JobResult:
     return Offsite(job_of(config), config, **options).run()
 
 
+def restore_from(config: Config, path: str, at: str, to: str | None = None, force: bool = False) -> int:
+    """`nasbox restore docs PATH --from offsite --at AT`, as the command runs it."""
+    args = argparse.Namespace(job="docs", path=path, at=at, to=to, force=force, dry_run=False, no_wait=False,
+                              origin="offsite")
+    return restore_offsite(config, args)
+
+
 def ids(config: Config) -> list[str]:
     return [s.id for s in restore.snapshots(config, job_of(config))]
 
@@ -147,19 +159,20 @@ def test_backup_change_restore_prune_and_check(backend: Backend, tmp_path: Path)
     assert len(snapshots) == 2 and snapshots[0].time <= snapshots[1].time
     first_snapshot = snapshots[0]
     # A deleted file comes back as it was in the first snapshot, in place.
-    done = restore.restore(config, job_of(config), first_snapshot, "gone.txt", str(source))
-    assert done.placed == ["gone.txt"] and (source / "gone.txt").read_text() == "bye"
-    # The file edited since is newer than the first snapshot's: kept, unless forced.
-    done = restore.restore(config, job_of(config), first_snapshot, "edit.txt", str(source))
-    assert done.kept_newer == ["edit.txt"] and (source / "edit.txt").read_text() == "version 2, longer"
-    done = restore.restore(config, job_of(config), first_snapshot, "edit.txt", str(source), force=True)
-    assert done.placed == ["edit.txt"] and (source / "edit.txt").read_text() == "version 1"
-    # A directory into a directory of the user's choice.
+    assert restore_from(config, "gone.txt", first_snapshot.id) == 0
+    assert (source / "gone.txt").read_text() == "bye"
+    # The file edited since is newer than the first snapshot's: refused, unless forced.
+    assert restore_from(config, "edit.txt", first_snapshot.short_id) == 75
+    assert (source / "edit.txt").read_text() == "version 2, longer"
+    assert restore_from(config, "edit.txt", first_snapshot.id, force=True) == 0
+    assert (source / "edit.txt").read_text() == "version 1"
+    # A directory into a directory of the user's choice, chosen by time.
     elsewhere = tmp_path / "restored"
     elsewhere.mkdir()
-    done = restore.restore(config, job_of(config), first_snapshot, "sub", str(elsewhere))
-    assert done.placed == ["sub"] and (elsewhere / "sub" / "deep.txt").read_text() == "deep"
-    assert [p.name for p in elsewhere.iterdir()] == ["sub"]  # the temporary directory is gone
+    assert restore_from(config, "sub", first_snapshot.time.isoformat(), to=str(elsewhere)) == 0
+    assert (elsewhere / "sub" / "deep.txt").read_text() == "deep"
+    assert [p.name for p in elsewhere.iterdir()] == ["sub"]
+    assert not any((state.state_dir() / FETCHED).iterdir())  # restic's copy is gone
 
     third = run(config)  # the restores changed the source: a third snapshot, the first falls out (last=2)
     assert third.status == "good", third.summary
@@ -228,7 +241,7 @@ def test_server_down_mid_run_is_an_error_notified_and_the_next_run_completes(
     elsewhere = tmp_path / "restored"
     elsewhere.mkdir()
     first_snapshot = next(s for s in restore.snapshots(config, job_of(config)) if s.id == before[0])
-    restore.restore(config, job_of(config), first_snapshot, "early.txt", str(elsewhere))
+    assert restore_from(config, "early.txt", first_snapshot.id, to=str(elsewhere)) == 0
     assert (elsewhere / "early.txt").read_text() == "from the first run"
 
 
@@ -556,3 +569,30 @@ def test_restic_variables_set_for_restic_by_hand_do_not_reach_nasbox_s_restic(tm
     tree(source_of(tmp_path), {"a.txt": "a"})
     result = run(config_for(Backend("local", str(tmp_path / "repo")), tmp_path))
     assert result.status == "good", result.summary
+
+
+def test_the_commands_list_snapshots_and_restore_from_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nasbox versions docs --from offsite` and `nasbox restore ... --from offsite` as a user
+    runs them: new processes, the configuration from the environment."""
+    source = source_of(tmp_path)
+    tree(source, {"report.txt": "first"})
+    set_mtime(source / "report.txt", 3600)
+    backend = Backend("local", str(tmp_path / "repo"))
+    environ = backend.environ("DOCS", source, PASSWORD)
+    config = load_config({"NASBOX_CONFIG": "/dev/null", **environ})
+    assert run(config).status == "good"
+    (source / "report.txt").write_text("second, encrypted by mistake")
+    assert run(config).status == "good"
+    first = restore.snapshots(config, job_of(config))[0]
+    env = {**os.environ, "NASBOX_CONFIG": "/dev/null", **environ}
+    listed = subprocess.run([sys.executable, "-m", "nasbox", "versions", "docs", "--from", "offsite", "--json"],
+                            env=env, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert [s["id"] for s in json.loads(listed.stdout)["snapshots"]] == ids(config)[::-1]
+    command = [sys.executable, "-m", "nasbox", "restore", "docs", "report.txt", "--from", "offsite", "--at", first.short_id]
+    refused = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert refused.returncode == 75 and (source / "report.txt").read_text() == "second, encrypted by mistake"
+    forced = subprocess.run([*command, "--force"], env=env, capture_output=True, text=True)
+    assert forced.returncode == 0, forced.stderr
+    assert (source / "report.txt").read_text() == "first"
+    assert PASSWORD not in listed.stdout + listed.stderr + refused.stderr + forced.stderr
