@@ -53,7 +53,10 @@ def relative_path(job: SyncJob | OffsiteJob, text: str) -> str:
         roots = [root for tree in trees for root in (tree, paths.real(tree))]
         holding = [root for root in map(PurePosixPath, roots) if written.is_relative_to(root)]
         if not holding:
-            raise UsageError(f"{text} lies outside {' and '.join(trees)}")
+            named = f"the source {job.source}"
+            if isinstance(job, SyncJob):
+                named += f" and the destination {job.destination}"
+            raise UsageError(f"{text} lies outside {named}")
         relative = written.relative_to(holding[0])
     if not relative.parts:
         raise UsageError(f"PATH {text!r} names the whole tree; name a file or directory in it")
