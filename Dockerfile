@@ -1,4 +1,4 @@
-# nasbox: Samba shares, rsync backups and par2 scrubbing in one container.
+# nasbox: Samba shares, rsync backups, par2 scrubbing and restic offsite backups in one container.
 # Build: docker build -t nasbox:latest .   (offline: run image/fetch-wheels first)
 
 # Stage 1: the Python environment, built apart so that the wheelhouse stays out of the image.
@@ -26,6 +26,8 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       samba rsync cifs-utils python3 tini tzdata ca-certificates attr iptables btrfs-progs \
+      wsdd2 avahi-daemon \
+      restic openssh-client rclone \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /usr/share/doc/* /usr/share/man/*
 COPY --from=venv /opt/nasbox /opt/nasbox
 COPY config/ /usr/share/nasbox/config/
@@ -38,7 +40,7 @@ RUN ln -s /opt/nasbox/bin/nasbox /opt/nasbox/bin/scrub /usr/local/bin/ \
  && mkdir -p /config
 
 VOLUME /config
-EXPOSE 445
+EXPOSE 445 8080
 # tini is PID 1: it reaps orphans (mount helpers, smbd children) and forwards SIGTERM to
 # supervisord, which stops smbd cleanly; see README "Processes".
 STOPSIGNAL SIGTERM

@@ -15,6 +15,12 @@ from nasbox.jobkind import JobKind
 from nasbox.kinds import KINDS
 from nasbox.text import OneLineFormatter
 
+ORIGINS = ("versions", "offsite")
+FROM_HELP = (
+    "versions: a sync job's versions (the default); offsite: an offsite job's restic snapshots (TIME may "
+    "also be a snapshot's ID)"
+)
+
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="nasbox", description="A NAS appliance in one container.")
@@ -30,6 +36,28 @@ def parser() -> argparse.ArgumentParser:
     for kind in KINDS.values():
         kind.add_arguments(add_job_verb(verbs, kind))
 
+    versions = verbs.add_parser("versions", help="the versions a sync job keeps, or those holding one path")
+    versions.add_argument("job", metavar="JOB", help="a sync job that keeps versions (an offsite job with --from)")
+    versions.add_argument("path", nargs="?", metavar="PATH", help="a file or directory, relative to the job's source")
+    versions.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    versions.add_argument("--from", dest="origin", choices=ORIGINS, default="versions", help=FROM_HELP)
+
+    restore = verbs.add_parser("restore", help="put a file or directory back as a version of its backup holds it")
+    restore.add_argument("job", metavar="JOB", help="the sync job whose versions hold PATH")
+    restore.add_argument("path", metavar="PATH", help="a file or directory, relative to the job's source")
+    restore.add_argument(
+        "--at",
+        required=True,
+        metavar="TIME",
+        help="the newest version taken at or before TIME: ISO 8601 (without an offset in the server's time "
+        "zone; a date alone is the start of that day), or a version's name as `nasbox versions` prints it",
+    )
+    restore.add_argument("--to", metavar="DIR", help="restore into DIR/<name of PATH> instead of the source")
+    restore.add_argument("--force", action="store_true", help="overwrite files newer than the version's")
+    restore.add_argument("--dry-run", action="store_true", help="show what would be restored; change nothing")
+    restore.add_argument("--no-wait", action="store_true", help="exit 75 at once when the sync job is running")
+    restore.add_argument("--from", dest="origin", choices=ORIGINS, default="versions", help=FROM_HELP)
+
     mount = verbs.add_parser("mount", help="(re)try the configured CIFS mounts, or show them")
     mount.add_argument("--status", action="store_true", help="show each mount and whether it is mounted")
     mount.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)  # the supervised keeper
@@ -42,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
 
     verbs.add_parser("scheduler")  # the supervised daemon; unlisted: a parser without help is not shown
     verbs.add_parser("smbd")  # smbd under the login ban, supervised
+    verbs.add_parser("web")  # the web dashboard, supervised
 
     health = verbs.add_parser("health", help="exit 0 while smbd answers (the image's HEALTHCHECK)")
     health.add_argument("--port", type=int, default=445, help=argparse.SUPPRESS)
@@ -101,6 +130,14 @@ def dispatch(args: argparse.Namespace) -> int:
         from nasbox.actions.jobs import run_now
 
         return run_now(KINDS[args.verb], args)
+    if args.verb == "versions":
+        from nasbox.actions.versions import versions
+
+        return versions(args.job, args.path, args.json, args.origin)
+    if args.verb == "restore":
+        from nasbox.actions.restore import restore
+
+        return restore(args)
     if args.verb == "mount":
         from nasbox.actions import mount
 
@@ -117,6 +154,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from nasbox.actions.scheduler import scheduler
 
         return scheduler()
+    if args.verb == "web":
+        from nasbox.actions.web import web
+
+        return web()
     if args.verb == "smbd":
         from nasbox.samba import samba_cmds
         from nasbox.samba.login_ban import run_smbd

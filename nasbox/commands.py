@@ -4,7 +4,9 @@ supervisord, which replaces it; each says why.)
 
 Command lines are argument lists (never a shell) and never hold secrets: passwords travel on
 stdin or in files of mode 0600, so logging a command line is always safe. The programs get
-nasbox's environment without its secret-bearing variables.
+nasbox's environment without its secret-bearing variables; a program that needs a
+credential in its environment (restic's back ends) is given it with `env`, for that one
+child only.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import re
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from nasbox.config.environment import child_environment
 
@@ -40,11 +42,13 @@ def run(
     separate_stderr: bool = False,
     cwd: bytes | None = None,
     pass_fds: tuple[int, ...] = (),
+    env: Mapping[str, str] | None = None,
     on_output: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run argv to completion, its output captured as text: stdout and stderr together, or
     apart with separate_stderr. Bytes arguments (file names need not be UTF-8) are fine.
-    cwd and pass_fds: the working directory and the descriptors the program gets.
+    cwd and pass_fds: the working directory and the descriptors the program gets; env:
+    variables added to its environment (never logged).
     on_output hears each line of stdout as it comes (a carriage return ends one too, as in
     progress lines), for runs without a timeout or stdin."""
     shown = [os.fsdecode(a) for a in argv]
@@ -55,7 +59,7 @@ def run(
             list(argv),
             input=stdin,
             stdout=subprocess.PIPE,
-            env=child_environment(os.environ),
+            env=child_environment(os.environ) | dict(env or {}),
             stderr=stderr,
             text=True,
             errors="replace",
@@ -65,7 +69,7 @@ def run(
             pass_fds=pass_fds,
         )
     else:
-        assert timeout is None and stdin is None and cwd is None and not pass_fds
+        assert timeout is None and stdin is None and cwd is None and not pass_fds and env is None
         result = _streamed(list(argv), stderr, on_output)
     if check and result.returncode != 0:
         raise CommandError(shown, result.returncode, result.stdout + (result.stderr or ""))

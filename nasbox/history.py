@@ -14,8 +14,9 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nasbox import state, stop
 from nasbox.result import JobResult
@@ -54,6 +55,7 @@ class Run:
     finished: float | None
     status: str | None
     summary: str | None
+    stats: dict[str, Any] = field(default_factory=dict)  # what the run counted (History.runs reads it)
 
     @property
     def duration_s(self) -> float | None:
@@ -126,6 +128,18 @@ class History:
             (kind, job),
         ).fetchone()
         return Run(*row) if row else None
+
+    def runs(self, kind: str, job: str, limit: int = KEEP_RUNS_PER_JOB) -> list[Run]:
+        """The job's newest runs, newest first, with their stats."""
+        rows = self.db.execute(
+            "SELECT kind, job, trigger, started, finished, status, summary, stats FROM runs "
+            "WHERE kind = ? AND job = ? ORDER BY started DESC LIMIT ?",
+            (kind, job, limit),
+        ).fetchall()
+        return [
+            Run(kind, job, trigger, started, finished, status, summary, json.loads(stats) if stats else {})
+            for kind, job, trigger, started, finished, status, summary, stats in rows
+        ]
 
     def count(self, kind: str, job: str) -> int:
         return self.db.execute("SELECT count(*) FROM runs WHERE kind = ? AND job = ?", (kind, job)).fetchone()[0]

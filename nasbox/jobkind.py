@@ -65,5 +65,9 @@ class JobKind(ABC):
         """Fields of its own for `nasbox status`; "held" is the reason the job is held, or None."""
         return {"held": None}
 
+    def shown(self, job: dict[str, Any]) -> dict[str, Any]:
+        """One of its jobs as `config show` prints it (the model as plain data): secrets masked."""
+        return job
+
     def jobs(self, config: Config) -> Mapping[str, Any]:
         return config.jobs.get(self.name, {})

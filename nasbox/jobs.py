@@ -78,11 +78,18 @@ def wait_for_memory(minimum_mb: int, wait: bool, label: str) -> None:
 
 
 @contextmanager
-def coordinated(config: Config, kind: str, name: str, wait: bool) -> Iterator[None]:
+def job_locks(config: Config, kind: str, name: str, wait: bool) -> Iterator[None]:
+    """The locks of the job and of every job whose paths overlap its own: what a run holds,
+    and what anything else that writes where the job does (a restore) holds too."""
     with ExitStack() as held:
         for other_kind, other in conflicting(config, kind, name):
             held.enter_context(job_lock(other_kind, other, wait))
-        held.enter_context(slot(config.server.max_parallel_jobs, wait))
+        yield
+
+
+@contextmanager
+def coordinated(config: Config, kind: str, name: str, wait: bool) -> Iterator[None]:
+    with job_locks(config, kind, name, wait), slot(config.server.max_parallel_jobs, wait):
         wait_for_memory(config.server.min_available_memory_mb, wait, f"{kind} {name}")
         yield
 

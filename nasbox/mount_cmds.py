@@ -14,3 +14,13 @@ def mount_cifs(unc: str, mountpoint: str, options: str) -> list[str]:
 
 def unmount(mountpoint: str) -> list[str]:
     return ["umount", mountpoint]
+
+
+def bind(source: str, target: str) -> list[str]:
+    """source shown at target as well (not what is mounted below source)."""
+    return ["mount", "--bind", source, target]
+
+
+def remount_read_only(target: str) -> list[str]:
+    """A bind mount at target made read-only: the kernel refuses every change through it."""
+    return ["mount", "-o", "remount,bind,ro", target]

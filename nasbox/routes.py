@@ -46,3 +46,17 @@ def gateways() -> set[str]:
         except FileNotFoundError:  # IPv6 disabled
             continue
     return found
+
+
+def default_interfaces() -> set[str]:
+    """The interfaces of this network namespace's IPv4 default routes (destination 0.0.0.0/0)."""
+    try:
+        table = IPV4_ROUTES.read_text(encoding="ascii")
+    except FileNotFoundError:
+        return set()
+    found = set()
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8 and int(fields[1], 16) == 0 and int(fields[7], 16) == 0:
+            found.add(fields[0])
+    return found

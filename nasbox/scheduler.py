@@ -8,7 +8,7 @@ paths overlap runs or was queued before it; among runs due together, kinds go in
 of nasbox.kinds (a sync before the scrub of its destination); at most max_parallel_jobs run
 at once. Each kind says its schedule entries (nasbox.schedules). A fire time missed while
 the container was down runs once at start ("catch-up"); a new job waits for its first fire
-time.
+time. The shares' recycle bins are emptied at start and every hour, beside the jobs.
 """
 
 from __future__ import annotations
@@ -18,16 +18,18 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from nasbox import state
+from nasbox import space_warning, state
 from nasbox.config import Config
 from nasbox.history import History
 from nasbox.jobs import all_jobs, job_paths, overlaps
 from nasbox.kinds import KINDS
+from nasbox.samba import recycle
 from nasbox.schedules import ScheduleEntry, next_fire
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,10 @@ class Scheduler:
         self.running: dict[tuple[str, str], tuple[Queued, subprocess.Popen]] = {}
         self.stopping = False
         self.last_heartbeat = 0.0
+        self.last_space_check = -space_warning.CHECK_S
+        self.space_check: threading.Thread | None = None
+        self.recycle_due: datetime | None = None  # None: at the first tick
+        self.emptying: threading.Thread | None = None
 
     # ---- when --------------------------------------------------------------------------
 
@@ -129,12 +135,39 @@ class Scheduler:
             path.touch()
             self.last_heartbeat = time.monotonic()
 
+    def watch_space(self) -> None:
+        """The space warning's check (nasbox.space_warning), in a thread of its own: a slow
+        notification target must not hold up the schedule."""
+        if time.monotonic() - self.last_space_check < space_warning.CHECK_S:
+            return
+        if self.space_check is not None and self.space_check.is_alive():
+            return
+        self.last_space_check = time.monotonic()
+        self.space_check = threading.Thread(target=space_warning.check, args=(self.config,), daemon=True)
+        self.space_check.start()
+
+    def empty_recycle_bins(self, now: datetime) -> None:
+        """At start and every EMPTY_EVERY_S, in a thread of its own: a large bin must not
+        hold up the ticks and the heartbeat. A pass still running is not started again."""
+        if not recycle.folders(self.config) or (self.recycle_due is not None and now < self.recycle_due):
+            return
+        self.recycle_due = now + timedelta(seconds=recycle.EMPTY_EVERY_S)
+        if self.emptying is not None and self.emptying.is_alive():
+            return
+        self.emptying = threading.Thread(
+            target=recycle.empty_all, args=(self.config, now.timestamp()), name="recycle", daemon=True
+        )
+        self.emptying.start()
+
     def tick(self, starting: bool = False) -> None:
         self.heartbeat()
+        self.watch_space()
         self.reap()
         if not self.stopping:
-            self.collect_due(datetime.now(self.tz), starting)
+            now = datetime.now(self.tz)
+            self.collect_due(now, starting)
             self.dispatch()
+            self.empty_recycle_bins(now)
 
     def stop_children(self) -> None:
         for _, process in self.running.values():

@@ -1,6 +1,6 @@
-"""The status document: the login ban, shares, mounts, and every job with its schedule, next
-and last run and any hold. `nasbox status --json` prints it as it is; the table, and any page or metrics,
-render it."""
+"""The status document: the login ban, shares, mounts, every job with its schedule, next
+and last run and any hold, and the space of the filesystems holding them. `nasbox status
+--json` prints it as it is; the table, and any page or metrics, render it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nasbox import mounts
+from nasbox import filesystems, mounts
 from nasbox.config import Config
 from nasbox.history import History
 from nasbox.kinds import KINDS
@@ -58,4 +58,5 @@ def document(config: Config, history: History) -> dict[str, Any]:
             for m in config.mounts.values()
         ],
         "jobs": jobs,
+        "filesystems": filesystems.document(config),
     }

@@ -17,6 +17,7 @@ from typing import TextIO
 
 from nasbox import state
 from nasbox.config import Config
+from nasbox.discovery.daemons import daemons
 from nasbox.samba.smbconf import UnsafeValue, environment
 from nasbox.text import is_one_line
 
@@ -53,7 +54,16 @@ def programs(config: Config) -> list[Program]:
     ]
     if config.mounts:  # retries mounts that are down, undoes them all on stop
         services.append(Program("mounts", [str(NASBOX), "mount", "--keep"], start_seconds=1))
+    services += [Program(name, clean_environment(config, argv)) for name, argv in daemons(config, state.run_dir())]
+    if config.server.web.admin_password is not None:  # without one the dashboard is not served
+        services.append(Program("web", [str(NASBOX), "web"], start_seconds=2))
     return services
+
+
+def web_notice(config: Config) -> None:
+    """Said once at the container's start when the dashboard is not served."""
+    if config.server.web.admin_password is None:
+        log.info("web dashboard: not started; set WEB_ADMIN_PASSWORD (or server.web.admin_password) to serve it")
 
 
 def supervisor_value(value: object) -> str:

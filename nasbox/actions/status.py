@@ -8,6 +8,7 @@ from typing import Any
 
 from nasbox.config import load_config
 from nasbox.history import History
+from nasbox.progress import human_bytes
 from nasbox.status import document
 
 
@@ -77,6 +78,23 @@ def render(data: dict[str, Any]) -> str:
                     ]
                 )
             )
+    if data["filesystems"]:
+        parts.append(
+            table(
+                [["FILESYSTEM", "SIZE", "USED", "FREE", "USE%", "HOLDS"]]
+                + [
+                    [
+                        f["mountpoint"],
+                        human_bytes(f["size"]),
+                        human_bytes(f["used"]),
+                        human_bytes(f["free"]),
+                        f"{f['used_percent']:.0f}%",
+                        ", ".join(f["holds"]),
+                    ]
+                    for f in data["filesystems"]
+                ]
+            )
+        )
     return "\n\n".join(parts)
 
 

@@ -39,8 +39,13 @@ def is_timezone(name: object) -> bool:
 
 
 def is_secret(path: KeyPath) -> bool:
-    """Passwords, and share user entries (they may be user:password)."""
-    return (bool(path) and "password" in str(path[-1])) or (path[:1] == ("shares",) and path[2:3] == ("users",))
+    """Passwords and tokens, share user entries (they may be user:password), an offsite job's
+    back-end variables and its repository (a URL may carry a password)."""
+    return (
+        (bool(path) and any(word in str(path[-1]) for word in ("password", "token")))
+        or (path[:1] == ("shares",) and path[2:3] == ("users",))
+        or (path[:1] == ("offsite",) and path[2:3] in (("env",), ("repository",)))
+    )
 
 
 def shown(path: KeyPath, value: Any) -> str:
@@ -121,19 +126,20 @@ class Checker:
             return {}
         return {k: v for k, v in entries.items() if (section, k) not in self.broken}
 
-    def secret(self, item: dict[str, Any], path: KeyPath, missing: str | None) -> str | None:
-        """password or the contents of password_file; `missing` is the problem when neither is
-        given (None: the password is optional)."""
-        if "password" in item and "password_file" in item:
-            self.problem(path, "both password and password_file are given; expected one of them")
+    def secret(self, item: dict[str, Any], path: KeyPath, missing: str | None, key: str = "password") -> str | None:
+        """item[key] or the contents of the file item[key_file]; `missing` is the problem when
+        neither is given (None: the secret is optional)."""
+        key_file = f"{key}_file"
+        if key in item and key_file in item:
+            self.problem(path, f"both {key} and {key_file} are given; expected one of them")
             return None
-        if "password_file" in item:
+        if key_file in item:
             try:
-                with open(item["password_file"], encoding="utf-8") as f:
+                with open(item[key_file], encoding="utf-8") as f:
                     return f.read().removesuffix("\n")
             except OSError as e:
-                self.problem(path + ("password_file",), f"cannot read {item['password_file']}: {e.strerror}")
+                self.problem(path + (key_file,), f"cannot read {item[key_file]}: {e.strerror}")
                 return None
-        if "password" not in item and missing:
+        if key not in item and missing:
             self.problem(path, missing)
-        return item.get("password")
+        return item.get(key)

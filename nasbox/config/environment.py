@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from nasbox.config.sources import Origins
 from nasbox.kinds import KINDS
 
-# Global variable -> (section, key) in the YAML shape.
-GLOBALS: dict[str, tuple[str, str]] = {
+# Global variable -> where it goes in the YAML shape.
+GLOBALS: dict[str, tuple[str, ...]] = {
     "NAS_NAME": ("server", "name"),
     "WORKGROUP": ("server", "workgroup"),
     "TZ": ("server", "timezone"),
@@ -25,17 +25,27 @@ GLOBALS: dict[str, tuple[str, str]] = {
     "LOG_LEVEL": ("server", "log_level"),
     "MAX_PARALLEL_JOBS": ("server", "max_parallel_jobs"),
     "MIN_AVAILABLE_MEMORY_MB": ("server", "min_available_memory_mb"),
+    "SPACE_WARNING": ("server", "space_warning"),
+    "DISCOVERY": ("server", "discovery"),
     "SMTP_HOST": ("smtp", "host"),
     "SMTP_PORT": ("smtp", "port"),
     "SMTP_USER": ("smtp", "username"),
     "SMTP_PASSWORD": ("smtp", "password"),
     "SMTP_FROM": ("smtp", "from"),
     "SMTP_SECURITY": ("smtp", "security"),
+    "WEB_PORT": ("server", "web", "port"),
+    "WEB_ADMIN_PASSWORD": ("server", "web", "admin_password"),
+    "WEB_VIEWERS": ("server", "web", "viewers"),
+    "WEB_METRICS_TOKEN": ("server", "web", "metrics_token"),
 }
-INTEGER_GLOBALS = {"PUID", "PGID", "SMTP_PORT", "MAX_PARALLEL_JOBS", "MIN_AVAILABLE_MEMORY_MB"}
+INTEGER_GLOBALS = {"PUID", "PGID", "SMTP_PORT", "MAX_PARALLEL_JOBS", "MIN_AVAILABLE_MEMORY_MB", "WEB_PORT"}
+LIST_GLOBALS = {"DISCOVERY", "WEB_VIEWERS"}  # comma-separated
 ITEM_KINDS = ["SHARE", "USER", "MOUNT", "NOTIFY", *(name.upper() for name in KINDS)]
 ITEM_VARIABLE = re.compile(rf"^({'|'.join(ITEM_KINDS)})_([A-Z0-9_]+)$")
 MOUNT_PASSWORD = re.compile(r"^MOUNT_([A-Z0-9_]+)_PASSWORD$")
+
+# Options of a share given by variables of their own: SHARE_DOCS_RECYCLE=30d.
+SHARE_OPTIONS: dict[str, Callable[[str], dict[str, Any]]] = {"RECYCLE": lambda text: {"recycle": text}}
 
 # kind -> (section, words of the spec string); words in [] are optional.
 SPECS: dict[str, tuple[str, list[str]]] = {
@@ -51,12 +61,12 @@ def is_nasbox_variable(name: str) -> bool:
 
 
 def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """environ without the variables that may hold secrets (items, SMTP), for the programs
-    nasbox runs: they need none of them."""
+    """environ without the variables that may hold secrets (items, SMTP, the web's), for the
+    programs nasbox runs: they need none of them."""
     return {
         name: value
         for name, value in environ.items()
-        if not (ITEM_VARIABLE.match(name.removesuffix("_FILE")) or name.startswith("SMTP_"))
+        if not (ITEM_VARIABLE.match(name.removesuffix("_FILE")) or name.startswith(("SMTP_", "WEB_")))
     }
 
 
@@ -91,11 +101,12 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
 
     for name, (value, label) in sorted(values.items()):
         if name in GLOBALS:
-            section, key = GLOBALS[name]
-            raw.setdefault(section, {})[key] = (
-                int(value) if name in INTEGER_GLOBALS and value.strip().isdigit() else value
-            )
-            origins.env[(section, key)] = label
+            *parents, key = GLOBALS[name]
+            parent = raw
+            for part in parents:
+                parent = parent.setdefault(part, {})
+            parent[key] = global_value(name, value)
+            origins.env[GLOBALS[name]] = label
             continue
         password_of = MOUNT_PASSWORD.match(name)
         if password_of:  # read with its mount
@@ -135,9 +146,9 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
         build = ITEM_BUILDERS.get(kind)
         # A job kind's item: each word under its name, lower-cased (SOURCE -> source).
         item = build(parts, values, ident) if build else {w.lower(): part for w, part in zip(words, parts, strict=True)}
-        for option, read in getattr(KINDS.get(section), "env_options", {}).items():
-            if f"{name}_{option}" in values:
-                given, option_label = values[f"{name}_{option}"]
+        for suffix, read in item_options(kind).items():
+            if f"{name}_{suffix}" in values:
+                given, option_label = values[f"{name}_{suffix}"]
                 try:
                     item.update(read(given))
                 except ValueError as e:
@@ -147,13 +158,26 @@ def read_environment(environ: Mapping[str, str], origins: Origins) -> tuple[dict
     return raw, problems
 
 
+def item_options(kind: str) -> dict[str, Callable[[str], dict[str, Any]]]:
+    """The option variables of an item kind (SHARE, SYNC, ...): option -> its YAML keys."""
+    return SHARE_OPTIONS if kind == "SHARE" else getattr(KINDS.get(kind.lower()), "env_options", {})
+
+
+def global_value(name: str, value: str) -> int | str | list[str]:
+    if name in INTEGER_GLOBALS and value.strip().isdigit():
+        return int(value)
+    if name in LIST_GLOBALS:
+        return [word.strip() for word in _split_list(value) if word.strip()]
+    return value
+
+
 def item_option(name: str) -> tuple[str, str] | None:
-    """(its item's variable, the option) for a job kind's option variable such as
-    SYNC_DOCS_VERSIONS, when it is one."""
-    for kind_name, kind in KINDS.items():
-        for option in kind.env_options:
+    """(its item's variable, the option) for an item's option variable such as
+    SYNC_DOCS_VERSIONS or SHARE_DOCS_RECYCLE, when it is one."""
+    for kind in ITEM_KINDS:
+        for option in item_options(kind):
             item, _, rest = name.rpartition(f"_{option}")
-            if not rest and ITEM_VARIABLE.match(item) and item.startswith(f"{kind_name.upper()}_"):
+            if not rest and ITEM_VARIABLE.match(item) and item.startswith(f"{kind}_"):
                 return item, option
     return None
 

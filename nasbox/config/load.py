@@ -63,12 +63,15 @@ def read_yaml(path: Path, origins: Origins, required: bool) -> tuple[dict[str, A
 
 
 def merge(from_yaml: dict[str, Any], from_env: dict[str, Any]) -> dict[str, Any]:
-    """An env item replaces the YAML item of the same kind and name; env globals override keys."""
+    """An env item replaces the YAML item of the same kind and name; env globals override keys,
+    and those of server.web (WEB_PORT, ...) each key of that mapping."""
     merged = dict(from_yaml)
     for section, values in from_env.items():
         base = merged.get(section)
         if isinstance(base, dict):
             merged[section] = {**base, **values}
+            if section == "server" and isinstance(base.get("web"), dict) and "web" in values:
+                merged[section]["web"] = {**base["web"], **values["web"]}
         else:
             # Not a mapping in YAML: keep the YAML value so that the schema reports it.
             merged[section] = values if base is None else base

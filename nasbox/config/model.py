@@ -14,6 +14,17 @@ if TYPE_CHECKING:
     from nasbox.sync.kind import SyncJob
 
 STATUSES = ("good", "info", "warning", "error")
+ADMIN = "admin"  # the web dashboard's sign-in name for the administrator password
+
+
+@dataclass(frozen=True)
+class Web:
+    """The web dashboard: served only with an administrator password."""
+
+    port: int = 8080
+    admin_password: str | None = field(default=None, repr=False)
+    viewers: tuple[str, ...] = ()  # users (of `users`) who sign in with their password and may only look
+    metrics_token: str | None = field(default=None, repr=False)  # a bearer token /metrics then requires
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,11 @@ class Server:
     hosts_allow: tuple[str, ...] = ()
     max_parallel_jobs: int = 2
     min_available_memory_mb: int = 256  # jobs wait while less memory is available
+    space_warning: int = 90  # percent used of a filesystem that is warned of
+    samba_options: tuple[tuple[str, str], ...] = ()  # smb.conf lines after nasbox's own
+    vfs_modules: tuple[str, ...] = ()  # modules added to nasbox's in every share
+    discovery: tuple[str, ...] = ()  # announcements: wsd, mdns, netbios
+    web: Web = field(default_factory=Web)
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,10 @@ class Share:
     write_users: tuple[str, ...] = ()
     comment: str = ""
     time_machine: bool = False
+    time_machine_max_size: str = ""  # each user's backups at most (500G); "": no limit
+    samba_options: tuple[tuple[str, str], ...] = ()  # smb.conf lines after nasbox's own
+    vfs_modules: tuple[str, ...] = ()  # modules added to nasbox's
+    recycle: str = ""  # how long deleted files stay in the recycle bin (30d); "": no bin
 
     @property
     def users(self) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from nasbox.config.model import Config
+from nasbox.kinds import KINDS
 from nasbox.notify import TYPES
 from nasbox.notify.urls import MASK
 
@@ -17,10 +18,16 @@ def masked(config: Config) -> dict[str, Any]:
     for mount in data["mounts"].values():
         mount["password"] = MASK
         mount["options"] = dict(mount["options"])
+    web = data["server"]["web"]
+    for secret in ("admin_password", "metrics_token"):
+        if web[secret] is not None:
+            web[secret] = MASK
     if data["smtp"] and data["smtp"]["password"] is not None:
         data["smtp"]["password"] = MASK
     for target in data["notify"].values():
         target["target"] = TYPES[target["type"]].redact(target["target"])
+    for kind, jobs in data["jobs"].items():
+        data["jobs"][kind] = {name: KINDS[kind].shown(job) for name, job in jobs.items()}
     return _plain(data)
 
 

@@ -25,14 +25,16 @@ class ConfigError(Exception):
 @dataclass
 class Origins:
     yaml_name: str = "nasbox.yaml"
-    # (section, key) of env items and env globals -> "env VARIABLE"
+    # (section, key) of env items and env globals, (section, key, key) of nested globals
+    # such as WEB_PORT -> "env VARIABLE"
     env: dict[KeyPath, str] = field(default_factory=dict)
 
     def where(self, path: KeyPath) -> str:
         """The prefix of an error line about the value at path."""
-        label = self.env.get(tuple(path[:2]))
+        depth = next((n for n in (3, 2) if tuple(path[:n]) in self.env), 2)
+        label = self.env.get(tuple(path[:depth]))
         if label is not None:
-            rest = dotted(path[2:])
+            rest = dotted(path[depth:])
             return f"{label}: {rest}: " if rest else f"{label}: "
         return f"{self.yaml_name}: {dotted(path)}: " if path else f"{self.yaml_name}: "
 

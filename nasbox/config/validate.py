@@ -13,6 +13,7 @@ from typing import Any
 from nasbox import mount_cmds, paths, state
 from nasbox.config.checker import Checker
 from nasbox.config.model import (
+    ADMIN,
     STATUSES,
     Config,
     Mount,
@@ -21,22 +22,47 @@ from nasbox.config.model import (
     Share,
     Smtp,
     User,
+    Web,
 )
 from nasbox.config.sources import KeyPath, Origins
+from nasbox.durations import seconds
 from nasbox.kinds import KINDS
 from nasbox.notify import TYPES
+from nasbox.samba import recycle, smbconf
 from nasbox.samba.literal import not_literal
+from nasbox.samba.options import PassedThrough, passed_through
 from nasbox.samba.passwd import foreign_accounts
+from nasbox.samba.previous_versions import shown_versions
 
 # Section names Samba gives a meaning of its own.
 RESERVED_SHARE_NAMES = {"global", "homes", "printers", "print$", "ipc$"}
 SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
-def build_server(c: Checker) -> Server:
+def build_server(c: Checker, users: dict[str, User]) -> Server:
     fields = c.clean("server")
     fields["hosts_allow"] = tuple(fields.get("hosts_allow", ()))
-    return Server(**fields)
+    if "space_warning" in fields:
+        fields["space_warning"] = int(fields["space_warning"].rstrip("%"))
+    fields["discovery"] = tuple(fields.get("discovery", ()))
+    fields["web"] = build_web(c, fields.get("web", {}), users)
+    passed = passed_through(c, ("server", "samba_options"), fields.pop("samba_options", {}), "global")
+    return Server(**fields, samba_options=passed.options, vfs_modules=passed.modules)
+
+
+def build_web(c: Checker, fields: dict[str, Any], users: dict[str, User]) -> Web:
+    where: KeyPath = ("server", "web")
+    for i, viewer in enumerate(fields.get("viewers", ())):
+        if viewer == ADMIN:
+            c.problem(where + ("viewers", i), f"{ADMIN} is the administrator's sign-in name; expected another user")
+        elif viewer not in users:
+            c.problem(where + ("viewers", i), f"{viewer} is not a configured user; expected a name under users")
+    return Web(
+        port=fields.get("port", Web.port),
+        admin_password=c.secret(fields, where, None, key="admin_password"),
+        viewers=tuple(fields.get("viewers", ())),
+        metrics_token=c.secret(fields, where, None, key="metrics_token"),
+    )
 
 
 @dataclass
@@ -146,6 +172,10 @@ def merge_shares(c: Checker, items: list[ShareItem]) -> dict[str, Share]:
         readers = {u for item in group if item.fields["access"] == "read" for u in item.members}
         writers = {u for item in group if item.fields["access"] == "write" for u in item.members}
         name = first.fields.get("name", first.where[1])
+        retention = agreed(c, group, "recycle")
+        max_size = agreed(c, group, "time_machine_max_size")
+        given = agreed(c, group, "samba_options")
+        passed = passed_through(c, given[0].where + ("samba_options",), given[1], "share") if given else PassedThrough()
         shares[name] = Share(
             name=name,
             path=first.fields["paths"][0],
@@ -154,8 +184,44 @@ def merge_shares(c: Checker, items: list[ShareItem]) -> dict[str, Share]:
             write_users=tuple(sorted(writers)),
             comment=next((i.fields["comment"] for i in group if "comment" in i.fields), ""),
             time_machine=any(i.fields.get("time_machine", False) for i in group),
+            samba_options=passed.options,
+            vfs_modules=passed.modules,
+            recycle=retention[1] if retention else "",
+            time_machine_max_size=max_size[1] if max_size else "",
         )
+        if max_size and not shares[name].time_machine:
+            c.problem(max_size[0].where + ("time_machine_max_size",), "expected time_machine: true beside it")
+        if retention:
+            check_recycle_bin(c, retention[0].where + ("recycle",), shares[name])
     return shares
+
+
+def agreed(c: Checker, group: list[ShareItem], key: str) -> tuple[ShareItem, Any] | None:
+    """The value of key in the items of one share that give it, and the first such item; the
+    others must give the same."""
+    giving = [item for item in group if key in item.fields]
+    for other in giving[1:]:
+        if other.fields[key] != giving[0].fields[key]:
+            c.problem(
+                other.where + (key,),
+                f"expected the same {key} as the share of the same name "
+                f"in {c.origins.where(giving[0].where).rstrip(': ')}",
+            )
+    return (giving[0], giving[0].fields[key]) if giving else None
+
+
+def check_recycle_bin(c: Checker, where: KeyPath, share: Share) -> None:
+    if seconds(share.recycle) == 0:
+        c.problem(where, "expected a retention above zero, such as 30d")
+    if share.time_machine:
+        c.problem(
+            where,
+            "a Time Machine share keeps no recycle bin (Time Machine deletes old backups itself, and its size "
+            "limit counts only backups); expected recycle or time_machine, not both",
+        )
+    problem = recycle.folder_problem(share)
+    if problem:
+        c.problem(where, problem)
 
 
 def check_unique_uids(c: Checker, uids: dict[str, int]) -> None:
@@ -246,6 +312,44 @@ def check_syncs_outside_nasbox(c: Checker, config: Config) -> None:
                 )
 
 
+def check_versioned_destinations(c: Checker, config: Config) -> None:
+    """A linked version shares each unchanged file with the mirror: a client writing into a
+    file of the destination in place would change it in every version too. So a share that
+    reaches a versioned DESTINATION (serves it, lies inside it or holds it) has read users
+    only. And a share's folder must reach Samba as written in the versions it shows."""
+    for job in config.sync.values():
+        if not job.versions:
+            continue
+        for share in config.shares.values():
+            if share.write_users and paths.overlap(share.path, job.destination):
+                c.problem(
+                    ("sync", job.name, "versions"),
+                    f"share {share.name} gives {', '.join(share.write_users)} write access to {share.path}, which "
+                    f"reaches {job.destination}: a file changed in place there would change in every version "
+                    f"of sync {job.name}; expected only read users on that share",
+                )
+    for share in config.shares.values():
+        shown = shown_versions(share, config)
+        problem = not_literal(shown.inside) if shown else None
+        if shown and problem:
+            c.problem(
+                ("sync", shown.job, "versions"),
+                f"share {share.name} shows the versions of this job, and Samba cannot find its folder in them "
+                f"by the name {shown.inside!r}: it holds {problem}; expected a share path leading to a folder "
+                "without it",
+            )
+
+
+def check_samba_options(c: Checker, config: Config) -> None:
+    """testparm reads the whole smb.conf that samba_options make (each option was tried alone
+    as it was read): options may refuse each other."""
+    sections: list[Server | Share] = [config.server, *config.shares.values()]
+    if any(section.samba_options or section.vfs_modules for section in sections):
+        problem = smbconf.check(config)
+        if problem:
+            c.problem((), f"samba_options: Samba refuses the smb.conf they make together: {problem}")
+
+
 def hiding_problem(name: str) -> str | None:
     """Why Samba's veto files could not hide exactly this name, or None: it must reach Samba
     as written, and '*' and '?' are its wildcards (`.par*` would hide the users' own files)."""
@@ -294,8 +398,8 @@ def validate(raw: dict[str, Any], origins: Origins) -> tuple[Config | None, list
     c = Checker(raw, origins)
     c.check_schema()
     c.check_text(c.raw)
-    server = build_server(c)
     users, shares = build_users_and_shares(c)
+    server = build_server(c, users)
     smtp = build_smtp(c)
     config = Config(
         server=server,
@@ -308,4 +412,7 @@ def validate(raw: dict[str, Any], origins: Origins) -> tuple[Config | None, list
     )
     check_databases_apart(c, config)
     check_syncs_outside_nasbox(c, config)
+    check_versioned_destinations(c, config)
+    if not c.problems:
+        check_samba_options(c, config)
     return (None, c.problems) if c.problems else (config, [])

@@ -11,6 +11,10 @@ The container's gateways are never banned: behind Docker's userland proxy every 
 arrives from the gateway, so banning it would shut out everyone, the host included. Failures
 from there are reported instead, and `nasbox status` shows that the ban cannot see the
 clients' addresses. The ban keeps its state in STATE_FILE for `nasbox status`.
+
+Other sign-ins (the web dashboard's) report their failures with report_failure: one address
+a line in REPORTED_FILE, which the ban takes in at its next look (every CHECK_S) and counts
+as smbd's own failures.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nasbox import commands, routes, state
+from nasbox import capabilities, commands, locks, routes, state
 from nasbox.samba import firewall_cmds
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,8 @@ MAX_FAILURES = 5
 FIND_WINDOW_S = 600.0
 BAN_S = 3600.0
 STATE_FILE = "login-ban.json"
+REPORTED_FILE = "login-failures"
+CHECK_S = 10.0
 
 # {"timestamp": "...", "type": "Authentication", "Authentication": {..., "status":
 #   "NT_STATUS_WRONG_PASSWORD", "remoteAddress": "ipv4:172.17.0.1:51936", ...}}
@@ -158,11 +164,11 @@ def warn_gateway(address: str) -> None:
 
 
 def start_notice() -> None:
-    """Said once at the container's start: what the ban can and cannot do here."""
+    """Said once at the container's start: what the ban can and cannot do here (a missing
+    NET_ADMIN capability is said by nasbox.capabilities)."""
     if not firewall_available():
-        log.warning(
-            "no NET_ADMIN capability: addresses that keep failing to log in are not banned (add NET_ADMIN to cap_add)"
-        )
+        if "NET_ADMIN" in capabilities.held():
+            log.warning("login ban: iptables fails here; addresses that keep failing to log in are not banned")
         return
     log.info(
         "login ban: %d failed logins within %d minutes ban an address for %d minutes",
@@ -214,6 +220,35 @@ def status() -> dict[str, Any]:
     return {"state": words, "detail": detail, "gateways": saved["gateways"], "banned": sorted(saved["banned"])}
 
 
+def reported_file() -> Path:
+    return state.run_dir() / REPORTED_FILE
+
+
+def report_failure(address: str) -> None:
+    """A failed sign-in elsewhere than smbd (the web dashboard), counted by the running ban."""
+    path = reported_file()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with locks.locked(path.with_suffix(".lock")), open(path, "a", encoding="utf-8") as f:
+        f.write(plain_address(address) + "\n")
+
+
+def take_reported_failures() -> list[str]:
+    """The addresses report_failure wrote since the last look, each a valid address."""
+    path = reported_file()
+    if not path.exists():
+        return []
+    with locks.locked(path.with_suffix(".lock")):
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        path.unlink()
+    found = []
+    for line in lines:
+        try:
+            found.append(plain_address(line))
+        except ValueError:
+            continue
+    return found
+
+
 def run_smbd(smbd_argv: list[str]) -> int:
     """Run smbd, pass its log on, ban repeat offenders; stop smbd on SIGTERM."""
     enforce = firewall_available()
@@ -228,24 +263,7 @@ def run_smbd(smbd_argv: list[str]) -> int:
     )
     signal.signal(signal.SIGTERM, lambda *_: smbd.terminate())
 
-    def lift_expired_bans() -> None:
-        while smbd.poll() is None:
-            time.sleep(10)
-            with lock:
-                ended = banner.expired(time.time())
-                for address in ended:
-                    unban(address)
-                if ended:
-                    save_state(enforce, banner)
-
-    threading.Thread(target=lift_expired_bans, daemon=True).start()
-    for line in smbd.stdout:  # type: ignore[union-attr]
-        if not is_json_audit(line):  # the human audit line beside it says the same to people
-            sys.stdout.write(tagged(line))
-            sys.stdout.flush()
-        address = failed_login(line)
-        if address is None or not enforce:
-            continue
+    def count_failure(address: str) -> None:
         with lock:
             now = time.time()
             if banner.gateway_failure(address, now):
@@ -254,6 +272,28 @@ def run_smbd(smbd_argv: list[str]) -> int:
             elif banner.failure(address, now):
                 ban(address)
                 save_state(enforce, banner)
+
+    def lift_expired_bans() -> None:
+        while smbd.poll() is None:
+            time.sleep(CHECK_S)
+            with lock:
+                ended = banner.expired(time.time())
+                for address in ended:
+                    unban(address)
+                if ended:
+                    save_state(enforce, banner)
+            for address in take_reported_failures():
+                if enforce:
+                    count_failure(address)
+
+    threading.Thread(target=lift_expired_bans, daemon=True).start()
+    for line in smbd.stdout:  # type: ignore[union-attr]
+        if not is_json_audit(line):  # the human audit line beside it says the same to people
+            sys.stdout.write(tagged(line))
+            sys.stdout.flush()
+        address = failed_login(line)
+        if address is not None and enforce:
+            count_failure(address)
     with lock:
         for address in list(banner.banned):
             unban(address)

@@ -11,8 +11,18 @@ def smbd(conf: str = SMB_CONF) -> list[str]:
     return ["smbd", "--foreground", "--no-process-group", "--debug-stdout", f"--configfile={conf}"]
 
 
+def nmbd(conf: str = SMB_CONF) -> list[str]:
+    """NetBIOS name service, in the foreground like smbd."""
+    return ["nmbd", "--foreground", "--no-process-group", "--debug-stdout", f"--configfile={conf}"]
+
+
 def testparm(conf: str = SMB_CONF) -> list[str]:
     return ["testparm", "--suppress-prompt", conf]
+
+
+def list_parameters() -> list[str]:
+    """Every option this Samba knows, with its scope, type and synonyms."""
+    return ["testparm", "--show-all-parameters"]
 
 
 def set_password(user: str, conf: str = SMB_CONF) -> list[str]:
@@ -26,3 +36,8 @@ def list_users(conf: str = SMB_CONF) -> list[str]:
 
 def delete_user(user: str, conf: str = SMB_CONF) -> list[str]:
     return ["smbpasswd", "-c", conf, "-x", user]
+
+
+def smbstatus_json() -> list[str]:
+    """Connected sessions, shares in use and open files, as JSON."""
+    return ["smbstatus", "--json"]

@@ -58,7 +58,8 @@ def prepare(config: Config, uids: dict[str, int], gid: int) -> None:
                     path,
                 )
         st = os.stat(share.path)
-        for user in share.write_users:
+        # A Time Machine share's users write in folders of their own (nasbox.samba.time_machine).
+        for user in () if share.time_machine else share.write_users:
             if not can_write(uids[user], gid, st):
                 log.warning(
                     "share %s: user %s (uid %d, gid %d) cannot write %s (owner %d:%d, mode %o); "

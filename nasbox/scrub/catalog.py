@@ -219,6 +219,12 @@ class Catalog:
         self.reject = reject
         self.db = sqlite3.connect(path, isolation_level=None)
         try:
+            # Before WAL: the WAL's index then lives in this process's memory, not in a -shm
+            # file on DATABASE's disk, which a full disk cannot extend ("disk I/O error") or
+            # back once mapped (SIGBUS where blocks are smaller than pages). No other
+            # connection may open the catalog meanwhile: only the run holding DATABASE's lock
+            # has any business there.
+            self.db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             if self.db.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
@@ -264,6 +270,13 @@ class Catalog:
             self._write_verified()
         if self.db.in_transaction:
             self.db.execute("COMMIT")
+        self._batch = 0
+
+    def rollback(self) -> None:
+        """Drop what is not committed yet: after a write failed, the rest of the batch too."""
+        self._verified.clear()
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
         self._batch = 0
 
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
@@ -449,6 +462,11 @@ class Catalog:
     def totals(self) -> tuple[int, int]:
         count, size = self.db.execute("SELECT count(*), coalesce(sum(size), 0) FROM files").fetchone()
         return count, size
+
+    def coverage(self) -> tuple[int, float]:
+        """The files with parity, and when the least recently verified was verified (0: never)."""
+        count, oldest = self.db.execute("SELECT count(*), min(coalesce(verified_at, 0)) FROM files").fetchone()
+        return count, oldest or 0.0
 
     # Sampled verification: the least recently verified first.
     def select_for_verify(self, percent: int, older_than_s: int) -> None:

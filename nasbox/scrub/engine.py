@@ -19,6 +19,9 @@ and the result.
 
 Every problem with one file (a name parity cannot be given, a failed par2, a set that
 cannot be put in place) is that file's problem, reported and counted, never the job's.
+A set that would leave less than the job's min_free in DATABASE is not made (its files keep
+what they had, the run is an error); verification and repair go on. A catalog that cannot
+be written (DATABASE's disk full) ends the run as an error, its unrecorded work undone.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import gc
 import hashlib
 import logging
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -41,15 +45,16 @@ from functools import partial
 from nasbox import stop
 from nasbox.config.model import Config
 from nasbox.limits import deletion_limit
-from nasbox.progress import Progress
+from nasbox.progress import Progress, human_bytes
 from nasbox.result import JobResult
+from nasbox.samba import recycle
 from nasbox.scrub import guards, install, readers, rebuild, walk, work
 from nasbox.scrub.catalog import LAYOUT_VERSION, Catalog, Entry, open_catalog, show, untrusted
 from nasbox.scrub.files import NOT_THIS_FILE, open_directory, same_file, stat_file
 from nasbox.scrub.install import Parity
 from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.report import Report
-from nasbox.scrub.sets import Candidate, Packer, Plan
+from nasbox.scrub.sets import SETS, Candidate, Packer, Plan
 from nasbox.scrub.tasks import Tasks
 from nasbox.scrub.trust import PRIVATE, Folders, Missing, Untrusted, open_folders
 from nasbox.scrub.walk import Need
@@ -59,6 +64,7 @@ from nasbox.scrub.work import (
     Done,
     Intact,
     Mode,
+    NoSpace,
     Problem,
     Repaired,
     Restat,
@@ -90,11 +96,12 @@ class Listed:
 
 
 def scrub_databases(config: Config) -> tuple[str, ...]:
-    """The DATABASE of every scrub job, and the versions of every sync job's destination:
-    never scrubbed, whichever job's DIRECTORY holds them (a version shares its files with
-    the mirror, whose parity protects them once)."""
+    """The DATABASE of every scrub job, the versions of every sync job's destination and the
+    shares' recycle bins: never scrubbed, whichever job's DIRECTORY holds them (a version
+    shares its files with the mirror, whose parity protects them once; what is in a recycle
+    bin was deleted)."""
     versions = (os.path.join(job.destination, VERSIONS_DIR) for job in config.sync.values())
-    return (*(job.database for job in config.scrub.values()), *versions)
+    return (*(job.database for job in config.scrub.values()), *versions, *recycle.folders(config))
 
 
 class Scrub:
@@ -139,6 +146,8 @@ class Scrub:
         self.verified_sets: set[bytes] = set()  # sets with a file verified this run
         self.unrepaired: set[bytes] = set()  # corrupt files that keep their old set
         self.repaired: list[tuple[bytes, bytes]] = []  # (relative path, MD5) of each file repaired
+        self.no_space: dict[bytes, int] = {}  # files whose set was not made for lack of space: their sizes
+        self.no_space_reason = ""
         self.converted = 0  # LEGACY rows given a set
 
     @property
@@ -196,7 +205,18 @@ class Scrub:
                 with reading, _rare_gc():
                     self._scan(catalog, Worker(self.job, self.directory, parity, self.workers, reading))
                 work.settle(catalog, self.directory, self.unsettled)
+                self._coverage(catalog, parity)
                 self.progress.finish()
+            except sqlite3.OperationalError as e:
+                if e.sqlite_errorcode & 0xFF != sqlite3.SQLITE_FULL:
+                    raise
+                self.progress.finish()
+                catalog.rollback()  # a set half recorded is no set: its files are orphans to the next run
+                self.report.error(
+                    f"the filesystem of DATABASE {self.job.database} is full: the catalog could not be written; "
+                    "the next run with space does again what this one did not record"
+                )
+                return result(started, *self.report.status())
             finally:
                 catalog.close()
         status, summary = self.report.status()
@@ -210,13 +230,25 @@ class Scrub:
         self._remember()
         return result(started, status, summary)
 
+    def _coverage(self, catalog: Catalog, parity: Parity) -> None:
+        """What the parity covers now, for the history (the dashboard shows it)."""
+        stats = self.report.stats
+        stats.protected, stats.oldest_verified_at = catalog.coverage()
+        stats.parity_bytes = 0
+        for folder, _, names in os.walk(os.path.join(parity.private, SETS)):
+            for name in names:
+                with contextlib.suppress(OSError):
+                    stats.parity_bytes += os.lstat(os.path.join(folder, name)).st_blocks * 512
+
     @contextmanager
     def vouching(self) -> Iterator[None]:
         """Around a change nasbox makes to the link counts of DIRECTORY's files (a version
         linking or unlinking them), which moves their ctime and nothing else: each file as its
         row recorded it before is recorded with its new ctime after, so that a later run does
         not take the moved ctime for a possible edit (and damage found then for part of it).
-        A file not as recorded before is left to the next run. Nothing without DATABASE."""
+        A file not as recorded before is left to the next run. The new ctimes are recorded
+        however the change ends: one that stops half-way (a full disk, a file that cannot be
+        unlinked) has moved some all the same. Nothing without DATABASE."""
         try:
             folders = open_folders(self.database, may_create=False)
         except (Missing, Untrusted):
@@ -228,17 +260,19 @@ class Scrub:
                 entries = catalog.every_entry()
                 before = self._stats(entries)
                 as_recorded = [e for e in entries if e.relative in before and same_file(before[e.relative], e)]
-                yield
-                after = self._stats(as_recorded)
-                for entry in as_recorded:
-                    st = after.get(entry.relative)
-                    if st is not None and (st.st_size, st.st_mtime_ns, st.st_ino) == (
-                        entry.size,
-                        entry.mtime_ns,
-                        entry.inode,
-                    ):
-                        catalog.put(dataclasses.replace(entry, ctime_ns=st.st_ctime_ns))
-                catalog.commit()
+                try:
+                    yield
+                finally:
+                    after = self._stats(as_recorded)
+                    for entry in as_recorded:
+                        st = after.get(entry.relative)
+                        if st is not None and (st.st_size, st.st_mtime_ns, st.st_ino) == (
+                            entry.size,
+                            entry.mtime_ns,
+                            entry.inode,
+                        ):
+                            catalog.put(dataclasses.replace(entry, ctime_ns=st.st_ctime_ns))
+                    catalog.commit()
             finally:
                 catalog.close()
 
@@ -536,6 +570,11 @@ class Scrub:
         if removed:
             log.info("scrub %s: removed %d parity sets no file needs", self.job.name, removed)
         self._retire_legacy_layout(catalog)
+        if self.no_space:
+            self.report.error(
+                f"parity of {len(self.no_space)} files ({human_bytes(sum(self.no_space.values()))}) was not made: "
+                f"{self.no_space_reason}; they keep the parity they had, if any, until a run with space"
+            )
 
     def _flush(self, worker: Worker, tasks: Tasks) -> None:
         """Make every set the packer holds, and what their making sends back to it; first what
@@ -573,7 +612,7 @@ class Scrub:
         queued = self.packer.queued() | {m.relative for plan in self.plans for m in plan.members}
         for set_id in sorted(left):
             for member in catalog.members(set_id):
-                if member.relative in self.unrepaired or member.relative in queued:
+                if member.relative in self.unrepaired or member.relative in self.no_space or member.relative in queued:
                     continue  # it keeps the old set, or is already on its way to a new one
                 try:
                     st = stat_file(self.directory, member.dir, member.name)
@@ -668,6 +707,12 @@ class Scrub:
                 self.unrepaired.add(done.relative)
         elif isinstance(done, SetMade):
             self._install(catalog, done)
+        elif isinstance(done, NoSpace):
+            self.no_space_reason = done.reason
+            for member in done.members:
+                self.no_space[member.relative] = member.st.st_size
+                if member.reason:  # counted in the progress when it would have been given parity
+                    self.progress.advance(files=1, nbytes=member.st.st_size)
         elif isinstance(done, SetChecked) and done.intact and done.digest is not None:
             catalog.set_digest(done.set_id, done.digest)
         elif isinstance(done, SetChecked) and not done.intact:

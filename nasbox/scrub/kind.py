@@ -11,9 +11,11 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from nasbox.durations import seconds
 from nasbox.jobkind import JobKind
 from nasbox.schedules import ScheduleEntry, cron_of, more_often_than_hourly
 from nasbox.scrub.guards import database_problem
+from nasbox.space import min_free_problem
 
 if TYPE_CHECKING:
     from nasbox.config.checker import Checker
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
     from nasbox.result import JobResult
 
 HOURLY_UPDATE = "15 * * * *"
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class ScrubJob:
     nice: int = 10
     ionice: str = "idle"
     max_delete: int | str | None = None  # files whose parity one run may remove; None: 50%
+    min_free: int | str | None = None  # left free on DATABASE's filesystem; None: nasbox.space's default
 
 
 class ScrubKind(JobKind):
@@ -61,6 +63,8 @@ class ScrubKind(JobKind):
             elif refused := database_problem(str(directory), str(database)):
                 c.problem(where + ("database",), refused)
             databases[str(database)] = name
+            if problem := min_free_problem(item.get("min_free")):
+                c.problem(where + ("min_free",), problem)
             older = item.get("verify_older_than", "0s")
             jobs[name] = ScrubJob(
                 name=name,
@@ -70,10 +74,11 @@ class ScrubKind(JobKind):
                 schedule=item["schedule"],
                 exclude=tuple(item.get("exclude", ())),
                 verify_percent=item.get("verify_percent", 100),
-                verify_older_than_s=int(older[:-1]) * DURATION_UNITS[older[-1]],
+                verify_older_than_s=seconds(older),
                 nice=item.get("nice", 10),
                 ionice=item.get("ionice", "idle"),
                 max_delete=item.get("max_delete"),
+                min_free=item.get("min_free"),
             )
         return jobs
 

@@ -28,6 +28,11 @@ class Stats:
     removed: int = 0
     skipped: int = 0
     failed: int = 0
+    # Coverage once the run is over: the files with parity, the parity's allocated bytes, and
+    # when the least recently verified of them was last verified (0: one never was).
+    protected: int = 0
+    parity_bytes: int = 0
+    oldest_verified_at: float = 0.0
 
     def count(self, counter: str) -> None:
         setattr(self, counter, getattr(self, counter) + 1)
@@ -42,11 +47,17 @@ class Report:
     stats: Stats = field(default_factory=Stats)
     details: list[str] = field(default_factory=list)
     warned: bool = False  # a warning outside the counted ones
+    errors: list[str] = field(default_factory=list)  # errors of the run, not of one file: they lead the summary
 
     def warn(self, line: str) -> None:
         """A warning that no counter carries."""
         self._detail(line)
         self.warned = True
+
+    def error(self, line: str) -> None:
+        """An error of the run as a whole: the status is error, and the line leads the summary."""
+        self._detail(line)
+        self.errors.append(line)
 
     def problem(self, relative: bytes, detail: str, counter: str | None) -> None:
         """A line about one file (or directory), counted in the Stats field counter if any."""
@@ -60,7 +71,7 @@ class Report:
 
     def status(self) -> tuple[str, str]:
         s = self.stats
-        if s.unrepairable or s.failed:
+        if s.unrepairable or s.failed or self.errors:
             status = "error"
         elif s.repaired or s.parity_rebuilt or s.skipped or self.warned:
             status = "warning"
@@ -75,7 +86,7 @@ class Report:
         for name in ("parity_rebuilt", "skipped", "failed"):
             if getattr(s, name):
                 parts.append(f"{getattr(s, name)} {name.replace('_', ' ')}")
-        return status, ", ".join(parts)
+        return status, "; ".join([*self.errors, ", ".join(parts)])
 
     def result(self, started: float, status: str, summary: str, skipped: bool = False) -> JobResult:
         finished = time.time()

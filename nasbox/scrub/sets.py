@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from nasbox.scrub import par2
 from nasbox.scrub.catalog import Entry
 
 KIB, MIB = 1 << 10, 1 << 20
@@ -34,6 +35,14 @@ SIZE_CLASSES = ((256 * KIB, 4 * KIB), (LARGE, 16 * KIB))
 MAX_SLICES = 2048
 MAX_SET_BYTES = 32 * MIB
 MAX_ARGUMENT_BYTES = 256 * KIB  # well under Linux's 2 MiB for arguments and environment
+# What par2 writes beside the recovery data: per file, its description and name (about 250
+# bytes, which par2 also repeats in the recovery file until strip) and 20 bytes of checksums
+# per slice; per recovery slice a packet header; per set the main and creator packets, and a
+# filesystem block for each of its two files and its staging directory.
+FILE_OVERHEAD = 2 * 250
+SLICE_CHECKSUM = 2 * 20
+RECOVERY_HEADER = 68
+SET_OVERHEAD = 3 * 4 * KIB
 SETS = b"sets"  # in the private folder
 INDEX_SUFFIX = b".par2"
 
@@ -62,6 +71,28 @@ def slice_size_for(size: int) -> int | None:
 
 def recovery_slices(source_slices: int, redundancy: int) -> int:
     return max(1, math.ceil(source_slices * redundancy / 100))
+
+
+def shape(members: Sequence[Candidate], slice_size: int | None, redundancy: int) -> tuple[int, int, int]:
+    """(slice size, source slices, recovery slices) of a set of members; slice_size None: a
+    set of its own for one file, sized by par2.sizing."""
+    if slice_size is None:
+        slice_size, recovery = par2.sizing(members[0].st.st_size, redundancy)
+        return slice_size, -(-members[0].st.st_size // slice_size), recovery
+    slices = sum(max(1, -(-m.st.st_size // slice_size)) for m in members)
+    return slice_size, slices, recovery_slices(slices, redundancy)
+
+
+def parity_bytes(plan: Plan, redundancy: int) -> int:
+    """About what making plan's set writes in DATABASE at most (before strip drops the
+    descriptions repeated in its recovery file)."""
+    slice_size, slices, recovery = shape(plan.members, plan.slice_size, redundancy)
+    return (
+        recovery * (slice_size + RECOVERY_HEADER)
+        + slices * SLICE_CHECKSUM
+        + sum(FILE_OVERHEAD + len(m.relative) for m in plan.members)
+        + SET_OVERHEAD
+    )
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ No task writes the catalog or the counters: the main thread applies what they br
   without its metadata and the read found other than its row records goes back to the
   walk's rule (Restat);
 - make_set: a parity set for a Plan of files, staged (SetMade; nasbox.scrub.install puts it
-  in place). par2 reads each file by its path, so afterwards every member must still be the
-  file that was walked; a member whose content par2 found other than its row says (Candidate
+  in place), unless it would leave less than the job's min_free in DATABASE (NoSpace). par2
+  reads each file by its path, so afterwards every member must still be the file that was
+  walked; a member whose content par2 found other than its row says (Candidate
   .expected) is left out of the set (Mismatch): a corrupt neighbour is never blessed;
 - check_set: a set's parity files read and their packets checked, and every member
   described as its row says;
@@ -33,7 +34,7 @@ from enum import Enum
 
 import psutil
 
-from nasbox import commands, stop
+from nasbox import commands, space, stop
 from nasbox.scrub import par2, par2format, setcheck, sets, timestamps
 from nasbox.scrub.catalog import Catalog, Entry, SetRow, show
 from nasbox.scrub.files import (
@@ -130,7 +131,16 @@ class SetChecked:
     digest: bytes | None = None  # of the files of an intact set whose row kept none
 
 
-Done = Verified | Intact | Restat | Changed | Corrupt | Repaired | Problem | SetMade | SetChecked
+@dataclass(frozen=True)
+class NoSpace:
+    """A set not made: it would leave less than min_free in DATABASE. Its members keep what
+    they had (an old set, or no parity yet) until a run with space."""
+
+    members: tuple[Candidate, ...]
+    reason: str
+
+
+Done = Verified | Intact | Restat | Changed | Corrupt | Repaired | Problem | SetMade | SetChecked | NoSpace
 Task = Callable[[], list[Done]]
 
 
@@ -145,6 +155,7 @@ class Worker:
         self.cores = cores
         self.readers = readers
         self.large_file_lock = threading.Lock()
+        self.space = space.Budget(job.database, job.min_free)  # shared by the sets made at once
 
     def lower_priority(self) -> None:
         """The job's CPU and I/O priority for a worker thread, and so for the par2 processes
@@ -195,6 +206,12 @@ class Worker:
     # ---- making a set --------------------------------------------------------------------
 
     def make_set(self, plan: Plan) -> list[Done]:
+        with self.space.claim(sets.parity_bytes(plan, self.job.redundancy), inodes=3) as short:
+            if short:
+                return [NoSpace(plan.members, short)]
+            return self._make_set(plan)
+
+    def _make_set(self, plan: Plan) -> list[Done]:
         members, left_out = _one_per_par2_path(plan.members)
         for _attempt in range(ATTEMPTS):
             made, dropped = self._try_set(members, plan.slice_size)
@@ -226,11 +243,7 @@ class Worker:
     def _create(
         self, staging: bytes, set_id: bytes, members: list[Candidate], slice_size: int | None, read_started: int
     ) -> tuple[SetMade | None, list[Done]]:
-        if slice_size is None:
-            slice_size, recovery = par2.sizing(members[0].st.st_size, self.job.redundancy)
-        else:
-            slices = sum(max(1, -(-m.st.st_size // slice_size)) for m in members)
-            recovery = sets.recovery_slices(slices, self.job.redundancy)
+        slice_size, _slices, recovery = sets.shape(members, slice_size, self.job.redundancy)
         large = sum(m.st.st_size for m in members) >= LARGE_FILE
         data = [os.path.join(self.directory, m.relative) for m in members]
         argv = par2.create(

@@ -16,7 +16,13 @@ Guards, in order, each skipping the run (exit 75, status warning) rather than ri
    all) holds the job, across restarts, until a run with --force. A rewrite is an existing
    file rsync would copy over with other bytes: a new file is none, nor is a change of
    attributes only (mode, owner, or an mtime over the same bytes). When the dry run lists
-   nothing to change, it is the whole run; a first copy into an empty DESTINATION needs none.
+   nothing to change, it is the whole run; a first copy into an empty DESTINATION needs none
+   (nor a forced run), but the dry run that measures its space ends it the same way.
+Then the space guard: the copy may write no more than leaves the job's `min_free` free on
+DESTINATION's filesystem (nasbox.space), by the bytes the preview (or, for a first copy, a dry
+run) would transfer; short of it the run is an error and nothing is copied or deleted. A
+disk that fills anyway (another writer) stops rsync: its partial file waits in the partial
+directory, and the next run with space completes the copy.
 After a run that completed and changed DESTINATION (or the first), a job with `versions`
 takes a read-only version of DESTINATION (nasbox.versions) and prunes the ones its retention
 no longer keeps; a held or failed run takes and prunes none.
@@ -39,12 +45,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from nasbox import commands, locks, mounts, paths, state, stop
+from nasbox import commands, locks, mounts, paths, space, state, stop
 from nasbox.config import Config
 from nasbox.history import record_run
 from nasbox.limits import REWRITES, deletion_limit
 from nasbox.progress import TransferProgress, human_bytes
 from nasbox.result import JobResult
+from nasbox.samba import recycle, version_views
 from nasbox.scrub.engine import Scrub, scrub_databases
 from nasbox.sync import rsync_cmds
 from nasbox.sync.kind import SyncJob
@@ -52,16 +59,17 @@ from nasbox.versions.store import VERSIONS_DIR, Versions, VersionsError
 
 log = logging.getLogger(__name__)
 
-HOLDS_FILE = "sync-holds.json"
+HOLDS_FILE = "{kind}-holds.json"
 MAX_DETAIL_LINES = 20
 DELETIONS_STOPPED = "Deletions stopped due to --max-delete limit"
+NO_SPACE = "No space left on device"  # strerror(ENOSPC), as rsync reports it
 
 
 class Holds:
-    """Held sync jobs, kept under /config/state so that a hold survives restarts."""
+    """Held jobs of a kind (sync, offsite), kept under /config/state so that a hold survives restarts."""
 
-    def __init__(self, state_dir: Path):
-        self.path = state_dir / HOLDS_FILE
+    def __init__(self, state_dir: Path, kind: str = "sync"):
+        self.path = state_dir / HOLDS_FILE.format(kind=kind)
 
     @contextmanager
     def _locked(self) -> Iterator[dict[str, dict]]:
@@ -91,9 +99,21 @@ class Holds:
             holds.pop(job, None)
 
 
-def held_since(job: str, hold: dict) -> str:
+def held_since(job: str, hold: dict, kind: str = "sync") -> str:
     since = time.strftime("%Y-%m-%d %H:%M", time.localtime(hold["since"]))
-    return f"held since {since}: {hold['reason']}; run `nasbox sync {job} --now --force`"
+    return f"held since {since}: {hold['reason']}; run `nasbox {kind} {job} --now --force`"
+
+
+def not_data(config: Config, roots: list[str], state_dir: Path) -> list[str]:
+    """What lies inside the roots (resolved) but is not data to back up: parity databases of
+    scrub jobs, versions, the shares' recycle bins, nasbox's own state, wherever they are
+    reached from (through a link, a bind mount); relative to the root they lie in."""
+    candidates = [job.database for job in config.scrub.values()] + recycle.folders(config)
+    candidates += [str(state.state_dir()), str(state.log_dir()), str(state_dir)]
+    table = paths.mount_table()
+    found = {paths.below(p, root, table) for p in candidates for root in roots}
+    found.add(VERSIONS_DIR)  # by name, wherever it leads: a link there is never followed
+    return sorted(relative for relative in found if relative not in (None, "."))
 
 
 def has_entries(directory: str, ignore: set[str]) -> bool:
@@ -164,12 +184,14 @@ class Sync:
         assert self.job.versions is not None
         try:
             with self._vouching():  # linking and unlinking moves the ctime of the mirror's files
+                version = None
                 if self.changed or versions.owed() or not versions.all():
-                    version, counts = versions.take(self.clock(), set(self.protected()))
+                    version, counts = versions.take(self.clock(), set(self.protected()), self.job.min_free)
                     if version is not None:
                         made = f" ({counts.directories} directories, {counts.links} links)" if counts else " (snapshot)"
                         result.details.append(f"version {version.name} taken{made}")
-                removed = versions.prune(self.job.versions, ZoneInfo(self.config.server.timezone))
+                version_views.refresh(self.job)  # so that Previous Versions show the versions
+                removed = versions.prune(self.job.versions, ZoneInfo(self.config.server.timezone), version)
             result.details += [f"version {v.name} pruned ({self.job.versions.text()})" for v in removed]
         except VersionsError as e:
             result.status = "error"
@@ -233,18 +255,41 @@ class Sync:
                     )
                 result.status, result.skipped = "warning", True
                 return result
+            if short := self._short_of_space(planned):
+                if not self.dry_run:
+                    return self._result("error", f"skipped: {short}; nothing was copied or deleted")
+                result = self._classify(preview, dry_run=True)  # a dry run shows what it would have done
+                result.summary, result.status = f"would be skipped: {short}; {result.summary}", "warning"
+                return result
             if self.dry_run or not rsync_cmds.changes_listed(preview.stdout):
                 self.changed = False
                 return self._classify(preview, dry_run=self.dry_run)  # the preview says it all
             # The copy deletes no more than the preview planned (directories included, as
             # rsync counts them): a source that shrinks meanwhile stops it, and holds the job.
             limit = planned.deleted_entries
+        elif not self.dry_run:  # no preview: a dry run measures what the copy will write
+            measured = self._rsync(protected, dry_run=True)
+            if measured.returncode not in (0, 24):
+                return self._classify(measured, dry_run=True)
+            if short := self._short_of_space(rsync_cmds.parse_stats(measured.stdout)):
+                return self._result("error", f"skipped: {short}; nothing was copied or deleted")
+            if not rsync_cmds.changes_listed(measured.stdout):  # the whole run, as with a preview
+                self.changed = False
+                return self._classify(measured, dry_run=False)
         if self.job.versions and not self.dry_run:
             try:
                 Versions(self.destination).owe()
             except (OSError, VersionsError) as e:
                 return self._result("error", f"cannot note the version owed: {e}; nothing was copied")
         return self._classify(self._rsync(protected, dry_run=self.dry_run, max_delete=limit), dry_run=self.dry_run)
+
+    def _short_of_space(self, planned: rsync_cmds.TransferStats) -> str | None:
+        """Why the copy would leave less than min_free on DESTINATION's filesystem, or None. It
+        writes at most the bytes of the files it transfers (each in a temporary file that
+        replaces the old one) and an inode for each file and directory it creates."""
+        return space.shortfall(
+            self.destination, planned.bytes_transferred, self.job.min_free, inodes=planned.created_entries
+        )
 
     def _clash(self) -> str | None:
         """Why this run may not touch DESTINATION, checked on the paths as they are now."""
@@ -292,14 +337,8 @@ class Sync:
     def protected(self) -> list[str]:
         """Paths, relative to DESTINATION or SOURCE as rsync walks them (resolved), that rsync
         must leave alone: in DESTINATION --delete must never touch them, from SOURCE they are
-        not data to copy (parity databases of scrub jobs, versions, nasbox's own state), wherever
-        they are reached from (through a link, a bind mount)."""
-        candidates = [job.database for job in self.config.scrub.values()]
-        candidates += [str(state.state_dir()), str(state.log_dir()), str(self.state_dir)]
-        table = paths.mount_table()
-        found = {paths.below(p, root, table) for p in candidates for root in (self.destination, self.source)}
-        found.add(VERSIONS_DIR)  # by name, wherever it leads: a link there is never followed
-        return sorted(relative for relative in found if relative not in (None, "."))
+        not data to copy (see not_data)."""
+        return not_data(self.config, [self.destination, self.source], self.state_dir)
 
     def _rewrites(self, preview: str, allowed: int) -> int:
         """The files in DESTINATION the copy would rewrite, from the preview's output. rsync
@@ -361,6 +400,9 @@ class Sync:
             return self._result(
                 "info" if dry_run else "good", ("dry run: " if dry_run else "") + summary, stats, details
             )
+        full = [line for line in errors if NO_SPACE in line]
+        if full:  # rsync's last line is then about the broken pipe to the receiver that stopped
+            return self._result("error", f"the destination's filesystem is full: {full[0]}; {summary}", stats, details)
         if code == 24:
             return self._result("warning", f"{summary}; some files vanished while copying", stats, details)
         if code == 23:

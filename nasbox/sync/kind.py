@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from nasbox import paths, state
 from nasbox.jobkind import JobKind
+from nasbox.space import min_free_problem
 from nasbox.versions import retention
 from nasbox.versions.retention import Keep
 
@@ -37,6 +38,7 @@ class SyncJob:
     require_marker: str | None = None
     versions: Keep | None = None  # None: no versions are taken
     partial_is_error: bool = False
+    min_free: int | str | None = None  # left free on DESTINATION's filesystem; None: nasbox.space's default
 
 
 class SyncKind(JobKind):
@@ -57,6 +59,8 @@ class SyncKind(JobKind):
                     "expected a path outside the source (and the source outside "
                     "it)" + paths.resolved_note(item["source"], item["destination"]),
                 )
+            if problem := min_free_problem(item.get("min_free")):
+                c.problem(where + ("min_free",), problem)
             marker = item.get("require_marker")
             if marker is not None and ".." in PurePosixPath(marker).parts:
                 c.problem(where + ("require_marker",), "expected a file name inside the source, without '..'")
@@ -81,6 +85,7 @@ class SyncKind(JobKind):
                 require_marker=marker,
                 versions=versions,
                 partial_is_error=item.get("partial_is_error", False),
+                min_free=item.get("min_free"),
             )
         return jobs
 

@@ -13,12 +13,14 @@ PARTIAL_DIR = ".nasbox-partial"  # interrupted transfers wait here, out of sight
 def sync(
     job: SyncJob, protected: list[str], dry_run: bool = False, max_delete: int | None = None, progress: bool = False
 ) -> list[str]:
-    """rsync -a --delete --partial of SOURCE's contents into DESTINATION.
+    """rsync -a --delete --partial --sparse of SOURCE's contents into DESTINATION (--sparse: a
+    disk image or a database's preallocated file takes no more room in the backup than it
+    does in the source, nor in the versions that share it).
 
     protected: paths relative to DESTINATION that must be neither deleted nor overwritten
     (parity databases, nasbox's state); an exclude rule does both. progress: rsync reports
     its overall progress (bytes, percentage, rate, time left) as it goes."""
-    argv = ["rsync", "-a", "--delete", f"--partial-dir={PARTIAL_DIR}", "--stats", "--no-human-readable"]
+    argv = ["rsync", "-a", "--delete", "--sparse", f"--partial-dir={PARTIAL_DIR}", "--stats", "--no-human-readable"]
     argv += ["--itemize-changes"] * dry_run  # a preview lists what it would change
     argv += ["--info=progress2"] * progress
     argv += ["-H"] * job.hard_links + ["-A"] * job.acls + ["-X"] * job.xattrs
@@ -58,6 +60,7 @@ class TransferStats:
     transferred: int = 0  # stored in DESTINATION: files that failed or vanished are not
     deleted: int = 0  # from DESTINATION
     deleted_entries: int = 0  # the same with directories, as --max-delete counts them
+    created_entries: int = 0  # created, directories included: the inodes a copy takes
     bytes_transferred: int = 0
     bytes_sent: int = 0
     bytes_per_s: float = 0.0
@@ -141,8 +144,8 @@ def parse_stats(output: str, errors: str = "") -> TransferStats:
         found = re.search(pattern, output, re.MULTILINE)
         directories = DIRECTORIES.search(found.group(2)) if found else None
         values[key] = (number(found.group(1)) - (number(directories.group(1)) if directories else 0)) if found else 0
-        if key == "deleted":
-            values["deleted_entries"] = number(found.group(1)) if found else 0
+        if key in ("deleted", "created"):
+            values[f"{key}_entries"] = number(found.group(1)) if found else 0
     for key, pattern in PATTERNS.items():
         found = re.search(pattern, output, re.MULTILINE)
         values[key] = number(found.group(1)) if found else 0

@@ -18,7 +18,8 @@ import shutil
 import stat
 from dataclasses import dataclass
 
-DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+from nasbox.versions.cursor import Cursor, Step, walk
+
 NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -29,55 +30,55 @@ class Counts:
     copies: int = 0  # files that could not be linked
 
 
+def count_directories(source: str, leave_out: set[str]) -> int:
+    """The directories link_tree would make for source (source's own included), counted from
+    the names' types alone: what a version needs in inodes, before it is taken."""
+    cursor = Cursor.at(source)
+    try:
+        return 1 + sum(step is Step.DOWN for step, _, _ in walk(cursor, leave_out))
+    finally:
+        cursor.close()
+
+
 def link_tree(source: str, target: str, leave_out: set[str]) -> Counts:
     """target (which must not exist) made a linked copy of source; leave_out: paths
-    relative to source not to take (nasbox's own directories). Directories are reached
-    through descriptors, never by a path walked again: any depth, and no symlink followed."""
+    relative to source not to take (nasbox's own directories). Both trees are walked through
+    descriptors (nasbox.versions.cursor), never by a path walked again: any depth, and no
+    symlink followed. A directory's own metadata is set once it is filled (one made
+    read-only by its mode is filled first)."""
     counts = Counts()
     os.mkdir(target, 0o700)
-    source_fd = os.open(source, DIRECTORY_FLAGS)
+    mirror = Cursor.at(source)
     try:
-        target_fd = os.open(target, DIRECTORY_FLAGS)
+        made = Cursor.at(target)
         try:
-            _link_directory(source_fd, target_fd, "", leave_out, counts)
+            for step, name, _ in walk(mirror, leave_out):
+                if step is Step.DOWN:
+                    os.mkdir(name, 0o700, dir_fd=made.fd)
+                    made.down(name)
+                elif step is Step.ENTRY:
+                    _link_entry(mirror.fd, made.fd, name, counts)
+                elif step is Step.LEAVING:
+                    counts.directories += 1
+                    copy_metadata(mirror.fd, made.fd, os.fstat(mirror.fd))
+                else:
+                    made.up()
         finally:
-            os.close(target_fd)
+            made.close()
     finally:
-        os.close(source_fd)
+        mirror.close()
     return counts
 
 
-def _link_directory(source_fd: int, target_fd: int, relative: str, leave_out: set[str], counts: Counts) -> None:
-    """The entries of one directory, then its own metadata (a directory made read-only by its
-    mode is filled first)."""
-    counts.directories += 1
-    with os.scandir(source_fd) as entries:
-        listed = list(entries)
-    for entry in listed:
-        path = os.path.join(relative, entry.name)
-        if path in leave_out:
-            continue
-        if entry.is_dir(follow_symlinks=False):
-            os.mkdir(entry.name, 0o700, dir_fd=target_fd)
-            inner_source = os.open(entry.name, DIRECTORY_FLAGS, dir_fd=source_fd)
-            try:
-                inner_target = os.open(entry.name, DIRECTORY_FLAGS, dir_fd=target_fd)
-                try:
-                    _link_directory(inner_source, inner_target, path, leave_out, counts)
-                finally:
-                    os.close(inner_target)
-            finally:
-                os.close(inner_source)
-            continue
-        try:
-            os.link(entry.name, entry.name, src_dir_fd=source_fd, dst_dir_fd=target_fd, follow_symlinks=False)
-            counts.links += 1
-        except OSError as e:
-            if e.errno not in (errno.EMLINK, errno.EPERM):
-                raise
-            _copy_entry(source_fd, target_fd, entry.name)
-            counts.copies += 1
-    copy_metadata(source_fd, target_fd, os.fstat(source_fd))
+def _link_entry(source_fd: int, target_fd: int, name: str, counts: Counts) -> None:
+    try:
+        os.link(name, name, src_dir_fd=source_fd, dst_dir_fd=target_fd, follow_symlinks=False)
+        counts.links += 1
+    except OSError as e:
+        if e.errno not in (errno.EMLINK, errno.EPERM):
+            raise
+        _copy_entry(source_fd, target_fd, name)
+        counts.copies += 1
 
 
 def copy_metadata(source: int, target: int, st: os.stat_result) -> None:

@@ -138,15 +138,19 @@ class Nasbox:
 
 @contextmanager
 def nasbox_container(ws: Workspace, env: dict[str, str], what: str, ready: bool = True,
-                     extra_mounts: dict[Path, str] | None = None, caps: list[str] = CAPS) -> Iterator[Nasbox]:
-    """A nasbox container configured by env and ws's /config, port 445 on a random host port;
-    removed on the way out whatever happened."""
+                     extra_mounts: dict[Path, str] | None = None, caps: list[str] = CAPS,
+                     network: str | None = None, extra_ports: tuple[int, ...] = ()) -> Iterator[Nasbox]:
+    """A nasbox container configured by env and ws's /config, port 445 (and extra_ports) on a
+    random host port, on Docker's default bridge or the network named; removed on the way out
+    whatever happened."""
     container = (
         DockerContainer(IMAGE)
         .with_name(f"{NAME_PREFIX}{what}-{uuid.uuid4().hex[:8]}")
-        .with_kwargs(cap_add=caps)
+        .with_kwargs(cap_add=caps, **({"network": network} if network else {}))
         .with_bind_ports(445)  # no host port given: Docker picks a free one
     )
+    for port in extra_ports:
+        container.with_bind_ports(port)
     for host_dir, inside in {**ws.mounts(), **(extra_mounts or {})}.items():
         container.with_volume_mapping(host_dir, inside, "rw")
     for key, value in env.items():

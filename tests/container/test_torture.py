@@ -55,12 +55,12 @@ OUTCOME = re.compile(r"^(success|failure|error|skip|xfail|uxsuccess): (.+?)(?: \
 
 
 @contextmanager
-def stock_samba(ws: Workspace) -> Iterator[Nasbox]:
+def stock_samba(ws: Workspace, smb_conf: str = STOCK_SMB_CONF) -> Iterator[Nasbox]:
     """The image's smbd with a minimal smb.conf serving ws.docs; the same container handling
     as a nasbox container."""
     stock = ws.root / "stock"
     stock.mkdir()
-    (stock / "smb.conf").write_text(STOCK_SMB_CONF)
+    (stock / "smb.conf").write_text(smb_conf)
     (stock / "start").write_text(STOCK_START)
     (stock / "password").write_text(PASSWORD + "\n")
     container = (
@@ -80,10 +80,10 @@ def stock_samba(ws: Workspace) -> Iterator[Nasbox]:
         container.stop()
 
 
-def torture(box: Nasbox, tests: tuple[str, ...] = SUITES) -> tuple[dict[str, str], str]:
+def torture(box: Nasbox, tests: tuple[str, ...] = SUITES, share: str = SHARE) -> tuple[dict[str, str], str]:
     """Run tests (suites or single subtests) against box's share: each subtest's outcome, and
     smbtorture's whole output."""
-    argv = ["smbtorture", "--configfile=/dev/null", "--fullname", f"//127.0.0.1/{SHARE}",
+    argv = ["smbtorture", "--configfile=/dev/null", "--fullname", f"//127.0.0.1/{share}",
             "-p", str(box.port()), "-U", f"{USER}%{PASSWORD}", *tests]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=TORTURE_TIMEOUT_S)
     text = result.stdout + result.stderr

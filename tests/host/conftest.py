@@ -8,12 +8,13 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
 import pytest
 
-from nasbox.config import load_config
+from nasbox.config import Config, load_config
 from nasbox.health import smb_answers
 from nasbox.samba import accounts, samba_cmds, smbconf
 from nasbox.samba.passwd import MARK
@@ -66,20 +67,10 @@ def state_paths(root: Path) -> dict[str, str]:
     return paths
 
 
-@pytest.fixture(scope="session")
-def matrix(host_users: dict[str, str]) -> Iterator[Matrix]:
-    # Not under pytest's tmp_path: its parent is mode 0700, which the share's users cannot pass.
-    root = Path(tempfile.mkdtemp(prefix="nasbox-smbd-"))
-    root.chmod(0o755)
-    docs, other = root / "docs", root / "other"
-    docs.mkdir()
-    other.mkdir()
-    populate(docs)
-    for directory, owner in ((docs, host_users["writer"]), (other, host_users["outsider"])):
-        for path in [directory, *directory.rglob("*")]:
-            os.lchown(path, pwd.getpwnam(owner).pw_uid, -1)
-    add_foreign_file(docs)  # root's again: the loop gave it to the writer
-    config = load_config({"NASBOX_CONFIG": "/dev/null", **matrix_env(host_users, str(docs), str(other))})
+@contextmanager
+def smbd_serving(config: Config, root: Path) -> Iterator[Server]:
+    """A real smbd with nasbox's smb.conf for config on a free port, its files under root;
+    stopped, with the RPC helpers it started, on the way out."""
     port = free_port()
     conf = root / "smb.conf"
     smbconf.write(config, conf, port=port, state_paths=state_paths(root / "state"))
@@ -94,7 +85,7 @@ def matrix(host_users: dict[str, str]) -> Iterator[Matrix]:
             if smbd.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"smbd did not come up:\n{(root / 'smbd.log').read_text()[-3000:]}")
             time.sleep(0.2)
-        yield Matrix(server=Server("127.0.0.1", port), share_dir=docs, other_dir=other, users=host_users)
+        yield Server("127.0.0.1", port)
     finally:
         smbd.terminate()
         smbd.wait(timeout=20)
@@ -103,4 +94,24 @@ def matrix(host_users: dict[str, str]) -> Iterator[Matrix]:
         for helper in helpers:
             helper.terminate()
         psutil.wait_procs(helpers, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def matrix(host_users: dict[str, str]) -> Iterator[Matrix]:
+    # Not under pytest's tmp_path: its parent is mode 0700, which the share's users cannot pass.
+    root = Path(tempfile.mkdtemp(prefix="nasbox-smbd-"))
+    root.chmod(0o755)
+    docs, other = root / "docs", root / "other"
+    docs.mkdir()
+    other.mkdir()
+    populate(docs)
+    for directory, owner in ((docs, host_users["writer"]), (other, host_users["outsider"])):
+        for path in [directory, *directory.rglob("*")]:
+            os.lchown(path, pwd.getpwnam(owner).pw_uid, -1)
+    add_foreign_file(docs)  # root's again: the loop gave it to the writer
+    config = load_config({"NASBOX_CONFIG": "/dev/null", **matrix_env(host_users, str(docs), str(other))})
+    try:
+        with smbd_serving(config, root) as server:
+            yield Matrix(server=server, share_dir=docs, other_dir=other, users=host_users)
+    finally:
         shutil.rmtree(root)

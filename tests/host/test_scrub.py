@@ -6,6 +6,7 @@ must survive, so that a scrub which reverts an edit or writes through a link fai
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -229,11 +230,8 @@ def test_repair_never_writes_through_a_symlinked_directory(tmp_path):
     shutil.move(Path(job.directory) / "sub", outside)  # same file, same inode, now outside
     os.symlink(outside, Path(job.directory) / "sub")
     damaged = (outside / "f.bin").read_bytes()
-    [r] = (
-        sqlite3.connect(Path(job.database) / ".nasbox-scrub" / "catalog.sqlite")
-        .execute(f"SELECT {FILE_COLUMNS} FROM files")
-        .fetchall()
-    )
+    with contextlib.closing(sqlite3.connect(Path(job.database) / ".nasbox-scrub" / "catalog.sqlite")) as db:
+        [r] = db.execute(f"SELECT {FILE_COLUMNS} FROM files").fetchall()  # closed: a run opens it alone
     entry = Entry(*r[:6], (), *r[7:11], bool(r[11]), r[12])
     parity_files = [os.fsencode(p) for p in parity_of(job, "sub/f.bin")]
     private = os.fsencode(Path(job.database) / ".nasbox-scrub")
@@ -768,3 +766,19 @@ def test_a_member_edited_during_its_repair_gets_one_new_set_with_the_others(tmp_
     for relative in contents:
         assert stock_par2(par2.binary(), "verify", job, relative), relative
     assert scrub(job).status == "good"
+
+
+def test_a_run_records_what_its_parity_covers(tmp_path):
+    """For the dashboard: the files protected, the parity's allocated bytes, and when the least
+    recently verified file was last verified."""
+    job = make_job(tmp_path)
+    for i in range(5):
+        write(Path(job.directory) / f"f{i}.bin", 200_000, seed=i)
+    before = time.time()
+    first = scrub(job)
+    assert first.stats["protected"] == 5
+    on_disk = sum(p.stat().st_blocks * 512 for p in all_parity_files(job))
+    assert first.stats["parity_bytes"] == on_disk > 0
+    assert first.stats["oldest_verified_at"] == 0  # new parity: none verified yet
+    verified = scrub(job)
+    assert before <= verified.stats["oldest_verified_at"] <= time.time()

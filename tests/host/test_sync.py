@@ -354,3 +354,18 @@ def test_force_releases_only_the_deletions_the_hold_counted(paths):
     again = run(config, paths, force=True)  # the admin checked again: the 9 are meant
     assert again.status == "good" and "the hold was released (--force)" in again.details
     assert snapshot(paths["destination"]) == snapshot(paths["source"])
+
+
+def test_a_sparse_file_stays_sparse_in_the_backup(paths):
+    """A disk image of 256 MiB holding 8 KiB of data takes 8 KiB in the backup too, not 256 MiB."""
+    with open(paths["source"] / "disk.img", "wb") as image:
+        image.truncate(256 << 20)
+        image.write(b"boot" * 1024)
+        image.seek(128 << 20)
+        image.write(b"data" * 1024)
+    result = run(config_for(paths), paths)
+    assert result.status == "good", result.summary
+    copied = paths["destination"] / "disk.img"
+    assert copied.stat().st_size == 256 << 20
+    assert copied.stat().st_blocks * 512 < 1 << 20
+    assert copied.read_bytes() == (paths["source"] / "disk.img").read_bytes()

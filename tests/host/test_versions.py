@@ -19,6 +19,7 @@ from nasbox.sync.engine import Sync
 from nasbox.sync.kind import versions_status
 from nasbox.versions.store import VERSIONS_DIR, Versions
 from tests.support.files import snapshot, tree
+from tests.support.rawdisk import loop_mount
 
 pytestmark = pytest.mark.host
 
@@ -254,7 +255,7 @@ def use_inodes_but(disk: Path, left: int) -> Path:
     return filler
 
 
-def test_a_full_disk_while_taking_a_version_leaves_no_version_and_the_next_run_takes_one(paths, small_disk):
+def test_a_version_without_room_is_not_taken_and_the_next_run_with_room_takes_it(paths, small_disk):
     tree(paths["source"], {f"d{i}/f.txt": str(i) for i in range(20)})
     config = config_for(paths)
     clock = Clock(datetime(2026, 11, 6, tzinfo=UTC))
@@ -264,7 +265,8 @@ def test_a_full_disk_while_taking_a_version_leaves_no_version_and_the_next_run_t
     (paths["source"] / "d0" / "f.txt").write_text("changed")
     clock.now += timedelta(hours=1)
     full = run(config, paths, clock)
-    assert full.status == "error" and "could not be taken: No space left on device" in full.summary, full.summary
+    assert full.status == "error" and "was not taken: not enough space" in full.summary, full.summary
+    assert "21 new files and directories" in full.summary
     assert sorted(os.listdir(paths["destination"] / VERSIONS_DIR)) == [".owed", "@GMT-2026.11.06-00.00.00"]
     assert (paths["destination"] / "d0" / "f.txt").read_text() == "changed"  # the copy itself was made
     subprocess.run(["rm", "-r", str(filler)], check=True)
@@ -274,6 +276,32 @@ def test_a_full_disk_while_taking_a_version_leaves_no_version_and_the_next_run_t
     assert sorted(os.listdir(paths["destination"] / VERSIONS_DIR)) == names(paths) == [
         "@GMT-2026.11.06-00.00.00", "@GMT-2026.11.06-02.00.00"]
     assert (paths["destination"] / VERSIONS_DIR / names(paths)[1] / "d0" / "f.txt").read_text() == "changed"
+
+
+def test_a_disk_that_fills_while_a_version_is_linked_leaves_no_partial_version(paths, tmp_path):
+    """The estimate (a block per directory) said there was room; a directory of many long
+    names needs more blocks than that, and the disk fills while the tree is linked."""
+    disk = tmp_path / "backup"
+    with loop_mount(disk, size_mb=32, mkfs_options=("-b", "4096", "-m", "0")):
+        tree(paths["source"], {f"many/{'n' * 200}{j:05}": "x" for j in range(2000)})
+        config = config_for(paths, min_free=0)
+        clock = Clock(datetime(2026, 11, 9, tzinfo=UTC))
+        assert run(config, paths, clock).status == "good"
+        free = os.statvfs(disk).f_bavail * 4096
+        with open(disk / "filler", "wb") as filler:  # 64 KiB left: room for the estimate, not the tree
+            filler.truncate(0)
+            filler.write(b"\0" * (free - (64 << 10)))
+        (paths["source"] / "small.txt").write_text("changed")
+        clock.now += timedelta(hours=1)
+        full = run(config, paths, clock)
+        assert full.status == "error" and "could not be taken: No space left on device" in full.summary, full.summary
+        root = paths["destination"] / VERSIONS_DIR
+        assert sorted(os.listdir(root)) == [".owed", "@GMT-2026.11.09-00.00.00"]
+        (disk / "filler").unlink()
+        clock.now += timedelta(hours=1)
+        assert run(config, paths, clock).status == "good"
+        assert names(paths) == ["@GMT-2026.11.09-00.00.00", "@GMT-2026.11.09-02.00.00"]
+        assert len(os.listdir(root / "@GMT-2026.11.09-02.00.00" / "many")) == 2000
 
 
 def test_versions_are_configured_in_yaml_or_the_environment_and_bad_ones_named(paths):
@@ -352,3 +380,14 @@ def test_an_immutable_or_append_only_file_is_copied_into_a_version_and_never_for
     clock.now += timedelta(hours=1)
     assert run(config, paths, clock).status == "good"
     assert sorted(os.listdir(paths["destination"] / VERSIONS_DIR)) == ["@GMT-2026.11.07-01.00.00"]
+
+
+def test_a_version_named_after_a_later_time_never_costs_the_one_just_taken(paths):
+    """A clock set wrong once named a version after 2031; with `last: 1`, the version a run
+    takes now is still kept (and so is the odd one, the newest by name)."""
+    tree(paths["source"], {"a.txt": "a"})
+    config = config_for(paths, keep={"last": 1})
+    assert run(config, paths, Clock(datetime(2031, 1, 1, tzinfo=UTC))).status == "good"
+    (paths["source"] / "a.txt").write_text("changed")
+    assert run(config, paths, Clock(datetime(2026, 11, 8, tzinfo=UTC))).status == "good"
+    assert names(paths) == ["@GMT-2026.11.08-00.00.00", "@GMT-2031.01.01-00.00.00"]

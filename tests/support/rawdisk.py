@@ -8,6 +8,7 @@ dropping the file's cached pages so that the next read comes from the device.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gc
 import mmap
@@ -122,3 +123,25 @@ def rot(path: Path, offsets: list[int]) -> None:
     after = path.stat()
     assert (after.st_size, after.st_mtime_ns, after.st_ctime_ns) == (before.st_size, before.st_mtime_ns,
                                                                     before.st_ctime_ns)
+
+
+
+def fill(directory: Path, leave: int, name: str = "filler") -> Path:
+    """Take the free space of directory's filesystem down to about `leave` bytes (0: full)
+    with a file of its own, as another writer on the same disk would; nothing when less is
+    free already."""
+    path = directory / name
+    with open(path, "ab") as f:
+        for _ in range(32):  # metadata takes blocks too: a few steps get there
+            st = os.statvfs(directory)
+            more = st.f_bavail * st.f_frsize - leave
+            if more < 4096:
+                break
+            size = os.fstat(f.fileno()).st_size
+            try:
+                os.posix_fallocate(f.fileno(), size, more)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.posix_fallocate(f.fileno(), size, more // 2)
+        os.fsync(f.fileno())
+    return path

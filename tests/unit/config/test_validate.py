@@ -114,14 +114,14 @@ def test_rule(problems, env, expected):
      "nasbox.yaml: shares.documents.access: expected one of read, write, got 'rw'"),
     ({"shares": {"documents": {**SHARE, "path": "/x"}}},
      "nasbox.yaml: shares.documents: unknown key 'path'; expected one of: access, comment, name, paths, "
-     "time_machine, users"),
+     "recycle, samba_options, time_machine, time_machine_max_size, users"),
     ({"shares": {"documents": {"access": "write", "users": ["a:b"]}}},
      "nasbox.yaml: shares.documents: missing required key 'paths'"),
     ({"shares": {"documents": {**SHARE, "paths": "/data/docs"}}},
      "nasbox.yaml: shares.documents.paths: expected a list of absolute paths, got '/data/docs'"),
     ({"shares": []}, "nasbox.yaml: shares: expected a mapping"),
-    ({"sharez": {}}, "nasbox.yaml: unknown key 'sharez'; expected one of: mounts, notify, scrub, server, "
-                     "shares, smtp, sync, users"),
+    ({"sharez": {}}, "nasbox.yaml: unknown key 'sharez'; expected one of: mounts, notify, offsite, scrub, "
+                     "server, shares, smtp, sync, users"),
     ({"users": {"Alice": {"password": "x"}}},
      "nasbox.yaml: users: 'Alice': expected a user name of lower-case letters, digits, '_' and '-' (at most 32)"),
     ({"users": {"alice": {}}}, "nasbox.yaml: users.alice: no password: expected password or password_file"),

@@ -39,7 +39,7 @@ def test_yaml_only_options_render(load):
                           "time_machine": True}},
     }))
     assert "    hosts allow = 192.168.1.0/24 127.0.0.1\n" in text
-    assert "[tm]\n    path = /tm\n    comment = Backups\n" in text
+    assert "    path = /tm/%u\n    comment = Backups\n" in text.split("[tm]\n")[1]
     assert "    fruit:time machine = yes\n" in text
 
 

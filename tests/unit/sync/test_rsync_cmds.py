@@ -27,7 +27,7 @@ def test_command_line_of_a_preview_and_of_a_copy():
     job = SyncJob("docs", "/data/docs", "/backup/docs/", "daily", exclude=("*.tmp",), bwlimit="10M",
                   hard_links=True)
     preview = rsync_cmds.sync(job, [".pardatabase", "deep/.par[1]"], dry_run=True)
-    assert preview == ["rsync", "-a", "--delete", "--partial-dir=.nasbox-partial", "--stats", "--no-human-readable",
+    assert preview == ["rsync", "-a", "--delete", "--sparse", "--partial-dir=.nasbox-partial", "--stats", "--no-human-readable",
                        "--itemize-changes", "-H", "--bwlimit=10M", "--dry-run", "--exclude=*.tmp",
                        "--exclude=/.pardatabase", "--exclude=/deep/.par\\[1]", "--", "/data/docs/", "/backup/docs/"]
     copy = rsync_cmds.sync(job, [], max_delete=0)

@@ -1,0 +1,1 @@
+"""Offsite backups: encrypted, deduplicated, versioned copies off the box, made with restic."""
