@@ -104,8 +104,13 @@ def test_every_difference_from_a_row_is_found_at_the_read(tmp_path: Path, readin
     reading.check()
 
 
-def catalog_of(job: ScrubJob) -> sqlite3.Connection:
-    return sqlite3.connect(Path(job.database) / ".nasbox-scrub" / "catalog.sqlite", isolation_level=None)
+def in_catalog(job: ScrubJob, sql: str) -> list[tuple]:
+    """sql run on the job's catalog between runs (closed after: a run opens it alone)."""
+    db = sqlite3.connect(Path(job.database) / ".nasbox-scrub" / "catalog.sqlite", isolation_level=None)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
 
 
 @pytest.mark.parametrize("digest", ["kept", "unknown"])
@@ -129,7 +134,7 @@ def test_a_set_that_does_not_describe_its_files_is_made_again(
     set_id, other = set_of(job, "a/f0"), set_of(job, "b/f0")
     assert set_id and other and set_id != other
     if digest == "unknown":
-        catalog_of(job).execute("UPDATE sets SET digest = NULL")
+        in_catalog(job, "UPDATE sets SET digest = NULL")
     index, volume = set_files(job, set_id)
     if damage == "another set's":
         other_index, other_volume = set_files(job, other)
@@ -158,13 +163,13 @@ def test_a_set_whose_row_keeps_no_digest_gets_the_digest_of_its_files(tmp_path: 
     for i in range(4):
         write(Path(job.directory) / f"f{i}", 3000 + i, seed=i)
     Scrub(job).run()
-    made = catalog_of(job).execute("SELECT id, digest FROM sets").fetchall()
+    made = in_catalog(job, "SELECT id, digest FROM sets")
     assert len(made) == 1 and made[0][1] == hashlib.md5(b"".join(p.read_bytes() for p in all_set_files(job))).digest()
-    catalog_of(job).execute("ALTER TABLE sets DROP COLUMN digest")
+    in_catalog(job, "ALTER TABLE sets DROP COLUMN digest")
     time.sleep(0.1)
     result = Scrub(job).run()
     assert (result.status, result.stats["verified"]) == ("good", 4), result.summary
-    assert catalog_of(job).execute("SELECT id, digest FROM sets").fetchall() == made
+    assert in_catalog(job, "SELECT id, digest FROM sets") == made
     assert Scrub(job).run().status == "good"
     reading.check()
 
