@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
 from nasbox import exits, paths, stop
@@ -22,6 +24,8 @@ from nasbox.history import record_run
 from nasbox.jobs import job_locks, job_log
 from nasbox.locks import Busy
 from nasbox.offsite import restore as offsite
+from nasbox.offsite.kind import OffsiteJob
+from nasbox.sync.kind import SyncJob
 from nasbox.versions.lookup import (
     UsageError,
     chosen_snapshot,
@@ -38,11 +42,12 @@ log = logging.getLogger(__name__)
 
 
 def restore(args: argparse.Namespace) -> int:
-    config = load_config()
-    if args.origin == "offsite":
-        return restore_offsite(config, args)
+    return restore_with(load_config(), args)
+
+
+def restore_with(config: Config, args: argparse.Namespace) -> int:
     try:
-        job = versioned_job(config, args.job)
+        job = offsite_job(config, args.job) if args.origin == "offsite" else versioned_job(config, args.job)
         relative = relative_path(job, args.path)
         into = directory_given(args.to) if args.to is not None else None
     except UsageError as e:
@@ -50,50 +55,19 @@ def restore(args: argparse.Namespace) -> int:
         return exits.USAGE
     stop.install_handler()
     try:
-        with job_locks(config, "sync", job.name, wait=not args.no_wait), job_log("restore", job.name):
+        with (
+            job_locks(config, "offsite" if isinstance(job, OffsiteJob) else "sync", job.name, wait=not args.no_wait),
+            job_log("restore", job.name),
+        ):
             try:
-                every = Versions(paths.real(job.destination)).all()
-                version = chosen_version(every, args.at, ZoneInfo(config.server.timezone))
-                restoring = Restore(job, config, relative, version, into, force=args.force, dry_run=args.dry_run)
-                restoring.check()
-            except UsageError as e:
-                log.error("restore %s: %s", job.name, e)
-                return exits.USAGE
-            except VersionsError as e:
-                log.error("restore %s: %s", job.name, e)
-                return exits.ERROR
-            result = record_run("restore", job.name, "now", restoring.run)
-    except Busy as e:
-        log.warning("%s; nothing was restored (--no-wait)", e)
-        return exits.SKIPPED
-    except stop.Interrupted:
-        log.warning("restore %s: stopped before it started", job.name)
-        return exits.SKIPPED
-    return result.exit_code
-
-
-def restore_offsite(config: Config, args: argparse.Namespace) -> int:
-    try:
-        job = offsite_job(config, args.job)
-        relative = relative_path(job, args.path)
-        into = directory_given(args.to) if args.to is not None else None
-    except UsageError as e:
-        log.error("%s", e)
-        return exits.USAGE
-    stop.install_handler()
-    try:
-        with job_locks(config, "offsite", job.name, wait=not args.no_wait), job_log("restore", job.name):
-            try:
-                snapshot = chosen_snapshot(offsite.snapshots(config, job), args.at, ZoneInfo(config.server.timezone))
-                with offsite.fetched(config, job, snapshot, relative) as copy:
-                    version = Version(f"snapshot {snapshot.short_id}", snapshot.time, copy)
+                with chosen(config, job, relative, args.at) as version:
                     restoring = Restore(job, config, relative, version, into, force=args.force, dry_run=args.dry_run)
                     restoring.check()
                     result = record_run("restore", job.name, "now", restoring.run)
             except UsageError as e:
                 log.error("restore %s: %s", job.name, e)
                 return exits.USAGE
-            except offsite.RestoreError as e:
+            except (VersionsError, offsite.RestoreError) as e:
                 log.error("restore %s: %s", job.name, e)
                 return exits.ERROR
     except Busy as e:
@@ -103,3 +77,16 @@ def restore_offsite(config: Config, args: argparse.Namespace) -> int:
         log.warning("restore %s: stopped before it started", job.name)
         return exits.SKIPPED
     return result.exit_code
+
+
+@contextmanager
+def chosen(config: Config, job: SyncJob | OffsiteJob, relative: str, at: str) -> Iterator[Version]:
+    """What --at chooses, where the restore reads it: a sync job's version, or an offsite
+    snapshot fetched into a private directory for as long as the restore lasts."""
+    tz = ZoneInfo(config.server.timezone)
+    if isinstance(job, OffsiteJob):
+        snapshot = chosen_snapshot(offsite.snapshots(config, job), at, tz)
+        with offsite.fetched(config, job, snapshot, relative) as copy:
+            yield Version(f"snapshot {snapshot.short_id}", snapshot.time, copy)
+    else:
+        yield chosen_version(Versions(paths.real(job.destination)).all(), at, tz)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from nasbox import state
-from nasbox.actions.restore import restore_offsite
+from nasbox.actions.restore import restore_with
 from nasbox.config import load_config
 from nasbox.config.model import Config
 from nasbox.jobs import run_job
@@ -122,7 +122,7 @@ def restore_from(config: Config, path: str, at: str, to: str | None = None, forc
     """`nasbox restore docs PATH --from offsite --at AT`, as the command runs it."""
     args = argparse.Namespace(job="docs", path=path, at=at, to=to, force=force, dry_run=False, no_wait=False,
                               origin="offsite")
-    return restore_offsite(config, args)
+    return restore_with(config, args)
 
 
 def ids(config: Config) -> list[str]:
