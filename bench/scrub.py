@@ -51,6 +51,7 @@ OVERHEAD_SIZES = (4 * KIB, 64 * KIB, 1 * MIB, 100 * MIB)
 MIXED_MIN = 4 * KIB
 FILES_PER_MIXED_DIR = 100  # 20,000 files: 200 directories
 MD5SUM_BATCH = 500
+IONICE_CLASSES = {"realtime": 1, "best-effort": 2, "idle": 3}  # ionice -c
 # Space a workload may take beyond its data, for the estimate made before writing anything:
 # nasbox's parity (5% plus packets and block rounding per file), turbo's per-file parity
 # (index and recovery packets of par2's default 2000 blocks: ~150 KB for a 4 KiB file).
@@ -334,11 +335,41 @@ def expect(result: JobResult, key: str, wanted: int, what: str) -> None:
 
 
 def timed_runs(label: str, runs: int, once: Callable[[int], float]) -> list[float]:
-    times = []
+    return interleaved(runs, [Timing(label, once, 0, 0, 0)])[0].runs
+
+
+@dataclass
+class Timing:
+    """Something to time: once(run) runs it and returns its seconds; the rest is its Row's."""
+    label: str
+    once: Callable[[int], float]
+    files: int
+    nbytes: int
+    total_files: int
+
+
+def interleaved(runs: int, timings: Sequence[Timing]) -> list[Row]:
+    """Each timing `runs` times, round robin (nasbox, its baselines, then nasbox again...), so
+    that a busy spell of a shared machine falls on all of them alike; each run is printed
+    with the load average (1 minute) after it."""
+    times: list[list[float]] = [[] for _ in timings]
     for run in range(1, runs + 1):
-        times.append(once(run))
-        print(f"  {label}, run {run}: {times[-1]:.2f} s", flush=True)
-    return times
+        for timing, done in zip(timings, times, strict=True):
+            done.append(timing.once(run))
+            print(f"  {timing.label}, run {run}: {done[-1]:.2f} s (load {os.getloadavg()[0]:.2f})", flush=True)
+    return [Row(t.label, t.files, done, t.nbytes, t.total_files) for t, done in zip(timings, times, strict=True)]
+
+
+def busy_elsewhere() -> str:
+    """What else uses the CPU now: top's second sample over one second, processes above 10%
+    (the benchmark runs nothing meanwhile)."""
+    out = subprocess.run(["top", "-b", "-n", "2", "-d", "1", "-o", "%CPU", "-w", "200"],
+                         capture_output=True, text=True).stdout
+    last = out[out.rfind("\ntop -"):].splitlines()
+    table = last[last.index(next(line for line in last if line.lstrip().startswith("PID"))) + 1:]
+    busy = [f"{fields[11]} {float(fields[8]):.0f}%" for fields in (line.split() for line in table)
+            if len(fields) >= 12 and float(fields[8]) > 10 and int(fields[0]) != os.getpid()]
+    return f"load {os.getloadavg()[0]:.2f}; " + (", ".join(busy) or "no process above 10% CPU")
 
 
 def nasbox_create(w: Workload, runs: int) -> Row:
@@ -355,39 +386,43 @@ def nasbox_create(w: Workload, runs: int) -> Row:
     return Row(label, len(w.names), timed_runs(label, runs, once), w.nbytes, len(w.names))
 
 
-def nasbox_verify(w: Workload, cold: bool, runs: int) -> Row:
+def nasbox_verify(w: Workload, cold: bool) -> Timing:
     def once(_run: int) -> float:
         seconds, result = run_nasbox(w, cold=cold)
         expect(result, "verified", len(w.names), "full scrub")
         return seconds
-    label = f"nasbox, full scrub (verify), {cache_state(cold)}"
-    return Row(label, len(w.names), timed_runs(label, runs, once), w.nbytes, len(w.names))
+    return Timing(f"nasbox, full scrub (verify), {cache_state(cold)}", once, len(w.names), w.nbytes, len(w.names))
 
 
-def nasbox_noop(w: Workload, runs: int) -> Row:
+def nasbox_noop(w: Workload) -> Timing:
     def once(_run: int) -> float:
         seconds, result = run_nasbox(w, cold=False, update_only=True)
         for key in ("new", "updated", "removed"):
             expect(result, key, 0, "no-op update")
         return seconds
-    label = "nasbox, no-op update (update_only=True), warm"
-    return Row(label, len(w.names), timed_runs(label, runs, once), w.nbytes, len(w.names))
+    return Timing("nasbox, no-op update (update_only=True), warm", once, len(w.names), w.nbytes, len(w.names))
 
 
 def cache_state(cold: bool) -> str:
     return "cache dropped" if cold else "warm"
 
 
-def md5sum(w: Workload, cold: bool, runs: int) -> Row:
-    """md5sum over the data with two processes, as a user checks a tree by hand."""
+def md5sum(w: Workload, cold: bool, as_the_job: bool = False) -> Timing:
+    """md5sum over the data with two processes, as a user checks a tree by hand; as_the_job:
+    at the CPU and I/O priority nasbox's job runs at (on a busy machine that is what tells
+    them apart)."""
+    job = w.job()
+    priority = f"nice -n {job.nice} ionice -c {IONICE_CLASSES[job.ionice]} " if as_the_job else ""
     command = (f"find {shlex.quote(str(w.data))} -type f -print0"
-               f" | xargs -0 -P2 -n {MD5SUM_BATCH} md5sum > /dev/null")
+               f" | {priority}xargs -0 -P2 -n {MD5SUM_BATCH} md5sum > /dev/null")
 
     def once(_run: int) -> float:
         settle(cold)
         return c.timed(["bash", "-o", "pipefail", "-c", command])[0]
     label = f"md5sum, xargs -P2 -n {MD5SUM_BATCH}, {cache_state(cold)}"
-    return Row(label, len(w.names), timed_runs(label, runs, once), w.nbytes, len(w.names))
+    if as_the_job:
+        label += f", nice {job.nice}, ionice {job.ionice}"
+    return Timing(label, once, len(w.names), w.nbytes, len(w.names))
 
 
 def subset(names: list[str], limit: int) -> list[str]:
@@ -492,13 +527,15 @@ def small(s: Setup) -> None:
     created = nasbox_create(w, a.runs)
     sizes = nasbox_sizes(w)
     turbo_row, turbo_sizes = turbo_create(w, s.turbo, a.turbo_count)
-    verify = nasbox_verify(w, cold=False, runs=a.runs)
-    md5 = md5sum(w, cold=False, runs=a.runs)
-    noop = nasbox_noop(w, a.runs)
+    print(f"  other processes using the CPU: {busy_elsewhere()}", flush=True)
+    verify, md5, md5_niced, noop = interleaved(
+        a.runs, [nasbox_verify(w, cold=False), md5sum(w, cold=False), md5sum(w, cold=False, as_the_job=True),
+                 nasbox_noop(w)])
+    print(f"  other processes using the CPU: {busy_elsewhere()}", flush=True)
     shutil.rmtree(w.root)
 
     print_times("small files, creation: warm", [created, turbo_row], turbo_row)
-    print_times("small files, verify: warm", [verify, md5], md5)
+    print_times("small files, verify: warm", [verify, md5, md5_niced], md5)
     print_times("small files, no-op update: warm", [noop], None)
     print_sizes(f"small files: parity / data at {REDUNDANCY}%", [sizes, turbo_sizes])
 
@@ -558,12 +595,14 @@ def large(s: Setup) -> None:
         created = nasbox_create(w, a.runs)
         sizes = nasbox_sizes(w)
         turbo_row, turbo_sizes = turbo_create(w, s.turbo, 1)
-        verify = nasbox_verify(w, cold=True, runs=a.runs)
-        md5_cold, md5_warm = md5sum(w, cold=True, runs=a.runs), md5sum(w, cold=False, runs=a.runs)
-        repair = nasbox_repair(w, image, a.runs)
+        print(f"  other processes using the CPU: {busy_elsewhere()}", flush=True)
+        verify, md5_cold, md5_niced, md5_warm, repair = interleaved(
+            a.runs, [nasbox_verify(w, cold=True), md5sum(w, cold=True), md5sum(w, cold=True, as_the_job=True),
+                     md5sum(w, cold=False), nasbox_repair(w, image)])
+        print(f"  other processes using the CPU: {busy_elsewhere()}", flush=True)
 
     print_times("large file, creation: warm", [created, turbo_row], turbo_row)
-    print_times("large file, verify", [verify, md5_cold, md5_warm], md5_cold)
+    print_times("large file, verify", [verify, md5_cold, md5_niced, md5_warm], md5_cold)
     print_times("large file, repair of one flipped byte: cache dropped", [repair, verify], verify)
     print_sizes(f"large file: parity / data at {REDUNDANCY}%", [sizes, turbo_sizes])
 
@@ -578,7 +617,7 @@ def large_image_size(args: argparse.Namespace) -> int:
     return args.large_mib * MIB * 5 // 4 + 256 * MIB
 
 
-def nasbox_repair(w: Workload, image: Path, runs: int) -> Row:
+def nasbox_repair(w: Workload, image: Path) -> Timing:
     """Each run: one byte flipped below the filesystem, then a full scrub with the cache dropped."""
     path = w.data / w.names[0]
     original = middle_of(path)
@@ -591,7 +630,7 @@ def nasbox_repair(w: Workload, image: Path, runs: int) -> Row:
             print("  ODD: the flipped byte was not repaired")
         return seconds
     label = "nasbox, full scrub repairing one flipped byte, cache dropped"
-    return Row(label, 1, timed_runs(label, runs, once), path.stat().st_size, 1)
+    return Timing(label, once, 1, path.stat().st_size, 1)
 
 
 def mixed(s: Setup) -> None:
@@ -607,10 +646,13 @@ def mixed(s: Setup) -> None:
     created = nasbox_create(w, runs=1)
     nasbox = nasbox_sizes(w)
     turbo_row, turbo_sizes = turbo_create(w, s.turbo, a.turbo_count)
-    verify = nasbox_verify(w, cold=False, runs=a.runs)
-    md5 = md5sum(w, cold=False, runs=a.runs)
+    print(f"  other processes using the CPU: {busy_elsewhere()}", flush=True)
+    verify, md5 = interleaved(a.runs, [nasbox_verify(w, cold=False), md5sum(w, cold=False)])
+    print(f"  other processes using the CPU: {busy_elsewhere()}", flush=True)
     shutil.rmtree(w.root)
     warm = "warm" if sum(sizes) < memory_bytes() else "sync only (the tree is larger than RAM)"
+    for row in (verify, md5):
+        row.label = row.label.replace(", warm", f", {warm.split(' (')[0]}")
     print_times(f"mixed tree, creation: {warm}; one run", [created, turbo_row], turbo_row)
     print_times(f"mixed tree, verify: {warm}", [verify, md5], md5)
     print_sizes(f"mixed tree: parity / data at {REDUNDANCY}%", [nasbox, turbo_sizes])

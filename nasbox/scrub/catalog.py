@@ -59,12 +59,16 @@ CREATE TABLE IF NOT EXISTS sets (
     id BLOB PRIMARY KEY,
     volumes BLOB NOT NULL,          -- its recovery file names, '/'-separated
     files INTEGER NOT NULL,         -- how many files it was made for
-    made_at REAL NOT NULL
+    made_at REAL NOT NULL,
+    digest BLOB                     -- MD5 of its files as made (or last found whole); NULL: unknown
 ) WITHOUT ROWID;
 """
 # Columns added since the first catalogs; an older catalog gets them with the defaults, so
 # its rows count as unsettled: hashed once, and a mismatch taken for an edit.
-ADDED_COLUMNS = {"ctime_ns": "INTEGER", "settled": "INTEGER NOT NULL DEFAULT 0", "set_id": "BLOB"}
+ADDED_COLUMNS = {
+    "files": {"ctime_ns": "INTEGER", "settled": "INTEGER NOT NULL DEFAULT 0", "set_id": "BLOB"},
+    "sets": {"digest": "BLOB"},
+}
 FILE_COLUMNS = (
     "dir, name, size, mtime_ns, inode, md5, volumes, parity_at, verified_at, result, ctime_ns, settled, set_id"
 )
@@ -74,6 +78,7 @@ JOURNAL = "pending"
 JOURNAL_COLUMNS = "dir, name, staging, size, mtime_ns, inode, md5, volumes, ctime_ns, settled"
 JOURNAL_DEFAULTS = {"settled": "0"}  # for a column an even older journal lacks; others NULL
 LAYOUT_VERSION = 2  # PRAGMA user_version once no parity is left in the per-file layout
+IN_LIST = 500  # values in one IN (...): well under what any sqlite allows in a statement (999)
 
 
 DAMAGE_ERRORS = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
@@ -124,6 +129,7 @@ class SetRow:
     volumes: tuple[bytes, ...]
     files: int  # the files it was made for; fewer rows naming it: some left it
     made_at: float
+    digest: bytes | None = None  # MD5 of its files, index first, as made or last found whole
 
 
 def show(path: bytes) -> str:
@@ -179,8 +185,9 @@ def untrusted(row: tuple) -> str | None:
         return "its parity would be inside nasbox's private folder"
     if not is_name(name):
         return "its name is not a plain file name"
-    relative = os.path.join(directory, name)
-    if par2.REWRITTEN.search(relative) and not is_relative(par2.path_as_par2_reads_it(relative)):
+    if (par2.REWRITTEN.search(name) or _rewritten(directory)) and not is_relative(
+        par2.path_as_par2_reads_it(os.path.join(directory, name))
+    ):
         return "par2 would read it outside the job (it takes a backslash for a directory separator)"
     if set_id is not None and not _sound_set_id(set_id):
         return "its parity set is not one nasbox names"
@@ -193,6 +200,12 @@ def untrusted(row: tuple) -> str | None:
 def _sound_directory(directory: bytes) -> bool:
     """is_relative, remembered: the rows of one directory share it."""
     return is_relative(directory)
+
+
+@lru_cache(maxsize=4096)
+def _rewritten(directory: bytes) -> bool:
+    """Whether par2 reads the directory's path otherwise (par2.REWRITTEN), remembered."""
+    return par2.REWRITTEN.search(directory) is not None
 
 
 @lru_cache(maxsize=4096)
@@ -216,11 +229,12 @@ class Catalog:
             self.db.execute("PRAGMA synchronous=NORMAL")
             if self.db.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
                 raise CatalogDamaged("sqlite's quick_check failed")
-            present = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
-            if present:  # a catalog of an earlier version gains the columns added since
-                for column, kind in ADDED_COLUMNS.items():
-                    if column not in present:
-                        self.db.execute(f"ALTER TABLE files ADD COLUMN {column} {kind}")
+            for table, added in ADDED_COLUMNS.items():
+                present = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                if present:  # a catalog of an earlier version gains the columns added since
+                    for column, kind in added.items():
+                        if column not in present:
+                            self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
             self.db.close()
@@ -241,13 +255,13 @@ class Catalog:
         self.db.close()
 
     # Writes are batched in transactions of up to 1,000 changes; commit() ends one.
-    def _write(self, sql: str, args: tuple) -> None:
+    def _write(self, sql: str, args: tuple, changes: int = 1) -> None:
         if self._verified:
             self._write_verified()
         if not self.db.in_transaction:
             self.db.execute("BEGIN")
         self.db.execute(sql, args)
-        self._batch += 1
+        self._batch += changes
         if self._batch >= 1000:
             self.commit()
 
@@ -299,11 +313,10 @@ class Catalog:
         """The files whose parity is the set."""
         return self._entries("set_id = ?", (set_id,))
 
-    def recorded(self, set_id: bytes) -> dict[bytes, tuple[bytes, int]]:
-        """{path: (MD5, size)} of the files whose parity is the set, as recorded: only compared
-        with what the set describes, never acted upon, so not checked as entries are."""
-        rows = self._read("SELECT dir, name, md5, size FROM files WHERE set_id = ?", (set_id,))
-        return {os.path.join(_as_bytes(d), _as_bytes(n)): (m, s) for d, n, m, s in rows}
+    def recorded(self, set_id: bytes) -> list[tuple[object, object, object, object]]:
+        """(dir, name, MD5, size) of the files whose parity is the set, as recorded: only
+        compared with what the set describes, never acted upon, so not checked as entries are."""
+        return self._read("SELECT dir, name, md5, size FROM files WHERE set_id = ?", (set_id,))
 
     def put(self, entry: Entry) -> None:
         self._write(f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES ({','.join('?' * 13)})", entry.row())
@@ -352,6 +365,16 @@ class Catalog:
         )
         self._batch += len(marks)
 
+    def mark_intact(self, directory: bytes, names: list[bytes]) -> None:
+        """Files of one directory read and found as their rows record them, metadata and MD5:
+        only their verified time changes (one statement for many: a full scrub marks every file)."""
+        now = time.time()
+        for start in range(0, len(names), IN_LIST):
+            chunk = names[start : start + IN_LIST]
+            marks = ",".join("?" * len(chunk))
+            sql = f"UPDATE files SET verified_at = ?, result = 'good' WHERE dir = ? AND name IN ({marks})"
+            self._write(sql, (now, directory, *chunk), len(chunk))
+
     def mark_settled(self, entry: Entry) -> None:
         self._write("UPDATE files SET settled = 1 WHERE dir = ? AND name = ?", (entry.dir, entry.name))
 
@@ -365,8 +388,8 @@ class Catalog:
         self.commit()
         self.db.execute("BEGIN")
         self.db.execute(
-            "INSERT OR REPLACE INTO sets (id, volumes, files, made_at) VALUES (?,?,?,?)",
-            (made.id, b"/".join(made.volumes), made.files, made.made_at),
+            "INSERT OR REPLACE INTO sets (id, volumes, files, made_at, digest) VALUES (?,?,?,?,?)",
+            (made.id, b"/".join(made.volumes), made.files, made.made_at, made.digest),
         )
         for entry in members:
             self.put(entry)
@@ -375,11 +398,12 @@ class Catalog:
     def sets(self, where: str = "1", args: tuple = ()) -> list[SetRow]:
         """Sets whose row is sound (an unsound row is deleted: its files are orphans then)."""
         found = []
-        for r in self._read(f"SELECT id, volumes, files, made_at FROM sets WHERE {where}", args):
+        for r in self._read(f"SELECT id, volumes, files, made_at, digest FROM sets WHERE {where}", args):
             volumes = _volumes(r[1]) if isinstance(r[1], bytes) else None
             sound = isinstance(r[0], bytes) and STAGING_NAME.fullmatch(r[0]) and isinstance(r[2], int)
             if sound and volumes is not None and named_after(volumes, r[0]):
-                found.append(SetRow(r[0], volumes, r[2], float(r[3] or 0)))
+                digest = r[4] if isinstance(r[4], bytes) else None  # only compared: another value is none
+                found.append(SetRow(r[0], volumes, r[2], float(r[3] or 0), digest))
                 continue
             self._write("DELETE FROM sets WHERE id = ?", (r[0],))
             self.reject(b"parity set " + _as_bytes(r[0]), "its row is not one nasbox writes")
@@ -394,15 +418,18 @@ class Catalog:
 
     def unused_sets(self) -> list[SetRow]:
         """Sets no file names any more: their parity files can go."""
-        return self.sets("id NOT IN (SELECT set_id FROM files WHERE set_id IS NOT NULL)")
+        return self.sets("NOT EXISTS (SELECT 1 FROM files WHERE files.set_id = sets.id)")
 
     def short_sets(self) -> list[SetRow]:
         """Sets that fewer files name than they were made for: some left (edited, gone, or
         changed while it was made), so the set spends recovery on what is no longer there."""
         return self.sets(
-            "files > (SELECT count(*) FROM files WHERE files.set_id = sets.id) "
-            "AND id IN (SELECT set_id FROM files WHERE set_id IS NOT NULL)"
+            "files > (SELECT n FROM (SELECT set_id, count(*) AS n FROM files WHERE set_id IS NOT NULL "
+            "GROUP BY set_id) WHERE set_id = sets.id)"
         )
+
+    def set_digest(self, set_id: bytes, digest: bytes) -> None:
+        self._write("UPDATE sets SET digest = ? WHERE id = ?", (digest, set_id))
 
     def delete_set(self, set_id: bytes) -> None:
         self._write("DELETE FROM sets WHERE id = ?", (set_id,))

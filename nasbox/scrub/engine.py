@@ -29,15 +29,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import gc
 import hashlib
 import logging
 import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 
 from nasbox import stop
@@ -60,23 +62,37 @@ from nasbox.scrub.work import (
     Changed,
     Corrupt,
     Done,
+    Intact,
     Mode,
     NoSpace,
     Problem,
     Repaired,
+    Restat,
     SetChecked,
     SetMade,
+    ToRead,
     Verified,
     Worker,
+    read_size,
 )
 from nasbox.versions.store import VERSIONS_DIR
 
 log = logging.getLogger(__name__)
 
 EMPTY_MD5 = hashlib.md5(b"").digest()
-BATCH_FILES = 64  # files of one directory read by one task
+BATCH_FILES = 1024  # files of one directory read by one task
 BATCH_BYTES = 16 << 20
+GC_EVERY = 50_000  # allocations between the cycle collector's passes during the walk (_rare_gc)
 REPAIR_ROUNDS = 2  # a member found corrupt while its set is made again is repaired, then regrouped
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A directory as the walk found it."""
+
+    files: dict[bytes, os.stat_result | None]  # its regular files (None: listed without metadata)
+    known: dict[bytes, Entry]  # its rows, by name
+    verify: Callable[[bytes], bool]  # whether this run verifies a file of it, by name
 
 
 def scrub_databases(config: Config) -> tuple[str, ...]:
@@ -124,6 +140,7 @@ class Scrub:
         self.held: str | None = None
         self.packer = Packer()
         self.plans: list[Plan] = []  # sets to make, submitted by the main thread
+        self.rereads: list[ToRead] = []  # files a read found changed since their row: read again
         self.corrupt: dict[bytes, list[Corrupt]] = {}  # by set id (a LEGACY row: by its path)
         self.left: set[bytes] = set()  # sets some file left this run: made again
         self.verified_sets: set[bytes] = set()  # sets with a file verified this run
@@ -184,7 +201,8 @@ class Scrub:
                     catalog.select_for_verify(self.job.verify_percent, self.job.verify_older_than_s)
                 self.progress = Progress(f"{kind} {self.job.name}", self.protected, protected_bytes)
                 wanted = self.full and self.protected >= readers.PROCESSES_FROM
-                with readers.Readers(self.workers, self.job.nice, self.job.ionice, wanted) as reading:
+                reading = readers.Readers(self.workers, self.job.nice, self.job.ionice, wanted, parity.inherit())
+                with reading, _rare_gc():
                     self._scan(catalog, Worker(self.job, self.directory, parity, self.workers, reading))
                 work.settle(catalog, self.directory, self.unsettled)
                 self._coverage(catalog, parity)
@@ -409,10 +427,10 @@ class Scrub:
             while stack:
                 stop.check()
                 relative = stack.pop()
-                files = self._list(catalog, relative, self.database_ids, stack)
-                if files is not None:
-                    self._plan_directory(catalog, relative, files, worker, tasks)
-                self._submit_plans(worker, tasks)
+                listed = self._list(catalog, relative, self.database_ids, stack)
+                if listed is not None:
+                    self._plan_directory(catalog, relative, listed, worker, tasks)
+                self._submit_queued(worker, tasks)
             stop.check()  # a stopped run must not take unlisted directories for vanished ones
             for relative in self.tree.unseen_directories(catalog):
                 self.vanished += catalog.entries(relative).values()
@@ -420,51 +438,85 @@ class Scrub:
 
     def _list(
         self, catalog: Catalog, relative: bytes, database_ids: set[tuple[int, int]], stack: list[bytes]
-    ) -> dict[bytes, os.stat_result] | None:
-        """The regular files of one directory; its subdirectories go on the stack. A file
-        parity cannot be given loses its row at once."""
-        listing = self.tree.list_directory(relative, database_ids)
+    ) -> Listed | None:
+        """The regular files of one directory and their rows; its subdirectories go on the
+        stack. A file parity cannot be given loses its row at once."""
+        known = catalog.entries(relative)
+        verify = self._verifies(catalog, relative)
+        unstated = {name for name, entry in known.items() if verify(name) and _read_unstated(entry)}
+        listing = self.tree.list_directory(relative, database_ids, unstated)
         if listing is None:
             return None
         catalog.saw(relative)
         for name in listing.left_out:
-            old = catalog.entry(relative, name)
+            old = known.pop(name, None)
             if old is not None:
                 self._remove(catalog, old)
         stack.extend(reversed(listing.subdirectories))
-        return listing.files
+        return Listed(listing.files, known, verify)
 
-    def _plan_directory(
-        self, catalog: Catalog, relative: bytes, files: dict[bytes, os.stat_result], worker: Worker, tasks: Tasks
-    ) -> None:
-        known = catalog.entries(relative)
-        sampled = self.full and (self.job.verify_percent < 100 or self.job.verify_older_than_s)
-        selected = catalog.selected(relative) if sampled else None
-        reads: list[tuple[Entry, os.stat_result, Mode]] = []
-        for name, st in sorted(files.items()):
+    def _verifies(self, catalog: Catalog, relative: bytes) -> Callable[[bytes], bool]:
+        """Whether this run verifies a file of the directory, by name."""
+        if not self.full:
+            return lambda _name: False
+        if self.job.verify_percent < 100 or self.job.verify_older_than_s:
+            return catalog.selected(relative).__contains__
+        return lambda _name: True
+
+    def _plan_directory(self, catalog: Catalog, relative: bytes, listed: Listed, worker: Worker, tasks: Tasks) -> None:
+        """What each file of a directory needs; the rows of the files not there are vanished."""
+        stats = self.report.stats
+        known, verify = listed.known, listed.verify
+        reads: list[ToRead] = []
+        unchanged = 0  # files that need nothing
+        for name, st in sorted(listed.files.items()):
             entry = known.pop(name, None)
-            self.report.stats.files += 1
-            self.report.stats.bytes += st.st_size
-            if entry is None:  # not in the total the progress began with
-                self.progress.found(files=1, nbytes=st.st_size)
-            need, mode = walk.need(st, entry, self.full and (selected is None or name in selected))
-            if need is Need.NEW:
-                self._give_parity(catalog, Candidate(relative, name, st, None, "new"))
-            elif need is Need.EDITED:
+            stats.files += 1
+            if st is None:  # listed without its metadata, which the read checks against its row
                 assert entry is not None
-                self._give_parity(catalog, Candidate(relative, name, st, entry, "updated"))
-            elif need is Need.CONVERT:
-                assert entry is not None
-                self._give_parity(catalog, Candidate(relative, name, st, entry, None, expected=entry.md5))
-                self.progress.advance(files=1)
-            elif need is Need.READ:
-                assert entry is not None and mode is not None
-                reads.append((entry, st, mode))
+                stats.bytes += entry.size
+                reads.append((entry, None, Mode.VERIFY))
+                continue
+            stats.bytes += st.st_size
+            need, mode = walk.need(st, entry, verify(name))
+            if need is Need.NOTHING:
+                unchanged += 1
             else:
-                self.progress.advance(files=1)
+                self._take(catalog, relative, name, st, entry, need, mode, reads)
+        if unchanged:
+            self.progress.advance(files=unchanged)
         for batch in _batches(reads):
-            tasks.submit([e.relative for e, _, _ in batch], partial(worker.check, relative, batch))
+            tasks.submit((e.relative for e, _, _ in batch), partial(worker.check, relative, batch))
         self.vanished += known.values()
+
+    def _take(
+        self,
+        catalog: Catalog,
+        relative: bytes,
+        name: bytes,
+        st: os.stat_result,
+        entry: Entry | None,
+        need: Need,
+        mode: Mode | None,
+        reads: list[ToRead],
+    ) -> None:
+        """Give a listed file what walk.need says it needs; the reads it needs go on reads."""
+        if entry is None:  # not in the total the progress began with
+            self.progress.found(files=1, nbytes=st.st_size)
+        if need is Need.NEW:
+            self._give_parity(catalog, Candidate(relative, name, st, None, "new"))
+        elif need is Need.EDITED:
+            assert entry is not None
+            self._give_parity(catalog, Candidate(relative, name, st, entry, "updated"))
+        elif need is Need.CONVERT:
+            assert entry is not None
+            self._give_parity(catalog, Candidate(relative, name, st, entry, None, expected=entry.md5))
+            self.progress.advance(files=1)
+        elif need is Need.READ:
+            assert entry is not None and mode is not None
+            reads.append((entry, st, mode))
+        else:
+            self.progress.advance(files=1)
 
     def _give_parity(self, catalog: Catalog, candidate: Candidate) -> None:
         """Queue a file for a set (an empty file needs none: it is recorded at once)."""
@@ -489,7 +541,11 @@ class Scrub:
             return
         self.plans += self.packer.add(candidate)
 
-    def _submit_plans(self, worker: Worker, tasks: Tasks) -> None:
+    def _submit_queued(self, worker: Worker, tasks: Tasks) -> None:
+        """The reads and sets what the workers brought back asks for."""
+        while self.rereads:
+            item = self.rereads.pop(0)
+            tasks.submit([item[0].relative], partial(worker.check, item[0].dir, [item]))
         while self.plans:
             plan = self.plans.pop(0)
             tasks.submit([m.relative for m in plan.members], partial(worker.make_set, plan))
@@ -503,7 +559,8 @@ class Scrub:
             for set_id in sorted(self.verified_sets):
                 row = catalog.set_row(set_id)
                 if row is not None:
-                    tasks.submit([], partial(worker.check_set, row, catalog.recorded(set_id)))
+                    recorded = catalog.recorded(set_id) if row.digest is None else []
+                    tasks.submit([], partial(worker.check_set, row, recorded))
             tasks.drain()
         for _round in range(REPAIR_ROUNDS):
             self._repair(catalog, worker, tasks)
@@ -521,13 +578,14 @@ class Scrub:
 
     def _flush(self, worker: Worker, tasks: Tasks) -> None:
         """Make every set the packer holds, and what their making sends back to it; first what
-        is in flight is applied (a read still running may verify a file, or queue it)."""
+        is in flight is applied (a read still running may verify a file, or queue it, or queue
+        a read again)."""
         while True:
             tasks.drain()
             self.plans += self.packer.flush()
-            if not self.plans:
+            if not self.plans and not self.rereads:
                 break
-            self._submit_plans(worker, tasks)
+            self._submit_queued(worker, tasks)
 
     def _repair(self, catalog: Catalog, worker: Worker, tasks: Tasks) -> None:
         """Repair the corrupt files found so far, each set's from that set."""
@@ -600,7 +658,18 @@ class Scrub:
 
     def _apply(self, catalog: Catalog, done: Done) -> None:
         stats = self.report.stats
-        if isinstance(done, Verified):
+        if isinstance(done, Intact):
+            catalog.mark_intact(done.directory, [entry.name for entry in done.entries])
+            nbytes = sum(entry.size for entry in done.entries)
+            stats.verified += len(done.entries)
+            stats.bytes_verified += nbytes
+            self.progress.advance(files=len(done.entries), nbytes=nbytes)
+            self.verified_sets.update(entry.set_id for entry in done.entries if entry.set_id is not None)
+        elif isinstance(done, Restat):
+            stats.bytes += done.st.st_size - done.entry.size  # counted at its row's size when listed
+            need, mode = walk.need(done.st, done.entry, True)
+            self._take(catalog, done.entry.dir, done.entry.name, done.st, done.entry, need, mode, self.rereads)
+        elif isinstance(done, Verified):
             catalog.mark_verified(done.entry, "good")
             stats.verified += 1
             stats.bytes_verified += done.entry.size
@@ -644,6 +713,8 @@ class Scrub:
                 self.no_space[member.relative] = member.st.st_size
                 if member.reason:  # counted in the progress when it would have been given parity
                     self.progress.advance(files=1, nbytes=member.st.st_size)
+        elif isinstance(done, SetChecked) and done.intact and done.digest is not None:
+            catalog.set_digest(done.set_id, done.digest)
         elif isinstance(done, SetChecked) and not done.intact:
             members = catalog.members(done.set_id)
             self.report.stats.parity_rebuilt += len(members)
@@ -697,19 +768,40 @@ class Scrub:
         self.report.problem(relative, detail, counter)
 
 
-def _batches(reads: list[tuple[Entry, os.stat_result, Mode]]) -> Iterator[list[tuple[Entry, os.stat_result, Mode]]]:
+def _batches(reads: list[ToRead]) -> Iterator[list[ToRead]]:
     """Reads of one directory in tasks of up to BATCH_FILES files and BATCH_BYTES bytes (a
     large file alone), so both cores work and a task costs little beside its files."""
-    batch: list[tuple[Entry, os.stat_result, Mode]] = []
+    batch: list[ToRead] = []
     nbytes = 0
     for item in reads:
-        if batch and (len(batch) >= BATCH_FILES or nbytes + item[1].st_size > BATCH_BYTES):
+        size = read_size(item)
+        if batch and (len(batch) >= BATCH_FILES or nbytes + size > BATCH_BYTES):
             yield batch
             batch, nbytes = [], 0
         batch.append(item)
-        nbytes += item[1].st_size
+        nbytes += size
     if batch:
         yield batch
+
+
+def _read_unstated(entry: Entry) -> bool:
+    """Whether a file this run verifies is listed without its metadata: its read checks that
+    against its row anyway, and a file not as its row records it is not read but decided as
+    if listed (Restat). Rows that may need anything other than a plain verify are stated."""
+    return entry.settled and not entry.legacy and entry.result != rebuild.REBUILT
+
+
+@contextmanager
+def _rare_gc() -> Iterator[None]:
+    """The walk makes and drops a few objects for every file, none of them in a cycle; the
+    cycle collector's passes over them cost about 5% of a full scrub of small files. They
+    run GC_EVERY allocations apart meanwhile, not 700."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], GC_EVERY), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def _identity(path: bytes) -> tuple[int, int]:

@@ -4,15 +4,15 @@ a link swapped in for a directory or a file is never entered, read or written th
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
 import queue
 import stat
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 
 from nasbox.scrub import par2format
@@ -21,9 +21,13 @@ from nasbox.scrub.catalog import Entry
 CHUNK = 1 << 20
 FIRST_READ = 64 << 10  # most files are read whole by this
 READ_SIZE = 4 << 20  # the rest in reads this large, with the kernel told to read ahead
-READ_AHEAD = 3  # chunks read before they are hashed
+READ_AHEAD = 4  # buffers of READ_SIZE for one file: one being hashed, the others read ahead
+READ_AHEAD_FROM = 16 << 20  # a file this large is read by a thread of its own while it is hashed
 # O_NONBLOCK: a FIFO swapped in for a file must not block the open; a regular file ignores it.
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+# Names listed through a descriptor come as str, decoded so.
+FS_ENCODING = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
+_kept = threading.local()  # a thread's read buffers (_read_ahead), kept for its next file
 # Errors that mean the path no longer leads to the file that was walked (gone, or a link now).
 NOT_THIS_FILE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
 
@@ -51,15 +55,22 @@ def open_directory(root: bytes, relative: bytes) -> int:
     return fd
 
 
-def read_directory(root: bytes, relative: bytes) -> list[tuple[bytes, os.stat_result]]:
-    """The names in root/relative with their lstat."""
+def read_directory(
+    root: bytes, relative: bytes, unstated: Container[bytes] = ()
+) -> list[tuple[bytes, os.stat_result | None]]:
+    """The names in root/relative with their lstat; a regular file named in unstated without
+    it (None), as the directory's listing gives its type: whoever reads it fstats it."""
     fd = open_directory(root, relative)
     try:
-        found = []
+        found: list[tuple[bytes, os.stat_result | None]] = []
         with os.scandir(fd) as listing:
             for item in listing:
+                name = item.name.encode(*FS_ENCODING)  # os.fsencode, without its checks
                 try:
-                    found.append((os.fsencode(item.name), item.stat(follow_symlinks=False)))
+                    if name in unstated and item.is_file(follow_symlinks=False):
+                        found.append((name, None))
+                    else:
+                        found.append((name, item.stat(follow_symlinks=False)))
                 except FileNotFoundError:
                     continue
         return found
@@ -90,34 +101,52 @@ def stat_and_head(root: bytes, relative: bytes, name: bytes) -> tuple[os.stat_re
         os.close(fd)
 
 
-def md5_of_fd(fd: int) -> bytes:
-    """The MD5 of what fd reads from its offset on."""
+def md5_of_fd(fd: int, size: int | None = None) -> bytes:
+    """The MD5 of what fd reads from its offset on; with size (what fstat said before, which
+    the caller compares with what it says after), of that many bytes when the first read
+    brings them all."""
     digest = hashlib.md5()
     first = os.read(fd, FIRST_READ)
     digest.update(first)
     if len(first) < FIRST_READ:  # most files: the end is next
-        while more := os.read(fd, FIRST_READ):
-            digest.update(more)
+        if len(first) != size:
+            while more := os.read(fd, FIRST_READ):
+                digest.update(more)
         return digest.digest()
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-    for chunk in _read_ahead(fd):
+    large = (os.fstat(fd).st_size if size is None else size) >= READ_AHEAD_FROM
+    for chunk in _read_ahead(fd) if large else _read_here(fd):
         digest.update(chunk)
     return digest.digest()
 
 
-def _read_ahead(fd: int) -> Iterator[bytes]:
+def _read_here(fd: int) -> Iterator[memoryview]:
+    """What fd reads, READ_SIZE at a time, into a buffer the calling thread keeps."""
+    buffer = _buffers(1)[0]
+    while read := os.readv(fd, [buffer]):
+        view = memoryview(buffer)[:read]
+        try:
+            yield view
+        finally:
+            view.release()
+
+
+def _read_ahead(fd: int) -> Iterator[memoryview]:
     """What fd reads, READ_SIZE at a time, read by a thread of its own while the caller hashes
     the chunk before (both release the interpreter's lock): reading and hashing overlap, as
-    they do not when one thread waits for each read."""
-    chunks: queue.Queue[bytes | OSError] = queue.Queue(maxsize=READ_AHEAD)
-    stop_reading = threading.Event()
+    they do not when one thread waits for each read (worth a thread from READ_AHEAD_FROM)."""
+    buffers = _buffers(READ_AHEAD)
+    free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()  # None: stop
+    for buffer in buffers:
+        free.put(buffer)
+    chunks: queue.SimpleQueue[tuple[bytearray, int] | OSError] = queue.SimpleQueue()
 
     def reader() -> None:
         try:
-            while not stop_reading.is_set():
-                chunk = os.read(fd, READ_SIZE)
-                chunks.put(chunk)
-                if not chunk:
+            while (buffer := free.get()) is not None:
+                read = os.readv(fd, [buffer])
+                chunks.put((buffer, read))
+                if not read:
                     return
         except OSError as e:
             chunks.put(e)
@@ -129,15 +158,27 @@ def _read_ahead(fd: int) -> Iterator[bytes]:
             chunk = chunks.get()
             if isinstance(chunk, OSError):
                 raise chunk
-            if not chunk:
+            buffer, read = chunk
+            if not read:
                 return
-            yield chunk
+            view = memoryview(buffer)[:read]
+            try:
+                yield view
+            finally:
+                view.release()
+            free.put(buffer)
     finally:
-        stop_reading.set()
-        while thread.is_alive():  # let a reader blocked on a full queue see the stop
-            with contextlib.suppress(queue.Empty):
-                chunks.get(timeout=0.01)
+        free.put(None)  # a reader waiting for a buffer stops; one reading stops after that read
         thread.join()
+
+
+def _buffers(count: int) -> list[bytearray]:
+    """count buffers of READ_SIZE the calling thread keeps from file to file: a new object for
+    every read costs the kernel fresh zeroed pages, as much system time as the reads."""
+    kept: list[bytearray] = getattr(_kept, "buffers", [])
+    kept += [bytearray(READ_SIZE) for _ in range(count - len(kept))]
+    _kept.buffers = kept
+    return kept[:count]
 
 
 def metadata(st: os.stat_result) -> tuple[int, int, int, int]:

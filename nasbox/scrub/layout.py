@@ -12,6 +12,8 @@ a warning each, never failing the job:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from nasbox.scrub import par2
 from nasbox.scrub.catalog import is_relative
 
@@ -34,6 +36,22 @@ def directory_problem(directory: bytes, relative: bytes) -> str | None:
     if longest + 2 >= PATH_MAX:  # not even a one-letter file fits
         return f"too deep: its path is longer than the system allows ({PATH_MAX} bytes); not protected"
     return None
+
+
+def file_problems(directory: bytes, parent: bytes, names: Iterable[bytes]) -> list[tuple[bytes, str]]:
+    """(name, why) of each file of parent (relative to DIRECTORY) that cannot be protected
+    (file_problem), in order of name. The common case, a name short enough with no byte
+    par2 rewrites, is told apart with the lengths allowed in parent worked out once."""
+    longest = min(NAME_MAX - len(BACKUP_SUFFIX), PATH_MAX - 1 - REPAIR_PREFIX - len(directory) - len(parent) - 1)
+    plain = not par2.REWRITTEN.search(parent)
+    found = []
+    for name in names:
+        if plain and len(name) <= longest and not par2.REWRITTEN.search(name):
+            continue
+        why = file_problem(directory, parent, name)
+        if why:
+            found.append((name, why))
+    return sorted(found)
 
 
 def file_problem(directory: bytes, parent: bytes, name: bytes) -> str | None:

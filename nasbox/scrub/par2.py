@@ -142,4 +142,6 @@ def path_as_par2_reads_it(relative: bytes) -> bytes:
     """Where par2 looks for a file it protects, relative to -B: it writes control characters
     as %XX and takes a backslash for a directory separator (seen with par2cmdline-turbo
     1.4.0 and par2cmdline 0.8.1). A repair copies the file to that place first."""
+    if not REWRITTEN.search(relative):  # most names: as they are
+        return relative
     return CONTROL.sub(lambda found: b"%%%02X" % found.group()[0], relative).replace(b"\\", b"/")

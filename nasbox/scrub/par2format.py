@@ -20,6 +20,7 @@ RECOVERY_SLICE = b"PAR 2.0\0RecvSlic"  # only recovery files hold these
 MAIN = b"PAR 2.0\0Main\0\0\0\0"  # the slice size and the files of the set
 SLICE_CHECKSUMS = b"PAR 2.0\0IFSC\0\0\0\0"  # the MD5 and CRC32 of each slice of a file
 HEAD_BYTES = 16 * 1024  # FileDesc also records the MD5 of a file's first 16 KiB
+FILE_DESC_BODY = struct.Struct("<16s16s16sQ")  # file id, MD5, MD5 of the head, length; the name follows
 
 
 class DamagedParity(Exception):
@@ -39,31 +40,41 @@ class Packet:
 
 def packets(data: bytes) -> Iterator[Packet]:
     """Every packet of a PAR2 file's contents; DamagedParity on any flaw."""
-    offset = 0
-    while offset < len(data):
-        if len(data) - offset < HEADER.size:
+    for kind, set_id, start, end in spans(data):
+        yield Packet(kind, set_id, data[start:end])
+
+
+def spans(data: bytes) -> Iterator[tuple[bytes, bytes, int, int]]:
+    """(type, set id, start, end) of every packet of a PAR2 file's contents, each checked
+    against its MD5; DamagedParity on any flaw."""
+    offset, size, view = 0, len(data), memoryview(data)
+    while offset < size:
+        if size - offset < HEADER.size:
             raise DamagedParity("truncated packet header")
         magic, length, md5, set_id, kind = HEADER.unpack_from(data, offset)
-        if magic != MAGIC or length < HEADER.size or length % 4 or offset + length > len(data):
+        if magic != MAGIC or length < HEADER.size or length % 4 or offset + length > size:
             raise DamagedParity(f"bad packet header at byte {offset}")
-        raw = data[offset : offset + length]
-        if hashlib.md5(raw[32:]).digest() != md5:  # the MD5 covers set id onwards
+        if hashlib.md5(view[offset + 32 : offset + length]).digest() != md5:  # the MD5 covers set id onwards
             raise DamagedParity(f"packet at byte {offset} fails its checksum")
-        yield Packet(kind, set_id, raw)
+        yield kind, set_id, offset, offset + length
         offset += length
 
 
 def read_packets(path: str | bytes) -> list[Packet]:
     """The packets of a parity file, never read through a symlink."""
-    try:
-        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise DamagedParity(f"cannot read: {e.strerror}") from e
-    found = list(packets(data))
+    found = list(packets(read_parity_file(path)))
     if not found:
         raise DamagedParity("no packets")
     return found
+
+
+def read_parity_file(path: str | bytes) -> bytes:
+    """A parity file's contents, never read through a symlink."""
+    try:
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise DamagedParity(f"cannot read: {e.strerror}") from e
 
 
 def strip(path: str | bytes) -> None:
@@ -99,10 +110,15 @@ def descriptions(found: list[Packet]) -> dict[bytes, FileDescription]:
     described = {}
     for packet in found:
         if packet.type == FILE_DESC:
-            _file_id, md5, head, length = struct.unpack_from("<16s16s16sQ", packet.body)
-            name = packet.body[56:].rstrip(b"\0")
+            _file_id, md5, head, length = FILE_DESC_BODY.unpack_from(packet.raw, HEADER.size)
+            name = described_name(packet.raw, HEADER.size, len(packet.raw))
             described[name] = FileDescription(md5, length, name, head)
     return described
+
+
+def described_name(data: bytes, body: int, end: int) -> bytes:
+    """The file name a FileDesc packet's body (data[body:end]) records, as par2 wrote it."""
+    return data[body + FILE_DESC_BODY.size : end].rstrip(b"\0")
 
 
 def first_packet(path: str | bytes) -> tuple[bytes, bytes]:

@@ -8,7 +8,7 @@ batches.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from nasbox import stop
@@ -23,8 +23,9 @@ class Tasks:
         self.limit = limit
         self.in_flight: set[Future[list[Done]]] = set()
 
-    def submit(self, relatives: list[bytes], task: Task) -> None:
-        """Run task for the files relatives (named in its problems if it fails)."""
+    def submit(self, relatives: Iterable[bytes], task: Task) -> None:
+        """Run task for the files relatives (named in its problems if it fails; a generator
+        costs nothing unless it does)."""
         stop.check()
         while len(self.in_flight) >= self.limit:
             self._finish(FIRST_COMPLETED)

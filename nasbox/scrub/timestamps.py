@@ -38,4 +38,6 @@ def settled_at(mtime_ns: int, ctime_ns: int, now_ns: int | None = None) -> int:
 
 def settled(st: os.stat_result, read_started_ns: int) -> bool:
     """Whether an edit made after read_started_ns would show in st's size, mtime or ctime."""
+    if max(st.st_mtime_ns, st.st_ctime_ns) + COARSE_TICK_NS < read_started_ns:
+        return True  # most files: older than the coarsest tick, whatever it is (settled_at says so too)
     return settled_at(st.st_mtime_ns, st.st_ctime_ns, read_started_ns) < read_started_ns

@@ -19,7 +19,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -41,7 +41,7 @@ class Need(Enum):
 
 @dataclass(frozen=True)
 class Listing:
-    files: dict[bytes, os.stat_result]  # the regular files parity can hold
+    files: dict[bytes, os.stat_result | None]  # the regular files parity can hold (None: not stated)
     subdirectories: list[bytes]  # to walk, in order
     left_out: list[bytes]  # files the parity layout cannot hold: any parity they had goes
 
@@ -62,35 +62,40 @@ class Tree:
         """A new walk, from DIRECTORY's own device."""
         self.devices[b""] = os.stat(self.directory).st_dev
 
-    def list_directory(self, relative: bytes, database_ids: set[tuple[int, int]]) -> Listing | None:
-        """One directory; None when it cannot be read (reported) or is gone."""
+    def list_directory(
+        self, relative: bytes, database_ids: set[tuple[int, int]], unstated: Container[bytes] = ()
+    ) -> Listing | None:
+        """One directory; None when it cannot be read (reported) or is gone. The regular files
+        named in unstated are listed without their metadata (read_directory)."""
         try:
-            entries = read_directory(self.directory, relative)
+            entries = read_directory(self.directory, relative, unstated)
         except OSError as e:
             if e.errno in NOT_THIS_FILE:
                 return None  # gone, or a link now, since its parent was listed: its entries lose their parity
             self.unreadable.append(relative)
             self.report.problem(relative, f"cannot read the directory: {e.strerror}; its parity is kept", "skipped")
             return None
-        files: dict[bytes, os.stat_result] = {}
+        files: dict[bytes, os.stat_result | None] = {}
         subdirectories: set[bytes] = set()
+        exclude = self.job.exclude
         for name, st in entries:
-            path = os.path.join(relative, name)
-            if stat.S_ISDIR(st.st_mode):
+            if st is None or stat.S_ISREG(st.st_mode):
+                if not exclude or not excluded(exclude, os.path.join(relative, name), False):
+                    files[name] = st
+            elif stat.S_ISDIR(st.st_mode):
+                path = os.path.join(relative, name)
                 # Never scrub parity: this job's DATABASE, nor another job's; known by identity.
                 is_database = (st.st_dev, st.st_ino) in database_ids
-                if not is_database and not excluded(self.job.exclude, path, True):
+                if not is_database and not excluded(exclude, path, True):
                     subdirectories.add(name)
                     if st.st_dev != self.devices.get(relative, st.st_dev):
                         self.mount_points.add(path)
                     self.devices[path] = st.st_dev
-            elif stat.S_ISREG(st.st_mode) and not excluded(self.job.exclude, path, False):
-                files[name] = st
         left_out = self._leave_out_unprotectable(relative, files, subdirectories)
         return Listing(files, [os.path.join(relative, name) for name in sorted(subdirectories)], left_out)
 
     def _leave_out_unprotectable(
-        self, relative: bytes, files: dict[bytes, os.stat_result], subdirectories: set[bytes]
+        self, relative: bytes, files: dict[bytes, os.stat_result | None], subdirectories: set[bytes]
     ) -> list[bytes]:
         """Drop the files and subdirectories parity cannot be given, each with a warning; a
         directory left out keeps whatever parity it has, a file left out loses its parity at
@@ -103,12 +108,10 @@ class Tree:
                 self.unreadable.append(path)
                 self.report.problem(path, why, "skipped")
         left_out = []
-        for name in sorted(files):
-            why = layout.file_problem(self.directory, relative, name)
-            if why:
-                del files[name]
-                self.report.problem(os.path.join(relative, name), why, "skipped")
-                left_out.append(name)
+        for name, why in layout.file_problems(self.directory, relative, files):
+            del files[name]
+            self.report.problem(os.path.join(relative, name), why, "skipped")
+            left_out.append(name)
         return left_out
 
     def unseen_directories(self, catalog: Catalog) -> Iterator[bytes]:

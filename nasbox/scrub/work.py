@@ -3,8 +3,11 @@
 No task writes the catalog or the counters: the main thread applies what they bring back
 (nasbox.scrub.engine). Tasks:
 - check: files of one directory read and compared with their rows (Mode says what a
-  mismatch means): a match is Verified; a mismatch is an edit (Changed: new parity) or, in a
-  file whose recorded metadata proves it unchanged, corruption (Corrupt: to repair);
+  mismatch means): a match is Verified (the files found exactly as recorded together,
+  Intact); a mismatch is an edit (Changed: new parity) or, in a file whose recorded
+  metadata proves it unchanged, corruption (Corrupt: to repair); a file the walk listed
+  without its metadata and the read found other than its row records goes back to the
+  walk's rule (Restat);
 - make_set: a parity set for a Plan of files, staged (SetMade; nasbox.scrub.install puts it
   in place), unless it would leave less than the job's min_free in DATABASE (NoSpace). par2
   reads each file by its path, so afterwards every member must still be the file that was
@@ -23,7 +26,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -32,7 +35,7 @@ from enum import Enum
 import psutil
 
 from nasbox import commands, space, stop
-from nasbox.scrub import par2, par2format, sets, timestamps
+from nasbox.scrub import par2, par2format, setcheck, sets, timestamps
 from nasbox.scrub.catalog import Catalog, Entry, SetRow, show
 from nasbox.scrub.files import (
     NOT_THIS_FILE,
@@ -46,6 +49,7 @@ from nasbox.scrub.install import STAGED, Parity
 from nasbox.scrub.kind import ScrubJob
 from nasbox.scrub.readers import IOPRIO_CLASSES, FileRead, Readers
 from nasbox.scrub.repair import Outcome, Result, repair
+from nasbox.scrub.setcheck import Recorded
 from nasbox.scrub.sets import Candidate, Plan
 
 LARGE_FILE = 64 << 20  # from this size par2 gets every core, one file at a time
@@ -59,9 +63,31 @@ class Mode(Enum):
     RECONCILE = "reconcile"  # a row recovered from its parity set (nasbox.scrub.rebuild)
 
 
+# A file to read: its row, its metadata as listed (None: listed without it), and its Mode
+ToRead = tuple[Entry, os.stat_result | None, Mode]
+
+
 @dataclass(frozen=True)
 class Verified:
     entry: Entry  # with the metadata the file had when it was read
+    st: os.stat_result
+
+
+@dataclass(frozen=True)
+class Intact:
+    """Files of one directory read and found as their rows record them, metadata and MD5: only
+    their verified time changes."""
+
+    directory: bytes
+    entries: list[Entry]
+
+
+@dataclass(frozen=True)
+class Restat:
+    """A file listed without its metadata (its row's stood in), which the read found other
+    than its row records, and did not read: what it needs is decided as for a listed file."""
+
+    entry: Entry
     st: os.stat_result
 
 
@@ -102,6 +128,7 @@ class SetMade:
 class SetChecked:
     set_id: bytes
     intact: bool
+    digest: bytes | None = None  # of the files of an intact set whose row kept none
 
 
 @dataclass(frozen=True)
@@ -113,7 +140,7 @@ class NoSpace:
     reason: str
 
 
-Done = Verified | Changed | Corrupt | Repaired | Problem | SetMade | SetChecked | NoSpace
+Done = Verified | Intact | Restat | Changed | Corrupt | Repaired | Problem | SetMade | SetChecked | NoSpace
 Task = Callable[[], list[Done]]
 
 
@@ -137,7 +164,7 @@ class Worker:
         os.setpriority(os.PRIO_PROCESS, thread, max(self.job.nice, os.getpriority(os.PRIO_PROCESS, thread)))
         psutil.Process(thread).ionice(IOPRIO_CLASSES[self.job.ionice])
 
-    def guarded(self, relatives: list[bytes], task: Task) -> list[Done]:
+    def guarded(self, relatives: Iterable[bytes], task: Task) -> list[Done]:
         """Run a task; files that became unreadable (or links) are skipped, never fatal."""
         if stop.requested.is_set():
             return []  # queued before the stop: left for the next run
@@ -149,18 +176,32 @@ class Worker:
 
     # ---- reading files against their rows ------------------------------------------------
 
-    def check(self, directory: bytes, items: list[tuple[Entry, os.stat_result, Mode]]) -> list[Done]:
-        """Files of one directory, read (nasbox.scrub.readers) and judged against their rows."""
+    def check(self, directory: bytes, items: list[ToRead]) -> list[Done]:
+        """Files of one directory, read (nasbox.scrub.readers) and judged against their rows. A
+        file listed without its metadata (None) is read in Mode.VERIFY."""
         names = [entry.name for entry, _, _ in items]
-        expected = [_metadata(entry) if mode is Mode.VERIFY else None for entry, _, mode in items]
-        nbytes = sum(walked.st_size for _, walked, _ in items)
+        expected = [_expected(entry) if mode is Mode.VERIFY else None for entry, _, mode in items]
+        nbytes = sum(read_size(item) for item in items)
         try:
             reads = self.readers.read(self.directory, directory, names, expected, nbytes)
         except OSError as e:
             if e.errno not in NOT_THIS_FILE:
                 raise
             return [Problem(entry.relative, "vanished during the scrub", "skipped") for entry, _, _ in items]
-        return [_judge(entry, walked, mode, found) for (entry, walked, mode), found in zip(items, reads, strict=True)]
+        intact: list[Entry] = []
+        done: list[Done] = []
+        for (entry, walked, mode), found in zip(items, reads, strict=True):
+            if found is None:  # as its row records it
+                if entry.legacy:  # its Verified carries the metadata its new set needs
+                    assert walked is not None, "a LEGACY row's file is listed with its metadata"
+                    done.append(Verified(entry, walked))
+                else:
+                    intact.append(entry)
+            elif walked is None and found.md5 is None and found.before and stat.S_ISREG(found.before.st_mode):
+                done.append(Restat(entry, found.before))
+            else:
+                done.append(_judge(entry, walked, mode, found))
+        return [Intact(directory, intact), *done] if intact else done
 
     # ---- making a set --------------------------------------------------------------------
 
@@ -245,7 +286,8 @@ class Worker:
         for volume in staged:
             par2format.strip(os.path.join(staging, volume))
         volumes = tuple(set_id + v[len(STAGED) :] for v in staged)
-        return SetMade(SetRow(set_id, volumes, len(members), time.time()), set_id, tuple(kept)), []
+        digest = setcheck.digest_of([os.path.join(staging, name) for name in [STAGED + b".par2", *staged]])
+        return SetMade(SetRow(set_id, volumes, len(members), time.time(), digest), set_id, tuple(kept)), []
 
     def _read_whole(self, members: list[Candidate]) -> dict[bytes, Read | None]:
         """{relative: MD5 and metadata} of each member, read through descriptors (None: it
@@ -314,22 +356,16 @@ class Worker:
 
     # ---- parity ------------------------------------------------------------------------
 
-    def check_set(self, row: SetRow, members: dict[bytes, tuple[bytes, int]]) -> list[Done]:
-        """Whether the set's files are whole and describe its members ({path: (MD5, size)}) as
-        their rows say."""
+    def check_set(self, row: SetRow, recorded: Recorded) -> list[Done]:
+        """Whether the set's files are whole and describe the files whose rows name it as
+        those rows say (nasbox.scrub.setcheck; recorded: needed only when its row keeps no
+        digest, which it then gets)."""
         try:
-            found: list[par2format.Packet] = []
-            for path in self.parity.set_files(row):
-                found += par2format.read_packets(path)
-        except (par2format.DamagedParity, OSError):  # OSError: a link on the way
+            paths = self.parity.set_files(row)
+        except OSError:  # a link on the way
             return [SetChecked(row.id, False)]
-        described = par2.as_par2_reads_them(par2format.descriptions(found))
-        intact = len(described) == row.files and all(
-            (d := described.get(par2.path_as_par2_reads_it(relative))) is not None and (d.md5, d.length) == recorded
-            for relative, recorded in members.items()
-        )
-        recovery = sum(p.type == par2format.RECOVERY_SLICE for p in found)
-        return [SetChecked(row.id, intact and recovery > 0 and len({p.set_id for p in found}) == 1)]
+        intact, digest = self.readers.check_set(paths, row.files, recorded, row.digest)
+        return [SetChecked(row.id, intact, digest if intact and row.digest is None else None)]
 
     def repair(self, parity_files: list[bytes], targets: list[Corrupt], members: list[Entry]) -> list[Done]:
         """Corrupt files that share the parity set parity_files (index first), which protects members."""
@@ -357,12 +393,18 @@ class Worker:
         return Problem(entry.relative, outcome.detail, counter)
 
 
-def _metadata(entry: Entry) -> tuple[int, int, int, int]:
-    return entry.size, entry.mtime_ns, entry.ctime_ns or 0, entry.inode
+def read_size(item: ToRead) -> int:
+    """The size of a file to read, as listed (or as its row records, listed without)."""
+    entry, walked, _ = item
+    return entry.size if walked is None else walked.st_size
 
 
-def _judge(entry: Entry, walked: os.stat_result, mode: Mode, found: FileRead) -> Done:
-    """What reading a file found, taken as mode says."""
+def _expected(entry: Entry) -> tuple[int, int, int, int, bytes]:
+    return entry.size, entry.mtime_ns, entry.ctime_ns or 0, entry.inode, entry.md5
+
+
+def _judge(entry: Entry, walked: os.stat_result | None, mode: Mode, found: FileRead) -> Done:
+    """What reading a file found, taken as mode says (walked: only None in Mode.VERIFY)."""
     if found.error is not None or found.before is None:
         return Problem(entry.relative, "vanished during the scrub", "skipped")
     if not stat.S_ISREG(found.before.st_mode):
@@ -373,7 +415,7 @@ def _judge(entry: Entry, walked: os.stat_result, mode: Mode, found: FileRead) ->
     if metadata(found.before) != metadata(after):
         return _edited(entry, after)
     if found.md5 == entry.md5 and after.st_size == entry.size:
-        if mode is Mode.COPY and metadata(after) != metadata(walked):
+        if mode is Mode.COPY and (walked is None or metadata(after) != metadata(walked)):
             return _edited(entry, after)
         return Verified(recorded(entry, Read(found.md5, after, found.started_ns)), after)
     if mode is Mode.COPY:
