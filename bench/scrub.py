@@ -40,6 +40,7 @@ from nasbox.scrub import par2 as nasbox_par2
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.kind import ScrubJob
 
+REPO_ROOT = Path(__file__).resolve().parents[1]  # `nasbox` runs from this checkout
 REDUNDANCY = 5
 SEED = 20261128  # file sizes and layouts are the same in every run
 MB = 1e6
@@ -394,6 +395,27 @@ def nasbox_verify(w: Workload, cold: bool) -> Timing:
     return Timing(f"nasbox, full scrub (verify), {cache_state(cold)}", once, len(w.names), w.nbytes, len(w.names))
 
 
+def nasbox_command_verify(w: Workload) -> Timing:
+    """The same full scrub as a user starts it, `nasbox scrub JOB --now`: Python's start, the
+    configuration, locks and history included (the job configured by environment, its
+    DATABASE the one the engine's runs use)."""
+    work = w.root / "command"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "NASBOX_CONFIG": "/dev/null",
+           "NASBOX_HOME": str(work / "home"), "NASBOX_RUN_DIR": str(work / "run"),
+           "SCRUB_BENCH": f"{w.data} {w.database} {REDUNDANCY}% daily"}
+
+    def once(_run: int) -> float:
+        settle(cold=False)
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "nasbox", "scrub", "bench", "--now"], env=env,
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        if done.returncode != 0:
+            print(f"  ODD: `nasbox scrub bench --now` exited {done.returncode}: {done.stderr[-500:]}")
+        return seconds
+    return Timing("`nasbox scrub JOB --now` (verify), warm", once, len(w.names), w.nbytes, len(w.names))
+
+
 def nasbox_noop(w: Workload) -> Timing:
     def once(_run: int) -> float:
         seconds, result = run_nasbox(w, cold=False, update_only=True)
@@ -528,14 +550,14 @@ def small(s: Setup) -> None:
     sizes = nasbox_sizes(w)
     turbo_row, turbo_sizes = turbo_create(w, s.turbo, a.turbo_count)
     print(f"  other processes using the CPU: {busy_elsewhere()}", flush=True)
-    verify, md5, md5_niced, noop = interleaved(
-        a.runs, [nasbox_verify(w, cold=False), md5sum(w, cold=False), md5sum(w, cold=False, as_the_job=True),
-                 nasbox_noop(w)])
+    verify, command, md5, md5_niced, noop = interleaved(
+        a.runs, [nasbox_verify(w, cold=False), nasbox_command_verify(w), md5sum(w, cold=False),
+                 md5sum(w, cold=False, as_the_job=True), nasbox_noop(w)])
     print(f"  other processes using the CPU: {busy_elsewhere()}", flush=True)
     shutil.rmtree(w.root)
 
     print_times("small files, creation: warm", [created, turbo_row], turbo_row)
-    print_times("small files, verify: warm", [verify, md5, md5_niced], md5)
+    print_times("small files, verify: warm", [verify, command, md5, md5_niced], md5)
     print_times("small files, no-op update: warm", [noop], None)
     print_sizes(f"small files: parity / data at {REDUNDANCY}%", [sizes, turbo_sizes])
 
