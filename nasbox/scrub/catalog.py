@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS sets (
     volumes BLOB NOT NULL,          -- its recovery file names, '/'-separated
     files INTEGER NOT NULL,         -- how many files it was made for
     made_at REAL NOT NULL,
-    digest BLOB                     -- digest of its files as made or last found whole (nasbox.scrub.setcheck); NULL: unknown
+    digest BLOB                     -- of its files as made, or last found whole (setcheck); NULL: unknown
 ) WITHOUT ROWID;
 """
 # Columns added since the first catalogs; an older catalog gets them with the defaults, so

@@ -6,19 +6,21 @@ its reader processes (nasbox.scrub.readers)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from pathlib import Path
 
 import pytest
 
-from nasbox.scrub import par2, readers
+from nasbox.scrub import par2
 from nasbox.scrub.engine import Scrub
+from tests.host import test_scrub_readers
 from tests.host.test_scrub import data_disk, make_job, write  # noqa: F401 (data_disk: the loop-mounted DIRECTORY)
-from tests.host.test_scrub_readers import Reading, in_catalog, reading  # noqa: F401 (reading: threads or processes)
+from tests.host.test_scrub_readers import Reading, in_catalog
 from tests.support.parity import set_files, set_of, stock_par2
 
 pytestmark = pytest.mark.host
+
+reading = test_scrub_readers.reading  # the fixture: the reads in threads, or in processes
 
 
 def small_files(root: Path, count: int, first_seed: int = 0) -> dict[str, bytes]:
