@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nasbox.scrub import par2
+from nasbox.scrub import par2, readers
 from nasbox.scrub.engine import Scrub
 from tests.host import test_scrub_readers
 from tests.host.test_scrub import data_disk, make_job, write  # noqa: F401 (data_disk: the loop-mounted DIRECTORY)
@@ -61,3 +61,32 @@ def test_bytes_moved_from_the_index_into_its_recovery_file_are_damage(
     assert stock_par2(par2.binary(), "verify", job, "a/f0")
     assert Scrub(job).run().status == "good"
     reading.check()
+
+
+# ---- a set checked in a reader process ---------------------------------------------------
+
+
+def test_a_set_whose_checking_process_ends_is_still_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader process that ends while it checks a set (killed, out of memory) leaves that
+    set to be checked all the same: its damage is found and the set made again."""
+    monkeypatch.setattr(readers, "PROCESSES_FROM", 0)
+    monkeypatch.setattr(readers, "SMALL_BATCH", 1 << 30)
+    job = make_job(tmp_path)
+    root = Path(job.directory)
+    small_files(root, 5)
+    Scrub(job).run()
+    time.sleep(0.1)
+    set_id = set_of(job, "a/f0")
+    volume = set_files(job, set_id)[1]
+    data = bytearray(volume.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    volume.write_bytes(bytes(data))
+    ends = "import os; from nasbox.scrub import readers; readers.TASKS['check_set'] = lambda *_: os._exit(9); "
+    monkeypatch.setattr(readers, "SERVE", ends + readers.SERVE)
+
+    result = Scrub(job).run()
+    assert (result.status, result.stats["verified"], result.stats["parity_rebuilt"]) == ("warning", 5, 5), (
+        result.summary
+    )
+    assert set_of(job, "a/f0") not in (set_id, None)
+    assert stock_par2(par2.binary(), "verify", job, "a/f0")
