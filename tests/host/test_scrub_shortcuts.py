@@ -90,3 +90,26 @@ def test_a_set_whose_checking_process_ends_is_still_checked(tmp_path: Path, monk
     )
     assert set_of(job, "a/f0") not in (set_id, None)
     assert stock_par2(par2.binary(), "verify", job, "a/f0")
+
+
+def test_reader_processes_never_import_code_from_the_working_directory_whatever_pythonpath_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty entry in PYTHONPATH (`PYTHONPATH=$PYTHONPATH:/x` with PYTHONPATH unset) means
+    the working directory, whatever `python -P` says: a scrub started from a share must still
+    never run a `nasbox` package planted there in its reader processes (root)."""
+    monkeypatch.setattr(readers, "PROCESSES_FROM", 0)
+    monkeypatch.setattr(readers, "SMALL_BATCH", 1 << 30)
+    job = make_job(tmp_path)
+    small_files(Path(job.directory), 3)
+    Scrub(job).run()
+    planted = tmp_path / "share"
+    marker = tmp_path / "planted code ran"
+    (planted / "nasbox" / "scrub").mkdir(parents=True)
+    (planted / "nasbox" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (planted / "nasbox" / "scrub" / "__init__.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", f":{Path(readers.__file__).parents[2]}")  # first the working directory
+    monkeypatch.chdir(planted)
+    result = Scrub(job).run()
+    assert not marker.exists()
+    assert (result.status, result.stats["verified"]) == ("good", 3), result.summary
