@@ -5,16 +5,19 @@ its reader processes (nasbox.scrub.readers)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import os
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from nasbox.scrub import par2, readers
+from nasbox.scrub import par2, readers, walk
 from nasbox.scrub.engine import Scrub
 from tests.host import test_scrub_readers
-from tests.host.test_scrub import data_disk, make_job, write  # noqa: F401 (data_disk: the loop-mounted DIRECTORY)
+from tests.host.test_scrub import data_disk, flip, make_job, write  # noqa: F401 (data_disk: the loop-mounted DIRECTORY)
 from tests.host.test_scrub_readers import Reading, in_catalog
 from tests.support.parity import set_files, set_of, stock_par2
 
@@ -113,3 +116,105 @@ def test_reader_processes_never_import_code_from_the_working_directory_whatever_
     result = Scrub(job).run()
     assert not marker.exists()
     assert (result.status, result.stats["verified"]) == ("good", 3), result.summary
+
+
+# ---- files listed without their metadata -------------------------------------------------
+
+
+def replace_with_link_outside(path: Path, outside: Path) -> None:
+    """A symlink to a copy of the file (its bytes and times) outside the job."""
+    shutil.copy2(path, outside)
+    path.unlink()
+    path.symlink_to(outside)
+
+
+def replace_with_hard_link_outside(path: Path, outside: Path, same_content: bool) -> None:
+    """A hard link to a file outside the job, with the file's size and mtime, and its bytes
+    or others."""
+    st = path.stat()
+    data = path.read_bytes()
+    outside.write_bytes(data if same_content else bytes(b ^ 0x5A for b in data))
+    os.utime(outside, ns=(st.st_atime_ns, st.st_mtime_ns))
+    path.unlink()
+    os.link(outside, path)
+
+
+def replace_with_copy_of_other_content(path: Path) -> None:
+    """Another file of the same size and mtime renamed over it (a new inode)."""
+    st = path.stat()
+    other = path.with_name(path.name + ".tmp")
+    other.write_bytes(bytes(b ^ 0x5A for b in path.read_bytes()))
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(other, path)
+
+
+def edit_and_set_mtime_back(path: Path) -> None:
+    """Written in place, its size and mtime kept (its ctime moves)."""
+    st = path.stat()
+    with open(path, "r+b") as f:
+        f.write(b"EDITED")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+SWAPS = {
+    "symlink outside": (lambda path, outside: replace_with_link_outside(path, outside), "skipped"),
+    "hard link outside, same bytes": (lambda path, outside: replace_with_hard_link_outside(path, outside, True), None),
+    "hard link outside, other bytes": (
+        lambda path, outside: replace_with_hard_link_outside(path, outside, False),
+        "updated",
+    ),
+    "fifo": (lambda path, _: (path.unlink(), os.mkfifo(path)), "skipped"),
+    "directory": (lambda path, _: (path.unlink(), path.mkdir()), "skipped"),
+    "another size": (lambda path, _: path.write_bytes(b"shorter"), "updated"),
+    "same size and mtime, another inode": (lambda path, _: replace_with_copy_of_other_content(path), "updated"),
+    "edited, mtime set back": (lambda path, _: edit_and_set_mtime_back(path), "updated"),
+}
+
+
+@pytest.mark.parametrize("swap", SWAPS)
+def test_a_file_replaced_between_the_listing_and_its_read(
+    tmp_path: Path, reading: Reading, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    """The walk lists a file it verifies without its metadata; before its read, the file is
+    replaced. Whatever took its place is never blessed as the file, never repaired (what a
+    user put there is kept, a file outside the job is never written), never followed; a
+    corrupt neighbour in the same read is still repaired."""
+    replace, counted = SWAPS[swap]
+    data = Path(tmp_path / "data")
+    job = dataclasses.replace(make_job(tmp_path, redundancy=50), directory=str(data / "job"))
+    root = Path(job.directory)
+    contents = small_files(root, 6)
+    (data / "outside").mkdir()
+    outside = data / "outside" / "secret"
+    Scrub(job).run()
+    time.sleep(0.1)
+    flip(root / "a/f1", [100])
+    target = root / "a/f0"
+    listed = walk.read_directory
+    left: dict[Path, bytes] = {}  # the regular files the swap left, as it left them
+
+    def replaced_after_listing(directory: bytes, relative: bytes, *args: object) -> list:
+        found = listed(directory, relative, *args)
+        if relative == b"a":
+            assert (b"f0", None) in found, "the file is listed without its metadata"
+            replace(target, outside)
+            left.update({p: p.read_bytes() for p in (target, outside) if p.is_file() and not p.is_symlink()})
+        return found
+
+    monkeypatch.setattr(walk, "read_directory", replaced_after_listing)
+    result = Scrub(job).run()
+    monkeypatch.undo()
+    stats = result.stats
+    assert (root / "a/f1").read_bytes() == contents["a/f1"], result.summary
+    assert (stats["repaired"], stats["failed"], stats["unrepairable"]) == (1, 0, 0), result.summary
+    expected = {"skipped": 0, "updated": 0, "verified": 5}
+    if counted is None:
+        expected["verified"] = 6
+    else:
+        expected[counted] += 1
+    assert {k: stats[k] for k in expected} == expected, (result.summary, result.details)
+    assert {p: p.read_bytes() for p in left} == left  # what a user put there kept, outside never written
+    again = Scrub(job).run()
+    assert again.status in ("good", "info"), again.summary
+    assert Scrub(job).run().status == "good"
+    reading.check()
