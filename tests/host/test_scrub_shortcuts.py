@@ -16,6 +16,7 @@ import pytest
 
 from nasbox.scrub import par2, readers, walk
 from nasbox.scrub.engine import Scrub
+from nasbox.scrub.work import Worker
 from tests.host import test_scrub_readers
 from tests.host.test_scrub import data_disk, flip, make_job, write  # noqa: F401 (data_disk: the loop-mounted DIRECTORY)
 from tests.host.test_scrub_readers import Reading, in_catalog
@@ -217,4 +218,84 @@ def test_a_file_replaced_between_the_listing_and_its_read(
     again = Scrub(job).run()
     assert again.status in ("good", "info"), again.summary
     assert Scrub(job).run().status == "good"
+    reading.check()
+
+
+# ---- files marked intact many at a time --------------------------------------------------
+
+
+def odd_name(i: int) -> str:
+    """Names a directory of a NAS holds: bytes that are not UTF-8, names as long as parity
+    allows (253 bytes, with room for par2's `.1`), plain ones."""
+    if i % 3 == 0:
+        return os.fsdecode(b"\xff\xfe-latin1-\xe9t\xe9-%d" % i)
+    if i % 3 == 1:
+        return (f"{i}-" + "n" * 253)[:253]
+    return f"plain-{i}"
+
+
+def verified_rows(job: object, since: float) -> dict[bytes, tuple[object, object]]:
+    """{name: (verified_at later than since, result)} of every row."""
+    rows = in_catalog(job, "SELECT name, verified_at, result FROM files")
+    return {name: (verified_at is not None and verified_at > since, result) for name, verified_at, result in rows}
+
+
+@pytest.mark.parametrize("count", [501, 1025])  # past one IN (...) list of names, past one read task
+def test_every_file_of_a_large_directory_is_marked_by_its_own_read(
+    tmp_path: Path, reading: Reading, count: int
+) -> None:
+    """A directory of more files than one statement marks or one task reads: each file is
+    marked verified once it was read intact, the corrupt ones (at the edges of the batches)
+    are repaired and marked so, none is marked for another."""
+    job = make_job(tmp_path, redundancy=10)
+    root = Path(job.directory)
+    names = [odd_name(i) for i in range(count)]
+    contents = {name: write(root / "big" / name, 1000 + i % 7, seed=i) for i, name in enumerate(names)}
+    first = Scrub(job).run()
+    assert first.stats["new"] == count, first.summary
+    time.sleep(0.1)
+    ordered = sorted(os.fsencode(name) for name in names)
+    corrupt = {ordered[i] for i in (0, 499, 500, count - 1)}
+    for name in corrupt:
+        flip(root / "big" / os.fsdecode(name), [10])
+    since = time.time()
+
+    result = Scrub(job).run()
+    assert (result.stats["verified"], result.stats["repaired"]) == (count, len(corrupt)), result.summary
+    assert all((root / "big" / name).read_bytes() == data for name, data in contents.items())
+    assert verified_rows(job, since) == {
+        name: (True, "repaired" if name in corrupt else "good") for name in map(os.fsencode, names)
+    }
+    reading.check()
+
+
+def test_a_file_edited_while_its_batch_is_in_flight_is_kept(
+    tmp_path: Path, reading: Reading, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file read intact, then edited (size and mtime kept) before the scrub marks its
+    batch: the mark says when it was last found intact, never that the edit is; the next
+    run takes the edit for one (new parity), never for corruption."""
+    job = make_job(tmp_path)
+    root = Path(job.directory)
+    small_files(root, 5)
+    Scrub(job).run()
+    time.sleep(0.1)
+    target = root / "a/f3"
+    check = Worker.check
+
+    def edited_after_the_read(self: Worker, directory: bytes, items: list) -> list:
+        done = check(self, directory, items)
+        if any(entry.name == b"f3" for entry, _, _ in items):
+            edit_and_set_mtime_back(target)
+        return done
+
+    monkeypatch.setattr(Worker, "check", edited_after_the_read)
+    result = Scrub(job).run()
+    monkeypatch.undo()
+    assert (result.status, result.stats["verified"]) == ("good", 5), result.summary
+    edited = target.read_bytes()
+    again = Scrub(job).run()
+    assert (again.stats["updated"], again.stats["repaired"], again.stats["verified"]) == (1, 0, 4), again.summary
+    assert target.read_bytes() == edited
+    assert stock_par2(par2.binary(), "verify", job, "a/f3")
     reading.check()
