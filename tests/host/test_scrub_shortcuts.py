@@ -9,12 +9,15 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from nasbox.scrub import par2, readers, walk
+from nasbox.scrub import par2, readers, setcheck, walk
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.work import Worker
 from tests.host import test_scrub_readers
@@ -299,3 +302,93 @@ def test_a_file_edited_while_its_batch_is_in_flight_is_kept(
     assert target.read_bytes() == edited
     assert stock_par2(par2.binary(), "verify", job, "a/f3")
     reading.check()
+
+
+# ---- killed during a verify ----------------------------------------------------------------
+
+# A full scrub that kills itself (SIGKILL) at a point given as WHERE:N, its reads in reader
+# processes: "read" after the N-th read task came back, not yet applied; "intact" after the
+# N-th statement marking files intact; "commit" after the N-th commit; "checked" after the
+# N-th set check came back; "digest" after the N-th digest recorded for a set.
+KILLED_VERIFY = """
+import os, signal, sys
+from nasbox.scrub import readers
+from nasbox.scrub.catalog import Catalog
+from nasbox.scrub.engine import Scrub
+from nasbox.scrub.kind import ScrubJob
+from nasbox.scrub.work import Worker
+
+readers.PROCESSES_FROM, readers.SMALL_BATCH = 0, 1 << 30
+where, after = sys.argv[3].split(":")
+count = [0]
+def counted(function):
+    def wrapper(*args, **kwargs):
+        value = function(*args, **kwargs)
+        count[0] += 1
+        if count[0] == int(after):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return value
+    return wrapper
+points = {"read": (Worker, "check"), "intact": (Catalog, "mark_intact"), "commit": (Catalog, "commit"),
+          "checked": (Worker, "check_set"), "digest": (Catalog, "set_digest")}
+owner, name = points[where]
+setattr(owner, name, counted(getattr(owner, name)))
+Scrub(ScrubJob(name="t", directory=sys.argv[1], database=sys.argv[2], redundancy=5, schedule="weekly")).run()
+"""
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "where", ["read:1", "read:3", "intact:1", "intact:3", "commit:1", "checked:1", "checked:2", "digest:1"]
+)
+def test_a_verify_killed_at_any_point_blesses_nothing_it_did_not_check(tmp_path: Path, where: str) -> None:
+    """Killed while it verifies: every file the catalog says was found good since is as its
+    row records it, every set that keeps a digest has that digest; the next run repairs the
+    corrupt files and makes the damaged set again."""
+    job = make_job(tmp_path)
+    root = Path(job.directory)
+    contents: dict[str, bytes] = {}
+    for letter in "abc":  # a set for each directory, each made by a run of its own
+        contents |= {f"{letter}/f{i}": write(root / letter / f"f{i}", 3000 + i, seed=i) for i in range(300)}
+        Scrub(job).run()
+    damaged, unknown = set_of(job, "a/f0"), set_of(job, "b/f0")
+    in_catalog(
+        job, f"UPDATE sets SET digest = NULL WHERE id IN (x'{damaged.encode().hex()}', x'{unknown.encode().hex()}')"
+    )
+    assert in_catalog(job, "SELECT count(*) FROM sets WHERE digest IS NULL") == [(2,)]
+    volume = set_files(job, damaged)[1]
+    data = bytearray(volume.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    volume.write_bytes(bytes(data))
+    time.sleep(0.1)
+    corrupt = {"a/f7", "b/f150", "c/f299"}
+    for relative in corrupt:
+        flip(root / relative, [10])
+    since = time.time()
+
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_VERIFY, job.directory, job.database, where],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, (where, killed.returncode, killed.stderr[-2000:])
+    marked = in_catalog(
+        job, f"SELECT dir, name, size, mtime_ns, inode, ctime_ns, md5 FROM files WHERE verified_at > {since}"
+    )
+    for directory, name, *recorded, md5 in marked:
+        path = root / os.fsdecode(directory) / os.fsdecode(name)
+        st = path.stat()
+        assert [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns] == recorded, path
+        assert hashlib.md5(path.read_bytes()).digest() == md5, f"{path} was marked verified, and is corrupt"
+    for set_id, digest in in_catalog(job, "SELECT id, digest FROM sets WHERE digest IS NOT NULL"):
+        assert setcheck.digest_of([os.fsencode(p) for p in set_files(job, set_id.decode())]) == digest, set_id
+
+    result = Scrub(job).run()  # waits for no process of the killed run: the lock is free
+    stats = result.stats
+    assert (stats["repaired"], stats["parity_rebuilt"], stats["verified"]) == (3, 300, 900), result.summary
+    assert all((root / relative).read_bytes() == data for relative, data in contents.items())
+    assert Scrub(job).run().status == "good"
+    for letter in "abc":
+        assert stock_par2(par2.binary(), "verify", job, f"{letter}/f0")
