@@ -102,7 +102,7 @@ class Readers:
     """Worker processes for read_batch and set_intact (running SERVE): when the run wants
     them, started as `with` begins (they start while the walk lists its first directory),
     and stopped when it ends. Requests and answers go as pickles over each one's own pipes;
-    the processes run in /, so paths go to them absolute."""
+    the processes run in /: every path they get is absolute (DIRECTORY's, as par2's are)."""
 
     def __init__(self, processes: int, nice: int, ionice: str, wanted: bool, inherit: tuple[int, ...] = ()):
         """wanted: whether the run has enough files to read to start processes at all;
@@ -137,7 +137,7 @@ class Readers:
     ) -> list[FileRead | None]:
         if not self.wanted or nbytes >= SMALL_BATCH * len(names):
             return read_batch(root, relative, names, expected)
-        return self._in_process("read", (os.path.abspath(root), relative, names, expected))
+        return self._in_process("read", (root, relative, names, expected))
 
     def check_set(self, paths: list[bytes], files: int, recorded: Recorded, digest: bytes | None) -> tuple[bool, bytes]:
         """set_intact, in a process when the run has them; here when the process ends before

@@ -70,6 +70,83 @@ def test_bytes_moved_from_the_index_into_its_recovery_file_are_damage(
     reading.check()
 
 
+def damage_set(job: object, set_id: str, other: str, how: str) -> None:
+    """A set's files or its row as `how` says; other: an intact set of the same job."""
+    index, volume = set_files(job, set_id)
+    if how == "recovery file cut short":
+        volume.write_bytes(volume.read_bytes()[:-100])
+    elif how == "bytes appended to the index":
+        index.write_bytes(index.read_bytes() + b"PAR2\0PKT" + bytes(56))
+    elif how == "recovery file a link to a copy of itself":
+        copy = volume.with_name("copy")
+        shutil.copyfile(volume, copy)
+        volume.unlink()
+        volume.symlink_to(copy)
+    elif how == "recovery file gone":
+        volume.unlink()
+    else:  # the row keeps another digest, and the files are damaged
+        kept = {
+            "the digest of another set": f"(SELECT digest FROM sets WHERE id = x'{other.encode().hex()}')",
+            "a digest of no set": "randomblob(32)",
+            "a text digest": "'not a digest'",
+        }[how]
+        in_catalog(job, f"UPDATE sets SET digest = {kept} WHERE id = x'{set_id.encode().hex()}'")
+        data = bytearray(volume.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        volume.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "recovery file cut short",
+        "bytes appended to the index",
+        "recovery file a link to a copy of itself",
+        "recovery file gone",
+        "the digest of another set",
+        "a digest of no set",
+        "a text digest",
+    ],
+)
+def test_damaged_parity_is_found_whatever_digest_its_row_keeps(tmp_path: Path, reading: Reading, how: str) -> None:
+    """Parity damaged, or read through a link, or a row whose digest is not its files': the
+    set is made again from the verified files."""
+    job = make_job(tmp_path)
+    root = Path(job.directory)
+    small_files(root, 5)
+    Scrub(job).run()
+    write(root / "b" / "g", 3000, seed=99)
+    Scrub(job).run()  # a set of its own for b/g
+    time.sleep(0.1)
+    set_id, other = set_of(job, "a/f0"), set_of(job, "b/g")
+    damage_set(job, set_id, other, how)
+
+    result = Scrub(job).run()
+    assert (result.status, result.stats["verified"], result.stats["parity_rebuilt"]) == ("warning", 6, 5), (
+        result.summary
+    )
+    assert set_of(job, "a/f0") not in (set_id, None) and set_of(job, "b/g") == other
+    assert stock_par2(par2.binary(), "verify", job, "a/f0")
+    assert Scrub(job).run().status == "good"
+    reading.check()
+
+
+def test_a_digest_an_earlier_version_kept_gives_way_to_this_versions(tmp_path: Path, reading: Reading) -> None:
+    """An intact set whose row keeps the MD5 of its files one after the other (an earlier
+    version's digest): its packets are checked once, and its row keeps this version's digest."""
+    job = make_job(tmp_path)
+    small_files(Path(job.directory), 5)
+    Scrub(job).run()
+    [(set_id, made)] = in_catalog(job, "SELECT id, digest FROM sets")
+    earlier = hashlib.md5(b"".join(p.read_bytes() for p in set_files(job, set_id.decode()))).hexdigest()
+    in_catalog(job, f"UPDATE sets SET digest = x'{earlier}'")
+    time.sleep(0.1)
+    result = Scrub(job).run()
+    assert (result.status, result.stats["verified"]) == ("good", 5), result.summary
+    assert in_catalog(job, "SELECT id, digest FROM sets") == [(set_id, made)]
+    reading.check()
+
+
 # ---- a set checked in a reader process ---------------------------------------------------
 
 
