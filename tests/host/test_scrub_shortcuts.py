@@ -24,6 +24,7 @@ from tests.host import test_scrub_readers
 from tests.host.test_scrub import data_disk, flip, make_job, write  # noqa: F401 (data_disk: the loop-mounted DIRECTORY)
 from tests.host.test_scrub_readers import Reading, in_catalog
 from tests.support.parity import set_files, set_of, stock_par2
+from tests.support.rawdisk import loop_mount
 
 pytestmark = pytest.mark.host
 
@@ -469,3 +470,34 @@ def test_a_verify_killed_at_any_point_blesses_nothing_it_did_not_check(tmp_path:
     assert Scrub(job).run().status == "good"
     for letter in "abc":
         assert stock_par2(par2.binary(), "verify", job, f"{letter}/f0")
+
+
+def test_whole_second_timestamps_tell_corruption_from_an_edit_at_the_read(
+    tmp_path: Path, reading: Reading, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a filesystem that keeps whole seconds (ext4 with 128-byte inodes), files the walk
+    lists without their metadata: one damaged below the filesystem is repaired; one written
+    in place with its mtime set back (its ctime moved, within a second of the other's) keeps
+    the edit."""
+    disk = tmp_path / "seconds"
+    with loop_mount(disk, mkfs_options=("-I", "128")):
+        job = make_job(tmp_path, redundancy=50)  # the corrupt file's set also holds the edited one
+        job = dataclasses.replace(job, directory=str(disk), database=str(disk / ".pardatabase"))
+        root = Path(job.directory)
+        contents = small_files(root, 6)
+        time.sleep(3.1)  # older than the coarsest tick: listed without their metadata
+        Scrub(job).run()
+        flip(root / "a/f1", [100])
+        edit_and_set_mtime_back(root / "a/f2")
+        edited = (root / "a/f2").read_bytes()
+        assert (root / "a/f2").stat().st_mtime_ns % 1_000_000_000 == 0
+
+        result = Scrub(job).run()
+        stats = result.stats
+        assert (stats["repaired"], stats["updated"], stats["verified"]) == (1, 1, 5), result.summary
+        assert (root / "a/f1").read_bytes() == contents["a/f1"]
+        assert (root / "a/f2").read_bytes() == edited
+        time.sleep(3.1)
+        assert Scrub(job).run().status == "good"
+        assert stock_par2(par2.binary(), "verify", job, "a/f2")
+    reading.check()
