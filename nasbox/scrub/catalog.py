@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import astuple, dataclass
 from functools import lru_cache
 
-from nasbox.scrub import par2
+from nasbox.scrub import par2, setcheck
 from nasbox.scrub.trust import PRIVATE
 
 _COMPONENT = rb"(?!\.\.?(?:/|\Z))[^/\0]+"  # not '.' or '..', no '/' or NUL
@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS sets (
     volumes BLOB NOT NULL,          -- its recovery file names, '/'-separated
     files INTEGER NOT NULL,         -- how many files it was made for
     made_at REAL NOT NULL,
-    digest BLOB                     -- MD5 of its files as made (or last found whole); NULL: unknown
+    digest BLOB                     -- of its files as made, or last found whole (setcheck); NULL: unknown
 ) WITHOUT ROWID;
 """
 # Columns added since the first catalogs; an older catalog gets them with the defaults, so
@@ -129,7 +129,7 @@ class SetRow:
     volumes: tuple[bytes, ...]
     files: int  # the files it was made for; fewer rows naming it: some left it
     made_at: float
-    digest: bytes | None = None  # MD5 of its files, index first, as made or last found whole
+    digest: bytes | None = None  # of its files, as made or last found whole (nasbox.scrub.setcheck)
 
 
 def show(path: bytes) -> str:
@@ -402,8 +402,7 @@ class Catalog:
             volumes = _volumes(r[1]) if isinstance(r[1], bytes) else None
             sound = isinstance(r[0], bytes) and STAGING_NAME.fullmatch(r[0]) and isinstance(r[2], int)
             if sound and volumes is not None and named_after(volumes, r[0]):
-                digest = r[4] if isinstance(r[4], bytes) else None  # only compared: another value is none
-                found.append(SetRow(r[0], volumes, r[2], float(r[3] or 0), digest))
+                found.append(SetRow(r[0], volumes, r[2], float(r[3] or 0), setcheck.known_digest(r[4])))
                 continue
             self._write("DELETE FROM sets WHERE id = ?", (r[0],))
             self.reject(b"parity set " + _as_bytes(r[0]), "its row is not one nasbox writes")

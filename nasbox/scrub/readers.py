@@ -101,7 +101,8 @@ def _read_one(dir_fd: int, name: bytes, wanted: Expected) -> FileRead | None:
 class Readers:
     """Worker processes for read_batch and set_intact (running SERVE): when the run wants
     them, started as `with` begins (they start while the walk lists its first directory),
-    and stopped when it ends. Requests and answers go as pickles over each one's own pipes."""
+    and stopped when it ends. Requests and answers go as pickles over each one's own pipes;
+    the processes run in /: every path they get is absolute (DIRECTORY's, as par2's are)."""
 
     def __init__(self, processes: int, nice: int, ionice: str, wanted: bool, inherit: tuple[int, ...] = ()):
         """wanted: whether the run has enough files to read to start processes at all;
@@ -139,10 +140,12 @@ class Readers:
         return self._in_process("read", (root, relative, names, expected))
 
     def check_set(self, paths: list[bytes], files: int, recorded: Recorded, digest: bytes | None) -> tuple[bool, bytes]:
-        """set_intact, in a process when the run has them."""
-        if not self.wanted:
-            return set_intact(paths, files, recorded, digest)
-        return self._in_process("check_set", (paths, files, recorded, digest))
+        """set_intact, in a process when the run has them; here when the process ends before
+        it answers (killed, out of memory): a set left unchecked would pass for intact."""
+        if self.wanted:
+            with contextlib.suppress(OSError):
+                return self._in_process("check_set", (paths, files, recorded, digest))
+        return set_intact(paths, files, recorded, digest)
 
     def _in_process(self, task: str, args: tuple) -> Any:
         process = self._borrow()
@@ -181,11 +184,13 @@ class Readers:
     def _start(self) -> subprocess.Popen[bytes]:
         """A new process, counted in started (under the lock)."""
         process = subprocess.Popen(
-            # -P: the working directory (a share, perhaps) is not where its code comes from
+            # Never code from the working directory (a share, perhaps): -P leaves it out of
+            # sys.path, and in / an empty entry of PYTHONPATH, which means it, finds none.
             [sys.executable, "-P", "-c", SERVE, str(self.nice), self.ionice],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             pass_fds=self.inherit,
+            cwd="/",
         )
         self.started.append(process)
         return process

@@ -1,9 +1,11 @@
 """Whether a parity set is intact: every packet of its files passes its MD5, it has recovery
 slices, all of one set, and it describes each file whose row names it as that row records
-(MD5 and size), and no other. A set's row keeps the MD5 of its files as they were made (each
-packet checked then), or as they were when last found intact: files that still have it are
-intact, and their packets, two for each file in a set of small files, are not taken apart
-again. Run in a reader process (nasbox.scrub.readers) when the scrub has them.
+(MD5 and size), and no other. A set's row keeps the digest of its files as they were made
+(each packet checked then), or as they were when last found intact: files that still have it
+are intact, and their packets, two for each file in a set of small files, are not taken apart
+again. The digest takes in each file's length before its bytes, so that bytes moved from the
+end of one file to the start of the next change it. Run in a reader process
+(nasbox.scrub.readers) when the scrub has them.
 """
 
 from __future__ import annotations
@@ -19,21 +21,30 @@ from nasbox.scrub import par2, par2format
 Recorded = list[tuple[object, object, object, object]]
 
 
+DIGEST_SIZE = hashlib.sha256().digest_size  # a kept value of another size (an earlier version's) is unknown
+
+
 def digest_of(paths: list[bytes]) -> bytes:
-    """The MD5 of a set's files (index first), one after the other."""
+    """The digest of a set's files (index first)."""
     return _digest([par2format.read_parity_file(path) for path in paths])
 
 
+def known_digest(kept: object) -> bytes | None:
+    """A digest a set's row keeps, when it is one digest_of makes; None: unknown."""
+    return kept if isinstance(kept, bytes) and len(kept) == DIGEST_SIZE else None
+
+
 def _digest(datas: list[bytes]) -> bytes:
-    digest = hashlib.md5()
+    digest = hashlib.sha256()
     for data in datas:
+        digest.update(len(data).to_bytes(8, "little"))  # where one file ends and the next begins
         digest.update(data)
     return digest.digest()
 
 
 def set_intact(paths: list[bytes], files: int, recorded: Recorded, digest: bytes | None) -> tuple[bool, bytes]:
-    """Whether the set is intact, and the MD5 of its files as read. paths: the set's files,
-    index first; files: how many files it was made for; digest: the MD5 its row keeps (the
+    """Whether the set is intact, and the digest of its files as read. paths: the set's files,
+    index first; files: how many files it was made for; digest: the one its row keeps (the
     files are then not taken apart, nor compared with recorded)."""
     try:
         datas = [par2format.read_parity_file(path) for path in paths]
