@@ -15,6 +15,7 @@ import time
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
 
+from nasbox.descriptors import DIRECTORY_FLAGS, FILE_FLAGS, open_below
 from nasbox.scrub import par2format
 from nasbox.scrub.catalog import Entry
 
@@ -23,8 +24,8 @@ FIRST_READ = 64 << 10  # most files are read whole by this
 READ_SIZE = 4 << 20  # the rest in reads this large, with the kernel told to read ahead
 READ_AHEAD = 4  # buffers of READ_SIZE for one file: one being hashed, the others read ahead
 READ_AHEAD_FROM = 16 << 20  # a file this large is read by a thread of its own while it is hashed
-# O_NONBLOCK: a FIFO swapped in for a file must not block the open; a regular file ignores it.
-FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+# The job's DIRECTORY may itself be a link its configuration names; nothing below it is followed.
+ROOT_FLAGS = DIRECTORY_FLAGS & ~os.O_NOFOLLOW
 # Names listed through a descriptor come as str, decoded so.
 FS_ENCODING = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 _kept = threading.local()  # a thread's read buffers (_read_ahead), kept for its next file
@@ -43,16 +44,7 @@ class Read:
 
 def open_directory(root: bytes, relative: bytes) -> int:
     """A descriptor of root/relative reached without following any symlink below root."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        for part in [p for p in relative.split(b"/") if p]:
-            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    return open_below(root, [part for part in relative.split(b"/") if part], ROOT_FLAGS)
 
 
 def read_directory(

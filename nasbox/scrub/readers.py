@@ -31,8 +31,9 @@ from typing import IO, Any
 import psutil
 
 from nasbox import stop
+from nasbox.descriptors import FILE_FLAGS
 from nasbox.scrub import timestamps
-from nasbox.scrub.files import FILE_FLAGS, NOT_THIS_FILE, md5_of_fd, metadata, open_directory
+from nasbox.scrub.files import NOT_THIS_FILE, md5_of_fd, metadata, open_directory
 from nasbox.scrub.setcheck import Recorded, set_intact
 
 PROCESSES_FROM = 10_000  # files to read in a run before worker processes are worth starting

@@ -18,8 +18,9 @@ import os
 import stat
 from dataclasses import dataclass
 
+from nasbox.descriptors import DIRECTORY_FLAGS
+
 PRIVATE = b".nasbox-scrub"  # nasbox's own directory inside DATABASE
-DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # What the private folder holds; each is checked when it exists.
 PRIVATE_FILES = (b"catalog.sqlite", b"catalog.sqlite-wal", b"catalog.sqlite-shm", b"lock")
 REPAIRING = b"repairing"  # notes of repairs under way (nasbox.scrub.repair)

@@ -5,28 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
-from nasbox.versions.cursor import DIRECTORY_FLAGS
-
-# O_NONBLOCK: a FIFO in place of a file must not block the open; a regular file ignores it.
-FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-
-
-def open_below(root: str, parts: Sequence[str]) -> int:
-    """A descriptor of the directory root/parts[0]/...; root is opened as given, every part
-    below it without following a link. FileNotFoundError or NotADirectoryError when one is
-    missing or is not a directory (a link included)."""
-    fd = os.open(root, DIRECTORY_FLAGS)
-    try:
-        for part in parts:
-            child = os.open(part, DIRECTORY_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+from nasbox.descriptors import open_below
 
 
 @contextlib.contextmanager

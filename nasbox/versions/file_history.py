@@ -9,7 +9,8 @@ import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from nasbox.versions.descend import lstat_below, open_below, opened
+from nasbox.descriptors import open_below
+from nasbox.versions.descend import lstat_below, opened
 from nasbox.versions.store import Version
 
 ADDED, CHANGED, SAME = "added", "changed", "same"

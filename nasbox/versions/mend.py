@@ -27,7 +27,8 @@ from typing import BinaryIO
 
 from nasbox import commands, paths
 from nasbox.config.model import Config
-from nasbox.scrub.files import FILE_FLAGS, md5_of_fd, open_directory, open_file
+from nasbox.descriptors import FILE_FLAGS
+from nasbox.scrub.files import md5_of_fd, open_directory, open_file
 from nasbox.versions import btrfs_cmds
 from nasbox.versions.linktree import NEW_FILE_FLAGS, copy_metadata
 from nasbox.versions.store import Version, Versions, VersionsError

@@ -35,11 +35,12 @@ from zoneinfo import ZoneInfo
 
 from nasbox import mounts, paths, stop
 from nasbox.config import Config
+from nasbox.descriptors import DIRECTORY_FLAGS, FILE_FLAGS
 from nasbox.offsite.kind import OffsiteJob
 from nasbox.result import JobResult
 from nasbox.sync.kind import SyncJob
-from nasbox.versions.cursor import DIRECTORY_FLAGS, Cursor
-from nasbox.versions.descend import FILE_FLAGS, lstat_below, opened
+from nasbox.versions.cursor import Cursor
+from nasbox.versions.descend import lstat_below, opened
 from nasbox.versions.filecopy import copy_data
 from nasbox.versions.linktree import NEW_FILE_FLAGS, copy_metadata
 from nasbox.versions.lookup import UsageError, shown_time
