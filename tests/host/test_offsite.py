@@ -425,7 +425,8 @@ def test_a_stale_lock_that_is_not_nasbox_s_is_left_alone(restic_version: str, tm
 
 # --- secrets ---------------------------------------------------------------------------------
 
-def watch_restic(seen: list[tuple[str, str]], stop: threading.Event, programs: tuple[bytes, ...] = (b"restic",)) -> None:
+def watch_restic(seen: list[tuple[str, str]], stop: threading.Event,
+                 programs: tuple[bytes, ...] = (b"restic",)) -> None:
     """Every restic process's command line and environment (and those of the other programs
     named), as `ps` and /proc show them."""
     while not stop.is_set():

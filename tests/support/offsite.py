@@ -140,8 +140,8 @@ class RcloneBackend(Backend):
     def _start(self) -> subprocess.Popen:
         argv = ["rclone", "serve", "webdav", str(self.directory), "--addr", f"127.0.0.1:{self.port}",
                 "--user", self.USER, "--pass", self.PASSWORD]
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"),
-                                   start_new_session=True)
+        with open(self.log, "ab") as log:
+            process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         wait_port(self.port, process=process)
         return process
 
