@@ -620,7 +620,7 @@ def rclone_serving_restic() -> list[int]:
 
 
 def test_an_rclone_remote_that_does_not_answer_is_an_error_saying_why_and_the_next_run_completes(
-        tmp_path: Path) -> None:
+        restic_version: str, tmp_path: Path) -> None:
     rclone = RcloneBackend(tmp_path / "webdav")
     try:
         source = source_of(tmp_path)
