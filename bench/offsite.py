@@ -2,18 +2,24 @@
 job costs around restic (a Python process, the configuration, locks, history, the guards, the
 deletion count, and with --keep the retention's own restic call).
 
-    python3 bench/offsite.py [--files 20000] [--size-mib 2048] [--runs 3] [--keep] [--dir /var/tmp]
+    python3 bench/offsite.py [--files 20000] [--size-mib 2048] [--runs 3] [--keep] [--commands] [--dir /var/tmp]
 
 Workloads: a first backup into a new local repository (nasbox creates it; the bare run times
-`restic init` with its backup), and a backup of the unchanged tree. Each is timed three ways,
-the page cache dropped before each, in rotating order: `restic backup` as a person runs it;
-`nasbox offsite bench --now` from the command's start to its end (Python's start, the
-configuration, locks, history included); and the job's run alone in this process (the
-engine: guards, restic, the deletion count, the record).
+`restic init` with its backup), and a backup of the unchanged tree. Each is timed four ways,
+the page cache dropped before each, in rotating order: restic as a person runs it (`restic
+backup`, and with --keep `restic forget` with the same policy after it); `nasbox offsite bench
+--now` from the command's start to its end (Python's start, the configuration, locks, history
+included); the scheduler's command line for the job (the same, started as the scheduler
+starts it); and the job's run alone in this process (the engine: guards, restic, the deletion
+count, the record, with --keep the retention).
+
+nasbox's modules are compiled to bytecode first, as an installed package's are (with
+PYTHONDONTWRITEBYTECODE set every command would compile them again).
 """
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import subprocess
@@ -52,13 +58,27 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return seconds
 
 
-def nasbox(source: Path, work: Path, keep: bool) -> float:
+KEEP_LAST = 30
+
+
+def nasbox(source: Path, work: Path, keep: bool, argv: list[str]) -> float:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "NASBOX_CONFIG": "/dev/null",
            "NASBOX_HOME": str(work / "home"), "NASBOX_RUN_DIR": str(work / "run"),
            "OFFSITE_BENCH": f"{source} {work / 'repo'} daily", "OFFSITE_BENCH_PASSWORD": PASSWORD}
     if keep:
-        env["OFFSITE_BENCH_KEEP"] = "last=30"
-    return timed([sys.executable, "-m", "nasbox", "offsite", "bench", "--now"], env)
+        env["OFFSITE_BENCH_KEEP"] = f"last={KEEP_LAST}"
+    return timed(argv, env)
+
+
+def command() -> list[str]:
+    return [sys.executable, "-m", "nasbox", "offsite", "bench", "--now"]
+
+
+def scheduled() -> list[str]:
+    """What the scheduler starts when the job is due."""
+    from nasbox.schedules import ScheduleEntry
+
+    return ScheduleEntry("offsite", "bench", "30 2 * * *").argv("scheduled")
 
 
 def engine(source: Path, work: Path, keep: bool) -> float:
@@ -68,7 +88,7 @@ def engine(source: Path, work: Path, keep: bool) -> float:
     from nasbox.offsite.engine import Offsite
 
     env = {"NASBOX_CONFIG": "/dev/null", "OFFSITE_BENCH": f"{source} {work / 'repo'} daily",
-           "OFFSITE_BENCH_PASSWORD": PASSWORD, **({"OFFSITE_BENCH_KEEP": "last=30"} if keep else {})}
+           "OFFSITE_BENCH_PASSWORD": PASSWORD, **({"OFFSITE_BENCH_KEEP": f"last={KEEP_LAST}"} if keep else {})}
     config = load_config(env)
     drop_caches()
     started = time.perf_counter()
@@ -79,21 +99,29 @@ def engine(source: Path, work: Path, keep: bool) -> float:
     return seconds
 
 
-def bare(source: Path, work: Path) -> float:
+def bare(source: Path, work: Path, keep: bool) -> float:
+    """restic as a person runs it: init the first time, backup, and with keep the same
+    forget nasbox runs (this host's snapshots of this source, the same policy)."""
     env = {**os.environ, "RESTIC_REPOSITORY": str(work / "repo"), "RESTIC_PASSWORD": PASSWORD}
+    restic = ["restic", "--cache-dir", str(work / "cache")]
     seconds = 0.0
     if not (work / "repo").exists():
         seconds += timed(["restic", "init"], env)
-    return seconds + timed(["restic", "--cache-dir", str(work / "cache"), "backup", "--host", "bench", str(source)],
-                           env)
+    seconds += timed([*restic, "backup", "--host", "bench", str(source)], env)
+    if keep:
+        seconds += timed([*restic, "forget", "--host", "bench", "--path", str(source), f"--keep-last={KEEP_LAST}"],
+                         env)
+    return seconds
 
 
 def compare(label: str, source: Path, work: Path, runs: int, first: bool, keep: bool) -> list[str]:
-    tools = {"restic": lambda place: bare(source, place), "nasbox": lambda place: nasbox(source, place, keep),
+    tools = {"restic": lambda place: bare(source, place, keep),
+             "nasbox": lambda place: nasbox(source, place, keep, command()),
+             "scheduled": lambda place: nasbox(source, place, keep, scheduled()),
              "engine": lambda place: engine(source, place, keep)}
     times: dict[str, list[float]] = {tool: [] for tool in tools}
     for run in range(runs):
-        for tool in list(tools)[run % 3:] + list(tools)[:run % 3]:  # none always first
+        for tool in list(tools)[run % len(tools):] + list(tools)[:run % len(tools)]:  # none always first
             place = work / tool
             if first:
                 shutil.rmtree(place, ignore_errors=True)
@@ -102,8 +130,47 @@ def compare(label: str, source: Path, work: Path, runs: int, first: bool, keep: 
                 tools[tool](place)
             place.mkdir(parents=True, exist_ok=True)
             times[tool].append(tools[tool](place))
-    theirs, ours, run_only = (c.median(times[tool]) for tool in tools)
-    return [label, f"{theirs:.2f}", f"{ours:.2f} ({ours / theirs:.2f}x)", f"{run_only:.2f} ({run_only / theirs:.2f}x)"]
+    theirs, *ours = (c.median(times[tool]) for tool in tools)
+    return [label, f"{theirs:.2f}", *(f"{seconds:.2f} ({seconds / theirs:.2f}x)" for seconds in ours)]
+
+
+def commands_table(work: Path, runs: int) -> None:
+    """What starting a command costs: `python3 -c pass`, `nasbox --help`, `nasbox status` and
+    `nasbox offsite bench --now` of an unchanged tree, cold (page cache dropped) and warm; for
+    the offsite run also the time until restic starts (a wrapper notes when it is run)."""
+    source = work / "source"
+    place = work / "commands"
+    nasbox(source, place, False, command())  # the first backup: the timed ones find nothing new
+    stamps, wrapper = work / "restic-started", work / "bin" / "restic"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/bash\necho "$EPOCHREALTIME" >> {stamps}\nexec {shutil.which("restic")} "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "NASBOX_CONFIG": "/dev/null",
+           "NASBOX_HOME": str(place / "home"), "NASBOX_RUN_DIR": str(place / "run"),
+           "OFFSITE_BENCH": f"{source} {place / 'repo'} daily", "OFFSITE_BENCH_PASSWORD": PASSWORD,
+           "PATH": f"{wrapper.parent}:{os.environ['PATH']}"}
+    argvs = {"python3 -c pass": [sys.executable, "-c", "pass"],
+             "nasbox --help": [sys.executable, "-m", "nasbox", "--help"],
+             "nasbox status": [sys.executable, "-m", "nasbox", "status"],
+             "nasbox offsite bench --now": command()}
+    until_restic = "nasbox offsite bench --now, until restic starts"
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(runs):
+        for name, argv in argvs.items():
+            for mode in ("cold", "warm"):  # warm: straight after the cold run, all in the page cache
+                stamps.unlink(missing_ok=True)
+                if mode == "cold":
+                    drop_caches()
+                started = time.time()
+                subprocess.run(argv, env=env, capture_output=True, check=True)
+                times.setdefault((name, mode), []).append(time.time() - started)
+                if stamps.exists():
+                    first = float(stamps.read_text().split()[0])
+                    times.setdefault((until_restic, mode), []).append(first - started)
+    print(f"median of {runs} runs; cold: page cache dropped before; warm: right after\n")
+    c.print_table(["command", "cold, s", "warm, s"],
+                  [[name, *(f"{c.median(times[name, mode]):.3f}" for mode in ("cold", "warm"))]
+                   for name in [*argvs, until_restic]])
 
 
 def main() -> None:
@@ -113,12 +180,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="give the job `keep` (a forget after each backup)")
     parser.add_argument("--dir", default="/var/tmp")
+    parser.add_argument("--commands", action="store_true",
+                        help="time starting each command (--help, status, offsite --now) instead")
     args = parser.parse_args()
     version = subprocess.run(["restic", "version"], capture_output=True, text=True, check=True).stdout.split()[1]
+    compileall.compile_dir(REPO_ROOT / "nasbox", quiet=1)
     work = Path(tempfile.mkdtemp(prefix="nasbox-bench-offsite-", dir=args.dir))
     try:
         source = work / "source"
         make_tree(source, args.files, args.size_mib * MIB)
+        if args.commands:
+            commands_table(work, args.runs)
+            return
         tree = f"{args.files} files, {args.size_mib} MiB"
         rows = [
             compare(f"first backup, {tree}", source, work / "first", args.runs, True, args.keep),
@@ -126,9 +199,11 @@ def main() -> None:
         ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    kept = f"; keep: last={KEEP_LAST} (restic forget after each backup, bare and nasbox)" if args.keep else ""
     print(f"restic {version}; median of {args.runs} runs, alternating; page cache dropped before each; "
-          f"local repository{'; job with keep (restic forget after each backup)' if args.keep else ''}\n")
-    c.print_table(["workload", "bare restic, s", "`nasbox offsite --now`, s", "the job's run in-process, s"], rows)
+          f"local repository{kept}\n")
+    c.print_table(["workload", "bare restic, s", "`nasbox offsite --now`, s", "scheduled run, s",
+                   "the job's run in-process, s"], rows)
 
 
 if __name__ == "__main__":

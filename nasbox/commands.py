@@ -12,6 +12,7 @@ child only.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import logging
 import os
 import re
@@ -55,18 +56,8 @@ def run(
     log.debug("running %s", " ".join(shown))
     stderr = subprocess.PIPE if separate_stderr else subprocess.STDOUT
     if on_output is None:
-        result = subprocess.run(
-            list(argv),
-            input=stdin,
-            stdout=subprocess.PIPE,
-            env=child_environment(os.environ) | dict(env or {}),
-            stderr=stderr,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
-            cwd=cwd,
-            pass_fds=pass_fds,
+        result = _completed(
+            list(argv), stdin, stderr, child_environment(os.environ) | dict(env or {}), timeout, cwd, pass_fds
         )
     else:
         assert timeout is None and stdin is None and cwd is None and not pass_fds and env is None
@@ -74,6 +65,54 @@ def run(
     if check and result.returncode != 0:
         raise CommandError(shown, result.returncode, result.stdout + (result.stderr or ""))
     return result
+
+
+def _completed(
+    argv: list[str | bytes],
+    stdin: str | None,
+    stderr: int,
+    env: dict[str, str],
+    timeout: float | None,
+    cwd: bytes | None,
+    pass_fds: tuple[int, ...],
+) -> subprocess.CompletedProcess[str]:
+    """subprocess.run, except that a program stopped at its time limit takes the programs it
+    started with it: restic's ssh or rclone would otherwise go on alone, holding a connection
+    to a server that does not answer."""
+    with subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if stdin is not None else None,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        env=env,
+        text=True,
+        errors="replace",
+        cwd=cwd,
+        pass_fds=pass_fds,
+    ) as process:
+        try:
+            out, err = process.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_with_descendants(process)
+            raise
+        except BaseException:
+            process.kill()
+            raise
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)
+
+
+def kill_with_descendants(process: subprocess.Popen[str]) -> None:
+    import psutil  # loaded when a time limit passes, not by every command that runs a program
+
+    try:
+        descendants = psutil.Process(process.pid).children(recursive=True)  # before they lose their parent
+    except psutil.NoSuchProcess:
+        descendants = []
+    process.kill()
+    for descendant in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            descendant.kill()
+    process.wait()
 
 
 def _streamed(

@@ -13,9 +13,11 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+if TYPE_CHECKING:
+    from croniter import croniter as Croniter
 
 NAMED_SCHEDULES = {"hourly": "0 * * * *", "daily": "30 2 * * *", "weekly": "0 4 * * 0", "monthly": "0 5 1 * *"}
 
@@ -24,15 +26,28 @@ def cron_of(schedule: str) -> str:
     return NAMED_SCHEDULES.get(schedule, schedule)
 
 
+def cron_times(cron: str, start: datetime) -> Croniter:
+    # croniter is loaded when a time is asked for or an expression checked, not by every
+    # command that imports this module: its import costs a subprocess (`file`, through
+    # platform.architecture) besides its own modules.
+    from croniter import croniter
+
+    return croniter(cron, start)
+
+
 def is_valid(schedule: str) -> bool:
     """A named schedule or a 5-field cron expression."""
-    return schedule in NAMED_SCHEDULES or (len(schedule.split()) == 5 and croniter.is_valid(schedule))
+    if schedule in NAMED_SCHEDULES:
+        return True
+    from croniter import croniter  # see cron_times
+
+    return len(schedule.split()) == 5 and croniter.is_valid(schedule)
 
 
 def next_fire(cron: str, after: datetime) -> datetime:
     """The first fire time after `after` (aware, in TZ). When clocks go back, a fixed-hour
     schedule would fire twice at the same wall-clock time: the repeat is skipped."""
-    times = croniter(cron, after)
+    times = cron_times(cron, after)
     fire: datetime = times.get_next(datetime)
     fixed_hour = cron.split()[1] != "*"
     while fixed_hour and fire.replace(tzinfo=None) == after.replace(tzinfo=None):
@@ -42,7 +57,7 @@ def next_fire(cron: str, after: datetime) -> datetime:
 
 def more_often_than_hourly(cron: str, tz: ZoneInfo) -> bool:
     """Whether a schedule fires at least every hour."""
-    times = croniter(cron, datetime(2025, 1, 1, tzinfo=tz))
+    times = cron_times(cron, datetime(2025, 1, 1, tzinfo=tz))
     fires = [times.get_next(datetime) for _ in range(25)]
     return all(b - a <= timedelta(hours=1) for a, b in pairwise(fires))
 
@@ -70,4 +85,10 @@ class ScheduleEntry:
         return "catch-up" if catching_up else "scheduled"
 
     def argv(self, trigger: str) -> list[str]:
-        return [sys.executable, "-m", "nasbox", self.kind, self.name, "--now", "--trigger", trigger, *self.extra_args]
+        return job_argv(self.kind, self.name, "--trigger", trigger, *self.extra_args)
+
+
+def job_argv(kind: str, name: str, *options: str) -> list[str]:
+    """`nasbox KIND NAME --now OPTIONS` run by this Python. -P: the working directory does not
+    go on sys.path, so a `nasbox` package planted there is never imported (jobs run as root)."""
+    return [sys.executable, "-P", "-m", "nasbox", kind, name, "--now", *options]

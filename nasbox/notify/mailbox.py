@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-import smtplib
-import ssl
-from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from nasbox.config.model import Config, NotifyTarget, Smtp
 from nasbox.notify.event import Event
+
+if TYPE_CHECKING:
+    import smtplib
 
 NEEDS_SMTP = True
 EVERY_EVENT = False
@@ -34,6 +35,10 @@ def send(target: NotifyTarget, event: Event, config: Config) -> None:
     smtp = config.smtp
     if smtp is None:  # validation requires SMTP settings for a mailbox target
         raise RuntimeError("no SMTP settings: expected SMTP_HOST or smtp.host")
+    # Loaded to send only: every job run imports the target types, most never mail.
+    import ssl
+    from email.message import EmailMessage
+
     message = EmailMessage()
     message["Subject"] = event.subject
     message["From"] = smtp.sender or f"nasbox@{config.server.name}"
@@ -48,6 +53,9 @@ def send(target: NotifyTarget, event: Event, config: Config) -> None:
 
 
 def connect(smtp: Smtp) -> smtplib.SMTP:
+    import smtplib
+    import ssl
+
     # An explicit default context: without one smtplib encrypts but checks no certificate.
     if smtp.security == "tls":
         return smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=TIMEOUT_S, context=ssl.create_default_context())

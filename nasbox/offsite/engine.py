@@ -33,14 +33,15 @@ from pathlib import Path
 
 from nasbox import mounts, paths, state
 from nasbox.config import Config
+from nasbox.holds import Holds, held_since
 from nasbox.limits import deletion_limit
+from nasbox.not_data import has_entries, not_data
 from nasbox.offsite.kind import OffsiteJob, shown_repository
 from nasbox.offsite.record import Record
 from nasbox.offsite.restic import Outcome, Ran, Restic, Snapshot, json_lines
 from nasbox.offsite.stale import remove_killed_runs_locks
 from nasbox.progress import human_bytes
 from nasbox.result import JobResult
-from nasbox.sync.engine import Holds, has_entries, held_since, not_data
 
 log = logging.getLogger(__name__)
 

@@ -198,8 +198,8 @@ class OffsiteKind(JobKind):
         return Offsite(job, config, force=args.force, check=args.check).run
 
     def status(self, config: Config, job: OffsiteJob) -> dict[str, Any]:
+        from nasbox.holds import Holds
         from nasbox.offsite.record import Record
-        from nasbox.sync.engine import Holds
 
         hold = Holds(state.state_dir(), self.name).get(job.name)
         tz = ZoneInfo(config.server.timezone)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,8 @@ from nasbox.offsite.kind import OffsiteJob
 from nasbox.offsite.restic_cmds import Call, ResticCommands
 
 MAX_MESSAGE_LINES = 5
+RCLONE_STAMP = re.compile(r"^rclone: \d{4}/\d\d/\d\d \d\d:\d\d:\d\d ")
+RCLONE_CHATTER = re.compile(r"^rclone: (NOTICE|INFO|DEBUG) *:")
 # restic's own variables that would override or clash with nasbox's (a user's, set in the
 # container for restic by hand), emptied for nasbox's restic: restic reads empty as unset.
 UNSET = {"RESTIC_PASSWORD_COMMAND": "", "RESTIC_PASSWORD": "", "RESTIC_REPOSITORY_FILE": "", "RESTIC_KEY_HINT": ""}
@@ -76,7 +79,7 @@ class Ran:
     def message(self) -> str:
         """What went wrong, in restic's words (secrets masked): its fatal line and what its ssh
         or rclone said, or its last lines."""
-        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
+        lines = said(self.stderr)
         if self.outcome is Outcome.TIMED_OUT:  # restic's last word is the retry it was waiting in
             return f"restic did not finish within {self.timeout:g} s" + (f"; last: {lines[-1]}" if lines else "")
         texts = []
@@ -87,9 +90,21 @@ class Ran:
             texts.append(line)
         fatal = [t for t in texts if t.startswith("Fatal:")]
         # What ssh or rclone said (a host key refused, a login denied), which restic passes on.
-        helpers = [t for t in texts if t.startswith("subprocess ")]
+        helpers = [t for t in texts if t.startswith(("subprocess ", "rclone: "))]
         shown = helpers[-2:] + fatal[-1:] if fatal else texts[-MAX_MESSAGE_LINES:]
         return " | ".join(shown) or f"restic exited {self.code}"
+
+
+def said(stderr: str) -> list[str]:
+    """restic's lines worth showing: rclone's (which restic passes on as `rclone: ...`)
+    without their time stamps, and without its notices (such as its config file missing,
+    which a remote configured by variables never has)."""
+    lines = []
+    for line in stderr.splitlines():
+        line = RCLONE_STAMP.sub("rclone: ", line.strip())
+        if line and not RCLONE_CHATTER.match(line):
+            lines.append(line)
+    return lines
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:

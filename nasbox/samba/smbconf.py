@@ -13,9 +13,7 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from nasbox import commands, paths
 from nasbox.config.model import Config, Share
@@ -28,6 +26,9 @@ from nasbox.samba.time_machine import USER_MACRO
 from nasbox.scrub.trust import PRIVATE as SCRUB_PRIVATE
 from nasbox.sync.rsync_cmds import PARTIAL_DIR
 from nasbox.versions.store import NAME_FORMAT, VERSIONS_DIR
+
+if TYPE_CHECKING:
+    import jinja2
 
 LOG_LEVELS = {"debug": 3, "info": 1, "warning": 0, "error": 0}
 # nasbox's own folders, refused to clients in every share (a share may hold a scrub DATABASE
@@ -64,6 +65,8 @@ def smb_value(value: Any) -> str:
 
 def environment(finalize: Callable[[Any], str] = smb_value) -> jinja2.Environment:
     """Templates of nasbox's generated files; finalize is the last word on every value."""
+    import jinja2  # loaded only to render: validation and the job commands import this module too
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         trim_blocks=True,

@@ -45,79 +45,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from nasbox import commands, locks, mounts, paths, space, state, stop
+from nasbox import commands, mounts, paths, space, state, stop
 from nasbox.config import Config
 from nasbox.history import record_run
+from nasbox.holds import Holds, held_since
 from nasbox.limits import REWRITES, deletion_limit
+from nasbox.not_data import has_entries, not_data
 from nasbox.progress import TransferProgress, human_bytes
 from nasbox.result import JobResult
-from nasbox.samba import recycle, version_views
+from nasbox.samba import version_views
 from nasbox.scrub.engine import Scrub, scrub_databases
 from nasbox.sync import rsync_cmds
 from nasbox.sync.kind import SyncJob
-from nasbox.versions.store import VERSIONS_DIR, Versions, VersionsError
+from nasbox.versions.store import Versions, VersionsError
 
 log = logging.getLogger(__name__)
 
-HOLDS_FILE = "{kind}-holds.json"
 MAX_DETAIL_LINES = 20
 DELETIONS_STOPPED = "Deletions stopped due to --max-delete limit"
 NO_SPACE = "No space left on device"  # strerror(ENOSPC), as rsync reports it
-
-
-class Holds:
-    """Held jobs of a kind (sync, offsite), kept under /config/state so that a hold survives restarts."""
-
-    def __init__(self, state_dir: Path, kind: str = "sync"):
-        self.path = state_dir / HOLDS_FILE.format(kind=kind)
-
-    @contextmanager
-    def _locked(self) -> Iterator[dict[str, dict]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with locks.locked(self.path.with_suffix(".lock")):
-            holds = state.read_json(self.path, {})
-            before = dict(holds)
-            yield holds
-            if holds != before:
-                state.write_json(self.path, holds)
-
-    def get(self, job: str) -> dict | None:
-        return state.read_json(self.path, {}).get(job)
-
-    def hold(self, job: str, reason: str, deletions: int | None = None, rewrites: int | None = None) -> None:
-        """deletions, rewrites: the files the held run would have deleted and rewritten, all
-        that --force approves."""
-        with self._locked() as holds:
-            hold: dict = {"since": time.time(), "reason": reason}
-            for key, count in (("deletions", deletions), ("rewrites", rewrites)):
-                if count is not None:
-                    hold[key] = count
-            holds.setdefault(job, hold)
-
-    def release(self, job: str) -> None:
-        with self._locked() as holds:
-            holds.pop(job, None)
-
-
-def held_since(job: str, hold: dict, kind: str = "sync") -> str:
-    since = time.strftime("%Y-%m-%d %H:%M", time.localtime(hold["since"]))
-    return f"held since {since}: {hold['reason']}; run `nasbox {kind} {job} --now --force`"
-
-
-def not_data(config: Config, roots: list[str], state_dir: Path) -> list[str]:
-    """What lies inside the roots (resolved) but is not data to back up: parity databases of
-    scrub jobs, versions, the shares' recycle bins, nasbox's own state, wherever they are
-    reached from (through a link, a bind mount); relative to the root they lie in."""
-    candidates = [job.database for job in config.scrub.values()] + recycle.folders(config)
-    candidates += [str(state.state_dir()), str(state.log_dir()), str(state_dir)]
-    table = paths.mount_table()
-    found = {paths.below(p, root, table) for p in candidates for root in roots}
-    found.add(VERSIONS_DIR)  # by name, wherever it leads: a link there is never followed
-    return sorted(relative for relative in found if relative not in (None, "."))
-
-
-def has_entries(directory: str, ignore: set[str]) -> bool:
-    return any(name not in ignore for name in os.listdir(directory))
 
 
 def utc_now() -> datetime:

@@ -106,7 +106,7 @@ class SyncKind(JobKind):
         return Sync(job, config, dry_run=args.dry_run, force=args.force).run
 
     def status(self, config: Config, job: SyncJob) -> dict[str, Any]:
-        from nasbox.sync.engine import Holds
+        from nasbox.holds import Holds
 
         hold = Holds(state.state_dir()).get(job.name)
         return {"held": hold["reason"] if hold else None, "versions": versions_status(job)}

@@ -4,24 +4,24 @@ hold, send a test notification."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 
 from nasbox import state
 from nasbox.config.model import Config
 from nasbox.notify.deliver import deliver, test_event
+from nasbox.schedules import job_argv
 
 
 def run_now(kind: str, name: str) -> None:
     """Start `nasbox KIND NAME --now --no-wait` in the background, as a person would; its
     result goes to the history, the log and notifications as any run's does."""
-    argv = [sys.executable, "-m", "nasbox", kind, name, "--now", "--no-wait", "--trigger", "web"]
+    argv = job_argv(kind, name, "--no-wait", "--trigger", "web")
     child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
     threading.Thread(target=child.wait, daemon=True).start()  # reaped when it ends
 
 
 def release_hold(name: str) -> None:
-    from nasbox.sync.engine import Holds
+    from nasbox.holds import Holds
 
     Holds(state.state_dir()).release(name)
 

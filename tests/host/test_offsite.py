@@ -1,8 +1,9 @@
 """Offsite jobs against real restic and real servers on loopback (tests/support/offsite.py):
-a local repository, a REST server (rclone serve restic), S3 (moto's server) and SFTP
-(OpenSSH in a container, its host key pinned). Each back end gets the same life: backups,
-changes and deletions, a restore as of an earlier snapshot, pruning, a check that reads the
-data back, the server going away mid-run, a wrong password."""
+a local repository, a REST server (rclone serve restic), S3 (moto's server), SFTP (OpenSSH in
+a container, its host key pinned) and rclone (restic's rclone back end to a WebDAV server).
+Each back end gets the same life: backups, changes and deletions, a restore as of an earlier
+snapshot, pruning, a check that reads the data back, the server going away mid-run, a wrong
+password."""
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ from nasbox.actions.restore import restore_with
 from nasbox.config import load_config
 from nasbox.config.model import Config
 from nasbox.jobs import run_job
-from nasbox.offsite import restore
+from nasbox.offsite import restic_cmds, restore
 from nasbox.offsite.restore import FETCHED
 from nasbox.offsite.engine import Offsite
 from nasbox.offsite.kind import OffsiteJob
@@ -35,6 +36,7 @@ from tests.support.files import tree
 from tests.support.rawdisk import loop_mount, mount_again, unmount
 from tests.support.offsite import (
     Backend,
+    RcloneBackend,
     RestBackend,
     S3Backend,
     SftpBackend,
@@ -46,7 +48,7 @@ pytestmark = pytest.mark.host
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "repo-Pa55-word-7yQ"
-BACKENDS = ["local", "rest", "s3", "sftp"]
+BACKENDS = ["local", "rest", "s3", "sftp", "rclone"]
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +86,8 @@ def start_backend(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
         return RestBackend(tmp_path / "rest")
     if name == "s3":
         return S3Backend()
+    if name == "rclone":
+        return RcloneBackend(tmp_path / "webdav")
     request.getfixturevalue("sftp_image")
     return SftpBackend(tmp_path / "sftp")
 
@@ -202,7 +206,7 @@ def test_check_reads_the_data_back_and_finds_damage(restic_version: str, tmp_pat
 
 # --- the server goes away -----------------------------------------------------------------
 
-@pytest.mark.parametrize("backend", ["rest", "s3", "sftp"], indirect=True)
+@pytest.mark.parametrize("backend", ["rest", "s3", "sftp", "rclone"], indirect=True)
 def test_server_down_mid_run_is_an_error_notified_and_the_next_run_completes(
         backend: Backend, tmp_path: Path, http: Recorder) -> None:  # noqa: F811 (the fixture)
     source = source_of(tmp_path)
@@ -421,15 +425,17 @@ def test_a_stale_lock_that_is_not_nasbox_s_is_left_alone(restic_version: str, tm
 
 # --- secrets ---------------------------------------------------------------------------------
 
-def watch_restic(seen: list[tuple[str, str]], stop: threading.Event) -> None:
-    """Every restic process's command line and environment, as `ps` and /proc show them."""
+def watch_restic(seen: list[tuple[str, str]], stop: threading.Event,
+                 programs: tuple[bytes, ...] = (b"restic",)) -> None:
+    """Every restic process's command line and environment (and those of the other programs
+    named), as `ps` and /proc show them."""
     while not stop.is_set():
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
             try:
                 argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-                if os.path.basename(argv[0]) == b"restic":
+                if os.path.basename(argv[0]) in programs:
                     seen.append((b" ".join(argv).decode(errors="replace"),
                                  Path(f"/proc/{entry}/environ").read_bytes().decode(errors="replace")))
             except OSError:
@@ -596,3 +602,109 @@ def test_the_commands_list_snapshots_and_restore_from_them(tmp_path: Path, monke
     assert forced.returncode == 0, forced.stderr
     assert (source / "report.txt").read_text() == "first"
     assert PASSWORD not in listed.stdout + listed.stderr + refused.stderr + forced.stderr
+
+
+# --- rclone ----------------------------------------------------------------------------------
+
+def rclone_serving_restic() -> list[int]:
+    """The `rclone serve restic` processes restic started, still running."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if os.path.basename(argv[0]) == b"rclone" and argv[1:3] == [b"serve", b"restic"]:
+            found.append(int(entry))
+    return found
+
+
+def test_an_rclone_remote_that_does_not_answer_is_an_error_saying_why_and_the_next_run_completes(
+        restic_version: str, tmp_path: Path) -> None:
+    rclone = RcloneBackend(tmp_path / "webdav")
+    try:
+        source = source_of(tmp_path)
+        tree(source, {"a.txt": "a"})
+        config = config_for(rclone, tmp_path)
+        with rclone.down():  # unreachable from the first run on
+            started = time.monotonic()
+            refused = run(config)
+            took = time.monotonic() - started
+        assert (refused.status, refused.exit_code) == ("error", 1), refused.summary
+        assert "connection refused" in refused.summary  # rclone's own reason, which restic passes on
+        assert took < restic_cmds.PROBE_S  # the time limit of the repository's probe
+        assert not (tmp_path / "webdav" / "repo").exists()  # nothing was created
+        first = run(config)
+        assert first.status == "good" and "created the repository rclone:nasboxdav:repo" in first.details
+
+        for i in range(16):  # 32 MiB at 1 MiB/s: still sending when the server stops answering
+            (source / f"big{i}.bin").write_bytes(os.urandom(2 << 20))
+        slow = config_for(rclone, tmp_path, BWLIMIT="1M", TIMEOUT="8s")
+        with rclone.frozen():
+            started = time.monotonic()
+            cut = run(slow)
+            took = time.monotonic() - started
+            deadline = time.monotonic() + 10
+            while rclone_serving_restic() and time.monotonic() < deadline:  # rclone ends with restic
+                time.sleep(0.1)
+            assert rclone_serving_restic() == []
+        assert (cut.status, cut.exit_code) == ("error", 1), cut.summary
+        assert "did not finish within 8 s" in cut.summary and "NOTICE" not in cut.summary
+        assert took < 8 + 5
+        again = run(config)
+        assert again.status == "good", (again.summary, again.details)
+        assert again.stats["files_new"] == 16
+        assert len(ids(config)) == 2
+    finally:
+        rclone.stop()
+
+
+def test_rclone_secrets_never_in_argv_of_restic_or_rclone_logs_history_or_config_show(tmp_path: Path) -> None:
+    rclone = RcloneBackend(tmp_path / "webdav")
+    try:
+        source = source_of(tmp_path)
+        tree(source, {f"f{i}.txt": str(i) * 1000 for i in range(200)})
+        env = {**os.environ, "NASBOX_CONFIG": "/dev/null", "PYTHONPATH": str(REPO), "LOG_LEVEL": "debug",
+               **rclone.environ("DAV", source, PASSWORD)}
+        seen: list[tuple[str, str]] = []
+        stop = threading.Event()
+        watcher = threading.Thread(target=watch_restic, args=(seen, stop, (b"restic", b"rclone")))
+        watcher.start()
+        try:
+            ran = subprocess.run([sys.executable, "-m", "nasbox", "offsite", "dav", "--now"], env=env,
+                                 capture_output=True, text=True, timeout=300)
+        finally:
+            stop.set()
+            watcher.join()
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        restored = tmp_path / "restored"
+        restored.mkdir()
+        at = restore.snapshots(load_config(env), load_config(env).jobs["offsite"]["dav"])[0].id
+        back = subprocess.run([sys.executable, "-m", "nasbox", "restore", "dav", "f7.txt", "--from", "offsite",
+                               "--at", at, "--to", str(restored)], env=env, capture_output=True, text=True, timeout=120)
+        assert back.returncode == 0 and (restored / "f7.txt").read_text() == "7" * 1000, back.stderr
+        shown = subprocess.run([sys.executable, "-m", "nasbox", "config", "show", "--json"], env=env,
+                               capture_output=True, text=True, timeout=60)
+        home = Path(os.environ["NASBOX_HOME"])
+        # restic and the rclone it runs (not the test's WebDAV server, whose own argv holds its password)
+        seen = [(argv, environ) for argv, environ in seen if argv.startswith(("restic ", "rclone serve restic "))]
+        children = [(argv, environ) for argv, environ in seen if argv.startswith("rclone ")]
+        assert children and len(children) < len(seen)
+        texts = {
+            "output": ran.stdout + ran.stderr + back.stdout + back.stderr,
+            "config show": shown.stdout,
+            "logs": "".join(p.read_text(errors="replace") for p in (home / "logs").iterdir()),
+            "history": "".join(map(str, sqlite3.connect(home / "state" / "history.sqlite").execute(
+                "SELECT summary, details, stats FROM runs").fetchall())),
+            "argv": " ".join(argv for argv, _ in seen),
+        }
+        leaks = [(where, secret) for where, text in texts.items() for secret in (PASSWORD, *rclone.secrets)
+                 if secret in text]
+        assert leaks == []
+        assert json.loads(shown.stdout)["jobs"]["offsite"]["dav"]["env"] == {
+            name: "***" for name in ("RCLONE_CONFIG_NASBOXDAV_TYPE", "RCLONE_CONFIG_NASBOXDAV_URL",
+                                     "RCLONE_CONFIG_NASBOXDAV_USER", "RCLONE_CONFIG_NASBOXDAV_PASS")}
+        for _, environ in children:  # rclone gets its remote, never the repository's password
+            assert PASSWORD not in environ and f"RCLONE_CONFIG_NASBOXDAV_PASS={rclone.secrets[1]}" in environ
+    finally:
+        rclone.stop()

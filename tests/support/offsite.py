@@ -1,13 +1,14 @@
 """Real restic servers for the offsite tests, each started on this machine on loopback:
 
 - REST: rclone's `serve restic` (Debian's rclone), on a directory of the test's;
+- rclone: restic's rclone back end, to a WebDAV server (`rclone serve webdav`) with a login;
 - S3: moto's server mode (PyPI `moto[server]`), in memory;
 - SFTP: OpenSSH in a container built from the image nasbox is built on
   (tests/support/sftp/Dockerfile), its port published on 127.0.0.1, with a host key the test
   makes and pins, and a client key for root.
 
 Each back end says how a job reaches it (the OFFSITE_<ID>... variables) and can be taken
-down in the middle of a run: the REST server is killed (connections refused), the S3 server
+down in the middle of a run: the REST and WebDAV servers are killed (connections refused), the S3 server
 and the SFTP container are frozen (a server that stops answering), and brought back as they
 were.
 """
@@ -109,6 +110,58 @@ class RestBackend(Backend):
             yield
         finally:
             self.process = self._start()
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+class RcloneBackend(Backend):
+    """A WebDAV server (`rclone serve webdav`, with a user and password) reached through
+    restic's rclone back end: restic runs `rclone serve restic --stdio` as its child, and the
+    remote `nasboxdav` is configured by the job's env alone (RCLONE_CONFIG_NASBOXDAV_...), its
+    password obscured as rclone wants it and read from a file (`_FILE`)."""
+
+    USER, PASSWORD = "dav-user", "dav-Pa55-word-k2"
+
+    def __init__(self, directory: Path):
+        self.directory, self.port = directory, free_port()
+        directory.mkdir(parents=True)
+        self.log = directory.parent / "rclone-webdav.log"
+        self.password_file = directory.parent / "webdav-password"
+        obscured = subprocess.run(["rclone", "obscure", self.PASSWORD], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        self.password_file.write_text(obscured + "\n")
+        remote = "RCLONE_CONFIG_NASBOXDAV"
+        env = (f"{remote}_TYPE=webdav {remote}_URL=http://127.0.0.1:{self.port} {remote}_USER={self.USER} "
+               f"{remote}_PASS_FILE={self.password_file}")
+        super().__init__("rclone", "rclone:nasboxdav:repo", {"ENV": env}, (self.PASSWORD, obscured))
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        argv = ["rclone", "serve", "webdav", str(self.directory), "--addr", f"127.0.0.1:{self.port}",
+                "--user", self.USER, "--pass", self.PASSWORD]
+        with open(self.log, "ab") as log:
+            process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+        wait_port(self.port, process=process)
+        return process
+
+    @contextmanager
+    def down(self) -> Iterator[None]:
+        """Killed: every connection is refused until it is started again on the same directory."""
+        stop_process(self.process)
+        try:
+            yield
+        finally:
+            self.process = self._start()
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Stopped (SIGSTOP): connections are accepted and never answered."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(self.process.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         stop_process(self.process)

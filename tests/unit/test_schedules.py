@@ -1,12 +1,15 @@
 """Schedules: named schedules, fire times in TZ, daylight saving, and each kind's entries."""
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from nasbox.config import load_config
 from nasbox.scheduler import entries
-from nasbox.schedules import next_fire
+from nasbox.schedules import ScheduleEntry, next_fire
 from nasbox.scrub.kind import HOURLY_UPDATE
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -52,3 +55,20 @@ def test_fall_back_runs_a_fixed_time_once_but_every_real_hour():
         hours.append(t.isoformat())
     assert hours == ["2026-10-25T02:00:00+02:00", "2026-10-25T02:00:00+01:00",
                      "2026-10-25T03:00:00+01:00", "2026-10-25T04:00:00+01:00"]
+
+
+def test_a_scheduled_run_never_imports_a_nasbox_package_from_its_working_directory(tmp_path):
+    """Jobs run as root from whatever directory the scheduler (or the dashboard) has: a
+    `nasbox` package planted there must not be what `-m nasbox` runs."""
+    planted = tmp_path / "cwd" / "nasbox"
+    planted.mkdir(parents=True)
+    marker = tmp_path / "planted-code-ran"
+    (planted / "__init__.py").write_text("")
+    (planted / "__main__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    argv = ScheduleEntry("sync", "nothing", "30 2 * * *").argv("scheduled")
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "NASBOX_CONFIG": "/dev/null", "NASBOX_HOME": str(tmp_path / "home"),
+           "NASBOX_RUN_DIR": str(tmp_path / "run")}
+    ran = subprocess.run(argv, cwd=planted.parent, env=env, capture_output=True, text=True, timeout=60)
+    assert not marker.exists()
+    assert ran.returncode == 2 and "no sync job named nothing" in ran.stdout + ran.stderr  # nasbox's own answer
