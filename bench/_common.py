@@ -2,7 +2,9 @@
 timing commands and printing tables."""
 from __future__ import annotations
 
+import compileall
 import contextlib
+import functools
 import itertools
 import os
 import shutil
@@ -20,6 +22,7 @@ from pathlib import Path
 from nasbox.health import smb_answers
 
 IMAGE = "nasbox:latest"
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout whose `nasbox` the benchmarks run
 NAME_PREFIX = "nasbox-bench-"
 PORTS = range(14500, 14600)
 READY_TIMEOUT = 60.0  # seconds from `docker run -d` until smbd must answer
@@ -52,6 +55,21 @@ BARE_SMBD_SCRIPT = (
 )
 
 _names = itertools.count(1)
+
+
+@functools.cache
+def _compile_nasbox() -> None:
+    """nasbox's modules to bytecode, as an installed package has them: with
+    PYTHONDONTWRITEBYTECODE set, every command would compile them from source again."""
+    compileall.compile_dir(REPO_ROOT / "nasbox", quiet=1)
+
+
+def nasbox_command_env(work: Path, **variables: str) -> dict[str, str]:
+    """The environment of a `python3 -m nasbox ...` a benchmark times: this checkout's package
+    (compiled first), no YAML, its state under work, and the given variables (the jobs)."""
+    _compile_nasbox()
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "NASBOX_CONFIG": "/dev/null",
+            "NASBOX_HOME": str(work / "home"), "NASBOX_RUN_DIR": str(work / "run"), **variables}
 
 
 @dataclass(frozen=True)

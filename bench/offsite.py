@@ -19,7 +19,6 @@ PYTHONDONTWRITEBYTECODE set every command would compile them again).
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import shutil
 import subprocess
@@ -32,7 +31,6 @@ import _common as c
 
 MIB = 1 << 20
 PASSWORD = "bench-restic-password"
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def drop_caches() -> None:
@@ -62,9 +60,7 @@ KEEP_LAST = 30
 
 
 def nasbox(source: Path, work: Path, keep: bool, argv: list[str]) -> float:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "NASBOX_CONFIG": "/dev/null",
-           "NASBOX_HOME": str(work / "home"), "NASBOX_RUN_DIR": str(work / "run"),
-           "OFFSITE_BENCH": f"{source} {work / 'repo'} daily", "OFFSITE_BENCH_PASSWORD": PASSWORD}
+    env = c.nasbox_command_env(work, OFFSITE_BENCH=f"{source} {work / 'repo'} daily", OFFSITE_BENCH_PASSWORD=PASSWORD)
     if keep:
         env["OFFSITE_BENCH_KEEP"] = f"last={KEEP_LAST}"
     return timed(argv, env)
@@ -145,10 +141,8 @@ def commands_table(work: Path, runs: int) -> None:
     wrapper.parent.mkdir()
     wrapper.write_text(f'#!/bin/bash\necho "$EPOCHREALTIME" >> {stamps}\nexec {shutil.which("restic")} "$@"\n')
     wrapper.chmod(0o755)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "NASBOX_CONFIG": "/dev/null",
-           "NASBOX_HOME": str(place / "home"), "NASBOX_RUN_DIR": str(place / "run"),
-           "OFFSITE_BENCH": f"{source} {place / 'repo'} daily", "OFFSITE_BENCH_PASSWORD": PASSWORD,
-           "PATH": f"{wrapper.parent}:{os.environ['PATH']}"}
+    env = c.nasbox_command_env(place, OFFSITE_BENCH=f"{source} {place / 'repo'} daily",
+                               OFFSITE_BENCH_PASSWORD=PASSWORD, PATH=f"{wrapper.parent}:{os.environ['PATH']}")
     argvs = {"python3 -c pass": [sys.executable, "-c", "pass"],
              "nasbox --help": [sys.executable, "-m", "nasbox", "--help"],
              "nasbox status": [sys.executable, "-m", "nasbox", "status"],
@@ -184,7 +178,6 @@ def main() -> None:
                         help="time starting each command (--help, status, offsite --now) instead")
     args = parser.parse_args()
     version = subprocess.run(["restic", "version"], capture_output=True, text=True, check=True).stdout.split()[1]
-    compileall.compile_dir(REPO_ROOT / "nasbox", quiet=1)
     work = Path(tempfile.mkdtemp(prefix="nasbox-bench-offsite-", dir=args.dir))
     try:
         source = work / "source"

@@ -40,7 +40,6 @@ from nasbox.scrub import par2 as nasbox_par2
 from nasbox.scrub.engine import Scrub
 from nasbox.scrub.kind import ScrubJob
 
-REPO_ROOT = Path(__file__).resolve().parents[1]  # `nasbox` runs from this checkout
 REDUNDANCY = 5
 SEED = 20261128  # file sizes and layouts are the same in every run
 MB = 1e6
@@ -400,9 +399,7 @@ def nasbox_command_verify(w: Workload) -> Timing:
     configuration, locks and history included (the job configured by environment, its
     DATABASE the one the engine's runs use)."""
     work = w.root / "command"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "NASBOX_CONFIG": "/dev/null",
-           "NASBOX_HOME": str(work / "home"), "NASBOX_RUN_DIR": str(work / "run"),
-           "SCRUB_BENCH": f"{w.data} {w.database} {REDUNDANCY}% daily"}
+    env = c.nasbox_command_env(work, SCRUB_BENCH=f"{w.data} {w.database} {REDUNDANCY}% daily")
 
     def once(_run: int) -> float:
         settle(cold=False)
