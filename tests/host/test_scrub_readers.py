@@ -120,7 +120,7 @@ def test_a_set_that_does_not_describe_its_files_is_made_again(
 ) -> None:
     """A byte changed in either parity file of a set, or both its files replaced by those
     of another set (intact, but describing other files): the set is made again from the
-    verified files, whichever process checks it, and whether its row keeps the MD5 of its
+    verified files, whichever process checks it, and whether its row keeps the digest of its
     files (as made) or not (a set made by an earlier version: its packets are checked)."""
     job = make_job(tmp_path)
     root = Path(job.directory)
@@ -158,7 +158,7 @@ def test_a_set_that_does_not_describe_its_files_is_made_again(
 
 def test_a_set_whose_row_keeps_no_digest_gets_the_digest_of_its_files(tmp_path: Path, reading: Reading) -> None:
     """A catalog of an earlier version: its sets table gains the column, and each set found
-    intact packet by packet keeps the MD5 of its files from then on."""
+    intact packet by packet keeps the digest of its files from then on."""
     job = make_job(tmp_path)
     for i in range(4):
         write(Path(job.directory) / f"f{i}", 3000 + i, seed=i)

@@ -83,24 +83,13 @@ class Backend:
         yield
 
 
-class RestBackend(Backend):
-    """auth: (user, password) the server requires (HTTP basic), given in the repository's URL."""
+class LocalServer(Backend):
+    """A server process on loopback (_start), which a test can take down and bring back."""
 
-    def __init__(self, directory: Path, auth: tuple[str, str] | None = None):
-        self.directory, self.port, self.auth = directory, free_port(), auth
-        self.log = directory.parent / "rclone.log"
-        login = f"{auth[0]}:{auth[1]}@" if auth else ""
-        super().__init__("rest", f"rest:http://{login}127.0.0.1:{self.port}/repo", secrets=auth[1:] if auth else ())
-        self.process = self._start()
+    process: subprocess.Popen
 
     def _start(self) -> subprocess.Popen:
-        argv = ["rclone", "serve", "restic", str(self.directory), "--addr", f"127.0.0.1:{self.port}"]
-        if self.auth:
-            argv += ["--user", self.auth[0], "--pass", self.auth[1]]
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"),
-                                   start_new_session=True)
-        wait_port(self.port, process=process)
-        return process
+        raise NotImplementedError
 
     @contextmanager
     def down(self) -> Iterator[None]:
@@ -115,7 +104,27 @@ class RestBackend(Backend):
         stop_process(self.process)
 
 
-class RcloneBackend(Backend):
+class RestBackend(LocalServer):
+    """auth: (user, password) the server requires (HTTP basic), given in the repository's URL."""
+
+    def __init__(self, directory: Path, auth: tuple[str, str] | None = None):
+        self.directory, self.port, self.auth = directory, free_port(), auth
+        self.log = directory.parent / "rclone.log"
+        login = f"{auth[0]}:{auth[1]}@" if auth else ""
+        super().__init__("rest", f"rest:http://{login}127.0.0.1:{self.port}/repo", secrets=auth[1:] if auth else ())
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        argv = ["rclone", "serve", "restic", str(self.directory), "--addr", f"127.0.0.1:{self.port}"]
+        if self.auth:
+            argv += ["--user", self.auth[0], "--pass", self.auth[1]]
+        with open(self.log, "ab") as log:
+            process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+        wait_port(self.port, process=process)
+        return process
+
+
+class RcloneBackend(LocalServer):
     """A WebDAV server (`rclone serve webdav`, with a user and password) reached through
     restic's rclone back end: restic runs `rclone serve restic --stdio` as its child, and the
     remote `nasboxdav` is configured by the job's env alone (RCLONE_CONFIG_NASBOXDAV_...), its
@@ -146,15 +155,6 @@ class RcloneBackend(Backend):
         return process
 
     @contextmanager
-    def down(self) -> Iterator[None]:
-        """Killed: every connection is refused until it is started again on the same directory."""
-        stop_process(self.process)
-        try:
-            yield
-        finally:
-            self.process = self._start()
-
-    @contextmanager
     def frozen(self) -> Iterator[None]:
         """Stopped (SIGSTOP): connections are accepted and never answered."""
         os.killpg(self.process.pid, signal.SIGSTOP)
@@ -162,9 +162,6 @@ class RcloneBackend(Backend):
             yield
         finally:
             os.killpg(self.process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        stop_process(self.process)
 
 
 class S3Backend(Backend):
