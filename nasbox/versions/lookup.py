@@ -12,6 +12,7 @@ import os
 import re
 from datetime import datetime
 from pathlib import PurePosixPath
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from nasbox import paths
@@ -84,10 +85,23 @@ def chosen_snapshot(snapshots: list[Snapshot], at: str, tz: ZoneInfo) -> Snapsho
         if len(named) != 1:
             raise UsageError(f"--at {at}: {'no' if not named else 'more than one'} snapshot has that ID; {oldest}")
         return named[0]
-    wanted = moment(at, tz)
-    before = [s for s in snapshots if s.time <= wanted]
+    return newest_by(snapshots, moment(at, tz), tz, "no snapshot was made", oldest)
+
+
+class Timed(Protocol):
+    @property
+    def time(self) -> datetime: ...
+
+
+T = TypeVar("T", bound=Timed)
+
+
+def newest_by(items: list[T], wanted: datetime, tz: ZoneInfo, none: str, oldest: str) -> T:
+    """The newest of items (oldest first) made at or before wanted; else the error `none at
+    or before WANTED; oldest`."""
+    before = [item for item in items if item.time <= wanted]
     if not before:
-        raise UsageError(f"no snapshot was made at or before {shown_time(wanted, tz)}; {oldest}")
+        raise UsageError(f"{none} at or before {shown_time(wanted, tz)}; {oldest}")
     return before[-1]
 
 
@@ -117,11 +131,7 @@ def chosen_version(versions: list[Version], at: str, tz: ZoneInfo) -> Version:
         if not named:
             raise UsageError(f"there is no version {at} (pruned?); {oldest}, the newest {versions[-1].name}")
         return named[0]
-    wanted = moment(at, tz)
-    before = [v for v in versions if v.time <= wanted]
-    if not before:
-        raise UsageError(f"no version was taken at or before {shown_time(wanted, tz)}; {oldest}")
-    return before[-1]
+    return newest_by(versions, moment(at, tz), tz, "no version was taken", oldest)
 
 
 def directory_given(text: str) -> str:
