@@ -74,7 +74,10 @@ def sign_in(browser: webdriver.Chrome, base: str, user: str, password: str) -> N
     browser.get(f"{base}/login")
     browser.find_element(By.ID, "user").send_keys(user)
     browser.find_element(By.ID, "password").send_keys(password)
-    browser.find_element(By.ID, "sign-in").click()
+    button = browser.find_element(By.ID, "sign-in")
+    button.click()
+    # The page the form's answer loads, not the login page still shown while it comes.
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(button))
 
 
 def confirm(browser: webdriver.Chrome) -> None:
