@@ -1,3 +1,3 @@
-from nasbox.cli import main
+from nasbox.relay import main
 
 raise SystemExit(main())

@@ -69,6 +69,7 @@ def parser() -> argparse.ArgumentParser:
     notify.add_argument("--test", action="store_true", required=True, help="send the test notification")
 
     verbs.add_parser("scheduler")  # the supervised daemon; unlisted: a parser without help is not shown
+    verbs.add_parser("runner")  # runs the commands `nasbox` processes hand it, supervised
     verbs.add_parser("smbd")  # smbd under the login ban, supervised
     verbs.add_parser("web")  # the web dashboard, supervised
 
@@ -101,16 +102,14 @@ def trigger_word(text: str) -> str:
     return text
 
 
-def scrub_main(argv: list[str] | None = None) -> int:
-    """`scrub ...`: the same as `nasbox scrub ...`."""
-    return main(["scrub", *(sys.argv[1:] if argv is None else argv)])
-
-
 def setup_logging() -> None:
     level = os.environ.get("LOG_LEVEL", "info").upper()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(OneLineFormatter("%(asctime)s nasbox %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
-    logging.basicConfig(level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO", handlers=[handler])
+    # force: a command the runner runs replaces the runner's handler, whose stream is not the caller's.
+    logging.basicConfig(
+        level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO", handlers=[handler], force=True
+    )
     # Their debug lines quote whole notification URLs, tokens included.
     for chatty in ("urllib3", "apprise"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -154,6 +153,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from nasbox.actions.scheduler import scheduler
 
         return scheduler()
+    if args.verb == "runner":
+        from nasbox.runner import serve
+
+        return serve()
     if args.verb == "web":
         from nasbox.actions.web import web
 

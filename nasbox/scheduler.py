@@ -31,13 +31,13 @@ from nasbox.jobs import all_jobs, job_paths, overlaps
 from nasbox.kinds import KINDS
 from nasbox.samba import recycle
 from nasbox.schedules import ScheduleEntry, next_fire
+from nasbox.stop import STOP_WAIT_S
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_FILE = "scheduler.heartbeat"
 HEARTBEAT_S = 15.0
 TICK_S = 1.0
-STOP_WAIT_S = 20.0
 
 
 def entries(config: Config) -> list[ScheduleEntry]:

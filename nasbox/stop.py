@@ -16,6 +16,8 @@ import psutil
 
 log = logging.getLogger(__name__)
 
+STOP_WAIT_S = 20.0  # how long a stopped job has before it is killed
+
 requested = threading.Event()
 
 

@@ -51,6 +51,7 @@ def programs(config: Config) -> list[Program]:
         Program("smbd", clean_environment(config, [f"NASBOX_RUN_DIR={state.run_dir()}", str(NASBOX), "smbd"])),
         # Long enough for its running jobs to end rsync and par2 and record the stop.
         Program("scheduler", [str(NASBOX), "scheduler"], start_seconds=1, stop_wait_seconds=30),
+        Program("runner", [str(NASBOX), "runner"], start_seconds=1, stop_wait_seconds=30),
     ]
     if config.mounts:  # retries mounts that are down, undoes them all on stop
         services.append(Program("mounts", [str(NASBOX), "mount", "--keep"], start_seconds=1))

@@ -113,6 +113,8 @@ def test_scheduled_jobs_run_by_themselves_notify_and_survive_docker_stop(tmp_pat
             payload = next(json.loads(b) for p, b in seen if p == "/hook" and json.loads(b)["job"] == "sync docs")
             assert payload["status"] == "good" and payload["subject"] == "[nasbox nasbox] sync docs: good"
             assert (backup / "docs" / "report.txt").read_text() == "quarterly\n"
+            logs = docker("logs", name).stdout
+            assert "runner: `nasbox sync docs --now --trigger scheduled` for pid" in logs, logs  # the runner ran it
 
             wait_for(lambda: any(p == "/ping/big/start" for p, _ in seen), 60, "the scheduled scrub's start ping")
             time.sleep(1)  # well into making parity (about 10 s of it)

@@ -29,6 +29,9 @@ def test_scrub_now_repairs_a_corrupted_file_in_a_bind_mount(tmp_path: Path) -> N
         with nasbox_container(ws, env, "scrub") as box:
             first = box.exec("scrub", "--now")
             assert first.returncode == 0, first.stdout + first.stderr
+            # The runner ran it; its output reached `docker exec`.
+            assert "runner: `nasbox scrub --now` for pid" in box.logs()
+            assert "scrub docs: info:" in first.stdout
             job = ScrubJob(
                 name="docs",
                 directory=str(ws.docs),

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.host
 
 
 def run(args: list[str], env: dict[str, str], program: str = "nasbox") -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-c", f"import sys; from nasbox.cli import {'main' if program == 'nasbox' else 'scrub_main'} as m; sys.exit(m(sys.argv[1:]))", *args]
+    entry = "main" if program == "nasbox" else "scrub_main"
+    argv = [sys.executable, "-c", f"import sys; from nasbox.relay import {entry} as m; sys.exit(m())", *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120,
                           env={**{k: os.environ[k] for k in ("PATH", "NASBOX_HOME", "NASBOX_RUN_DIR")},
                                "NASBOX_CONFIG": "/dev/null", **env})

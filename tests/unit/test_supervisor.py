@@ -21,6 +21,6 @@ def test_supervisord_conf_runs_smbd_in_foreground_with_watchdog(load, tmp_path):
 def test_mount_keeper_runs_only_with_mounts(load, tmp_path):
     without = supervisor.programs(load({"SHARE_A": "write a /a alice:pw"}))
     with_mount = supervisor.programs(load({"MOUNT_NAS": "/mnt/nas h u:p s /"}))
-    assert [p.name for p in without] == ["smbd", "scheduler"]
-    assert [p.name for p in with_mount] == ["smbd", "scheduler", "mounts"]
-    assert with_mount[2].argv[1:] == ["mount", "--keep"]
+    assert [p.name for p in without] == ["smbd", "scheduler", "runner"]
+    assert [p.name for p in with_mount] == ["smbd", "scheduler", "runner", "mounts"]
+    assert with_mount[3].argv[1:] == ["mount", "--keep"]

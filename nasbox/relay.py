@@ -1,0 +1,171 @@
+"""The `nasbox` and `scrub` programs: hand the command to the resident runner (nasbox.runner)
+when one is up, else run it in this process.
+
+A command handed over starts its work without paying for Python's imports of nasbox and its
+libraries (about 0.3 s, more with a cold cache): this module imports only what it takes to
+talk to the runner. The command runs there with this process's standard input, output and
+error, working directory, umask, environment and arguments; this process stays until it ends,
+passes on the signals it receives (Ctrl-C, the scheduler stopping a job) and exits as the
+command did. Whatever keeps the runner from taking a command (no runner, not allowed, another
+nasbox, no answer within HANDSHAKE_S) runs it here instead, so a command never depends on
+the runner being up.
+
+The exchange, one connection per command (lines of text after the request):
+    caller: request (4-byte length, JSON)
+    runner: "ready" | "refused WHY"
+    caller: "go", with 4 descriptors: stdin, stdout, stderr, working directory
+    runner: "started PID"                  caller: "signal N" (any number of times)
+    runner: "exited CODE" | "killed SIGNAL"
+The descriptors go only to a runner that answered: one that hangs must not hold the caller's
+output open (a pipe to `tee` would never end).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+
+SOCKET_NAME = "runner.sock"  # in the run directory (nasbox.state.run_dir)
+HANDSHAKE_S = 5.0
+MAX_REQUEST_BYTES = 4 << 20
+LENGTH = struct.Struct("!I")
+GO = b"go\n"
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+# The commands the runner takes: people's and the scheduler's. The services (run, scheduler,
+# web, smbd, the mount keeper, the watchdog) and the health check run in their own processes.
+RELAYED = frozenset({"sync", "scrub", "offsite", "config", "versions", "restore", "status", "notify"})
+
+
+def socket_path() -> str:
+    from nasbox.state import run_dir
+
+    return str(run_dir() / SOCKET_NAME)
+
+
+def package_identity() -> dict[str, str]:
+    """What the runner must share with a caller to run its command: the same nasbox package
+    on the same Python."""
+    return {"package": os.path.dirname(os.path.abspath(__file__)), "python": sys.executable}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`nasbox ...`"""
+    argv = sys.argv[1:] if argv is None else argv
+    code = relayed(argv)
+    if code is None:
+        from nasbox.cli import main as run_here
+
+        return run_here(argv)
+    return code
+
+
+def scrub_main() -> int:
+    """`scrub ...`: the same as `nasbox scrub ...`."""
+    return main(["scrub", *sys.argv[1:]])
+
+
+def relayed(argv: list[str]) -> int | None:
+    """The command's exit code when the runner ran it; None when it did not take it."""
+    if not argv or argv[0] not in RELAYED:
+        return None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as connection:
+        try:
+            connection.settimeout(HANDSHAKE_S)
+            connection.connect(socket_path())
+            send_request(connection, argv)
+            if read_line(connection) != "ready":
+                return None
+            connection.settimeout(None)
+        except OSError:  # no runner, not ours to use (EACCES), or it did not answer
+            return None
+        return follow(connection)
+
+
+def send_request(connection: socket.socket, argv: list[str]) -> None:
+    request = {
+        "argv": argv,
+        "program": sys.argv[0],
+        "env": dict(os.environ),
+        "umask": current_umask(),
+        **package_identity(),
+    }
+    body = json.dumps(request).encode("ascii")  # names that are not UTF-8 travel as \udcXX escapes
+    connection.sendall(LENGTH.pack(len(body)) + body)
+
+
+def send_go(connection: socket.socket) -> None:
+    """Say go, with this process's standard descriptors and working directory."""
+    descriptors = [standard_descriptor(fd) for fd in (0, 1, 2)]
+    descriptors.append(os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    try:
+        socket.send_fds(connection, [GO], descriptors)
+    finally:
+        for fd in descriptors:
+            if fd > 2:
+                os.close(fd)
+
+
+def standard_descriptor(fd: int) -> int:
+    """fd, or /dev/null in its place (a descriptor of its own) when this process was started
+    without it."""
+    try:
+        os.fstat(fd)
+        return fd
+    except OSError:
+        return os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+
+
+def current_umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def read_line(connection: socket.socket) -> str:
+    """One line from the runner ("" when it closed the connection), read a byte at a time so
+    that nothing after it is taken from the socket."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = connection.recv(1)
+        if not byte:
+            return ""
+        line += byte
+    return line.decode("ascii", "replace").strip()
+
+
+def follow(connection: socket.socket) -> int:
+    """Send "go", pass on signals until the command ends, and return its exit code (or end
+    this process by the signal that ended it)."""
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(OSError):  # the command has ended: its end is on its way
+            connection.sendall(f"signal {signum}\n".encode())
+
+    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
+    try:
+        send_go(connection)
+        while True:
+            word, _, value = read_line(connection).partition(" ")
+            if word == "exited":
+                return int(value)
+            if word == "killed":
+                return end_by_signal(int(value))
+            if word != "started":
+                print("nasbox: the runner lost the command before it ended", file=sys.stderr)
+                return 1
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def end_by_signal(signum: int) -> int:
+    """End as the command ended, so that a shell or the scheduler sees the same status."""
+    if signum != signal.SIGKILL:  # whose handler cannot be set
+        signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return 128 + signum  # a signal this process does not die of

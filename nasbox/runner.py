@@ -1,0 +1,366 @@
+"""The runner: a resident process, supervised, that runs the commands `nasbox` processes hand
+it (nasbox.relay), so that people's commands and the scheduler's jobs start their work with
+nasbox and its libraries already imported.
+
+It listens on a Unix socket in the run directory, mode 0600 in a 0700 directory, and refuses
+a peer that is not its own user. For each command it forks a watcher, which forks the command:
+
+    runner (imports done once) -> watcher (one per command) -> command (a session of its own)
+
+The command takes the caller's standard input, output and error, working directory, umask,
+environment and arguments, and runs as it would in a process of its own (nasbox.cli.main):
+it loads the configuration as it is at that moment, takes the same locks and writes the same
+history. Nothing of one command outlives it in the runner: each runs in a fork.
+
+The watcher is the caller's stand-in. It passes the signals the caller receives to the
+command's process group (rsync, par2 and restic included, as a terminal's Ctrl-C would), and
+the command's exit status back. When the caller disappears (kill -9), the command's group is
+killed, as if the command had been the caller's own process. Stopping the runner stops the
+commands it runs as the scheduler stops its jobs: SIGTERM, and SIGKILL after STOP_WAIT_S.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import gc
+import importlib
+import json
+import logging
+import os
+import pkgutil
+import select
+import shlex
+import signal
+import socket
+import stat
+import sys
+import threading
+import time
+import traceback
+from typing import Any, NoReturn
+
+import psutil
+
+import nasbox
+from nasbox.relay import (
+    FORWARDED_SIGNALS,
+    GO,
+    HANDSHAKE_S,
+    LENGTH,
+    MAX_REQUEST_BYTES,
+    package_identity,
+    socket_path,
+)
+from nasbox.stop import STOP_WAIT_S
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0
+BACKLOG = 64
+# Not imported ahead: the module that runs the command line, and the services' own modules.
+NOT_WARMED = ("nasbox.__main__", "nasbox.web", "nasbox.discovery")
+# Libraries nasbox imports only when a command needs them.
+LIBRARIES = ("croniter", "smtplib", "apprise", "requests")
+
+
+class Refused(Exception):
+    """A request the runner does not take; the caller runs the command itself."""
+
+
+def serve() -> int:
+    """`nasbox runner`: import ahead, then run commands until SIGTERM."""
+    warm()
+    keep_standard_descriptors()
+    path = socket_path()
+    listener = listen(path)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    watchers: set[int] = set()
+    log.info("runner: taking commands at %s", path)
+    gc.freeze()  # what the imports made is shared with every fork, not copied by the collector
+    try:
+        while not stopping.is_set():
+            if select.select([listener], [], [], TICK_S)[0]:
+                accept(listener, watchers)
+            reap(watchers)
+    finally:
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        stop_all(watchers)
+    return 0
+
+
+def warm() -> None:
+    """Import every module a command may need, nasbox's and the libraries it loads on demand."""
+    for module in pkgutil.walk_packages(nasbox.__path__, "nasbox."):
+        if not module.name.startswith(NOT_WARMED):
+            importlib.import_module(module.name)
+    for library in LIBRARIES:
+        importlib.import_module(library)
+
+
+def keep_standard_descriptors() -> None:
+    """Descriptors 0-2 open (on /dev/null when not given), so that none a caller sends lands
+    on one of them."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.dup2(os.open(os.devnull, os.O_RDWR), fd)
+
+
+def listen(path: str) -> socket.socket:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)  # left by a runner that was killed
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    mask = os.umask(0o177)
+    try:
+        listener.bind(path)
+    finally:
+        os.umask(mask)
+    os.chmod(path, 0o600)
+    listener.listen(BACKLOG)
+    return listener
+
+
+def accept(listener: socket.socket, watchers: set[int]) -> None:
+    try:
+        connection, _ = listener.accept()
+    except OSError:
+        return
+    with connection:
+        pid, uid, _ = peer(connection)
+        if uid != os.geteuid():
+            log.warning(
+                "runner: refused a command from pid %d (uid %d): only uid %d may use it", pid, uid, os.geteuid()
+            )
+            return
+        watcher = os.fork()
+        if watcher == 0:
+            watch(connection, listener, pid)
+        watchers.add(watcher)
+
+
+def peer(connection: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end, as the kernel saw it connect."""
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    pid, uid, gid = (int.from_bytes(credentials[i : i + 4], sys.byteorder, signed=True) for i in (0, 4, 8))
+    return pid, uid, gid
+
+
+def reap(watchers: set[int]) -> None:
+    for watcher in list(watchers):
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(watcher, os.WNOHANG)[0] == watcher:
+                watchers.discard(watcher)
+
+
+def stop_all(watchers: set[int]) -> None:
+    """SIGTERM to each command (through its watcher); SIGKILL to what is left after STOP_WAIT_S."""
+    for watcher in watchers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(watcher, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_WAIT_S
+    while watchers and time.monotonic() < deadline:
+        reap(watchers)
+        time.sleep(0.1)
+    for watcher in watchers:
+        log.warning("runner: a command did not stop in %d s; killed", STOP_WAIT_S)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for process in [*psutil.Process(watcher).children(recursive=True), psutil.Process(watcher)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
+    reap(watchers)
+
+
+# ---- the watcher: one per command, in a fork of the runner -----------------------------
+
+
+def watch(connection: socket.socket, listener: socket.socket, caller: int) -> NoReturn:
+    try:
+        listener.close()
+        signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)  # until the command's pid is known
+        command = take(connection, caller)
+        if command is not None:
+            relay(connection, command)
+    except Exception:
+        log.exception("runner: a command's watcher failed")
+    finally:
+        os._exit(0)
+
+
+def take(connection: socket.socket, caller: int) -> int | None:
+    """Read the request, answer it, start the command on "go": its pid."""
+    connection.settimeout(HANDSHAKE_S)
+    try:
+        request = receive(connection)
+    except (OSError, ValueError, Refused) as e:
+        with contextlib.suppress(OSError):
+            connection.sendall(f"refused {e}\n".encode("ascii", "replace"))
+        return None
+    connection.sendall(b"ready\n")
+    descriptors = received_go(connection)
+    if descriptors is None:
+        return None
+    try:
+        connection.settimeout(None)
+        command = os.fork()
+        if command == 0:
+            run_command(request, descriptors, connection)
+    finally:
+        for fd in descriptors:
+            os.close(fd)
+    connection.sendall(f"started {command}\n".encode())
+    log.info("runner: `nasbox %s` for pid %d, as pid %d", shlex.join(request["argv"]), caller, command)
+    return command
+
+
+def receive(connection: socket.socket) -> dict[str, Any]:
+    (length,) = LENGTH.unpack(exactly(connection, LENGTH.size))
+    if length > MAX_REQUEST_BYTES:
+        raise Refused(f"a request of {length} bytes")
+    request: dict[str, Any] = json.loads(exactly(connection, length))
+    if {key: request.get(key) for key in ("package", "python")} != package_identity():
+        raise Refused("another nasbox package or Python")
+    return request
+
+
+def exactly(connection: socket.socket, size: int) -> bytes:
+    received = bytearray()
+    while len(received) < size:
+        chunk = connection.recv(size - len(received))
+        if not chunk:
+            raise Refused("the request ended early")
+        received += chunk
+    return bytes(received)
+
+
+def received_go(connection: socket.socket) -> list[int] | None:
+    """The caller's 4 descriptors, sent with its "go"; None when it sent anything else (or
+    gave up: a caller that saw no answer in time runs its command itself)."""
+    with contextlib.suppress(OSError):
+        go, descriptors, _, _ = socket.recv_fds(connection, len(GO), 4)
+        if go == GO and len(descriptors) == 4 and stat.S_ISDIR(os.fstat(descriptors[3]).st_mode):
+            return descriptors
+        for fd in descriptors:
+            os.close(fd)
+    return None
+
+
+def relay(connection: socket.socket, command: int) -> None:
+    """Pass the caller's signals on to the command's group until it ends; then its status."""
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(command, signum)
+
+    for signum in FORWARDED_SIGNALS:  # the runner stopping sends SIGTERM here
+        signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
+    ended = os.pidfd_open(command)
+    poller = select.poll()
+    poller.register(connection, select.POLLIN)
+    poller.register(ended, select.POLLIN)
+    pending = b""
+    while True:
+        for fd, _ in poller.poll():
+            if fd == ended:
+                _, status = os.waitpid(command, 0)
+                with contextlib.suppress(OSError):
+                    connection.sendall(outcome(status).encode())
+                return
+            data = connection.recv(4096)
+            if not data:  # the caller is gone: so is its command
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(command, signal.SIGKILL)
+                poller.unregister(connection)
+                continue
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                word, _, value = line.decode("ascii", "replace").partition(" ")
+                if word == "signal" and value.isdigit() and int(value) in FORWARDED_SIGNALS:
+                    forward(int(value), None)
+
+
+def outcome(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed {os.WTERMSIG(status)}\n"
+    return f"exited {os.waitstatus_to_exitcode(status)}\n"
+
+
+# ---- the command: in a fork of the watcher ------------------------------------------------
+
+
+def run_command(request: dict[str, Any], descriptors: list[int], connection: socket.socket) -> NoReturn:
+    """Become the caller's command and run it: never returns."""
+    code = 1
+    try:
+        os.setsid()
+        connection.close()
+        for target, fd in zip((0, 1, 2), descriptors[:3], strict=True):
+            os.dup2(fd, target)
+        os.fchdir(descriptors[3])
+        for fd in descriptors:
+            os.close(fd)
+        os.umask(int(request["umask"]))
+        os.environ.clear()
+        os.environ.update(request["env"])
+        time.tzset()  # TZ as the caller has it
+        sys.argv = [request["program"], *request["argv"]]
+        standard_streams()
+        for signum in (*FORWARDED_SIGNALS, signal.SIGCHLD):
+            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
+        code = exit_code(request["argv"])
+    except BaseException:  # noqa: BLE001 - whatever it is, the caller is told (on its stderr once in place)
+        traceback.print_exc()
+    finally:
+        # As the interpreter ends: wait for the command's threads, run its exit handlers.
+        for ending in (threading._shutdown, atexit._run_exitfuncs, sys.stdout.flush, sys.stderr.flush):  # type: ignore[attr-defined]
+            with contextlib.suppress(BaseException):
+                ending()
+        os._exit(code)
+
+
+def standard_streams() -> None:
+    """sys.stdin, stdout and stderr on the caller's descriptors, buffered as Python buffers
+    them for a process of its own (stdout by lines on a terminal, stderr always by lines)."""
+    encoding, errors = sys.stdout.encoding, sys.stdout.errors
+    sys.stdin = open(0, encoding=encoding, errors=errors, closefd=False)  # noqa: SIM115
+    by_lines = 1
+    sys.stdout = open(  # noqa: SIM115
+        1, "w", by_lines if os.isatty(1) else -1, encoding, errors, closefd=False
+    )
+    sys.stderr = open(2, "w", by_lines, encoding, "backslashreplace", closefd=False)  # noqa: SIM115
+
+
+def exit_code(argv: list[str]) -> int:
+    """Run `nasbox ARGV` and say how it ended, as the interpreter would for a program."""
+    from nasbox.cli import main
+
+    try:
+        ended: object = main(argv)
+    except SystemExit as e:
+        ended = e.code
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        return 130
+    except BaseException:  # noqa: BLE001 - as the interpreter reports an uncaught exception
+        traceback.print_exc()
+        return 1
+    if ended is None:
+        return 0
+    if isinstance(ended, int):
+        return ended & 0xFF
+    print(ended, file=sys.stderr)
+    return 1
