@@ -72,6 +72,27 @@ def nasbox_command_env(work: Path, **variables: str) -> dict[str, str]:
             "NASBOX_HOME": str(work / "home"), "NASBOX_RUN_DIR": str(work / "run"), **variables}
 
 
+@contextlib.contextmanager
+def nasbox_runner(env: dict[str, str]) -> Iterator[None]:
+    """`nasbox runner` as the image's supervisor keeps it, with env (nasbox_command_env's):
+    the `nasbox` commands a benchmark times with the same env are handed to it, as in the
+    container."""
+    from nasbox.relay import SOCKET_NAME
+
+    process = subprocess.Popen([sys.executable, "-P", "-m", "nasbox", "runner"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (Path(env["NASBOX_RUN_DIR"]) / SOCKET_NAME).exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"`nasbox runner` did not start (exit {process.poll()})")
+            time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
 @dataclass(frozen=True)
 class Started:
     name: str

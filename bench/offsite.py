@@ -5,13 +5,14 @@ deletion count, and with --keep the retention's own restic call).
     python3 bench/offsite.py [--files 20000] [--size-mib 2048] [--runs 3] [--keep] [--commands] [--dir /var/tmp]
 
 Workloads: a first backup into a new local repository (nasbox creates it; the bare run times
-`restic init` with its backup), and a backup of the unchanged tree. Each is timed four ways,
+`restic init` with its backup), and a backup of the unchanged tree. Each is timed five ways,
 the page cache dropped before each, in rotating order: restic as a person runs it (`restic
 backup`, and with --keep `restic forget` with the same policy after it); `nasbox offsite bench
---now` from the command's start to its end (Python's start, the configuration, locks, history
-included); the scheduler's command line for the job (the same, started as the scheduler
-starts it); and the job's run alone in this process (the engine: guards, restic, the deletion
-count, the record, with --keep the retention).
+--now` from the command's start to its end, handed to a `nasbox runner` as in the container
+(the configuration, locks, history included); the scheduler's command line for the job (the
+same, started as the scheduler starts it); the command without a runner (Python's start and
+nasbox's imports included); and the job's run alone in this process (the engine: guards,
+restic, the deletion count, the record, with --keep the retention).
 
 nasbox's modules are compiled to bytecode first, as an installed package's are (with
 PYTHONDONTWRITEBYTECODE set every command would compile them again).
@@ -59,11 +60,19 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 KEEP_LAST = 30
 
 
-def nasbox(source: Path, work: Path, keep: bool, argv: list[str]) -> float:
+def nasbox(source: Path, work: Path, keep: bool, argv: list[str], runner: Path | None = None) -> float:
+    """argv timed with the job's environment; runner: the run directory of the runner to hand
+    the command to (else there is none)."""
+    return timed(argv, job_env(source, work, keep, runner))
+
+
+def job_env(source: Path, work: Path, keep: bool, runner: Path | None = None) -> dict[str, str]:
     env = c.nasbox_command_env(work, OFFSITE_BENCH=f"{source} {work / 'repo'} daily", OFFSITE_BENCH_PASSWORD=PASSWORD)
     if keep:
         env["OFFSITE_BENCH_KEEP"] = f"last={KEEP_LAST}"
-    return timed(argv, env)
+    if runner:
+        env["NASBOX_RUN_DIR"] = str(runner)
+    return env
 
 
 def command() -> list[str]:
@@ -110,10 +119,11 @@ def bare(source: Path, work: Path, keep: bool) -> float:
     return seconds
 
 
-def compare(label: str, source: Path, work: Path, runs: int, first: bool, keep: bool) -> list[str]:
+def compare(label: str, source: Path, work: Path, runs: int, first: bool, keep: bool, runner: Path) -> list[str]:
     tools = {"restic": lambda place: bare(source, place, keep),
-             "nasbox": lambda place: nasbox(source, place, keep, command()),
-             "scheduled": lambda place: nasbox(source, place, keep, scheduled()),
+             "nasbox": lambda place: nasbox(source, place, keep, command(), runner),
+             "scheduled": lambda place: nasbox(source, place, keep, scheduled(), runner),
+             "alone": lambda place: nasbox(source, place, keep, command()),
              "engine": lambda place: engine(source, place, keep)}
     times: dict[str, list[float]] = {tool: [] for tool in tools}
     for run in range(runs):
@@ -148,23 +158,36 @@ def commands_table(work: Path, runs: int) -> None:
              "nasbox status": [sys.executable, "-m", "nasbox", "status"],
              "nasbox offsite bench --now": command()}
     until_restic = "nasbox offsite bench --now, until restic starts"
+    with_runner = {**env, "NASBOX_RUN_DIR": str(work / "runner")}
     times: dict[tuple[str, str], list[float]] = {}
-    for _ in range(runs):
-        for name, argv in argvs.items():
-            for mode in ("cold", "warm"):  # warm: straight after the cold run, all in the page cache
-                stamps.unlink(missing_ok=True)
-                if mode == "cold":
-                    drop_caches()
-                started = time.time()
-                subprocess.run(argv, env=env, capture_output=True, check=True)
-                times.setdefault((name, mode), []).append(time.time() - started)
-                if stamps.exists():
-                    first = float(stamps.read_text().split()[0])
-                    times.setdefault((until_restic, mode), []).append(first - started)
-    print(f"median of {runs} runs; cold: page cache dropped before; warm: right after\n")
-    c.print_table(["command", "cold, s", "warm, s"],
-                  [[name, *(f"{c.median(times[name, mode]):.3f}" for mode in ("cold", "warm"))]
+    with c.nasbox_runner(with_runner):
+        for _ in range(runs):
+            for name, argv in argvs.items():
+                for mode in MODES:  # warm: straight after the cold run, all in the page cache
+                    timed_start(argv, with_runner if "runner" in mode else env, mode, stamps, name, times,
+                                until_restic)
+    print(f"median of {runs} runs; cold: page cache dropped before; warm: right after; the runner: "
+          "`nasbox runner` up, as in the container (`--help` is never handed to it)\n")
+    c.print_table(["command", *(f"{mode}, s" for mode in MODES)],
+                  [[name, *(f"{c.median(times[name, mode]):.3f}" for mode in MODES)]
                    for name in [*argvs, until_restic]])
+
+
+MODES = ("cold", "warm", "cold, the runner", "warm, the runner")
+
+
+def timed_start(argv: list[str], env: dict[str, str], mode: str, stamps: Path, name: str,
+                times: dict[tuple[str, str], list[float]], until_restic: str) -> None:
+    """One start of argv, its time (and until restic starts, when it runs it) noted under mode."""
+    stamps.unlink(missing_ok=True)
+    if mode.startswith("cold"):
+        drop_caches()
+    started = time.time()
+    subprocess.run(argv, env=env, capture_output=True, check=True)
+    times.setdefault((name, mode), []).append(time.time() - started)
+    if stamps.exists():
+        first = float(stamps.read_text().split()[0])
+        times.setdefault((until_restic, mode), []).append(first - started)
 
 
 def main() -> None:
@@ -186,17 +209,19 @@ def main() -> None:
             commands_table(work, args.runs)
             return
         tree = f"{args.files} files, {args.size_mib} MiB"
-        rows = [
-            compare(f"first backup, {tree}", source, work / "first", args.runs, True, args.keep),
-            compare(f"unchanged, {tree}", source, work / "again", args.runs, False, args.keep),
-        ]
+        runner = work / "runner"
+        with c.nasbox_runner(job_env(source, work / "runner-home", args.keep, runner)):
+            rows = [
+                compare(f"first backup, {tree}", source, work / "first", args.runs, True, args.keep, runner),
+                compare(f"unchanged, {tree}", source, work / "again", args.runs, False, args.keep, runner),
+            ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     kept = f"; keep: last={KEEP_LAST} (restic forget after each backup, bare and nasbox)" if args.keep else ""
     print(f"restic {version}; median of {args.runs} runs, alternating; page cache dropped before each; "
           f"local repository{kept}\n")
     c.print_table(["workload", "bare restic, s", "`nasbox offsite --now`, s", "scheduled run, s",
-                   "the job's run in-process, s"], rows)
+                   "the command without the runner, s", "the job's run in-process, s"], rows)
 
 
 if __name__ == "__main__":

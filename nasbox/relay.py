@@ -11,7 +11,9 @@ nasbox, no answer within HANDSHAKE_S) runs it here instead, so a command never d
 the runner being up.
 
 The exchange, one connection per command (lines of text after the request):
-    caller: request (4-byte length, JSON)
+    caller: request (4-byte length; fields separated by NUL, which no argument, variable or
+            path can hold: package, python, program, umask, number of arguments, the
+            arguments, then the environment as NAME=VALUE)
     runner: "ready" | "refused WHY"
     caller: "go", with 4 descriptors: stdin, stdout, stderr, working directory
     runner: "started PID"                  caller: "signal N" (any number of times)
@@ -23,7 +25,6 @@ output open (a pipe to `tee` would never end).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -87,14 +88,9 @@ def relayed(argv: list[str]) -> int | None:
 
 
 def send_request(connection: socket.socket, argv: list[str]) -> None:
-    request = {
-        "argv": argv,
-        "program": sys.argv[0],
-        "env": dict(os.environ),
-        "umask": current_umask(),
-        **package_identity(),
-    }
-    body = json.dumps(request).encode("ascii")  # names that are not UTF-8 travel as \udcXX escapes
+    identity = package_identity()
+    fields = [identity["package"], identity["python"], sys.argv[0], oct(current_umask()), str(len(argv)), *argv]
+    body = b"\0".join([*map(os.fsencode, fields), *(name + b"=" + value for name, value in os.environb.items())])
     connection.sendall(LENGTH.pack(len(body)) + body)
 
 

@@ -25,7 +25,6 @@ import atexit
 import contextlib
 import gc
 import importlib
-import json
 import logging
 import os
 import pkgutil
@@ -38,7 +37,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, NoReturn
+from dataclasses import dataclass
+from typing import NoReturn
 
 import psutil
 
@@ -217,18 +217,35 @@ def take(connection: socket.socket, caller: int) -> int | None:
         for fd in descriptors:
             os.close(fd)
     connection.sendall(f"started {command}\n".encode())
-    log.info("runner: `nasbox %s` for pid %d, as pid %d", shlex.join(request["argv"]), caller, command)
+    log.info("runner: `nasbox %s` for pid %d, as pid %d", shlex.join(request.argv), caller, command)
     return command
 
 
-def receive(connection: socket.socket) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Request:
+    argv: list[str]  # nasbox's arguments
+    program: str  # the caller's sys.argv[0]
+    umask: int
+    environment: dict[bytes, bytes]
+
+
+def receive(connection: socket.socket) -> Request:
+    """The caller's request (nasbox.relay.send_request), from this same nasbox."""
     (length,) = LENGTH.unpack(exactly(connection, LENGTH.size))
     if length > MAX_REQUEST_BYTES:
         raise Refused(f"a request of {length} bytes")
-    request: dict[str, Any] = json.loads(exactly(connection, length))
-    if {key: request.get(key) for key in ("package", "python")} != package_identity():
+    package, python, program, umask, count, *rest = exactly(connection, length).split(b"\0")
+    if {"package": os.fsdecode(package), "python": os.fsdecode(python)} != package_identity():
         raise Refused("another nasbox package or Python")
-    return request
+    arguments, variables = rest[: int(count)], rest[int(count) :]
+    if len(arguments) != int(count) or not all(b"=" in variable for variable in variables):
+        raise Refused("a malformed request")
+    return Request(
+        argv=[os.fsdecode(argument) for argument in arguments],
+        program=os.fsdecode(program),
+        umask=int(umask, 8),
+        environment={name: value for name, _, value in (variable.partition(b"=") for variable in variables)},
+    )
 
 
 def exactly(connection: socket.socket, size: int) -> bytes:
@@ -298,7 +315,7 @@ def outcome(status: int) -> str:
 # ---- the command: in a fork of the watcher ------------------------------------------------
 
 
-def run_command(request: dict[str, Any], descriptors: list[int], connection: socket.socket) -> NoReturn:
+def run_command(request: Request, descriptors: list[int], connection: socket.socket) -> NoReturn:
     """Become the caller's command and run it: never returns."""
     code = 1
     try:
@@ -309,16 +326,16 @@ def run_command(request: dict[str, Any], descriptors: list[int], connection: soc
         os.fchdir(descriptors[3])
         for fd in descriptors:
             os.close(fd)
-        os.umask(int(request["umask"]))
-        os.environ.clear()
-        os.environ.update(request["env"])
+        os.umask(request.umask)
+        os.environb.clear()
+        os.environb.update(request.environment)
         time.tzset()  # TZ as the caller has it
-        sys.argv = [request["program"], *request["argv"]]
+        sys.argv = [request.program, *request.argv]
         standard_streams()
         for signum in (*FORWARDED_SIGNALS, signal.SIGCHLD):
             signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
-        code = exit_code(request["argv"])
+        code = exit_code(request.argv)
     except BaseException:  # noqa: BLE001 - whatever it is, the caller is told (on its stderr once in place)
         traceback.print_exc()
     finally:

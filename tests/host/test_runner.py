@@ -222,8 +222,9 @@ def test_only_root_may_hand_it_a_command(env, monkeypatch):
 
 
 def request_with(package: str) -> bytes:
-    return json.dumps({"argv": ["scrub", "docs", "--now"], "program": "nasbox", "env": {}, "umask": 0o22,
-                       "package": package, "python": sys.executable}).encode()
+    """A request as nasbox.relay sends it, from the nasbox package at package."""
+    return b"\0".join([package.encode(), sys.executable.encode(), b"nasbox", b"0o22", b"3", b"scrub", b"docs",
+                        b"--now", b"PATH=/usr/bin"])
 
 
 def test_another_nasbox_is_refused_and_the_caller_runs_its_command_itself(env, runner, tmp_path):
