@@ -31,7 +31,9 @@ import socket
 import struct
 import sys
 
-SOCKET_NAME = "runner.sock"  # in the run directory (nasbox.state.run_dir)
+from nasbox import places
+
+SOCKET_NAME = "runner.sock"  # in the run directory
 HANDSHAKE_S = 5.0
 MAX_REQUEST_BYTES = 4 << 20
 LENGTH = struct.Struct("!I")
@@ -43,9 +45,7 @@ RELAYED = frozenset({"sync", "scrub", "offsite", "config", "versions", "restore"
 
 
 def socket_path() -> str:
-    from nasbox.state import run_dir
-
-    return str(run_dir() / SOCKET_NAME)
+    return os.path.join(places.run_dir(), SOCKET_NAME)
 
 
 def package_identity() -> dict[str, str]:

@@ -1,8 +1,8 @@
 """Where nasbox keeps what must survive a restart, and how it writes it: atomically, mode 0600.
 
 /config (NASBOX_HOME) holds state/ and logs/; /run/nasbox (NASBOX_RUN_DIR) what lives only
-as long as the container: locks, the scheduler's heartbeat, the supervisor's configuration.
-Both are read at each call so that tests and development runs can point them elsewhere.
+as long as the container: locks, the scheduler's heartbeat, the supervisor's configuration
+(where each is: nasbox.places).
 
 Every nasbox process runs with umask 077 (PRIVATE_UMASK), so whatever it creates (history,
 logs, locks, parity) is its own; the few directories meant for others (a share's path, a
@@ -18,11 +18,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from nasbox import places
+
 PRIVATE_UMASK = 0o077
 
 
 def home() -> Path:
-    return Path(os.environ.get("NASBOX_HOME", "/config"))
+    return Path(places.home())
 
 
 def state_dir() -> Path:
@@ -34,7 +36,7 @@ def log_dir() -> Path:
 
 
 def run_dir() -> Path:
-    return Path(os.environ.get("NASBOX_RUN_DIR", "/run/nasbox"))
+    return Path(places.run_dir())
 
 
 def own_directories() -> list[Path]:
