@@ -71,20 +71,116 @@ def scrub_main() -> int:
 
 
 def relayed(argv: list[str]) -> int | None:
-    """The command's exit code when the runner ran it; None when it did not take it."""
+    """The command's exit code when the runner ran it (this process passing on its signals
+    meanwhile); None when it did not take it. A command ended by a signal ends this process
+    by the same signal, so that a shell or the scheduler sees the same status."""
     if not argv or argv[0] not in RELAYED:
         return None
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as connection:
+    handed = Handed.offer(argv)
+    if handed is None:
+        return None
+    with handed:
+        previous = {signum: signal.signal(signum, handed.on_signal) for signum in FORWARDED_SIGNALS}
         try:
+            handed.start()
+            code = handed.wait()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+    if handed.lost:
+        print("nasbox: the runner lost the command before it ended", file=sys.stderr)
+    if code < 0:
+        if code != -signal.SIGKILL:  # whose handler cannot be set
+            signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        return 128 - code  # a signal this process does not die of
+    return code
+
+
+class Handed:
+    """A command the runner runs for this process. Like a child process it has a pid, a
+    returncode once it has ended (negative: the signal that ended it) and takes signals;
+    they go to its process group, as a terminal's do. The runner kills that group when this
+    end of the connection closes."""
+
+    def __init__(self, connection: socket.socket):
+        self.connection = connection
+        self.pid = 0
+        self.returncode: int | None = None
+        self.lost = False  # the connection ended before the command's status came
+        self._pending = b""
+
+    @classmethod
+    def offer(cls, argv: list[str]) -> Handed | None:
+        """`nasbox ARGV` offered to the runner: taken, to be started; None when there is no
+        runner, it is not ours to use (EACCES), it refused, or it did not answer in time."""
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        with contextlib.suppress(OSError):
             connection.settimeout(HANDSHAKE_S)
             connection.connect(socket_path())
             send_request(connection, argv)
-            if read_line(connection) != "ready":
-                return None
-            connection.settimeout(None)
-        except OSError:  # no runner, not ours to use (EACCES), or it did not answer
-            return None
-        return follow(connection)
+            if read_line(connection) == "ready":
+                connection.settimeout(None)
+                return cls(connection)
+        connection.close()
+        return None
+
+    def __enter__(self) -> Handed:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.connection.close()
+
+    def start(self) -> None:
+        """Go, with this process's standard descriptors and working directory."""
+        send_go(self.connection)
+        while not self.pid and self.returncode is None:
+            self._read(block=True)
+
+    def poll(self) -> int | None:
+        """The returncode once the command has ended (the connection closed then), else None."""
+        if self.returncode is None:
+            self._read(block=False)
+        return self.returncode
+
+    def wait(self) -> int:
+        while self.returncode is None:
+            self._read(block=True)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        """signum to the command's process group; SIGKILL by closing this end."""
+        with contextlib.suppress(OSError):  # the command has ended: its status is on its way
+            if signum == signal.SIGKILL:
+                self.connection.shutdown(socket.SHUT_WR)
+            else:
+                self.connection.sendall(f"signal {signum}\n".encode())
+
+    def on_signal(self, signum: int, _frame: object) -> None:
+        self.send_signal(signum)
+
+    def _read(self, block: bool) -> None:
+        try:
+            data = self.connection.recv(4096, 0 if block else socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.returncode, self.lost = 1, True
+            self.connection.close()
+            return
+        *lines, self._pending = (self._pending + data).split(b"\n")
+        for line in lines:
+            word, _, value = line.decode("ascii", "replace").partition(" ")
+            if word == "started":
+                self.pid = int(value)
+            elif word == "exited":
+                self.returncode = int(value)
+            elif word == "killed":
+                self.returncode = -int(value)
+        if self.returncode is not None:
+            self.connection.close()
 
 
 def send_request(connection: socket.socket, argv: list[str]) -> None:
@@ -95,7 +191,6 @@ def send_request(connection: socket.socket, argv: list[str]) -> None:
 
 
 def send_go(connection: socket.socket) -> None:
-    """Say go, with this process's standard descriptors and working directory."""
     descriptors = [standard_descriptor(fd) for fd in (0, 1, 2)]
     descriptors.append(os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
     try:
@@ -132,36 +227,3 @@ def read_line(connection: socket.socket) -> str:
             return ""
         line += byte
     return line.decode("ascii", "replace").strip()
-
-
-def follow(connection: socket.socket) -> int:
-    """Send "go", pass on signals until the command ends, and return its exit code (or end
-    this process by the signal that ended it)."""
-
-    def forward(signum: int, _frame: object) -> None:
-        with contextlib.suppress(OSError):  # the command has ended: its end is on its way
-            connection.sendall(f"signal {signum}\n".encode())
-
-    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
-    try:
-        send_go(connection)
-        while True:
-            word, _, value = read_line(connection).partition(" ")
-            if word == "exited":
-                return int(value)
-            if word == "killed":
-                return end_by_signal(int(value))
-            if word != "started":
-                print("nasbox: the runner lost the command before it ended", file=sys.stderr)
-                return 1
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def end_by_signal(signum: int) -> int:
-    """End as the command ended, so that a shell or the scheduler sees the same status."""
-    if signum != signal.SIGKILL:  # whose handler cannot be set
-        signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-    return 128 + signum  # a signal this process does not die of

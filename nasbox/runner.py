@@ -292,7 +292,10 @@ def relay(connection: socket.socket, command: int) -> None:
                 with contextlib.suppress(OSError):
                     connection.sendall(outcome(status).encode())
                 return
-            data = connection.recv(4096)
+            try:
+                data = connection.recv(4096)
+            except OSError:  # reset: the caller went with a reply unread
+                data = b""
             if not data:  # the caller is gone: so is its command
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(command, signal.SIGKILL)

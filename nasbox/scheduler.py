@@ -29,6 +29,7 @@ from nasbox.config import Config
 from nasbox.history import History
 from nasbox.jobs import all_jobs, job_paths, overlaps
 from nasbox.kinds import KINDS
+from nasbox.relay import Handed
 from nasbox.samba import recycle
 from nasbox.schedules import ScheduleEntry, next_fire
 from nasbox.stop import STOP_WAIT_S
@@ -64,7 +65,7 @@ class Scheduler:
         self.entries = entries(config)
         self.queue: list[Queued] = []
         self.next_due: dict[str, datetime] = {}
-        self.running: dict[tuple[str, str], tuple[Queued, subprocess.Popen]] = {}
+        self.running: dict[tuple[str, str], tuple[Queued, Run]] = {}
         self.stopping = False
         self.last_heartbeat = 0.0
         self.last_space_check = -space_warning.CHECK_S
@@ -115,9 +116,7 @@ class Scheduler:
                 still_queued.append(queued.entry)
                 continue
             self.queue.remove(queued)
-            # Not commands.run, which waits for a program to end: the job runs beside the
-            # scheduler, in a session of its own, so that stopping it reaches rsync and par2 too.
-            process = subprocess.Popen(queued.entry.argv(queued.trigger), start_new_session=True)
+            process = start_run(queued.entry, queued.trigger)
             self.running[(queued.entry.kind, queued.entry.name)] = (queued, process)
             log.info("%s %s: started (%s, pid %d)", queued.entry.kind, queued.entry.name, queued.trigger, process.pid)
 
@@ -171,15 +170,14 @@ class Scheduler:
 
     def stop_children(self) -> None:
         for _, process in self.running.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
+            signal_run(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_WAIT_S
         while self.running and time.monotonic() < deadline:
             self.reap()
             time.sleep(0.2)
         for job, (_, process) in self.running.items():
             log.warning("%s %s: did not stop in %d s; killed", *job, STOP_WAIT_S)
-            os.killpg(process.pid, signal.SIGKILL)
+            signal_run(process, signal.SIGKILL)
 
     def run_forever(self) -> int:
         def on_sigterm(*_: object) -> None:
@@ -207,6 +205,30 @@ class Scheduler:
         self.stop_children()
         log.info("scheduler stopped")
         return 0
+
+
+Run = Handed | subprocess.Popen[bytes]
+
+
+def start_run(entry: ScheduleEntry, trigger: str) -> Run:
+    """The run handed to the runner, where its modules are loaded already; when there is no
+    runner, `nasbox ...` as a child process. Either way beside the scheduler (not
+    commands.run, which waits for a program's end), in a session of its own, so that
+    stopping it reaches rsync and par2 too."""
+    handed = Handed.offer(entry.arguments(trigger))
+    if handed is None:
+        return subprocess.Popen(entry.argv(trigger), start_new_session=True)
+    handed.start()
+    return handed
+
+
+def signal_run(process: Run, signum: int) -> None:
+    """signum to a run's process group."""
+    if isinstance(process, Handed):
+        process.send_signal(signum)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
 
 
 def next_runs(config: Config, now: datetime) -> dict[tuple[str, str], dict[str, datetime]]:

@@ -84,11 +84,19 @@ class ScheduleEntry:
             return self.purpose
         return "catch-up" if catching_up else "scheduled"
 
+    def arguments(self, trigger: str) -> list[str]:
+        """`nasbox`'s arguments for a run."""
+        return job_arguments(self.kind, self.name, "--trigger", trigger, *self.extra_args)
+
     def argv(self, trigger: str) -> list[str]:
         return job_argv(self.kind, self.name, "--trigger", trigger, *self.extra_args)
+
+
+def job_arguments(kind: str, name: str, *options: str) -> list[str]:
+    return [kind, name, "--now", *options]
 
 
 def job_argv(kind: str, name: str, *options: str) -> list[str]:
     """`nasbox KIND NAME --now OPTIONS` run by this Python. -P: the working directory does not
     go on sys.path, so a `nasbox` package planted there is never imported (jobs run as root)."""
-    return [sys.executable, "-P", "-m", "nasbox", kind, name, "--now", *options]
+    return [sys.executable, "-P", "-m", "nasbox", *job_arguments(kind, name, *options)]

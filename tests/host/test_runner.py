@@ -24,6 +24,9 @@ import pytest
 from nasbox import relay
 from nasbox.history import History
 from nasbox.locks import job_lock
+from nasbox.relay import Handed
+from nasbox.scheduler import signal_run, start_run
+from nasbox.schedules import ScheduleEntry
 from nasbox.stop import STOP_WAIT_S
 
 pytestmark = pytest.mark.host
@@ -258,3 +261,26 @@ def test_a_command_handed_over_loads_none_of_nasbox(env, runner):
     assert {"nasbox.relay", "socket"} <= names
     assert not names & {"nasbox.cli", "nasbox.state", "nasbox.config", "yaml", "jsonschema", "argparse", "psutil",
                         "json", "pathlib"}
+
+
+def test_the_scheduler_hands_its_runs_to_the_runner(env, runner, monkeypatch):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)  # the scheduler's environment is its runs'
+    entry = ScheduleEntry("scrub", "docs", "0 4 * * 0")
+    with job_lock("scrub", "docs", wait=True):
+        stopped = start_run(entry, "scheduled")
+        assert isinstance(stopped, Handed) and stopped.pid == waiting_command(runner).pid
+        signal_run(stopped, signal.SIGTERM)  # as the scheduler stops its runs
+        assert stopped.wait() == 75  # stopped before it started
+        killed = start_run(entry, "scheduled")
+        command = waiting_command(runner)
+        signal_run(killed, signal.SIGKILL)  # after STOP_WAIT_S
+        assert killed.wait() == -signal.SIGKILL and not command.is_running()
+    done = start_run(entry, "scheduled")
+    wait_for(lambda: done.poll() is not None, 60, "the scheduled run's end")
+    assert done.returncode == 0
+    last = History().last("scrub", "docs")
+    assert last is not None and last.trigger == "scheduled" and "20 new" in last.summary
+    os.unlink(relay.socket_path())  # no runner: a child process, as before
+    alone = start_run(entry, "scheduled")
+    assert isinstance(alone, subprocess.Popen) and alone.wait(timeout=60) == 0
