@@ -1,8 +1,9 @@
 """The scheduler daemon: runs every job on its schedule, in TZ, and never two that clash.
 
-Small on purpose (supercronic's lesson): each due run is a child process, `nasbox KIND JOB
---now --trigger ...`, the same command a person runs, so it takes the same locks, writes the
-same history and sends the same notifications. The scheduler only decides when, and in which
+Small on purpose (supercronic's lesson): each due run is `nasbox KIND JOB --now --trigger
+...`, the same command a person runs, so it takes the same locks, writes the same history and
+sends the same notifications. It is handed to the runner (nasbox.runner), or started as a
+child process when there is none. The scheduler only decides when, and in which
 order: a job already running or queued is not queued again; a run waits while a job whose
 paths overlap runs or was queued before it; among runs due together, kinds go in the order
 of nasbox.kinds (a sync before the scrub of its destination); at most max_parallel_jobs run
