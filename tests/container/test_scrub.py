@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,10 @@ def test_scrub_now_repairs_a_corrupted_file_in_a_bind_mount(tmp_path: Path) -> N
             "SCRUB_DOCS": "/data/docs .pardatabase 5% weekly",
         }
         with nasbox_container(ws, env, "scrub") as box:
+            deadline = time.monotonic() + 30  # smbd answers first: the runner may be a moment later
+            while "runner: taking commands" not in box.logs():
+                assert time.monotonic() < deadline, box.logs()
+                time.sleep(0.2)
             first = box.exec("scrub", "--now")
             assert first.returncode == 0, first.stdout + first.stderr
             # The runner ran it; its output reached `docker exec`.
