@@ -33,6 +33,7 @@ class Program:
     argv: list[str]
     start_seconds: int = 2
     stop_wait_seconds: int = 10
+    priority: int = 999  # supervisord starts lower ones first and stops them last
 
     @property
     def command(self) -> str:
@@ -51,7 +52,8 @@ def programs(config: Config) -> list[Program]:
         Program("smbd", clean_environment(config, [f"NASBOX_RUN_DIR={state.run_dir()}", str(NASBOX), "smbd"])),
         # Long enough for its running jobs to end rsync and par2 and record the stop.
         Program("scheduler", [str(NASBOX), "scheduler"], start_seconds=1, stop_wait_seconds=30),
-        Program("runner", [str(NASBOX), "runner"], start_seconds=1, stop_wait_seconds=30),
+        # Up before the scheduler hands it a run; stopped after the scheduler has stopped its runs.
+        Program("runner", [str(NASBOX), "runner"], start_seconds=1, stop_wait_seconds=30, priority=100),
     ]
     if config.mounts:  # retries mounts that are down, undoes them all on stop
         services.append(Program("mounts", [str(NASBOX), "mount", "--keep"], start_seconds=1))

@@ -91,7 +91,7 @@ def test_scheduled_jobs_run_by_themselves_notify_and_survive_docker_stop(tmp_pat
         big = ws.root / "big"
         big.mkdir()
         for i in range(FILES):  # many files: the scrub is still making their parity when stopped
-            (big / f"f{i:05}.bin").write_bytes(os.urandom(64 * 1024))
+            (big / f"f{i:05}.bin").write_bytes(os.urandom(160 * 1024))
         (ws.docs / "report.txt").write_text("quarterly\n")
         backup = ws.root / "backup"
         backup.mkdir()
@@ -117,7 +117,7 @@ def test_scheduled_jobs_run_by_themselves_notify_and_survive_docker_stop(tmp_pat
             assert "runner: `nasbox sync docs --now --trigger scheduled` for pid" in logs, logs  # the runner ran it
 
             wait_for(lambda: any(p == "/ping/big/start" for p, _ in seen), 60, "the scheduled scrub's start ping")
-            time.sleep(1)  # well into making parity (about 10 s of it)
+            time.sleep(1)  # well into making parity (about 10 s of it; the stop reaches it within 3 s)
             stopped = time.monotonic()
             assert docker("stop", "-t", "30", name).returncode == 0
             assert time.monotonic() - stopped < 25
