@@ -9,10 +9,15 @@ Workloads: a first backup into a new local repository (nasbox creates it; the ba
 the page cache dropped before each, in rotating order: restic as a person runs it (`restic
 backup`, and with --keep `restic forget` with the same policy after it); `nasbox offsite bench
 --now` from the command's start to its end, handed to a `nasbox runner` as in the container
-(the configuration, locks, history included); the scheduler's command line for the job (the
-same, started as the scheduler starts it); the command without a runner (Python's start and
-nasbox's imports included); and the job's run alone in this process (the engine: guards,
-restic, the deletion count, the record, with --keep the retention).
+(the configuration, locks, history included); a scheduled run, handed to the same runner
+from this process as the scheduler hands it (no `nasbox` process of its own); the command
+without a runner (Python's start and nasbox's imports included); and the job's run alone in
+this process (the engine: guards, restic, the deletion count, the record, with --keep the
+retention).
+
+--container: the unchanged tree in the image (nasbox:latest) as users run it: bare `restic
+backup` and `nasbox offsite bench --now`, each through `docker exec` and timed inside the
+container (so without docker exec's own cost), the page cache dropped before each.
 
 nasbox's modules are compiled to bytecode first, as an installed package's are (with
 PYTHONDONTWRITEBYTECODE set every command would compile them again).
@@ -79,11 +84,35 @@ def command() -> list[str]:
     return [sys.executable, "-m", "nasbox", "offsite", "bench", "--now"]
 
 
-def scheduled() -> list[str]:
-    """What the scheduler starts when the job is due."""
+def scheduled(source: Path, work: Path, keep: bool, runner: Path) -> float:
+    """A scheduled run, handed to the runner as the scheduler hands it: from this process,
+    with its environment (the job's, for the while) and standard descriptors (/dev/null)."""
+    from nasbox.relay import Handed
+    from nasbox.scheduler import start_run
     from nasbox.schedules import ScheduleEntry
 
-    return ScheduleEntry("offsite", "bench", "30 2 * * *").argv("scheduled")
+    saved_environment, saved_descriptors = dict(os.environ), [os.dup(1), os.dup(2)]
+    os.environ.clear()
+    os.environ.update(job_env(source, work, keep, runner))
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    try:
+        drop_caches()
+        os.dup2(quiet, 1)
+        os.dup2(quiet, 2)
+        started = time.perf_counter()
+        run = start_run(ScheduleEntry("offsite", "bench", "30 2 * * *"), "scheduled")
+        code = run.wait()
+        seconds = time.perf_counter() - started
+    finally:
+        for fd, saved in zip((1, 2), saved_descriptors, strict=True):
+            os.dup2(saved, fd)
+            os.close(saved)
+        os.close(quiet)
+        os.environ.clear()
+        os.environ.update(saved_environment)
+    if not isinstance(run, Handed) or code != 0:
+        raise RuntimeError(f"the scheduled run: {'exit ' + str(code) if isinstance(run, Handed) else 'no runner'}")
+    return seconds
 
 
 def engine(source: Path, work: Path, keep: bool) -> float:
@@ -122,7 +151,7 @@ def bare(source: Path, work: Path, keep: bool) -> float:
 def compare(label: str, source: Path, work: Path, runs: int, first: bool, keep: bool, runner: Path) -> list[str]:
     tools = {"restic": lambda place: bare(source, place, keep),
              "nasbox": lambda place: nasbox(source, place, keep, command(), runner),
-             "scheduled": lambda place: nasbox(source, place, keep, scheduled(), runner),
+             "scheduled": lambda place: scheduled(source, place, keep, runner),
              "alone": lambda place: nasbox(source, place, keep, command()),
              "engine": lambda place: engine(source, place, keep)}
     times: dict[str, list[float]] = {tool: [] for tool in tools}
@@ -190,6 +219,54 @@ def timed_start(argv: list[str], env: dict[str, str], mode: str, stamps: Path, n
         times.setdefault((until_restic, mode), []).append(first - started)
 
 
+CONTAINER_WORK = "/bench"
+
+
+def in_the_container(work: Path, runs: int, tree: str, version: str) -> None:
+    """Bare restic and `nasbox offsite bench --now` on the unchanged tree, inside the image as
+    users run it (its runner up), each through `docker exec`, timed inside the container."""
+    c.require_image()
+    (work / "share").mkdir()
+    name = f"{c.NAME_PREFIX}offsite-{os.getpid()}"
+    env = {"OFFSITE_BENCH": f"{CONTAINER_WORK}/source {CONTAINER_WORK}/nasbox-repo daily",
+           "OFFSITE_BENCH_PASSWORD": PASSWORD, "RESTIC_PASSWORD": PASSWORD,
+           "RESTIC_REPOSITORY": f"{CONTAINER_WORK}/bare-repo"}
+    c.docker("run", "-d", "--name", name, *(arg for key, value in env.items() for arg in ("-e", f"{key}={value}")),
+             "-v", f"{work}:{CONTAINER_WORK}", *c.nasbox_args(work / "share"))
+    try:
+        deadline = time.monotonic() + 60
+        while "runner: taking commands" not in c.docker("logs", name):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the container's runner did not start")
+            time.sleep(0.2)
+        bare = f"restic --cache-dir {CONTAINER_WORK}/bare-cache backup --host bench {CONTAINER_WORK}/source"
+        commands = {"restic": bare, "nasbox": "nasbox offsite bench --now"}
+        theirs_version = c.docker("exec", name, "restic", "version").split()[1]
+        inside(name, "restic init")  # the first backups, untimed: the timed ones find nothing new
+        for command in commands.values():
+            inside(name, command)
+        times: dict[str, list[float]] = {tool: [] for tool in commands}
+        for run in range(runs):
+            for tool in list(commands)[run % 2:] + list(commands)[:run % 2]:
+                drop_caches()
+                times[tool].append(inside(name, commands[tool]))
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    theirs, ours = c.median(times["restic"]), c.median(times["nasbox"])
+    print(f"in {c.IMAGE} (restic {theirs_version}; on the host: {version}); median of {runs} runs, alternating; "
+          "page cache dropped before each\n")
+    c.print_table(["workload", "bare restic, s", "`nasbox offsite bench --now`, s"],
+                  [[f"unchanged, {tree}", f"{theirs:.2f}", f"{ours:.2f} ({ours / theirs:.2f}x)"]])
+
+
+def inside(name: str, command: str) -> float:
+    """command run in the container by bash; its time as bash inside measures it."""
+    script = (f"s=$EPOCHREALTIME; {command} > /tmp/bench.out 2>&1 || {{ cat /tmp/bench.out; exit 1; }}; "
+              'echo "$s $EPOCHREALTIME"')
+    out = c.docker("exec", name, "bash", "-c", script).split()
+    return float(out[-1]) - float(out[-2])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=20_000)
@@ -199,6 +276,8 @@ def main() -> None:
     parser.add_argument("--dir", default="/var/tmp")
     parser.add_argument("--commands", action="store_true",
                         help="time starting each command (--help, status, offsite --now) instead")
+    parser.add_argument("--container", action="store_true",
+                        help="time the unchanged tree's backup in the image instead (bare restic and nasbox)")
     args = parser.parse_args()
     version = subprocess.run(["restic", "version"], capture_output=True, text=True, check=True).stdout.split()[1]
     work = Path(tempfile.mkdtemp(prefix="nasbox-bench-offsite-", dir=args.dir))
@@ -207,6 +286,9 @@ def main() -> None:
         make_tree(source, args.files, args.size_mib * MIB)
         if args.commands:
             commands_table(work, args.runs)
+            return
+        if args.container:
+            in_the_container(work, args.runs, f"{args.files} files, {args.size_mib} MiB", version)
             return
         tree = f"{args.files} files, {args.size_mib} MiB"
         runner = work / "runner"

@@ -55,9 +55,16 @@ def holding(path: PurePosixPath, table: list[Mounted]) -> Mounted | None:
     """The mount a (resolved) path lies on: the deepest mountpoint holding it, the last mounted
     where two are at one place."""
     best: Mounted | None = None
+    inside = str(path)
     for mounted in table:
-        if path.is_relative_to(mounted.mountpoint) and (
+        if lies_in(inside, str(mounted.mountpoint)) and (
             best is None or len(mounted.mountpoint.parts) >= len(best.mountpoint.parts)
         ):
             best = mounted
     return best
+
+
+def lies_in(path: str, directory: str) -> bool:
+    """Whether the normalised absolute path is directory or below it, as PurePath.is_relative_to
+    says, compared as text (a job's run asks it of every mount for each of its paths)."""
+    return path == directory or path.startswith(directory if directory.endswith("/") else directory + "/")

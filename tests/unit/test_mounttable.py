@@ -28,3 +28,10 @@ def test_a_path_is_on_the_deepest_mount_the_last_mounted_on_top():
     assert holding(PurePosixPath("/mnt/a"), table).device == "8:3"
     assert holding(PurePosixPath("/mnt/a/b/c"), table).device == "8:4"
     assert holding(PurePosixPath("/etc"), table).device == "8:1"
+
+
+def test_lies_in_says_what_is_relative_to_says():
+    names = ["/", "/mnt", "/mnt2", "/mnt/a", "/mnt/a b", "/mnt/a/b", "/mn", "/x/../mnt", "/mnt/\udcff"]
+    for path in names:
+        for directory in names:
+            assert mounttable.lies_in(path, directory) == PurePosixPath(path).is_relative_to(directory), (path, directory)
