@@ -38,7 +38,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, NoReturn
+from dataclasses import dataclass
+from typing import NoReturn
 
 import psutil
 
@@ -49,6 +50,7 @@ from nasbox.relay import (
     HANDSHAKE_S,
     LENGTH,
     MAX_REQUEST_BYTES,
+    RELAYED,
     package_identity,
     socket_path,
 )
@@ -68,12 +70,26 @@ class Refused(Exception):
     """A request the runner does not take; the caller runs the command itself."""
 
 
+@dataclass(frozen=True)
+class Request:
+    """A caller's command: `nasbox ARGV`, started as PROGRAM, with its environment and umask."""
+
+    argv: list[str]
+    program: str
+    env: dict[str, str]
+    umask: int
+
+
 def serve() -> int:
     """`nasbox runner`: import ahead, then run commands until SIGTERM."""
     warm()
     keep_standard_descriptors()
     path = socket_path()
+    if answering(path):
+        log.error("runner: another runner takes commands at %s", path)
+        return 1
     listener = listen(path)
+    ours = os.stat(path).st_ino
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
@@ -88,7 +104,8 @@ def serve() -> int:
     finally:
         listener.close()
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+            if os.stat(path).st_ino == ours:  # not a socket another runner made since
+                os.unlink(path)
         stop_all(watchers)
     return 0
 
@@ -112,6 +129,16 @@ def keep_standard_descriptors() -> None:
             os.dup2(os.open(os.devnull, os.O_RDWR), fd)
 
 
+def answering(path: str) -> bool:
+    """Whether a runner takes commands at path (one killed leaves a socket nobody answers on)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as probe:
+        try:
+            probe.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+    return True
+
+
 def listen(path: str) -> socket.socket:
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -119,11 +146,7 @@ def listen(path: str) -> socket.socket:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)  # left by a runner that was killed
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    mask = os.umask(0o177)
-    try:
-        listener.bind(path)
-    finally:
-        os.umask(mask)
+    listener.bind(path)
     os.chmod(path, 0o600)
     listener.listen(BACKLOG)
     return listener
@@ -183,6 +206,7 @@ def stop_all(watchers: set[int]) -> None:
 
 
 def watch(connection: socket.socket, listener: socket.socket, caller: int) -> NoReturn:
+    command = None
     try:
         listener.close()
         signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)  # until the command's pid is known
@@ -191,6 +215,8 @@ def watch(connection: socket.socket, listener: socket.socket, caller: int) -> No
             relay(connection, command)
     except Exception:
         log.exception("runner: a command's watcher failed")
+        if command is not None:  # nobody would pass it its caller's signals or departure
+            signal_command(command, signal.SIGKILL)
     finally:
         os._exit(0)
 
@@ -201,6 +227,7 @@ def take(connection: socket.socket, caller: int) -> int | None:
     try:
         request = receive(connection)
     except (OSError, ValueError, Refused) as e:
+        log.warning("runner: refused a request from pid %d: %s", caller, e)
         with contextlib.suppress(OSError):
             connection.sendall(f"refused {e}\n".encode("ascii", "replace"))
         return None
@@ -216,19 +243,42 @@ def take(connection: socket.socket, caller: int) -> int | None:
     finally:
         for fd in descriptors:
             os.close(fd)
-    connection.sendall(f"started {command}\n".encode())
-    log.info("runner: `nasbox %s` for pid %d, as pid %d", shlex.join(request["argv"]), caller, command)
+    with contextlib.suppress(OSError):  # a caller already gone is seen as such by relay()
+        connection.sendall(f"started {command}\n".encode())
+    log.info("runner: `nasbox %s` for pid %d, as pid %d", shlex.join(request.argv), caller, command)
     return command
 
 
-def receive(connection: socket.socket) -> dict[str, Any]:
+def receive(connection: socket.socket) -> Request:
     (length,) = LENGTH.unpack(exactly(connection, LENGTH.size))
     if length > MAX_REQUEST_BYTES:
         raise Refused(f"a request of {length} bytes")
-    request: dict[str, Any] = json.loads(exactly(connection, length))
-    if {key: request.get(key) for key in ("package", "python")} != package_identity():
+    return request_from(json.loads(exactly(connection, length)))
+
+
+def request_from(fields: object) -> Request:
+    """The request a caller sent, checked: no field of it reaches a command unless it is what a
+    `nasbox` process sends (text without NUL, a command the runner takes)."""
+    if not isinstance(fields, dict):
+        raise Refused("a request that is not a JSON object")
+    if {key: fields.get(key) for key in ("package", "python")} != package_identity():
         raise Refused("another nasbox package or Python")
-    return request
+    argv, program, env, umask = (fields.get(key) for key in ("argv", "program", "env", "umask"))
+    if not (isinstance(argv, list) and texts(*argv) and argv and argv[0] in RELAYED):
+        raise Refused("a command the runner does not take")
+    if not (isinstance(env, dict) and texts(program, *env.values()) and all(map(variable_name, env))):
+        raise Refused("a malformed program name or environment")
+    if not (type(umask) is int and 0 <= umask <= 0o777):
+        raise Refused("a malformed umask")
+    return Request(argv, str(program), env, umask)
+
+
+def texts(*values: object) -> bool:
+    return all(isinstance(value, str) and "\0" not in value for value in values)
+
+
+def variable_name(name: object) -> bool:
+    return texts(name) and name != "" and "=" not in str(name)
 
 
 def exactly(connection: socket.socket, size: int) -> bytes:
@@ -257,8 +307,7 @@ def relay(connection: socket.socket, command: int) -> None:
     """Pass the caller's signals on to the command's group until it ends; then its status."""
 
     def forward(signum: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(command, signum)
+        signal_command(command, signum)
 
     for signum in FORWARDED_SIGNALS:  # the runner stopping sends SIGTERM here
         signal.signal(signum, forward)
@@ -277,8 +326,7 @@ def relay(connection: socket.socket, command: int) -> None:
                 return
             data = connection.recv(4096)
             if not data:  # the caller is gone: so is its command
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(command, signal.SIGKILL)
+                signal_command(command, signal.SIGKILL)
                 poller.unregister(connection)
                 continue
             pending += data
@@ -287,6 +335,16 @@ def relay(connection: socket.socket, command: int) -> None:
                 word, _, value = line.decode("ascii", "replace").partition(" ")
                 if word == "signal" and value.isdigit() and int(value) in FORWARDED_SIGNALS:
                     forward(int(value), None)
+
+
+def signal_command(command: int, signum: int) -> None:
+    """signum to the command's process group; to the command alone while it has not yet made
+    its session (it blocks these signals until then: they wait for it)."""
+    try:
+        os.killpg(command, signum)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(command, signum)
 
 
 def outcome(status: int) -> str:
@@ -298,7 +356,7 @@ def outcome(status: int) -> str:
 # ---- the command: in a fork of the watcher ------------------------------------------------
 
 
-def run_command(request: dict[str, Any], descriptors: list[int], connection: socket.socket) -> NoReturn:
+def run_command(request: Request, descriptors: list[int], connection: socket.socket) -> NoReturn:
     """Become the caller's command and run it: never returns."""
     code = 1
     try:
@@ -309,16 +367,15 @@ def run_command(request: dict[str, Any], descriptors: list[int], connection: soc
         os.fchdir(descriptors[3])
         for fd in descriptors:
             os.close(fd)
-        os.umask(int(request["umask"]))
+        os.umask(request.umask)
         os.environ.clear()
-        os.environ.update(request["env"])
+        os.environ.update(request.env)
         time.tzset()  # TZ as the caller has it
-        sys.argv = [request["program"], *request["argv"]]
+        sys.argv = [request.program, *request.argv]
         standard_streams()
         for signum in (*FORWARDED_SIGNALS, signal.SIGCHLD):
             signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
-        code = exit_code(request["argv"])
+        code = exit_code(request.argv)
     except BaseException:  # noqa: BLE001 - whatever it is, the caller is told (on its stderr once in place)
         traceback.print_exc()
     finally:
@@ -346,6 +403,7 @@ def exit_code(argv: list[str]) -> int:
     from nasbox.cli import main
 
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)  # what came meanwhile acts here
         ended: object = main(argv)
     except SystemExit as e:
         ended = e.code

@@ -1,0 +1,153 @@
+"""The runner (nasbox.runner) against callers that do not behave as `nasbox` does: requests
+it must refuse whole (and go on serving), signals and departures at the moment a command
+starts, and a second runner started beside the first. The callers here speak the exchange
+of nasbox.relay themselves, so that each step can be taken out of turn."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from nasbox import relay
+from nasbox.history import History
+from nasbox.locks import job_lock
+from tests.host.test_runner import env, runner, started_runner, wait_for  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.host
+
+
+def request(**fields: object) -> dict[str, object]:
+    """A request as a `nasbox` process sends it, with fields changed."""
+    return {"argv": ["config", "check"], "program": "nasbox", "env": dict(os.environ), "umask": 0o22,
+            **relay.package_identity(), **fields}
+
+
+def connected() -> socket.socket:
+    connection = socket.socket(socket.AF_UNIX)
+    connection.settimeout(30)
+    connection.connect(relay.socket_path())
+    return connection
+
+
+def send(connection: socket.socket, body: bytes) -> None:
+    connection.sendall(relay.LENGTH.pack(len(body)) + body)
+
+
+def go(connection: socket.socket, stdout: int) -> None:
+    """"go", with /dev/null for input and stdout for output and errors."""
+    directory = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        socket.send_fds(connection, [relay.GO], [os.open(os.devnull, os.O_RDONLY), stdout, stdout, directory])
+    finally:
+        os.close(directory)
+
+
+def ran_config_check(runner: subprocess.Popen[str], tmp_path) -> None:
+    """The runner still runs a good request to its end."""
+    with connected() as connection, open(tmp_path / "out", "w+") as out:
+        send(connection, json.dumps(request()).encode())
+        assert relay.read_line(connection) == "ready"
+        go(connection, out.fileno())
+        assert relay.read_line(connection).startswith("started ")
+        assert relay.read_line(connection) == "exited 0"
+        out.seek(0)
+        assert out.read() == "configuration is valid\n"
+    wait_for(lambda: not psutil.Process(runner.pid).children(), 10, "the watcher's end")
+
+
+MALFORMED = {
+    "the runner itself": json.dumps(request(argv=["runner"])).encode(),
+    "a service": json.dumps(request(argv=["scheduler"])).encode(),
+    "no command": json.dumps(request(argv=[])).encode(),
+    "arguments as one text": json.dumps(request(argv="config check")).encode(),
+    "a NUL in an argument": json.dumps(request(argv=["config", "check\0"])).encode(),
+    "a list": b"[1, 2]",
+    "no fields": b"{}",
+    "not JSON": b"{nope",
+    "an environment that is a list": json.dumps(request(env=[["A", "b"]])).encode(),
+    "a variable name with =": json.dumps(request(env={"A=B": "c"})).encode(),
+    "a variable name empty": json.dumps(request(env={"": "c"})).encode(),
+    "a value that is a number": json.dumps(request(env={"A": 1})).encode(),
+    "a umask as text": json.dumps(request(umask="022")).encode(),
+    "a umask out of range": json.dumps(request(umask=0o7777)).encode(),
+    "a program that is not text": json.dumps(request(program=None)).encode(),
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_request_nasbox_would_not_send_is_refused_and_the_runner_serves_on(env, runner, tmp_path, body):
+    descriptors = len(os.listdir(f"/proc/{runner.pid}/fd"))
+    with connected() as connection:
+        send(connection, body)
+        assert relay.read_line(connection).startswith("refused ")
+    wait_for(lambda: not psutil.Process(runner.pid).children(), 10, "the watcher's end")
+    ran_config_check(runner, tmp_path)
+    assert len(os.listdir(f"/proc/{runner.pid}/fd")) == descriptors
+    runner.terminate()
+    log, _ = runner.communicate(timeout=30)
+    assert "runner: refused a request from pid" in log and "Traceback" not in log
+    assert "`nasbox config check`" in log and log.count("`nasbox") == 1  # nothing else ran
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_sent_as_the_command_starts_reaches_it(env, runner, tmp_path, signum):
+    # The watcher forwards a signal that came with "go" as soon as the command is forked, when
+    # it may not have made its own session yet: it still gets it, every time.
+    endings = []
+    with job_lock("scrub", "docs", wait=True), open(tmp_path / "out", "w") as out:  # the commands wait
+        for _ in range(15):
+            with connected() as connection:
+                send(connection, json.dumps(request(argv=["scrub", "docs", "--now"], env=env)).encode())
+                assert relay.read_line(connection) == "ready"
+                go(connection, out.fileno())
+                connection.sendall(f"signal {signum}\n".encode())
+                connection.settimeout(10)
+                assert relay.read_line(connection).startswith("started ")
+                endings.append(relay.read_line(connection))
+    assert set(endings) == {f"killed {signum}"}, endings
+    assert History().count("scrub", "docs") == 0
+
+
+def test_a_caller_gone_as_its_command_starts_takes_it_along(env, runner, tmp_path):
+    with job_lock("scrub", "docs", wait=True), open(tmp_path / "out", "w") as out:  # the commands wait
+        for _ in range(15):
+            with connected() as connection:
+                send(connection, json.dumps(request(argv=["scrub", "docs", "--now"], env=env)).encode())
+                assert relay.read_line(connection) == "ready"
+                go(connection, out.fileno())
+        wait_for(lambda: not forks_of(runner), 10, "the commands' end")
+    assert History().count("scrub", "docs") == 0
+
+
+def forks_of(runner: subprocess.Popen[str]) -> list[psutil.Process]:
+    """The runner's watchers and commands, its children or not (one whose watcher ended is not):
+    the processes with its command line and environment (forks keep the one they were born with)."""
+    forks = []
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        if process.info["cmdline"] == runner.args and process.info["environ"] == psutil.Process(runner.pid).environ():
+            forks.append(process)
+    return [fork for fork in forks if fork.pid != runner.pid]
+
+
+def test_a_second_runner_leaves_the_first_its_socket(env, runner, tmp_path):
+    second = subprocess.run([sys.executable, "-P", "-m", "nasbox", "runner"], env=env, text=True,
+                            capture_output=True, timeout=60)
+    assert second.returncode == 1 and "another runner takes commands at" in second.stdout
+    ran_config_check(runner, tmp_path)
+
+
+def test_a_runner_stopping_removes_only_its_own_socket(env, runner, tmp_path):
+    # The first runner's socket was removed and a second runner took the path: stopping the
+    # first must leave the second reachable.
+    os.unlink(relay.socket_path())
+    with started_runner(env) as second:
+        runner.terminate()
+        runner.communicate(timeout=30)
+        assert os.path.exists(relay.socket_path())
+        ran_config_check(second, tmp_path)
