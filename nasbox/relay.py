@@ -149,14 +149,20 @@ def follow(connection: socket.socket) -> int:
     previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
     try:
         send_go(connection)
+        command = None
         while True:
             word, _, value = read_line(connection).partition(" ")
-            if word == "exited":
+            if word == "started":
+                command = int(value)
+            elif word == "exited":
                 return int(value)
-            if word == "killed":
+            elif word == "killed":
                 return end_by_signal(int(value))
-            if word != "started":
-                print("nasbox: the runner lost the command before it ended", file=sys.stderr)
+            else:  # its watcher is gone: nothing would pass the command this process's signals or end
+                if command is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(command, signal.SIGKILL)
+                print("nasbox: the runner lost the command before it ended; it was killed", file=sys.stderr)
                 return 1
     finally:
         for signum, handler in previous.items():

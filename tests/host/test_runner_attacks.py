@@ -17,7 +17,7 @@ import pytest
 from nasbox import relay
 from nasbox.history import History
 from nasbox.locks import job_lock
-from tests.host.test_runner import env, runner, started_runner, wait_for  # noqa: F401 (fixtures)
+from tests.host.test_runner import env, runner, started_runner, wait_for, waiting_command  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.host
 
@@ -151,3 +151,18 @@ def test_a_runner_stopping_removes_only_its_own_socket(env, runner, tmp_path):
         runner.communicate(timeout=30)
         assert os.path.exists(relay.socket_path())
         ran_config_check(second, tmp_path)
+
+
+def test_a_command_whose_watcher_is_killed_is_killed_with_it(env, runner):
+    # Else it would run on unseen: holding the caller's output open (a pipe's reader waits),
+    # deaf to the caller's signals, and its caller already ended.
+    with job_lock("scrub", "docs", wait=True):
+        caller = subprocess.Popen([sys.executable, "-P", "-m", "nasbox", "scrub", "docs", "--now"], env=env,
+                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        command = waiting_command(runner)
+        psutil.Process(runner.pid).children()[0].kill()  # the watcher
+        out, _ = caller.communicate(timeout=30)
+        assert caller.returncode == 1 and "the runner lost the command before it ended; it was killed" in out
+        wait_for(lambda: not forks_of(runner), 10, "the command's end")
+    assert not command.is_running() or command.status() == psutil.STATUS_ZOMBIE
+    assert History().count("scrub", "docs") == 0
