@@ -29,6 +29,7 @@ import signal
 import socket
 import struct
 import sys
+from typing import TextIO
 
 SOCKET_NAME = "runner.sock"  # in the run directory (nasbox.state.run_dir)
 HANDSHAKE_S = 5.0
@@ -92,10 +93,19 @@ def send_request(connection: socket.socket, argv: list[str]) -> None:
         "program": sys.argv[0],
         "env": dict(os.environ),
         "umask": current_umask(),
+        "streams": [stream_settings(stream) for stream in (sys.stdin, sys.stdout, sys.stderr)],
         **package_identity(),
     }
     body = json.dumps(request).encode("ascii")  # names that are not UTF-8 travel as \udcXX escapes
     connection.sendall(LENGTH.pack(len(body)) + body)
+
+
+def stream_settings(stream: TextIO | None) -> list[object] | None:
+    """How Python made this standard stream (by the locale, PYTHONIOENCODING, PYTHONUNBUFFERED,
+    -u, a terminal or not), for the command's to be the same; None when it has none."""
+    if stream is None:
+        return None
+    return [stream.encoding, stream.errors, stream.line_buffering, getattr(stream, "write_through", False)]
 
 
 def send_go(connection: socket.socket) -> None:

@@ -22,9 +22,11 @@ commands it runs as the scheduler stops its jobs: SIGTERM, and SIGKILL after STO
 from __future__ import annotations
 
 import atexit
+import codecs
 import contextlib
 import gc
 import importlib
+import io
 import json
 import logging
 import os
@@ -64,6 +66,7 @@ BACKLOG = 64
 NOT_WARMED = ("nasbox.__main__", "nasbox.web", "nasbox.discovery")
 # Libraries nasbox imports only when a command needs them.
 LIBRARIES = ("croniter", "smtplib", "apprise", "requests")
+STREAM_NAMES = ("<stdin>", "<stdout>", "<stderr>")
 
 
 class Refused(Exception):
@@ -71,13 +74,25 @@ class Refused(Exception):
 
 
 @dataclass(frozen=True)
+class Stream:
+    """How the caller's Python made one of its standard streams."""
+
+    encoding: str
+    errors: str
+    line_buffering: bool
+    write_through: bool
+
+
+@dataclass(frozen=True)
 class Request:
-    """A caller's command: `nasbox ARGV`, started as PROGRAM, with its environment and umask."""
+    """A caller's command: `nasbox ARGV`, started as PROGRAM, with its environment, umask and
+    standard streams (stdin, stdout, stderr)."""
 
     argv: list[str]
     program: str
     env: dict[str, str]
     umask: int
+    streams: list[Stream | None]
 
 
 def serve() -> int:
@@ -270,7 +285,20 @@ def request_from(fields: object) -> Request:
         raise Refused("a malformed program name or environment")
     if not (type(umask) is int and 0 <= umask <= 0o777):
         raise Refused("a malformed umask")
-    return Request(argv, str(program), env, umask)
+    streams = fields.get("streams")
+    if not (isinstance(streams, list) and len(streams) == 3):
+        raise Refused("malformed standard streams")
+    return Request(
+        argv, str(program), env, umask, [None if stream is None else stream_from(stream) for stream in streams]
+    )
+
+
+def stream_from(fields: object) -> Stream:
+    if isinstance(fields, list) and len(fields) == 4 and texts(*fields[:2]) and {*map(type, fields[2:])} <= {bool}:
+        with contextlib.suppress(LookupError):
+            codecs.lookup(fields[0]), codecs.lookup_error(fields[1])
+            return Stream(*fields)
+    raise Refused("malformed standard streams")
 
 
 def texts(*values: object) -> bool:
@@ -372,30 +400,62 @@ def run_command(request: Request, descriptors: list[int], connection: socket.soc
         os.environ.update(request.env)
         time.tzset()  # TZ as the caller has it
         sys.argv = [request.program, *request.argv]
-        standard_streams()
+        standard_streams(request.streams)
         for signum in (*FORWARDED_SIGNALS, signal.SIGCHLD):
             signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
         code = exit_code(request.argv)
     except BaseException:  # noqa: BLE001 - whatever it is, the caller is told (on its stderr once in place)
         traceback.print_exc()
     finally:
-        # As the interpreter ends: wait for the command's threads, run its exit handlers.
-        for ending in (threading._shutdown, atexit._run_exitfuncs, sys.stdout.flush, sys.stderr.flush):  # type: ignore[attr-defined]
+        # As the interpreter ends: wait for the command's threads, run its exit handlers, flush.
+        for ending in (threading._shutdown, atexit._run_exitfuncs):  # type: ignore[attr-defined]
             with contextlib.suppress(BaseException):
                 ending()
-        os._exit(code)
+        os._exit(code if flushed() else 120)
 
 
-def standard_streams() -> None:
-    """sys.stdin, stdout and stderr on the caller's descriptors, buffered as Python buffers
-    them for a process of its own (stdout by lines on a terminal, stderr always by lines)."""
-    encoding, errors = sys.stdout.encoding, sys.stdout.errors
-    sys.stdin = open(0, encoding=encoding, errors=errors, closefd=False)  # noqa: SIM115
-    by_lines = 1
-    sys.stdout = open(  # noqa: SIM115
-        1, "w", by_lines if os.isatty(1) else -1, encoding, errors, closefd=False
+def standard_streams(streams: list[Stream | None]) -> None:
+    """sys.stdin, stdout and stderr on the caller's descriptors, made as the caller's Python
+    made its own (encoding, errors, buffering); None where it had none (closed when it started:
+    print() then writes nothing, and logging writes to stderr)."""
+    sys.stdin, sys.stdout, sys.stderr = (text_stream(fd, stream) for fd, stream in enumerate(streams))
+
+
+def text_stream(fd: int, stream: Stream | None) -> io.TextIOWrapper | None:
+    if stream is None:
+        return None
+    mode = "r" if fd == 0 else "w"
+    raw = io.FileIO(fd, mode + "b", closefd=False)
+    raw.name = STREAM_NAMES[fd]  # as Python names its own, for messages
+    # Python reads stdin through a buffer always; writes through none when unbuffered (-u).
+    buffer = io.BufferedReader(raw) if fd == 0 else raw if stream.write_through else io.BufferedWriter(raw)
+    text = io.TextIOWrapper(
+        buffer,
+        stream.encoding,
+        stream.errors,
+        "\n",
+        stream.line_buffering,
+        stream.write_through,
     )
-    sys.stderr = open(2, "w", by_lines, encoding, "backslashreplace", closefd=False)  # noqa: SIM115
+    text.mode = mode  # type: ignore[misc]
+    return text
+
+
+def flushed() -> bool:
+    """Flush stdout and stderr as the interpreter does on its way out, reporting a failure as
+    it does (whose exit status is then 120)."""
+    ok = True
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None and not stream.closed:
+            try:
+                stream.flush()
+            except Exception as e:  # noqa: BLE001 - any failure to write out is the command's failure
+                ok = False
+                if stream is sys.stdout and sys.stderr is not None:
+                    with contextlib.suppress(Exception):
+                        sys.stderr.write(f"Exception ignored in: {stream!r}\n{traceback.format_exception_only(e)[-1]}")
+                        sys.stderr.flush()
+    return ok
 
 
 def exit_code(argv: list[str]) -> int:

@@ -5,6 +5,7 @@ of nasbox.relay themselves, so that each step can be taken out of turn."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import socket
@@ -24,8 +25,10 @@ pytestmark = pytest.mark.host
 
 def request(**fields: object) -> dict[str, object]:
     """A request as a `nasbox` process sends it, with fields changed."""
+    streams = [["utf-8", "strict", False, False], ["utf-8", "strict", False, False],
+               ["utf-8", "backslashreplace", True, False]]
     return {"argv": ["config", "check"], "program": "nasbox", "env": dict(os.environ), "umask": 0o22,
-            **relay.package_identity(), **fields}
+            "streams": streams, **relay.package_identity(), **fields}
 
 
 def connected() -> socket.socket:
@@ -77,6 +80,11 @@ MALFORMED = {
     "a umask as text": json.dumps(request(umask="022")).encode(),
     "a umask out of range": json.dumps(request(umask=0o7777)).encode(),
     "a program that is not text": json.dumps(request(program=None)).encode(),
+    "no streams": json.dumps(request(streams=None)).encode(),
+    "two streams": json.dumps(request(streams=[None, None])).encode(),
+    "a stream in no encoding": json.dumps(request(streams=[None, ["nope", "strict", False, False], None])).encode(),
+    "a stream of no errors handler": json.dumps(request(streams=[None, ["utf-8", "nope", False, False], None])).encode(),
+    "a stream that is empty": json.dumps(request(streams=[None, [], None])).encode(),
 }
 
 
@@ -166,3 +174,45 @@ def test_a_command_whose_watcher_is_killed_is_killed_with_it(env, runner):
         wait_for(lambda: not forks_of(runner), 10, "the command's end")
     assert not command.is_running() or command.status() == psutil.STATUS_ZOMBIE
     assert History().count("scrub", "docs") == 0
+
+
+def stdout_closed(command: list[str]) -> list[str]:
+    return ["sh", "-c", 'exec "$@" >&-', "sh", *command]
+
+
+def stdout_to_a_pipe_nobody_reads() -> int:
+    read, write = os.pipe()
+    os.close(read)
+    return write
+
+
+# How the caller's standard streams are made and where they lead: the command's are the same.
+STREAMS = {
+    "stdout on a full disk": ({}, ["config", "show", "--json"], lambda: os.open("/dev/full", os.O_WRONLY), None),
+    "stdout a pipe nobody reads": ({"PYTHONUNBUFFERED": ""}, ["config", "show", "--json"],
+                                   stdout_to_a_pipe_nobody_reads, None),
+    "stdout unbuffered, a pipe nobody reads": ({"PYTHONUNBUFFERED": "1"}, ["config", "show", "--json"],
+                                               stdout_to_a_pipe_nobody_reads, None),
+    "stdout closed": ({}, ["scrub", "nope", "--now"], None, stdout_closed),
+    "stdin closed": ({}, ["scrub", "nope", "--now"], None,
+                     lambda command: ["sh", "-c", 'exec "$@" <&-', "sh", *command]),
+    "output in latin-1": ({"PYTHONIOENCODING": "latin-1"}, ["scrub", "nope\u00e9", "--now"], None, None),
+}
+
+
+@pytest.mark.parametrize(("extra", "args", "stdout", "wrap"), STREAMS.values(), ids=STREAMS.keys())
+def test_the_command_writes_as_its_caller_would_alone(env, runner, tmp_path, extra, args, stdout, wrap):
+    endings = []
+    for relayed in (True, False):
+        if not relayed:
+            os.rename(relay.socket_path(), tmp_path / "aside.sock")
+        command = [sys.executable, "-P", "-m", "nasbox", *args]
+        out = stdout() if stdout else subprocess.PIPE
+        done = subprocess.run(wrap(command) if wrap else command, env={**env, **extra}, stdout=out,
+                              stderr=subprocess.PIPE, timeout=60)
+        if stdout:
+            os.close(out)
+        endings.append((done.returncode, re.sub(rb"\d{4}-\d\d-\d\dT[0-9:+]+ ", b"", done.stdout or b""),
+                        done.stderr.splitlines()[-2:]))
+    assert endings[0] == endings[1]
+    assert endings[0][1] or endings[0][2], "the command said nothing"
