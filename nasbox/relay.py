@@ -36,7 +36,8 @@ HANDSHAKE_S = 5.0
 MAX_REQUEST_BYTES = 4 << 20
 LENGTH = struct.Struct("!I")
 GO = b"go\n"
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+# Ctrl-C, the scheduler stopping a job, a hang-up, Ctrl-\, and Ctrl-Z with the `fg` or `bg` after it.
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGTSTP, signal.SIGCONT)
 # The commands the runner takes: people's and the scheduler's. The services (run, scheduler,
 # web, smbd, the mount keeper, the watchdog) and the health check run in their own processes.
 RELAYED = frozenset({"sync", "scrub", "offsite", "config", "versions", "restore", "status", "notify"})
@@ -155,6 +156,8 @@ def follow(connection: socket.socket) -> int:
     def forward(signum: int, _frame: object) -> None:
         with contextlib.suppress(OSError):  # the command has ended: its end is on its way
             connection.sendall(f"signal {signum}\n".encode())
+        if signum == signal.SIGTSTP:  # this process stops too, as its command has, until SIGCONT
+            os.kill(os.getpid(), signal.SIGSTOP)
 
     previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
     try:

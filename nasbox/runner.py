@@ -335,7 +335,9 @@ def relay(connection: socket.socket, command: int) -> None:
     """Pass the caller's signals on to the command's group until it ends; then its status."""
 
     def forward(signum: int, _frame: object) -> None:
-        signal_command(command, signum)
+        # The kernel does not stop a group whose parents are all in other sessions (as the
+        # command's, whose watcher is in the runner's) on SIGTSTP: SIGSTOP does it.
+        signal_command(command, signal.SIGSTOP if signum == signal.SIGTSTP else signum)
 
     for signum in FORWARDED_SIGNALS:  # the runner stopping sends SIGTERM here
         signal.signal(signum, forward)

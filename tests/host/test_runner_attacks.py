@@ -216,3 +216,17 @@ def test_the_command_writes_as_its_caller_would_alone(env, runner, tmp_path, ext
                         done.stderr.splitlines()[-2:]))
     assert endings[0] == endings[1]
     assert endings[0][1] or endings[0][2], "the command said nothing"
+
+
+def test_ctrl_z_stops_the_command_and_fg_goes_on_with_it(env, runner):
+    with job_lock("scrub", "docs", wait=True):
+        caller = subprocess.Popen([sys.executable, "-P", "-m", "nasbox", "scrub", "docs", "--now"], env=env,
+                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        command = waiting_command(runner)
+        caller.send_signal(signal.SIGTSTP)
+        wait_for(lambda: command.status() == psutil.STATUS_STOPPED, 10, "the command stopped")
+        wait_for(lambda: psutil.Process(caller.pid).status() == psutil.STATUS_STOPPED, 10, "the caller stopped")
+        caller.send_signal(signal.SIGCONT)
+        wait_for(lambda: command.status() != psutil.STATUS_STOPPED, 10, "the command going on")
+    out, _ = caller.communicate(timeout=60)
+    assert caller.returncode == 0 and "20 new" in out, out
