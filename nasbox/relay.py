@@ -112,7 +112,8 @@ def stream_settings(stream: TextIO | None) -> list[object] | None:
 def send_go(connection: socket.socket) -> None:
     """Say go, with this process's standard descriptors and working directory."""
     descriptors = [standard_descriptor(fd) for fd in (0, 1, 2)]
-    descriptors.append(os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    # O_PATH: a directory this process may enter but not read (no read permission needed).
+    descriptors.append(os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
     try:
         socket.send_fds(connection, [GO], descriptors)
     finally:

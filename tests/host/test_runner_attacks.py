@@ -230,3 +230,32 @@ def test_ctrl_z_stops_the_command_and_fg_goes_on_with_it(env, runner):
         wait_for(lambda: command.status() != psutil.STATUS_STOPPED, 10, "the command going on")
     out, _ = caller.communicate(timeout=60)
     assert caller.returncode == 0 and "20 new" in out, out
+
+
+WITHOUT_READING_ALL = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search",
+                       "--inh-caps", "-dac_override,-dac_read_search"]  # root, that reads only what it may
+
+
+def test_a_caller_in_a_directory_it_may_enter_but_not_read_has_its_command_run(env, runner, tmp_path):
+    enter_only = tmp_path / "enter-only"
+    enter_only.mkdir(mode=0o111)
+    done = subprocess.run([*WITHOUT_READING_ALL, sys.executable, "-P", "-m", "nasbox", "config", "check"], env=env,
+                          cwd=enter_only, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "configuration is valid\n"), done.stderr
+
+
+def test_a_caller_with_fewer_privileges_gains_none(env, runner, tmp_path):
+    # Root without the capability to read others' files: its command may not read them either.
+    others = tmp_path / "nasbox.yaml"
+    others.write_text("scrub: {}\n")
+    os.chown(others, 1000, 1000)
+    others.chmod(0o600)
+    endings = []
+    for relayed in (True, False):
+        if not relayed:
+            os.rename(relay.socket_path(), tmp_path / "aside.sock")
+        done = subprocess.run([*WITHOUT_READING_ALL, sys.executable, "-P", "-m", "nasbox", "config", "check"],
+                              env={**env, "NASBOX_CONFIG": str(others)}, capture_output=True, text=True, timeout=60)
+        endings.append((done.returncode, done.stdout, done.stderr))
+    assert endings[0] == endings[1]
+    assert endings[0][0] != 0 and "Permission denied" in endings[0][1] + endings[0][2]
