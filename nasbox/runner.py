@@ -41,6 +41,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
 import psutil
@@ -67,6 +68,9 @@ NOT_WARMED = ("nasbox.__main__", "nasbox.web", "nasbox.discovery")
 # Libraries nasbox imports only when a command needs them.
 LIBRARIES = ("croniter", "smtplib", "apprise", "requests")
 STREAM_NAMES = ("<stdin>", "<stdout>", "<stderr>")
+# A caller differing from the runner in one of these has its command run by itself.
+PRIVILEGES = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp")
+NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
 
 
 class Refused(Exception):
@@ -241,6 +245,8 @@ def take(connection: socket.socket, caller: int) -> int | None:
     connection.settimeout(HANDSHAKE_S)
     try:
         request = receive(connection)
+        if privileges(caller) != privileges(os.getpid()):  # its command would have the runner's
+            raise Refused("a caller with other privileges or namespaces than the runner's")
     except (OSError, ValueError, Refused) as e:
         log.warning("runner: refused a request from pid %d: %s", caller, e)
         with contextlib.suppress(OSError):
@@ -307,6 +313,14 @@ def texts(*values: object) -> bool:
 
 def variable_name(name: object) -> bool:
     return texts(name) and name != "" and "=" not in str(name)
+
+
+def privileges(pid: int) -> list[str]:
+    """What the kernel lets a process do beyond its user's rights (capabilities, no_new_privs,
+    seccomp), and the namespaces it sees."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    held = [line for line in status if line.partition(":")[0] in PRIVILEGES]
+    return held + [os.readlink(f"/proc/{pid}/ns/{name}") for name in NAMESPACES]
 
 
 def exactly(connection: socket.socket, size: int) -> bytes:
