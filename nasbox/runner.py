@@ -68,8 +68,9 @@ NOT_WARMED = ("nasbox.__main__", "nasbox.web", "nasbox.discovery")
 # Libraries nasbox imports only when a command needs them.
 LIBRARIES = ("croniter", "smtplib", "apprise", "requests")
 STREAM_NAMES = ("<stdin>", "<stdout>", "<stderr>")
-# A caller differing from the runner in one of these has its command run by itself.
-PRIVILEGES = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp")
+# A caller whose standing (below) is not the runner's runs its command itself: run here, the
+# command would have the runner's (a root without some capability would gain it, `nice` be lost).
+STATUS_STANDING = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp", "Cpus_allowed_list")
 NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
 
 
@@ -245,9 +246,9 @@ def take(connection: socket.socket, caller: int) -> int | None:
     connection.settimeout(HANDSHAKE_S)
     try:
         request = receive(connection)
-        if privileges(caller) != privileges(os.getpid()):  # its command would have the runner's
-            raise Refused("a caller with other privileges or namespaces than the runner's")
-    except (OSError, ValueError, Refused) as e:
+        if standing(caller) != standing(os.getpid()):  # its command would have the runner's
+            raise Refused("a caller with other privileges, namespaces, priorities or limits than the runner's")
+    except (OSError, psutil.Error, ValueError, Refused) as e:
         log.warning("runner: refused a request from pid %d: %s", caller, e)
         with contextlib.suppress(OSError):
             connection.sendall(f"refused {e}\n".encode("ascii", "replace"))
@@ -315,12 +316,18 @@ def variable_name(name: object) -> bool:
     return texts(name) and name != "" and "=" not in str(name)
 
 
-def privileges(pid: int) -> list[str]:
-    """What the kernel lets a process do beyond its user's rights (capabilities, no_new_privs,
-    seccomp), and the namespaces it sees."""
+def standing(pid: int) -> list[object]:
+    """What the kernel gives a process besides its user: privileges (capabilities, no_new_privs,
+    seccomp), namespaces, CPUs, scheduling and I/O priorities, resource limits."""
     status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    held = [line for line in status if line.partition(":")[0] in PRIVILEGES]
-    return held + [os.readlink(f"/proc/{pid}/ns/{name}") for name in NAMESPACES]
+    return [
+        *(line for line in status if line.partition(":")[0] in STATUS_STANDING),
+        *(os.readlink(f"/proc/{pid}/ns/{name}") for name in NAMESPACES),
+        os.sched_getscheduler(pid),
+        os.getpriority(os.PRIO_PROCESS, pid),
+        tuple(psutil.Process(pid).ionice()),
+        Path(f"/proc/{pid}/limits").read_text(),
+    ]
 
 
 def exactly(connection: socket.socket, size: int) -> bytes:

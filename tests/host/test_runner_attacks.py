@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import psutil
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from nasbox import relay
 from nasbox.history import History
 from nasbox.locks import job_lock
-from tests.host.test_runner import env, runner, started_runner, wait_for, waiting_command  # noqa: F401 (fixtures)
+from tests.host.test_runner import commands_of, env, runner, started_runner, wait_for, waiting_command  # noqa: F401
 
 pytestmark = pytest.mark.host
 
@@ -259,3 +260,25 @@ def test_a_caller_with_fewer_privileges_gains_none(env, runner, tmp_path):
         endings.append((done.returncode, done.stdout, done.stderr))
     assert endings[0] == endings[1]
     assert endings[0][0] != 0 and "Permission denied" in endings[0][1] + endings[0][2]
+
+
+# A caller started with other priorities or limits than the runner's, and how to see them.
+STANDINGS = {
+    "nice": (["nice", "-n", "19"], lambda process: process.nice() == 19),
+    "ionice": (["ionice", "-c", "3"], lambda process: process.ionice().ioclass == psutil.IOPRIO_CLASS_IDLE),
+    "an idle scheduling policy": (["chrt", "-i", "0"], lambda process: os.sched_getscheduler(process.pid) == os.SCHED_IDLE),
+    "one CPU": (["taskset", "-c", "0"], lambda process: process.cpu_affinity() == [0]),
+    "a limit": (["prlimit", "--nofile=500"], lambda process: process.rlimit(psutil.RLIMIT_NOFILE) == (500, 500)),
+}
+
+
+@pytest.mark.parametrize(("wrapper", "has_it"), STANDINGS.values(), ids=STANDINGS.keys())
+def test_a_job_runs_with_its_callers_priorities_and_limits(env, runner, wrapper, has_it):
+    with job_lock("scrub", "docs", wait=True):
+        caller = subprocess.Popen([*wrapper, sys.executable, "-P", "-m", "nasbox", "scrub", "docs", "--now"], env=env,
+                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        time.sleep(2)  # where the job waits for its lock: in the runner or in its caller
+        running = commands_of(runner) or [psutil.Process(caller.pid)]
+        assert has_it(running[0])
+    out, _ = caller.communicate(timeout=60)
+    assert caller.returncode == 0 and "20 new" in out, out
