@@ -160,7 +160,9 @@ def follow(connection: socket.socket) -> int:
         if signum == signal.SIGTSTP:  # this process stops too, as its command has, until SIGCONT
             os.kill(os.getpid(), signal.SIGSTOP)
 
-    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
+    # Not those this process ignores (`nohup`, a shell's background job): they would not end it.
+    heeded = [signum for signum in FORWARDED_SIGNALS if signal.getsignal(signum) != signal.SIG_IGN]
+    previous = {signum: signal.signal(signum, forward) for signum in heeded}
     try:
         send_go(connection)
         command = None

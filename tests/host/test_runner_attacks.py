@@ -282,3 +282,18 @@ def test_a_job_runs_with_its_callers_priorities_and_limits(env, runner, wrapper,
         assert has_it(running[0])
     out, _ = caller.communicate(timeout=60)
     assert caller.returncode == 0 and "20 new" in out, out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGINT])
+def test_a_signal_the_caller_ignores_leaves_its_command_alone(env, runner, signum):
+    # `nohup nasbox ...`, or a shell's background job (which ignores SIGINT): alone, it runs on.
+    with job_lock("scrub", "docs", wait=True):
+        caller = subprocess.Popen(["sh", "-c", f'trap "" {signum}; exec "$@"', "sh", sys.executable, "-P", "-m",
+                                   "nasbox", "scrub", "docs", "--now"], env=env, text=True, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+        command = waiting_command(runner)
+        caller.send_signal(signum)
+        time.sleep(1)
+        assert command.is_running() and caller.poll() is None
+    out, _ = caller.communicate(timeout=60)
+    assert caller.returncode == 0 and "20 new" in out, out
