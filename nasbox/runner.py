@@ -3,12 +3,15 @@ it (nasbox.relay), so that people's commands and the scheduler's jobs start thei
 nasbox and its libraries already imported.
 
 It listens on a Unix socket in the run directory, mode 0600 in a 0700 directory, and refuses
-a peer that is not its own user. For each command it forks a watcher, which forks the command:
+a peer that is not its own user, or whose standing (privileges, namespaces, priorities,
+limits) is not its own, and any request a `nasbox` process would not send: the caller then
+runs its command itself. For each command it forks a watcher, which forks the command:
 
     runner (imports done once) -> watcher (one per command) -> command (a session of its own)
 
-The command takes the caller's standard input, output and error, working directory, umask,
-environment and arguments, and runs as it would in a process of its own (nasbox.cli.main):
+The command takes the caller's standard input, output and error (made as the caller's
+Python made its own), working directory, umask, environment and arguments, and runs as it
+would in a process of its own (nasbox.cli.main):
 it loads the configuration as it is at that moment, takes the same locks and writes the same
 history. Nothing of one command outlives it in the runner: each runs in a fork.
 
