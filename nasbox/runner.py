@@ -374,6 +374,8 @@ def relay(connection: socket.socket, command: int) -> None:
     while True:
         for fd, _ in poller.poll():
             if fd == ended:
+                for signum in FORWARDED_SIGNALS:  # its pid, once reaped, may be another's
+                    signal.signal(signum, signal.SIG_IGN)
                 _, status = os.waitpid(command, 0)
                 with contextlib.suppress(OSError):
                     connection.sendall(outcome(status).encode())
