@@ -14,7 +14,7 @@ The exchange, one connection per command (lines of text after the request):
     caller: request (4-byte length, JSON)
     runner: "ready" | "refused WHY"
     caller: "go", with 4 descriptors: stdin, stdout, stderr, working directory
-    runner: "started PID"                  caller: "signal N" (any number of times)
+    runner: "started PID" | "refused WHY"  caller: "signal N" (any number of times)
     runner: "exited CODE" | "killed SIGNAL"
 The descriptors go only to a runner that answered: one that hangs must not hold the caller's
 output open (a pipe to `tee` would never end).
@@ -150,9 +150,10 @@ def read_line(connection: socket.socket) -> str:
     return line.decode("ascii", "replace").strip()
 
 
-def follow(connection: socket.socket) -> int:
+def follow(connection: socket.socket) -> int | None:
     """Send "go", pass on signals until the command ends, and return its exit code (or end
-    this process by the signal that ended it)."""
+    this process by the signal that ended it); None when the runner refused the go (it had
+    waited too long for it)."""
 
     def forward(signum: int, _frame: object) -> None:
         with contextlib.suppress(OSError):  # the command has ended: its end is on its way
@@ -164,11 +165,14 @@ def follow(connection: socket.socket) -> int:
     heeded = [signum for signum in FORWARDED_SIGNALS if signal.getsignal(signum) != signal.SIG_IGN]
     previous = {signum: signal.signal(signum, forward) for signum in heeded}
     try:
-        send_go(connection)
+        with contextlib.suppress(OSError):  # a runner that refused it closed the connection: its answer is there
+            send_go(connection)
         command = None
         while True:
             word, _, value = read_line(connection).partition(" ")
-            if word == "started":
+            if word == "refused":
+                return None
+            elif word == "started":
                 command = int(value)
             elif word == "exited":
                 return int(value)
@@ -178,7 +182,8 @@ def follow(connection: socket.socket) -> int:
                 if command is not None:
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(command, signal.SIGKILL)
-                print("nasbox: the runner lost the command before it ended; it was killed", file=sys.stderr)
+                killed = "" if command is None else "; it was killed"
+                print(f"nasbox: the runner lost the command before it ended{killed}", file=sys.stderr)
                 return 1
     finally:
         for signum, handler in previous.items():

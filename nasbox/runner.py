@@ -251,14 +251,12 @@ def take(connection: socket.socket, caller: int) -> int | None:
         request = receive(connection)
         if standing(caller) != standing(os.getpid()):  # its command would have the runner's
             raise Refused("a caller with other privileges, namespaces, priorities or limits than the runner's")
-    except (OSError, psutil.Error, ValueError, Refused) as e:
+        connection.sendall(b"ready\n")
+        descriptors = received_go(connection)
+    except (OSError, psutil.Error, ValueError, Refused) as e:  # the caller runs its command itself
         log.warning("runner: refused a request from pid %d: %s", caller, e)
         with contextlib.suppress(OSError):
             connection.sendall(f"refused {e}\n".encode("ascii", "replace"))
-        return None
-    connection.sendall(b"ready\n")
-    descriptors = received_go(connection)
-    if descriptors is None:
         return None
     try:
         connection.settimeout(None)
@@ -343,16 +341,14 @@ def exactly(connection: socket.socket, size: int) -> bytes:
     return bytes(received)
 
 
-def received_go(connection: socket.socket) -> list[int] | None:
-    """The caller's 4 descriptors, sent with its "go"; None when it sent anything else (or
-    gave up: a caller that saw no answer in time runs its command itself)."""
-    with contextlib.suppress(OSError):
-        go, descriptors, _, _ = socket.recv_fds(connection, len(GO), 4)
-        if go == GO and len(descriptors) == 4 and stat.S_ISDIR(os.fstat(descriptors[3]).st_mode):
-            return descriptors
-        for fd in descriptors:
-            os.close(fd)
-    return None
+def received_go(connection: socket.socket) -> list[int]:
+    """The caller's 4 descriptors, sent with its "go"."""
+    go, descriptors, _, _ = socket.recv_fds(connection, len(GO), 4)
+    if go == GO and len(descriptors) == 4 and stat.S_ISDIR(os.fstat(descriptors[3]).st_mode):
+        return descriptors
+    for fd in descriptors:
+        os.close(fd)
+    raise Refused("no go with standard input, output, error and a directory")
 
 
 def relay(connection: socket.socket, command: int) -> None:

@@ -213,8 +213,8 @@ def test_the_command_writes_as_its_caller_would_alone(env, runner, tmp_path, ext
                               stderr=subprocess.PIPE, timeout=60)
         if stdout:
             os.close(out)
-        endings.append((done.returncode, re.sub(rb"\d{4}-\d\d-\d\dT[0-9:+]+ ", b"", done.stdout or b""),
-                        done.stderr.splitlines()[-2:]))
+        endings.append((done.returncode, *(re.sub(rb"\d{4}-\d\d-\d\dT[0-9:+]+ ", b"", output or b"")
+                                           for output in (done.stdout, b"\n".join(done.stderr.splitlines()[-2:])))))
     assert endings[0] == endings[1]
     assert endings[0][1] or endings[0][2], "the command said nothing"
 
@@ -297,3 +297,15 @@ def test_a_signal_the_caller_ignores_leaves_its_command_alone(env, runner, signu
         assert command.is_running() and caller.poll() is None
     out, _ = caller.communicate(timeout=60)
     assert caller.returncode == 0 and "20 new" in out, out
+
+
+def test_a_caller_slow_to_say_go_runs_its_command_itself_once(env, runner):
+    # Held up between the runner's "ready" and its "go" longer than the runner waits (a loaded
+    # machine, Ctrl-Z): the runner gives up on it, and it runs the command in its own process.
+    late = ("import sys, time; from nasbox import relay; go = relay.send_go; "
+            f"relay.send_go = lambda connection: (time.sleep({relay.HANDSHAKE_S + 1}), go(connection)); "
+            "sys.exit(relay.main(['scrub', 'docs', '--now']))")
+    done = subprocess.run([sys.executable, "-P", "-c", late], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "20 new" in done.stdout, done.stdout + done.stderr
+    assert History().count("scrub", "docs") == 1
+    assert not commands_of(runner)
