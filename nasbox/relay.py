@@ -11,12 +11,10 @@ nasbox, no answer within HANDSHAKE_S) runs it here instead, so a command never d
 the runner being up.
 
 The exchange, one connection per command (lines of text after the request):
-    caller: request (4-byte length; fields separated by NUL, which no argument, variable or
-            path can hold: package, python, program, umask, number of arguments, the
-            arguments, then the environment as NAME=VALUE)
+    caller: request (4-byte length, JSON)
     runner: "ready" | "refused WHY"
     caller: "go", with 4 descriptors: stdin, stdout, stderr, working directory
-    runner: "started PID"                  caller: "signal N" (any number of times)
+    runner: "started PID" | "refused WHY"  caller: "signal N" (any number of times)
     runner: "exited CODE" | "killed SIGNAL"
 The descriptors go only to a runner that answered: one that hangs must not hold the caller's
 output open (a pipe to `tee` would never end).
@@ -25,11 +23,13 @@ output open (a pipe to `tee` would never end).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import struct
 import sys
+from typing import TextIO
 
 from nasbox import places
 
@@ -38,7 +38,8 @@ HANDSHAKE_S = 5.0
 MAX_REQUEST_BYTES = 4 << 20
 LENGTH = struct.Struct("!I")
 GO = b"go\n"
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+# Ctrl-C, the scheduler stopping a job, a hang-up, Ctrl-\, and Ctrl-Z with the `fg` or `bg` after it.
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGTSTP, signal.SIGCONT)
 # The commands the runner takes: people's and the scheduler's. The services (run, scheduler,
 # web, smbd, the mount keeper, the watchdog) and the health check run in their own processes.
 RELAYED = frozenset({"sync", "scrub", "offsite", "config", "versions", "restore", "status", "notify"})
@@ -79,16 +80,26 @@ def relayed(argv: list[str]) -> int | None:
     handed = Handed.offer(argv)
     if handed is None:
         return None
+
+    def forward(signum: int, _frame: object) -> None:
+        handed.send_signal(signum)
+        if signum == signal.SIGTSTP:  # this process stops too, as its command has, until SIGCONT
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+    # Not those this process ignores (`nohup`, a shell's background job): they would not end it.
+    heeded = [signum for signum in FORWARDED_SIGNALS if signal.getsignal(signum) != signal.SIG_IGN]
     with handed:
-        previous = {signum: signal.signal(signum, handed.on_signal) for signum in FORWARDED_SIGNALS}
+        previous = {signum: signal.signal(signum, forward) for signum in heeded}
         try:
-            handed.start()
+            if not handed.start():
+                return None
             code = handed.wait()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
     if handed.lost:
-        print("nasbox: the runner lost the command before it ended", file=sys.stderr)
+        killed = "; it was killed" if handed.pid else ""
+        print(f"nasbox: the runner lost the command before it ended{killed}", file=sys.stderr)
     if code < 0:
         if code != -signal.SIGKILL:  # whose handler cannot be set
             signal.signal(-code, signal.SIG_DFL)
@@ -108,6 +119,7 @@ class Handed:
         self.pid = 0
         self.returncode: int | None = None
         self.lost = False  # the connection ended before the command's status came
+        self.refused = False
         self._pending = b""
 
     @classmethod
@@ -131,11 +143,14 @@ class Handed:
     def __exit__(self, *_: object) -> None:
         self.connection.close()
 
-    def start(self) -> None:
-        """Go, with this process's standard descriptors and working directory."""
-        send_go(self.connection)
-        while not self.pid and self.returncode is None:
+    def start(self) -> bool:
+        """Go, with this process's standard descriptors and working directory; False when the
+        runner refused it after all (it had waited too long for it) and nothing started."""
+        with contextlib.suppress(OSError):  # a runner that refused it closed the connection: its answer is there
+            send_go(self.connection)
+        while not self.pid and self.returncode is None and not self.refused:
             self._read(block=True)
+        return not self.refused
 
     def poll(self) -> int | None:
         """The returncode once the command has ended (the connection closed then), else None."""
@@ -156,9 +171,6 @@ class Handed:
             else:
                 self.connection.sendall(f"signal {signum}\n".encode())
 
-    def on_signal(self, signum: int, _frame: object) -> None:
-        self.send_signal(signum)
-
     def _read(self, block: bool) -> None:
         try:
             data = self.connection.recv(4096, 0 if block else socket.MSG_DONTWAIT)
@@ -169,10 +181,17 @@ class Handed:
         if not data:
             self.returncode, self.lost = 1, True
             self.connection.close()
+            if self.pid:  # its watcher is gone: nothing would pass it signals or end it
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
             return
         *lines, self._pending = (self._pending + data).split(b"\n")
         for line in lines:
             word, _, value = line.decode("ascii", "replace").partition(" ")
+            if word == "refused":
+                self.refused = True
+                self.connection.close()
+                return
             if word == "started":
                 self.pid = int(value)
             elif word == "exited":
@@ -184,15 +203,36 @@ class Handed:
 
 
 def send_request(connection: socket.socket, argv: list[str]) -> None:
-    identity = package_identity()
-    fields = [identity["package"], identity["python"], sys.argv[0], oct(current_umask()), str(len(argv)), *argv]
-    body = b"\0".join([*map(os.fsencode, fields), *(name + b"=" + value for name, value in os.environb.items())])
+    request = {
+        "argv": argv,
+        "program": sys.argv[0],
+        "env": dict(os.environ),
+        "umask": current_umask(),
+        "streams": [stream_settings(stream) for stream in (sys.stdin, sys.stdout, sys.stderr)],
+        **package_identity(),
+    }
+    body = json.dumps(request).encode("ascii")  # names that are not UTF-8 travel as \udcXX escapes
     connection.sendall(LENGTH.pack(len(body)) + body)
+
+
+def stream_settings(stream: TextIO | None) -> list[object] | None:
+    """How Python made this standard stream (by the locale, PYTHONIOENCODING, PYTHONUNBUFFERED,
+    -u, a terminal or not), for the command's to be the same; None when it has none."""
+    if stream is None:
+        return None
+    # A stream put in its place (a test's capture) may leave these unset: Python's defaults then.
+    return [
+        stream.encoding or "utf-8",
+        stream.errors or "strict",
+        bool(stream.line_buffering),
+        bool(getattr(stream, "write_through", False)),
+    ]
 
 
 def send_go(connection: socket.socket) -> None:
     descriptors = [standard_descriptor(fd) for fd in (0, 1, 2)]
-    descriptors.append(os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    # O_PATH: a directory this process may enter but not read (no read permission needed).
+    descriptors.append(os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
     try:
         socket.send_fds(connection, [GO], descriptors)
     finally:

@@ -3,12 +3,15 @@ it (nasbox.relay), so that people's commands and the scheduler's jobs start thei
 nasbox and its libraries already imported.
 
 It listens on a Unix socket in the run directory, mode 0600 in a 0700 directory, and refuses
-a peer that is not its own user. For each command it forks a watcher, which forks the command:
+a peer that is not its own user, or whose standing (privileges, namespaces, priorities,
+limits) is not its own, and any request a `nasbox` process would not send: the caller then
+runs its command itself. For each command it forks a watcher, which forks the command:
 
     runner (imports done once) -> watcher (one per command) -> command (a session of its own)
 
-The command takes the caller's standard input, output and error, working directory, umask,
-environment and arguments, and runs as it would in a process of its own (nasbox.cli.main):
+The command takes the caller's standard input, output and error (made as the caller's
+Python made its own), working directory, umask, environment and arguments, and runs as it
+would in a process of its own (nasbox.cli.main):
 it loads the configuration as it is at that moment, takes the same locks and writes the same
 history. Nothing of one command outlives it in the runner: each runs in a fork.
 
@@ -22,9 +25,12 @@ commands it runs as the scheduler stops its jobs: SIGTERM, and SIGKILL after STO
 from __future__ import annotations
 
 import atexit
+import codecs
 import contextlib
 import gc
 import importlib
+import io
+import json
 import logging
 import os
 import pkgutil
@@ -38,6 +44,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
 import psutil
@@ -49,6 +56,7 @@ from nasbox.relay import (
     HANDSHAKE_S,
     LENGTH,
     MAX_REQUEST_BYTES,
+    RELAYED,
     package_identity,
     socket_path,
 )
@@ -62,10 +70,37 @@ BACKLOG = 64
 NOT_WARMED = ("nasbox.__main__", "nasbox.web", "nasbox.discovery")
 # Libraries nasbox imports only when a command needs them.
 LIBRARIES = ("croniter", "smtplib", "apprise", "requests")
+STREAM_NAMES = ("<stdin>", "<stdout>", "<stderr>")
+# A caller whose standing (below) is not the runner's runs its command itself: run here, the
+# command would have the runner's (a root without some capability would gain it, `nice` be lost).
+STATUS_STANDING = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp", "Cpus_allowed_list")
+NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
 
 
 class Refused(Exception):
     """A request the runner does not take; the caller runs the command itself."""
+
+
+@dataclass(frozen=True)
+class Stream:
+    """How the caller's Python made one of its standard streams."""
+
+    encoding: str
+    errors: str
+    line_buffering: bool
+    write_through: bool
+
+
+@dataclass(frozen=True)
+class Request:
+    """A caller's command: `nasbox ARGV`, started as PROGRAM, with its environment, umask and
+    standard streams (stdin, stdout, stderr)."""
+
+    argv: list[str]
+    program: str
+    env: dict[str, str]
+    umask: int
+    streams: list[Stream | None]
 
 
 def serve() -> int:
@@ -73,7 +108,11 @@ def serve() -> int:
     warm()
     keep_standard_descriptors()
     path = socket_path()
+    if answering(path):
+        log.error("runner: another runner takes commands at %s", path)
+        return 1
     listener = listen(path)
+    ours = os.stat(path).st_ino
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
@@ -88,7 +127,8 @@ def serve() -> int:
     finally:
         listener.close()
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+            if os.stat(path).st_ino == ours:  # not a socket another runner made since
+                os.unlink(path)
         stop_all(watchers)
     return 0
 
@@ -112,6 +152,16 @@ def keep_standard_descriptors() -> None:
             os.dup2(os.open(os.devnull, os.O_RDWR), fd)
 
 
+def answering(path: str) -> bool:
+    """Whether a runner takes commands at path (one killed leaves a socket nobody answers on)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as probe:
+        try:
+            probe.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+    return True
+
+
 def listen(path: str) -> socket.socket:
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -119,11 +169,7 @@ def listen(path: str) -> socket.socket:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)  # left by a runner that was killed
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    mask = os.umask(0o177)
-    try:
-        listener.bind(path)
-    finally:
-        os.umask(mask)
+    listener.bind(path)
     os.chmod(path, 0o600)
     listener.listen(BACKLOG)
     return listener
@@ -183,6 +229,7 @@ def stop_all(watchers: set[int]) -> None:
 
 
 def watch(connection: socket.socket, listener: socket.socket, caller: int) -> NoReturn:
+    command = None
     try:
         listener.close()
         signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)  # until the command's pid is known
@@ -191,6 +238,8 @@ def watch(connection: socket.socket, listener: socket.socket, caller: int) -> No
             relay(connection, command)
     except Exception:
         log.exception("runner: a command's watcher failed")
+        if command is not None:  # nobody would pass it its caller's signals or departure
+            signal_command(command, signal.SIGKILL)
     finally:
         os._exit(0)
 
@@ -200,13 +249,14 @@ def take(connection: socket.socket, caller: int) -> int | None:
     connection.settimeout(HANDSHAKE_S)
     try:
         request = receive(connection)
-    except (OSError, ValueError, Refused) as e:
+        if standing(caller) != standing(os.getpid()):  # its command would have the runner's
+            raise Refused("a caller with other privileges, namespaces, priorities or limits than the runner's")
+        connection.sendall(b"ready\n")
+        descriptors = received_go(connection)
+    except (OSError, psutil.Error, ValueError, Refused) as e:  # the caller runs its command itself
+        log.warning("runner: refused a request from pid %d: %s", caller, e)
         with contextlib.suppress(OSError):
             connection.sendall(f"refused {e}\n".encode("ascii", "replace"))
-        return None
-    connection.sendall(b"ready\n")
-    descriptors = received_go(connection)
-    if descriptors is None:
         return None
     try:
         connection.settimeout(None)
@@ -216,36 +266,69 @@ def take(connection: socket.socket, caller: int) -> int | None:
     finally:
         for fd in descriptors:
             os.close(fd)
-    connection.sendall(f"started {command}\n".encode())
+    with contextlib.suppress(OSError):  # a caller already gone is seen as such by relay()
+        connection.sendall(f"started {command}\n".encode())
     log.info("runner: `nasbox %s` for pid %d, as pid %d", shlex.join(request.argv), caller, command)
     return command
 
 
-@dataclass(frozen=True)
-class Request:
-    argv: list[str]  # nasbox's arguments
-    program: str  # the caller's sys.argv[0]
-    umask: int
-    environment: dict[bytes, bytes]
-
-
 def receive(connection: socket.socket) -> Request:
-    """The caller's request (nasbox.relay.send_request), from this same nasbox."""
     (length,) = LENGTH.unpack(exactly(connection, LENGTH.size))
     if length > MAX_REQUEST_BYTES:
         raise Refused(f"a request of {length} bytes")
-    package, python, program, umask, count, *rest = exactly(connection, length).split(b"\0")
-    if {"package": os.fsdecode(package), "python": os.fsdecode(python)} != package_identity():
+    return request_from(json.loads(exactly(connection, length)))
+
+
+def request_from(fields: object) -> Request:
+    """The request a caller sent, checked: no field of it reaches a command unless it is what a
+    `nasbox` process sends (text without NUL, a command the runner takes)."""
+    if not isinstance(fields, dict):
+        raise Refused("a request that is not a JSON object")
+    if {key: fields.get(key) for key in ("package", "python")} != package_identity():
         raise Refused("another nasbox package or Python")
-    arguments, variables = rest[: int(count)], rest[int(count) :]
-    if len(arguments) != int(count) or not all(b"=" in variable for variable in variables):
-        raise Refused("a malformed request")
+    argv, program, env, umask = (fields.get(key) for key in ("argv", "program", "env", "umask"))
+    if not (isinstance(argv, list) and texts(*argv) and argv and argv[0] in RELAYED):
+        raise Refused("a command the runner does not take")
+    if not (isinstance(env, dict) and texts(program, *env.values()) and all(map(variable_name, env))):
+        raise Refused("a malformed program name or environment")
+    if not (type(umask) is int and 0 <= umask <= 0o777):
+        raise Refused("a malformed umask")
+    streams = fields.get("streams")
+    if not (isinstance(streams, list) and len(streams) == 3):
+        raise Refused("malformed standard streams")
     return Request(
-        argv=[os.fsdecode(argument) for argument in arguments],
-        program=os.fsdecode(program),
-        umask=int(umask, 8),
-        environment={name: value for name, _, value in (variable.partition(b"=") for variable in variables)},
+        argv, str(program), env, umask, [None if stream is None else stream_from(stream) for stream in streams]
     )
+
+
+def stream_from(fields: object) -> Stream:
+    if isinstance(fields, list) and len(fields) == 4 and texts(*fields[:2]) and {*map(type, fields[2:])} <= {bool}:
+        with contextlib.suppress(LookupError):
+            codecs.lookup(fields[0]), codecs.lookup_error(fields[1])
+            return Stream(*fields)
+    raise Refused("malformed standard streams")
+
+
+def texts(*values: object) -> bool:
+    return all(isinstance(value, str) and "\0" not in value for value in values)
+
+
+def variable_name(name: object) -> bool:
+    return texts(name) and name != "" and "=" not in str(name)
+
+
+def standing(pid: int) -> list[object]:
+    """What the kernel gives a process besides its user: privileges (capabilities, no_new_privs,
+    seccomp), namespaces, CPUs, scheduling and I/O priorities, resource limits."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return [
+        *(line for line in status if line.partition(":")[0] in STATUS_STANDING),
+        *(os.readlink(f"/proc/{pid}/ns/{name}") for name in NAMESPACES),
+        os.sched_getscheduler(pid),
+        os.getpriority(os.PRIO_PROCESS, pid),
+        tuple(psutil.Process(pid).ionice()),
+        Path(f"/proc/{pid}/limits").read_text(),
+    ]
 
 
 def exactly(connection: socket.socket, size: int) -> bytes:
@@ -258,24 +341,23 @@ def exactly(connection: socket.socket, size: int) -> bytes:
     return bytes(received)
 
 
-def received_go(connection: socket.socket) -> list[int] | None:
-    """The caller's 4 descriptors, sent with its "go"; None when it sent anything else (or
-    gave up: a caller that saw no answer in time runs its command itself)."""
-    with contextlib.suppress(OSError):
-        go, descriptors, _, _ = socket.recv_fds(connection, len(GO), 4)
-        if go == GO and len(descriptors) == 4 and stat.S_ISDIR(os.fstat(descriptors[3]).st_mode):
-            return descriptors
-        for fd in descriptors:
-            os.close(fd)
-    return None
+def received_go(connection: socket.socket) -> list[int]:
+    """The caller's 4 descriptors, sent with its "go"."""
+    go, descriptors, _, _ = socket.recv_fds(connection, len(GO), 4)
+    if go == GO and len(descriptors) == 4 and stat.S_ISDIR(os.fstat(descriptors[3]).st_mode):
+        return descriptors
+    for fd in descriptors:
+        os.close(fd)
+    raise Refused("no go with standard input, output, error and a directory")
 
 
 def relay(connection: socket.socket, command: int) -> None:
     """Pass the caller's signals on to the command's group until it ends; then its status."""
 
     def forward(signum: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(command, signum)
+        # The kernel does not stop a group whose parents are all in other sessions (as the
+        # command's, whose watcher is in the runner's) on SIGTSTP: SIGSTOP does it.
+        signal_command(command, signal.SIGSTOP if signum == signal.SIGTSTP else signum)
 
     for signum in FORWARDED_SIGNALS:  # the runner stopping sends SIGTERM here
         signal.signal(signum, forward)
@@ -288,6 +370,8 @@ def relay(connection: socket.socket, command: int) -> None:
     while True:
         for fd, _ in poller.poll():
             if fd == ended:
+                for signum in FORWARDED_SIGNALS:  # its pid, once reaped, may be another's
+                    signal.signal(signum, signal.SIG_IGN)
                 _, status = os.waitpid(command, 0)
                 with contextlib.suppress(OSError):
                     connection.sendall(outcome(status).encode())
@@ -297,8 +381,7 @@ def relay(connection: socket.socket, command: int) -> None:
             except OSError:  # reset: the caller went with a reply unread
                 data = b""
             if not data:  # the caller is gone: so is its command
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(command, signal.SIGKILL)
+                signal_command(command, signal.SIGKILL)
                 poller.unregister(connection)
                 continue
             pending += data
@@ -307,6 +390,16 @@ def relay(connection: socket.socket, command: int) -> None:
                 word, _, value = line.decode("ascii", "replace").partition(" ")
                 if word == "signal" and value.isdigit() and int(value) in FORWARDED_SIGNALS:
                     forward(int(value), None)
+
+
+def signal_command(command: int, signum: int) -> None:
+    """signum to the command's process group; to the command alone while it has not yet made
+    its session (it blocks these signals until then: they wait for it)."""
+    try:
+        os.killpg(command, signum)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(command, signum)
 
 
 def outcome(status: int) -> str:
@@ -330,35 +423,66 @@ def run_command(request: Request, descriptors: list[int], connection: socket.soc
         for fd in descriptors:
             os.close(fd)
         os.umask(request.umask)
-        os.environb.clear()
-        os.environb.update(request.environment)
+        os.environ.clear()
+        os.environ.update(request.env)
         time.tzset()  # TZ as the caller has it
         sys.argv = [request.program, *request.argv]
-        standard_streams()
+        standard_streams(request.streams)
         for signum in (*FORWARDED_SIGNALS, signal.SIGCHLD):
             signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
         code = exit_code(request.argv)
     except BaseException:  # noqa: BLE001 - whatever it is, the caller is told (on its stderr once in place)
         traceback.print_exc()
     finally:
-        # As the interpreter ends: wait for the command's threads, run its exit handlers.
-        for ending in (threading._shutdown, atexit._run_exitfuncs, sys.stdout.flush, sys.stderr.flush):  # type: ignore[attr-defined]
+        # As the interpreter ends: wait for the command's threads, run its exit handlers, flush.
+        for ending in (threading._shutdown, atexit._run_exitfuncs):  # type: ignore[attr-defined]
             with contextlib.suppress(BaseException):
                 ending()
-        os._exit(code)
+        os._exit(code if flushed() else 120)
 
 
-def standard_streams() -> None:
-    """sys.stdin, stdout and stderr on the caller's descriptors, buffered as Python buffers
-    them for a process of its own (stdout by lines on a terminal, stderr always by lines)."""
-    encoding, errors = sys.stdout.encoding, sys.stdout.errors
-    sys.stdin = open(0, encoding=encoding, errors=errors, closefd=False)  # noqa: SIM115
-    by_lines = 1
-    sys.stdout = open(  # noqa: SIM115
-        1, "w", by_lines if os.isatty(1) else -1, encoding, errors, closefd=False
+def standard_streams(streams: list[Stream | None]) -> None:
+    """sys.stdin, stdout and stderr on the caller's descriptors, made as the caller's Python
+    made its own (encoding, errors, buffering); None where it had none (closed when it started:
+    print() then writes nothing, and logging writes to stderr)."""
+    sys.stdin, sys.stdout, sys.stderr = (text_stream(fd, stream) for fd, stream in enumerate(streams))
+
+
+def text_stream(fd: int, stream: Stream | None) -> io.TextIOWrapper | None:
+    if stream is None:
+        return None
+    mode = "r" if fd == 0 else "w"
+    raw = io.FileIO(fd, mode + "b", closefd=False)
+    raw.name = STREAM_NAMES[fd]  # as Python names its own, for messages
+    # Python reads stdin through a buffer always; writes through none when unbuffered (-u).
+    buffer = io.BufferedReader(raw) if fd == 0 else raw if stream.write_through else io.BufferedWriter(raw)
+    text = io.TextIOWrapper(
+        buffer,
+        stream.encoding,
+        stream.errors,
+        "\n",
+        stream.line_buffering,
+        stream.write_through,
     )
-    sys.stderr = open(2, "w", by_lines, encoding, "backslashreplace", closefd=False)  # noqa: SIM115
+    text.mode = mode  # type: ignore[misc]
+    return text
+
+
+def flushed() -> bool:
+    """Flush stdout and stderr as the interpreter does on its way out, reporting a failure as
+    it does (whose exit status is then 120)."""
+    ok = True
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None and not stream.closed:
+            try:
+                stream.flush()
+            except Exception as e:  # noqa: BLE001 - any failure to write out is the command's failure
+                ok = False
+                if stream is sys.stdout and sys.stderr is not None:
+                    with contextlib.suppress(Exception):
+                        sys.stderr.write(f"Exception ignored in: {stream!r}\n{traceback.format_exception_only(e)[-1]}")
+                        sys.stderr.flush()
+    return ok
 
 
 def exit_code(argv: list[str]) -> int:
@@ -366,6 +490,7 @@ def exit_code(argv: list[str]) -> int:
     from nasbox.cli import main
 
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)  # what came meanwhile acts here
         ended: object = main(argv)
     except SystemExit as e:
         ended = e.code

@@ -217,10 +217,9 @@ def start_run(entry: ScheduleEntry, trigger: str) -> Run:
     commands.run, which waits for a program's end), in a session of its own, so that
     stopping it reaches rsync and par2 too."""
     handed = Handed.offer(entry.arguments(trigger))
-    if handed is None:
-        return subprocess.Popen(entry.argv(trigger), start_new_session=True)
-    handed.start()
-    return handed
+    if handed is not None and handed.start():
+        return handed
+    return subprocess.Popen(entry.argv(trigger), start_new_session=True)
 
 
 def signal_run(process: Run, signum: int) -> None:

@@ -226,8 +226,8 @@ def test_only_root_may_hand_it_a_command(env, monkeypatch):
 
 def request_with(package: str) -> bytes:
     """A request as nasbox.relay sends it, from the nasbox package at package."""
-    return b"\0".join([package.encode(), sys.executable.encode(), b"nasbox", b"0o22", b"3", b"scrub", b"docs",
-                        b"--now", b"PATH=/usr/bin"])
+    return json.dumps({"argv": ["scrub", "docs", "--now"], "program": "nasbox", "env": {}, "umask": 0o22,
+                       "streams": [None, None, None], "package": package, "python": sys.executable}).encode()
 
 
 def test_another_nasbox_is_refused_and_the_caller_runs_its_command_itself(env, runner, tmp_path):
@@ -260,7 +260,7 @@ def test_a_command_handed_over_loads_none_of_nasbox(env, runner):
     names = set(lines[lines.index("site") + 1 :])  # after Python's own start (site and its .pth files)
     assert {"nasbox.relay", "socket"} <= names
     assert not names & {"nasbox.cli", "nasbox.state", "nasbox.config", "yaml", "jsonschema", "argparse", "psutil",
-                        "json", "pathlib"}
+                        "pathlib"}
 
 
 def test_the_scheduler_hands_its_runs_to_the_runner(env, runner, monkeypatch):
