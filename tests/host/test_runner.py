@@ -74,8 +74,15 @@ def wait_for(condition, timeout: float, what: str) -> None:
 
 
 def nasbox(env: dict[str, str], *args: str, **options) -> subprocess.Popen[str]:
+    """`nasbox ARGS` as from a terminal: with the signals a shell's background job or `nohup`
+    would have ignored (and the test run may have inherited) back to their defaults."""
     return subprocess.Popen([sys.executable, "-P", "-m", "nasbox", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_signals, **options)
+
+
+def default_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def ran(env: dict[str, str], *args: str, **options) -> subprocess.CompletedProcess[str]:
